@@ -1,0 +1,68 @@
+/* ruban/runtime.h - threads, the BLIS kernel choice, memory statistics.
+ *
+ * The runtime initialises itself at the first call that needs it. One setting, the API call
+ * rb_set_num_threads() or the environment variable RUBAN_NUM_THREADS (default: the number of
+ * cores available to the process), governs both ruban's OpenMP loops and BLIS; ruban never
+ * runs a threaded BLIS call inside one of its own parallel loops.
+ *
+ * BLIS picks its kernels for the CPU when it initialises. Where Debian's BLIS 0.9 does not
+ * recognise the CPU it falls back to slow generic kernels; ruban then selects the best kernel
+ * set the CPU supports (BLIS_ARCH_TYPE) before BLIS initialises. A BLIS_ARCH_TYPE already in
+ * the environment wins.
+ *
+ *     rb_set_num_threads(2);
+ *     rb_runtime_print_info(stdout);   // CPU, BLIS kernels and why, threads
+ */
+#ifndef RUBAN_RUNTIME_H
+#define RUBAN_RUNTIME_H
+
+#include <stdio.h>
+
+#include "ruban/base.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Number of threads for ruban's loops and BLIS (n >= 1; n == 0 restores the default).
+ * Returns the previous value. */
+RB_API int rb_set_num_threads(int n);
+/* Current thread count. */
+RB_API int rb_num_threads(void);
+
+/* Initialise the runtime now (BLIS kernel choice, threads). Called implicitly; calling it
+ * first lets a program print the choice before any work. Idempotent. */
+RB_API void rb_runtime_init(void);
+
+typedef struct rb_runtime_info {
+    char cpu_vendor[16]; /* "AuthenticAMD", "GenuineIntel", ... */
+    unsigned cpu_family; /* display family and model from CPUID */
+    unsigned cpu_model;
+    bool has_avx2_fma;
+    bool has_avx512;      /* F, DQ, BW and VL */
+    char blis_version[32];
+    char blis_arch[32];   /* kernel set BLIS uses, e.g. "zen3", "skx", "generic" */
+    char blis_would[32];  /* what BLIS alone would have picked */
+    char arch_reason[96]; /* why blis_arch was chosen */
+    int num_threads;
+    int num_cores;
+} rb_runtime_info;
+
+/* Fill info (initialises the runtime). */
+RB_API void rb_runtime_get_info(rb_runtime_info *info);
+/* Print the info as a few readable lines. */
+RB_API void rb_runtime_print_info(FILE *f);
+
+/* Memory counters, for checking that a training loop allocates nothing per step. */
+typedef struct rb_memory_stat {
+    long long heap_allocations; /* heap blocks ruban has allocated since start */
+    long long heap_frees;
+    size_t arena_used;          /* bytes in use in the current owner's arena (0 if none) */
+    size_t arena_capacity;
+} rb_memory_stat;
+RB_API void rb_memory_stats(rb_memory_stat *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

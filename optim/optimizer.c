@@ -1,0 +1,71 @@
+/* The optimizer interface: one step is an elementwise pass over the store's slabs, split
+ * across threads (each element's update is independent, so results never depend on the
+ * thread count). */
+#include <omp.h>
+#include <stdlib.h>
+
+#include "optimizer.h"
+
+bool rb__optimizer_init(rb_optimizer *opt, const char *name, rb_params *p, double lr)
+{
+    if (!p) {
+        rb_error(RB_ERR_ARGUMENT, "rb_%s_new: parameter store is NULL", name);
+        return false;
+    }
+    if (!(lr > 0)) {
+        rb_error(RB_ERR_ARGUMENT, "rb_%s_new: learning rate must be > 0, got %g", name, lr);
+        return false;
+    }
+    opt->name = name;
+    opt->params = p;
+    opt->lr = lr;
+    opt->steps = 0;
+    return true;
+}
+
+/* Below this many values per thread the step stays on one thread. */
+enum { STEP_GRAIN = 65536 };
+
+rb_status rb_optimizer_step(rb_optimizer *opt)
+{
+    if (!opt) return rb_error(RB_ERR_ARGUMENT, "rb_optimizer_step: optimizer is NULL");
+    int64_t n = rb_tensor_size(rb_params_flat_values(opt->params));
+    opt->steps++;
+    if (opt->prepare) opt->prepare(opt);
+    int nt = rb_num_threads();
+    int64_t max_threads = n / STEP_GRAIN;
+    if (nt > max_threads) nt = (int)(max_threads > 1 ? max_threads : 1);
+    if (nt <= 1) {
+        opt->update(opt, 0, n);
+    } else {
+#pragma omp parallel num_threads(nt)
+        {
+            int t = omp_get_thread_num(), T = omp_get_num_threads();
+            opt->update(opt, n * t / T, n * (t + 1) / T);
+        }
+    }
+    rb_params_touch(opt->params);
+    return RB_OK;
+}
+
+double rb_optimizer_lr(const rb_optimizer *opt) { return opt ? opt->lr : 0.0; }
+
+void rb_optimizer_set_lr(rb_optimizer *opt, double lr)
+{
+    if (!opt) return;
+    if (!(lr >= 0)) {
+        rb_error(RB_ERR_ARGUMENT, "rb_optimizer_set_lr: learning rate must be >= 0, got %g", lr);
+        return;
+    }
+    opt->lr = lr;
+}
+
+int64_t rb_optimizer_steps(const rb_optimizer *opt) { return opt ? opt->steps : 0; }
+const char *rb_optimizer_name(const rb_optimizer *opt) { return opt ? opt->name : ""; }
+
+void rb_optimizer_free(rb_optimizer *opt)
+{
+    if (!opt) return;
+    if (opt->free_state) opt->free_state(opt);
+    free(opt);
+}

@@ -1,0 +1,24 @@
+/* What every optimizer shares: the interface behind rb_optimizer. */
+#ifndef RUBAN_OPTIM_OPTIMIZER_H
+#define RUBAN_OPTIM_OPTIMIZER_H
+
+#include "ruban.h"
+
+/* Update the slab range [begin, end) of one optimizer: called from parallel loops. */
+typedef void (*rb__update_fn)(rb_optimizer *opt, int64_t begin, int64_t end);
+
+struct rb_optimizer {
+    const char *name;
+    rb_params *params;
+    double lr;
+    int64_t steps;
+    void (*prepare)(rb_optimizer *opt); /* optional: per-step scalars, before the pass */
+    rb__update_fn update;               /* elementwise update of one range of the slabs */
+    void (*free_state)(rb_optimizer *opt);
+    void *state;
+};
+
+/* Common set-up; returns false with an error on a bad learning rate or store. */
+bool rb__optimizer_init(rb_optimizer *opt, const char *name, rb_params *p, double lr);
+
+#endif

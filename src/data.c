@@ -1,0 +1,132 @@
+/* Data sets: locating files, MNIST, copies of the first rows. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core.h"
+#include "kernels.h"
+
+void rb_dataset_free(rb_dataset *d)
+{
+    if (!d) return;
+    rb_tensor_free(d->x);
+    rb_tensor_free(d->y);
+    d->x = d->y = NULL;
+}
+
+static bool readable(const char *path) { return access(path, R_OK) == 0; }
+
+/* Try dir/file and dir/file.gz. */
+static bool try_dir(const char *dir, const char *file, char *out, size_t size)
+{
+    snprintf(out, size, "%s/%s", dir, file);
+    if (readable(out)) return true;
+    snprintf(out, size, "%s/%s.gz", dir, file);
+    return readable(out);
+}
+
+rb_status rb_data_find(const char *set, const char *file, const char *dir, char *out, size_t size)
+{
+    if (!set || !file || !out || size == 0)
+        return rb_error(RB_ERR_ARGUMENT, "rb_data_find: NULL argument");
+    char tried[1024] = "";
+    char place[512];
+    if (dir) {
+        if (try_dir(dir, file, out, size)) return RB_OK;
+        snprintf(tried, sizeof tried, "%s", dir);
+        return rb_error(RB_ERR_NOT_FOUND, "%s: '%s' not found in %s", set, file, tried);
+    }
+    const char *env = getenv("RUBAN_DATA");
+    if (env && *env) {
+        snprintf(place, sizeof place, "%s/%s", env, set);
+        if (try_dir(place, file, out, size)) return RB_OK;
+        strncat(tried, place, sizeof tried - strlen(tried) - 1);
+        strncat(tried, ", ", sizeof tried - strlen(tried) - 1);
+    }
+    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    if (xdg && *xdg) snprintf(place, sizeof place, "%s/ruban/%s", xdg, set);
+    else snprintf(place, sizeof place, "%s/.cache/ruban/%s", home ? home : ".", set);
+    if (try_dir(place, file, out, size)) return RB_OK;
+    strncat(tried, place, sizeof tried - strlen(tried) - 1);
+    return rb_error(RB_ERR_NOT_FOUND, "%s: '%s' not found (looked in %s)", set, file, tried);
+}
+
+/* Images (N, rows, cols) flattened to (N, rows*cols) in [0, 1], and labels (N). */
+static rb_status load_split(const char *dir, const char *images, const char *labels,
+                            rb_dataset *out)
+{
+    char path[1024];
+    out->x = out->y = NULL;
+    if (rb_data_find("mnist", images, dir, path, sizeof path) != RB_OK) return rb_last_status();
+    rb_tensor *x = NULL, *y = NULL;
+    if (rb_idx_load(path, RB_F32, 1.0 / 255.0, &x) != RB_OK) return rb_last_status();
+    if (rb_tensor_ndim(x) != 3) {
+        rb_tensor_free(x);
+        return rb_error(RB_ERR_FORMAT, "rb_mnist_load: '%s' holds %d-D data, expected images "
+                                       "(N, rows, cols)", path, rb_tensor_ndim(x));
+    }
+    if (rb_data_find("mnist", labels, dir, path, sizeof path) != RB_OK ||
+        rb_idx_load(path, RB_I64, 1.0, &y) != RB_OK) {
+        rb_tensor_free(x);
+        return rb_last_status();
+    }
+    int64_t n = rb_tensor_dim(x, 0);
+    if (rb_tensor_ndim(y) != 1 || rb_tensor_dim(y, 0) != n) {
+        rb_status st = rb_error(RB_ERR_FORMAT, "rb_mnist_load: '%s' has %lld labels for %lld "
+                                               "images", path, (long long)rb_tensor_size(y),
+                                (long long)n);
+        rb_tensor_free(x);
+        rb_tensor_free(y);
+        return st;
+    }
+    /* A contiguous reshape: the same block seen as (N, 784). */
+    x->shape[1] *= x->shape[2];
+    x->ndim = 2;
+    rb__contiguous_strides(2, x->shape, x->strides);
+    out->x = x;
+    out->y = y;
+    return RB_OK;
+}
+
+rb_status rb_mnist_load(const char *dir, rb_dataset *train, rb_dataset *test)
+{
+    if (!train || !test) return rb_error(RB_ERR_ARGUMENT, "rb_mnist_load: NULL output");
+    train->x = train->y = test->x = test->y = NULL;
+    rb_status st = load_split(dir, "train-images-idx3-ubyte", "train-labels-idx1-ubyte", train);
+    if (st == RB_OK) st = load_split(dir, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", test);
+    if (st != RB_OK) {
+        rb_dataset_free(train);
+        if (st == RB_ERR_NOT_FOUND)
+            rb_error(st, "rb_mnist_load: MNIST is missing; fetch it with scripts/fetch-data.sh "
+                         "mnist, or set RUBAN_DATA to a folder holding mnist/");
+    }
+    return st;
+}
+
+rb_status rb_dataset_head(const rb_dataset *d, int64_t n, rb_dataset *out)
+{
+    if (!d || !out || !d->x) return rb_error(RB_ERR_ARGUMENT, "rb_dataset_head: NULL argument");
+    out->x = out->y = NULL;
+    int64_t rows = rb_tensor_dim(d->x, 0);
+    if (n < 0 || n > rows)
+        return rb_error(RB_ERR_ARGUMENT, "rb_dataset_head: %lld rows asked of %lld",
+                        (long long)n, (long long)rows);
+    rb_tensor *src[2] = {d->x, d->y};
+    rb_tensor **dst[2] = {&out->x, &out->y};
+    for (int k = 0; k < 2; k++) {
+        if (!src[k]) continue;
+        int64_t shape[RB_MAX_DIMS];
+        memcpy(shape, src[k]->shape, sizeof shape);
+        shape[0] = n;
+        rb_tensor *t = rb__tensor_new(src[k]->dtype, src[k]->ndim, shape, "rb_dataset_head");
+        if (!t) {
+            rb_dataset_free(out);
+            return rb_last_status();
+        }
+        rb_tensor view = *src[k];
+        view.shape[0] = n;
+        rb__copy_strided(t, &view);
+        *dst[k] = t;
+    }
+    return RB_OK;
+}

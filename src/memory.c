@@ -1,0 +1,230 @@
+/* Heap accounting and arenas: the bump allocators that own a tape's or scope's tensors. */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core.h"
+
+static atomic_llong heap_allocations;
+static atomic_llong heap_frees;
+
+static void count_allocation(void *p)
+{
+    if (p) atomic_fetch_add_explicit(&heap_allocations, 1, memory_order_relaxed);
+}
+
+void *rb__malloc(size_t size)
+{
+    void *p = malloc(size ? size : 1);
+    count_allocation(p);
+    if (!p) return rb__fail(RB_ERR_MEMORY, "out of memory allocating %zu bytes", size);
+    return p;
+}
+
+void *rb__calloc(size_t count, size_t size)
+{
+    void *p = calloc(count ? count : 1, size ? size : 1);
+    count_allocation(p);
+    if (!p) return rb__fail(RB_ERR_MEMORY, "out of memory allocating %zu x %zu bytes", count, size);
+    return p;
+}
+
+void *rb__realloc(void *old, size_t size)
+{
+    void *p = realloc(old, size ? size : 1);
+    if (!old) count_allocation(p);
+    if (!p) return rb__fail(RB_ERR_MEMORY, "out of memory allocating %zu bytes", size);
+    return p;
+}
+
+void *rb__aligned_alloc(size_t size)
+{
+    size_t rounded = (size + RB__ALIGN - 1) / RB__ALIGN * RB__ALIGN;
+    void *p = aligned_alloc(RB__ALIGN, rounded ? rounded : RB__ALIGN);
+    count_allocation(p);
+    if (!p) return rb__fail(RB_ERR_MEMORY, "out of memory allocating %zu bytes", size);
+    return p;
+}
+
+void rb__free(void *p)
+{
+    if (!p) return;
+    atomic_fetch_add_explicit(&heap_frees, 1, memory_order_relaxed);
+    free(p);
+}
+
+/* ---- arenas ---- */
+
+typedef struct arena_block {
+    struct arena_block *next;
+    size_t size; /* usable bytes after the header */
+    size_t used;
+    _Alignas(RB__ALIGN) unsigned char data[];
+} arena_block;
+
+struct rb__arena {
+    arena_block *head;  /* block being filled; older blocks follow */
+    arena_block *spare; /* blocks given back by rb__arena_release, reused before malloc */
+    size_t used;        /* bytes handed out since the last reset */
+    size_t capacity;    /* bytes in all blocks */
+    size_t peak;
+};
+
+enum { ARENA_FIRST_BLOCK = 1 << 20 };
+
+static arena_block *block_new(size_t size)
+{
+    arena_block *b = rb__aligned_alloc(sizeof(arena_block) + size);
+    if (!b) return NULL;
+    b->next = NULL;
+    b->size = size;
+    b->used = 0;
+    return b;
+}
+
+rb__arena *rb__arena_new(void)
+{
+    rb__arena *a = rb__calloc(1, sizeof *a);
+    return a;
+}
+
+static void free_blocks(arena_block *b)
+{
+    while (b) {
+        arena_block *next = b->next;
+        rb__free(b);
+        b = next;
+    }
+}
+
+void rb__arena_free(rb__arena *a)
+{
+    if (!a) return;
+    free_blocks(a->head);
+    free_blocks(a->spare);
+    rb__free(a);
+}
+
+/* A spare block with room for `size`, unlinked from the spare list, or NULL. */
+static arena_block *take_spare(rb__arena *a, size_t size)
+{
+    for (arena_block **p = &a->spare; *p; p = &(*p)->next)
+        if ((*p)->size >= size) {
+            arena_block *b = *p;
+            *p = b->next;
+            b->used = 0;
+            return b;
+        }
+    return NULL;
+}
+
+void *rb__arena_alloc(rb__arena *a, size_t size)
+{
+    size_t rounded = (size + RB__ALIGN - 1) / RB__ALIGN * RB__ALIGN;
+    if (rounded == 0) rounded = RB__ALIGN;
+    arena_block *b = a->head;
+    if (!b || b->size - b->used < rounded) {
+        arena_block *nb = take_spare(a, rounded);
+        if (!nb) {
+            size_t want = b ? 2 * b->size : ARENA_FIRST_BLOCK;
+            if (want < rounded) want = rounded;
+            nb = block_new(want);
+            if (!nb) return NULL;
+            a->capacity += want;
+        }
+        nb->next = b;
+        a->head = nb;
+        b = nb;
+    }
+    void *p = b->data + b->used;
+    b->used += rounded;
+    a->used += rounded;
+    if (a->used > a->peak) a->peak = a->used;
+    return p;
+}
+
+rb__arena_mark rb__arena_get_mark(const rb__arena *a)
+{
+    rb__arena_mark m = {NULL, 0, 0};
+    if (a) {
+        m.block = a->head;
+        m.used = a->head ? a->head->used : 0;
+        m.total = a->used;
+    }
+    return m;
+}
+
+void rb__arena_release(rb__arena *a, rb__arena_mark m)
+{
+    if (!a) return;
+    while (a->head && a->head != m.block) {
+        arena_block *b = a->head;
+        a->head = b->next;
+        b->next = a->spare;
+        a->spare = b;
+    }
+    if (a->head) a->head->used = m.used;
+    a->used = m.total;
+}
+
+void rb__arena_reset(rb__arena *a)
+{
+    int blocks = 0;
+    for (arena_block *b = a->head; b; b = b->next) blocks++;
+    for (arena_block *b = a->spare; b; b = b->next) blocks++;
+    if (blocks == 1) {
+        if (!a->head) {
+            a->head = a->spare;
+            a->spare = NULL;
+        }
+        a->head->used = 0;
+    } else if (blocks > 1) {
+        /* Replace the blocks by one as large as all of them, so that the next round of the
+         * same work fits without allocating. */
+        size_t total = a->peak > a->capacity ? a->peak : a->capacity;
+        free_blocks(a->head);
+        free_blocks(a->spare);
+        a->head = a->spare = NULL;
+        a->capacity = 0;
+        arena_block *b = block_new(total);
+        if (b) {
+            a->head = b;
+            a->capacity = total;
+        }
+    }
+    a->used = 0;
+}
+
+size_t rb__arena_used(const rb__arena *a) { return a->used; }
+size_t rb__arena_capacity(const rb__arena *a) { return a->capacity; }
+
+/* ---- scratch ---- */
+
+static _Thread_local rb__arena *scratch;
+
+rb__arena *rb__scratch_arena(void)
+{
+    if (!scratch) scratch = rb__arena_new();
+    return scratch;
+}
+
+void *rb__scratch(size_t size)
+{
+    rb__arena *a = rb__scratch_arena();
+    return a ? rb__arena_alloc(a, size) : NULL;
+}
+
+/* ---- public statistics ---- */
+
+void rb_memory_stats(rb_memory_stat *out)
+{
+    if (!out) return;
+    memset(out, 0, sizeof *out);
+    out->heap_allocations = atomic_load(&heap_allocations);
+    out->heap_frees = atomic_load(&heap_frees);
+    rb__arena *a = rb__current_arena();
+    if (a) {
+        out->arena_used = a->used;
+        out->arena_capacity = a->capacity;
+    }
+}

@@ -1,0 +1,318 @@
+/* The parameter store: variables in contiguous, aligned slabs shared by values, gradients and
+ * optimizer state. */
+#include <string.h>
+
+#include "core.h"
+
+/* Variables start on 64-byte boundaries so optimizer loops and GEMMs see aligned data. */
+#define SLAB_ALIGN_ELEMS(esize) ((int64_t)(RB__ALIGN / (esize)))
+
+typedef struct slab {
+    char *data;
+    int64_t cap; /* elements */
+} slab;
+
+typedef struct state_slab {
+    char name[64];
+    slab s;
+    rb_tensor *flat;
+} state_slab;
+
+typedef struct attachment {
+    void *obj;
+    void (*free_fn)(void *);
+} attachment;
+
+struct rb_params {
+    rb_dtype dtype;
+    size_t esize;
+    int n, cap;
+    rb_tensor **vars;
+    int64_t *offset; /* into the trainable or the frozen slab */
+    int64_t train_used, frozen_used;
+    slab values, grads, frozen;
+    state_slab *states;
+    int n_states;
+    rb_tensor *flat_values, *flat_grads;
+    attachment *attached;
+    int n_attached;
+};
+
+rb_params *rb_params_new(rb_dtype dtype)
+{
+    if (!rb__is_float(dtype))
+        return rb__fail(RB_ERR_DTYPE, "rb_params_new: variables must be float32 or float64, "
+                                      "not %s", rb_dtype_name(dtype));
+    rb_params *p = rb__calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->dtype = dtype;
+    p->esize = rb_dtype_size(dtype);
+    return p;
+}
+
+static rb_tensor *new_header(rb_params *p, int ndim, const int64_t *shape, char *data)
+{
+    rb_tensor *t = rb__calloc(1, sizeof *t);
+    if (!t) return NULL;
+    t->dtype = p->dtype;
+    t->ndim = ndim;
+    for (int i = 0; i < ndim; i++) t->shape[i] = shape[i];
+    t->size = rb__contiguous_strides(ndim, shape, t->strides);
+    t->flags = RB__CONTIGUOUS;
+    t->version = &t->own_version;
+    t->owner = RB__OWN_STORE;
+    t->data = data;
+    return t;
+}
+
+void rb_params_free(rb_params *p)
+{
+    if (!p) return;
+    for (int i = p->n_attached - 1; i >= 0; i--) p->attached[i].free_fn(p->attached[i].obj);
+    rb__free(p->attached);
+    for (int i = 0; i < p->n; i++) {
+        rb__free(p->vars[i]->var_grad);
+        rb__free(p->vars[i]);
+    }
+    for (int i = 0; i < p->n_states; i++) {
+        rb__free(p->states[i].s.data);
+        rb__free(p->states[i].flat);
+    }
+    rb__free(p->states);
+    rb__free(p->vars);
+    rb__free(p->offset);
+    rb__free(p->values.data);
+    rb__free(p->grads.data);
+    rb__free(p->frozen.data);
+    rb__free(p->flat_values);
+    rb__free(p->flat_grads);
+    rb__free(p);
+}
+
+/* Grow a slab to at least `need` elements, keeping its contents; zero the new part. */
+static bool grow(slab *s, int64_t need, size_t esize)
+{
+    if (need <= s->cap) return true;
+    int64_t cap = s->cap ? s->cap : 1024;
+    while (cap < need) cap *= 2;
+    char *d = rb__aligned_alloc((size_t)cap * esize);
+    if (!d) return false;
+    memset(d, 0, (size_t)cap * esize);
+    if (s->data) memcpy(d, s->data, (size_t)s->cap * esize);
+    rb__free(s->data);
+    s->data = d;
+    s->cap = cap;
+    return true;
+}
+
+/* Point every header at the (possibly moved) slabs and size the flat views. */
+static void rebase(rb_params *p)
+{
+    for (int i = 0; i < p->n; i++) {
+        rb_tensor *v = p->vars[i];
+        if (v->flags & RB__TRAINABLE) {
+            v->data = p->values.data + (size_t)p->offset[i] * p->esize;
+            v->var_grad->data = p->grads.data + (size_t)p->offset[i] * p->esize;
+        } else {
+            v->data = p->frozen.data + (size_t)p->offset[i] * p->esize;
+        }
+    }
+    rb_tensor *flats[2] = {p->flat_values, p->flat_grads};
+    char *bases[2] = {p->values.data, p->grads.data};
+    for (int k = 0; k < 2; k++)
+        if (flats[k]) {
+            flats[k]->data = bases[k];
+            flats[k]->shape[0] = flats[k]->size = p->train_used;
+        }
+    for (int k = 0; k < p->n_states; k++) {
+        p->states[k].flat->data = p->states[k].s.data;
+        p->states[k].flat->shape[0] = p->states[k].flat->size = p->train_used;
+    }
+}
+
+rb_tensor *rb_params_find(const rb_params *p, const char *name)
+{
+    if (!p || !name) return NULL;
+    for (int i = 0; i < p->n; i++)
+        if (strcmp(p->vars[i]->name, name) == 0) return p->vars[i];
+    return NULL;
+}
+
+rb_tensor *rb_params_add(rb_params *p, const char *name, int ndim, const int64_t *shape,
+                         bool trainable)
+{
+    if (!p || !name) return rb__fail(RB_ERR_ARGUMENT, "rb_params_add: store or name is NULL");
+    if (strlen(name) == 0 || strlen(name) > 63)
+        return rb__fail(RB_ERR_ARGUMENT, "rb_params_add: name '%s' must have 1 to 63 characters",
+                        name);
+    if (rb_params_find(p, name))
+        return rb__fail(RB_ERR_ARGUMENT, "rb_params_add: a variable named '%s' exists", name);
+    if (ndim < 0 || ndim > RB_MAX_DIMS || (ndim > 0 && !shape))
+        return rb__fail(RB_ERR_SHAPE, "rb_params_add: '%s': bad number of dimensions %d", name,
+                        ndim);
+    int64_t size = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] <= 0) {
+            char s[RB__SHAPE_STR];
+            return rb__fail(RB_ERR_SHAPE, "rb_params_add: '%s': shape %s has an empty axis", name,
+                            rb__shape_str(s, ndim, shape));
+        }
+        size *= shape[i];
+    }
+    if (p->n == p->cap) {
+        int cap = p->cap ? 2 * p->cap : 16;
+        rb_tensor **vars = rb__realloc(p->vars, sizeof *vars * (size_t)cap);
+        if (!vars) return NULL;
+        p->vars = vars;
+        int64_t *offset = rb__realloc(p->offset, sizeof *offset * (size_t)cap);
+        if (!offset) return NULL;
+        p->offset = offset;
+        p->cap = cap;
+    }
+    int64_t align = SLAB_ALIGN_ELEMS(p->esize);
+    int64_t *used = trainable ? &p->train_used : &p->frozen_used;
+    int64_t off = (*used + align - 1) / align * align;
+    int64_t need = off + size;
+    if (trainable) {
+        if (!grow(&p->values, need, p->esize) || !grow(&p->grads, need, p->esize)) return NULL;
+        for (int k = 0; k < p->n_states; k++)
+            if (!grow(&p->states[k].s, need, p->esize)) return NULL;
+    } else if (!grow(&p->frozen, need, p->esize)) {
+        return NULL;
+    }
+    rb_tensor *v = new_header(p, ndim, shape, NULL);
+    if (!v) return NULL;
+    if (trainable) {
+        v->var_grad = new_header(p, ndim, shape, NULL);
+        if (!v->var_grad) {
+            rb__free(v);
+            return NULL;
+        }
+        snprintf(v->var_grad->name, sizeof v->var_grad->name, "grad(%.56s)", name);
+        v->flags |= RB__VARIABLE | RB__TRAINABLE;
+    } else {
+        v->flags |= RB__VARIABLE;
+    }
+    snprintf(v->name, sizeof v->name, "%s", name);
+    p->vars[p->n] = v;
+    p->offset[p->n] = off;
+    p->n++;
+    *used = need;
+    rebase(p);
+    return v;
+}
+
+int rb_params_count(const rb_params *p) { return p ? p->n : 0; }
+rb_dtype rb_params_dtype(const rb_params *p) { return p ? p->dtype : RB_F32; }
+
+rb_tensor *rb_params_at(const rb_params *p, int i)
+{
+    if (!p || i < 0 || i >= p->n)
+        return rb__fail(RB_ERR_ARGUMENT, "rb_params_at: index %d out of range (%d variables)", i,
+                        p ? p->n : 0);
+    return p->vars[i];
+}
+
+bool rb_params_is_trainable(const rb_tensor *v) { return v && (v->flags & RB__TRAINABLE); }
+
+static int index_of(const rb_params *p, const rb_tensor *var)
+{
+    for (int i = 0; i < p->n; i++)
+        if (p->vars[i] == var) return i;
+    return -1;
+}
+
+rb_tensor *rb_params_grad(const rb_params *p, const rb_tensor *var)
+{
+    if (!p || !var) return rb__fail(RB_ERR_ARGUMENT, "rb_params_grad: NULL argument");
+    int i = index_of(p, var);
+    if (i < 0) return rb__fail(RB_ERR_NOT_FOUND, "rb_params_grad: tensor %s is not a variable of "
+                                                 "this store", rb__shp(var));
+    if (!var->var_grad)
+        return rb__fail(RB_ERR_ARGUMENT, "rb_params_grad: '%s' is not trainable", var->name);
+    return var->var_grad;
+}
+
+int64_t rb_params_size(const rb_params *p, bool trainable_only)
+{
+    int64_t n = 0;
+    for (int i = 0; p && i < p->n; i++)
+        if (!trainable_only || (p->vars[i]->flags & RB__TRAINABLE)) n += p->vars[i]->size;
+    return n;
+}
+
+void rb_params_zero_grad(rb_params *p)
+{
+    if (!p || !p->grads.data) return;
+    memset(p->grads.data, 0, (size_t)p->train_used * p->esize);
+    for (int i = 0; i < p->n; i++)
+        if (p->vars[i]->var_grad) rb__bump_version(p->vars[i]->var_grad);
+}
+
+static rb_tensor *flat_view(rb_params *p, char *data)
+{
+    int64_t n = p->train_used;
+    rb_tensor *t = new_header(p, 1, &n, data);
+    return t;
+}
+
+rb_tensor *rb_params_flat_values(rb_params *p)
+{
+    if (!p) return rb__fail(RB_ERR_ARGUMENT, "rb_params_flat_values: store is NULL");
+    if (!p->flat_values) p->flat_values = flat_view(p, p->values.data);
+    return p->flat_values;
+}
+
+rb_tensor *rb_params_flat_grads(rb_params *p)
+{
+    if (!p) return rb__fail(RB_ERR_ARGUMENT, "rb_params_flat_grads: store is NULL");
+    if (!p->flat_grads) p->flat_grads = flat_view(p, p->grads.data);
+    return p->flat_grads;
+}
+
+rb_tensor *rb_params_state(rb_params *p, const char *name)
+{
+    if (!p || !name) return rb__fail(RB_ERR_ARGUMENT, "rb_params_state: NULL argument");
+    for (int k = 0; k < p->n_states; k++)
+        if (strcmp(p->states[k].name, name) == 0) return p->states[k].flat;
+    state_slab *states = rb__realloc(p->states, sizeof *states * (size_t)(p->n_states + 1));
+    if (!states) return NULL;
+    p->states = states;
+    state_slab *s = &p->states[p->n_states];
+    memset(s, 0, sizeof *s);
+    snprintf(s->name, sizeof s->name, "%s", name);
+    if (!grow(&s->s, p->values.cap > 0 ? p->values.cap : 1, p->esize)) return NULL;
+    s->flat = flat_view(p, s->s.data);
+    if (!s->flat) {
+        rb__free(s->s.data);
+        return NULL;
+    }
+    snprintf(s->flat->name, sizeof s->flat->name, "%s", name);
+    p->n_states++;
+    return s->flat;
+}
+
+int64_t rb_params_offset(const rb_params *p, const rb_tensor *var)
+{
+    if (!p || !var) return -1;
+    int i = index_of(p, var);
+    if (i < 0 || !(var->flags & RB__TRAINABLE)) return -1;
+    return p->offset[i];
+}
+
+void rb_params_touch(rb_params *p)
+{
+    for (int i = 0; p && i < p->n; i++) rb__bump_version(p->vars[i]);
+}
+
+rb_status rb_params_attach(rb_params *p, void *obj, void (*free_fn)(void *))
+{
+    if (!p || !obj || !free_fn) return rb_error(RB_ERR_ARGUMENT, "rb_params_attach: NULL argument");
+    attachment *a = rb__realloc(p->attached, sizeof *a * (size_t)(p->n_attached + 1));
+    if (!a) return rb_last_status();
+    p->attached = a;
+    p->attached[p->n_attached].obj = obj;
+    p->attached[p->n_attached].free_fn = free_fn;
+    p->n_attached++;
+    return RB_OK;
+}
