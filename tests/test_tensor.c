@@ -1,0 +1,215 @@
+/* Tensors: creation, dtypes, shapes, access, views, printing. */
+#include <stdlib.h>
+
+#include "testutil.h"
+
+static void zeros_has_shape_and_zero_values(void **state)
+{
+    (void)state;
+    rb_tensor *t = rb_tensor_zeros(RB_F32, RB_SHAPE(2, 3));
+    CHECK_SHAPE(t, 2, 3);
+    assert_int_equal(rb_tensor_size(t), 6);
+    assert_int_equal(rb_tensor_dtype(t), RB_F32);
+    CHECK_TENSOR(t, 0, 0, 0, 0, 0, 0, 0);
+}
+
+static void ones_full_and_scalar_hold_their_value(void **state)
+{
+    (void)state;
+    CHECK_TENSOR(rb_tensor_ones(RB_F64, RB_SHAPE(3)), 0, 1, 1, 1);
+    CHECK_TENSOR(rb_tensor_full(RB_I64, RB_SHAPE(2), 7), 0, 7, 7);
+    rb_tensor *s = rb_tensor_scalar(RB_F32, 2.5);
+    assert_int_equal(rb_tensor_ndim(s), 0);
+    assert_int_equal(rb_tensor_size(s), 1);
+    CHECK_CLOSE(rb_tensor_item(s), 2.5, 0);
+}
+
+static void from_data_copies_row_major(void **state)
+{
+    (void)state;
+    float data[6] = {1, 2, 3, 4, 5, 6};
+    rb_tensor *t = rb_tensor_from_data(RB_F32, RB_SHAPE(2, 3), data);
+    data[0] = 100; /* a copy: the tensor must not change */
+    CHECK_CLOSE(rb_tensor_get(t, (int64_t[]){0, 0}), 1, 0);
+    CHECK_CLOSE(rb_tensor_get(t, (int64_t[]){1, 2}), 6, 0);
+    assert_int_equal(rb_tensor_strides(t)[0], 3);
+    assert_int_equal(rb_tensor_strides(t)[1], 1);
+}
+
+static void arange_and_linspace_follow_numpy(void **state)
+{
+    (void)state;
+    CHECK_TENSOR(rb_tensor_arange(RB_F64, 0, 5, 1), 0, 0, 1, 2, 3, 4);
+    CHECK_TENSOR(rb_tensor_arange(RB_F64, 1, 2, 0.25), 1e-12, 1, 1.25, 1.5, 1.75);
+    CHECK_TENSOR(rb_tensor_arange(RB_I64, 5, 0, -2), 0, 5, 3, 1);
+    CHECK_TENSOR(rb_tensor_linspace(RB_F64, 0, 1, 5), 1e-12, 0, 0.25, 0.5, 0.75, 1);
+    CHECK_TENSOR(rb_tensor_linspace(RB_F32, 2, 3, 1), 0, 2);
+}
+
+static void copy_is_independent(void **state)
+{
+    (void)state;
+    rb_tensor *a = T64(RB_SHAPE(2), 1, 2);
+    rb_tensor *b = rb_tensor_copy(a);
+    rb_tensor_fill(a, 9);
+    CHECK_TENSOR(b, 0, 1, 2);
+    CHECK_TENSOR(rb_tensor_zeros_like(a), 0, 0, 0);
+}
+
+static void set_get_and_fill_write_in_place(void **state)
+{
+    (void)state;
+    rb_tensor *t = rb_tensor_zeros(RB_F64, RB_SHAPE(2, 2));
+    CHECK_STATUS_OK(rb_tensor_set(t, (int64_t[]){1, 0}, 3.5));
+    CHECK_TENSOR(t, 0, 0, 0, 3.5, 0);
+    CHECK_STATUS_OK(rb_tensor_fill(t, -1));
+    CHECK_TENSOR(t, 0, -1, -1, -1, -1);
+    rb_tensor *src = T32(RB_SHAPE(2, 2), 1, 2, 3, 4);
+    CHECK_STATUS_OK(rb_tensor_assign(t, src)); /* converts float32 to float64 */
+    CHECK_TENSOR(t, 0, 1, 2, 3, 4);
+}
+
+static void typed_access_checks_the_dtype(void **state)
+{
+    (void)state;
+    rb_tensor *t = rb_tensor_zeros(RB_F32, RB_SHAPE(2));
+    assert_non_null(rb_tensor_f32(t));
+    CHECK_FAILS(rb_tensor_f64(t), RB_ERR_DTYPE, "float32");
+    CHECK_FAILS(rb_tensor_i64(t), RB_ERR_DTYPE, "not int64");
+}
+
+static void bad_shapes_are_refused_with_a_message(void **state)
+{
+    (void)state;
+    CHECK_FAILS(rb_tensor_zeros(RB_F32, RB_SHAPE(2, -1)), RB_ERR_SHAPE, "negative extent");
+    CHECK_FAILS(rb_tensor_zeros(RB_F32, 9, (const int64_t[]){1, 1, 1, 1, 1, 1, 1, 1, 1}),
+                RB_ERR_SHAPE, "at most 8");
+    CHECK_FAILS(rb_tensor_linspace(RB_F32, 0, 1, 0), RB_ERR_ARGUMENT, "n must be >= 1");
+    CHECK_FAILS(rb_tensor_arange(RB_F32, 0, 1, 0), RB_ERR_ARGUMENT, "bad range");
+}
+
+static void index_out_of_range_is_an_error_not_a_crash(void **state)
+{
+    (void)state;
+    rb_tensor *t = rb_tensor_zeros(RB_F32, RB_SHAPE(2, 3));
+    CHECK_FAILS(rb_tensor_get(t, (int64_t[]){2, 0}), RB_ERR_ARGUMENT, "out of range on axis 0");
+    CHECK_FAILS(rb_tensor_set(t, (int64_t[]){0, 3}, 1), RB_ERR_ARGUMENT, "axis 1");
+    CHECK_FAILS(rb_tensor_item(t), RB_ERR_SHAPE, "6 elements, not 1");
+    CHECK_FAILS(rb_tensor_dim(t, 2), RB_ERR_AXIS, "axis 2 out of range");
+    assert_int_equal(rb_tensor_dim(t, -1), 3);
+}
+
+static void empty_tensors_exist_but_reductions_refuse_them(void **state)
+{
+    (void)state;
+    rb_tensor *e = rb_tensor_zeros(RB_F32, RB_SHAPE(0, 3));
+    assert_int_equal(rb_tensor_size(e), 0);
+    CHECK_SHAPE(rb_add(e, e), 0, 3);
+    CHECK_FAILS(rb_mean(e, RB_ALL_AXES, false), RB_ERR_EMPTY, "no elements");
+    CHECK_FAILS(rb_max(e, RB_AXES(0), false), RB_ERR_EMPTY, "empty axis 0");
+    CHECK_TENSOR(rb_sum(e, RB_AXES(0), false), 0, 0, 0, 0); /* an empty sum is 0 */
+}
+
+static void reshape_of_contiguous_is_a_view(void **state)
+{
+    (void)state;
+    rb_tensor *a = T32(RB_SHAPE(2, 3), 1, 2, 3, 4, 5, 6);
+    rb_tensor *b = rb_reshape(a, RB_SHAPE(3, -1));
+    CHECK_SHAPE(b, 3, 2);
+    assert_ptr_equal(rb_tensor_data(a), rb_tensor_data(b));
+    CHECK_FAILS(rb_reshape(a, RB_SHAPE(4, 2)), RB_ERR_SHAPE, "6 elements");
+    CHECK_FAILS(rb_reshape(a, RB_SHAPE(4, -1)), RB_ERR_SHAPE, "cannot infer");
+}
+
+static void transpose_is_a_strided_view(void **state)
+{
+    (void)state;
+    rb_tensor *a = T32(RB_SHAPE(2, 3), 1, 2, 3, 4, 5, 6);
+    rb_tensor *t = rb_transpose(a, 0, 1);
+    CHECK_SHAPE(t, 3, 2);
+    assert_false(rb_tensor_is_contiguous(t));
+    assert_ptr_equal(rb_tensor_data(a), rb_tensor_data(t));
+    CHECK_TENSOR(t, 0, 1, 4, 2, 5, 3, 6); /* read in row-major order of the view */
+    rb_tensor *c = rb_contiguous(t);
+    assert_true(rb_tensor_is_contiguous(c));
+    CHECK_TENSOR(rb_reshape(t, RB_SHAPE(6)), 0, 1, 4, 2, 5, 3, 6); /* reshape copies */
+}
+
+static void cast_converts_values(void **state)
+{
+    (void)state;
+    rb_tensor *a = T64(RB_SHAPE(3), 1.7, -2.2, 3);
+    CHECK_TENSOR(rb_cast(a, RB_F32), 1e-6, 1.7, -2.2, 3);
+    CHECK_TENSOR(rb_cast(a, RB_I64), 0, 1, -2, 3);
+    assert_int_equal(rb_tensor_dtype(rb_cast(a, RB_I64)), RB_I64);
+}
+
+static void heap_tensors_are_freed_by_the_caller(void **state)
+{
+    (void)state;
+    rb_scope_end(*state); /* no owner: the caller owns what it makes */
+    rb_memory_stat before, after;
+    rb_memory_stats(&before);
+    rb_tensor *a = rb_tensor_ones(RB_F32, RB_SHAPE(4));
+    rb_tensor *v = rb_reshape(a, RB_SHAPE(2, 2));
+    rb_tensor_free(v);
+    rb_tensor_free(a);
+    rb_tensor_free(NULL);
+    rb_memory_stats(&after);
+    assert_int_equal(after.heap_allocations - before.heap_allocations,
+                     after.heap_frees - before.heap_frees);
+    *state = rb_scope_begin();
+}
+
+static void print_shows_dtype_shape_and_values(void **state)
+{
+    (void)state;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    rb_tensor *t = T32(RB_SHAPE(2, 2), 1, 2, 3, 4);
+    rb_tensor_fprint(f, t, "w");
+    fclose(f);
+    assert_non_null(strstr(buf, "w: float32[2,2]"));
+    assert_non_null(strstr(buf, "[[ 1,  2],"));
+    free(buf);
+    char s[32];
+    assert_string_equal(rb_tensor_shape_string(t, s, sizeof s), "[2,2]");
+}
+
+static void long_axes_are_elided_when_printing(void **state)
+{
+    (void)state;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    rb_tensor_fprint(f, rb_tensor_arange(RB_I64, 0, 2000, 1), "r");
+    fclose(f);
+    assert_non_null(strstr(buf, "..."));
+    assert_non_null(strstr(buf, "1999"));
+    assert_true(len < 200);
+    free(buf);
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest tests[] = {
+        TEST(zeros_has_shape_and_zero_values),
+        TEST(ones_full_and_scalar_hold_their_value),
+        TEST(from_data_copies_row_major),
+        TEST(arange_and_linspace_follow_numpy),
+        TEST(copy_is_independent),
+        TEST(set_get_and_fill_write_in_place),
+        TEST(typed_access_checks_the_dtype),
+        TEST(bad_shapes_are_refused_with_a_message),
+        TEST(index_out_of_range_is_an_error_not_a_crash),
+        TEST(empty_tensors_exist_but_reductions_refuse_them),
+        TEST(reshape_of_contiguous_is_a_view),
+        TEST(transpose_is_a_strided_view),
+        TEST(cast_converts_values),
+        TEST(heap_tensors_are_freed_by_the_caller),
+        TEST(print_shows_dtype_shape_and_values),
+        TEST(long_axes_are_elided_when_printing),
+    };
+    return RUN_TESTS(tests, argc, argv);
+}
