@@ -10,6 +10,10 @@
 /* Generations tell this call's per-tensor scratch from stale values of earlier calls. */
 static _Thread_local uint64_t generation;
 static _Thread_local bool in_gradient;
+/* The op whose backward rule is running, for messages of ops that fail inside it. */
+static _Thread_local const char *backward_of;
+
+const char *rb__backward_context(void) { return backward_of; }
 
 /* How a tensor's gradient accumulator may be updated. */
 enum {
@@ -50,9 +54,10 @@ static bool check_grad(rb_grad_ctx *ctx, const rb_node *n, int i, rb_tensor *g)
     if (rb_anomaly_mode()) {
         int64_t bad = rb__find_nonfinite(g);
         if (bad >= 0) {
-            rb_error(RB_ERR_NONFINITE, "rb_tape_gradient: backward of rb_%s produced %g at flat "
+            rb_error(RB_ERR_NONFINITE, "rb_tape_gradient: backward of rb_%s produced %s at flat "
                                        "index %lld of the gradient of input %d %s",
-                     n->def->name, rb__get_flat(g, bad), (long long)bad, i, rb__shp(x));
+                     n->def->name, rb__nonfinite_name(rb__get_flat(g, bad)), (long long)bad, i,
+                     rb__shp(x));
             backward_failed(ctx);
             return false;
         }
@@ -177,7 +182,9 @@ static rb_status replay(rb_grad_ctx *ctx, rb_tensor *target, rb_tensor *seed)
         ctx->node = n;
         rb__arena *scratch = rb__scratch_arena();
         rb__arena_mark mark = rb__arena_get_mark(scratch);
+        backward_of = n->def->name;
         n->def->backward(ctx, n, n->out->grad_acc);
+        backward_of = NULL;
         rb__arena_release(scratch, mark);
         if (ctx->failed) {
             if (rb_last_status() == RB_OK)

@@ -213,6 +213,11 @@ static rb_status record(const rb_node *node)
     return RB_OK;
 }
 
+const char *rb__nonfinite_name(double v)
+{
+    return isnan(v) ? "NaN" : (v > 0 ? "+Inf" : "-Inf");
+}
+
 int64_t rb__find_nonfinite(const rb_tensor *t)
 {
     if (!rb__is_float(t->dtype)) return -1;
@@ -251,13 +256,16 @@ rb_tensor *rb__op_run(const rb_op_def *def, int n_in, rb_tensor *const *in,
     if (anomaly_mode) {
         int64_t bad = rb__find_nonfinite(out);
         if (bad >= 0) {
-            char inputs[512];
+            char inputs[512], context[96] = "";
             describe_inputs(&node, inputs, sizeof inputs);
+            if (rb__backward_context())
+                snprintf(context, sizeof context, ", in the backward of rb_%s",
+                         rb__backward_context());
             return rb__fail(RB_ERR_NONFINITE,
-                            "rb_%s: produced %g at flat index %lld of its output %s "
-                            "(inputs %s)",
-                            def->name, rb__get_flat(out, bad), (long long)bad, rb__shp(out),
-                            inputs);
+                            "rb_%s: produced %s at flat index %lld of its output %s "
+                            "(inputs %s)%s",
+                            def->name, rb__nonfinite_name(rb__get_flat(out, bad)),
+                            (long long)bad, rb__shp(out), inputs, context);
         }
     }
     if (node.recorded && record(&node) != RB_OK) return NULL;

@@ -65,6 +65,10 @@ void rb__grad_add_gemm(rb_grad_ctx *ctx, const rb_node *node, int i, const rb_te
 
 /* Check a tensor for NaN/Inf; returns the flat index of the first one or -1. */
 int64_t rb__find_nonfinite(const rb_tensor *t);
+/* Name of the op whose backward rule is running on this thread, or NULL. */
+const char *rb__backward_context(void);
+/* "NaN", "+Inf" or "-Inf". */
+const char *rb__nonfinite_name(double v);
 
 /* The node of tape t that produced x, or NULL. */
 rb_node *rb__producer(rb_tensor *x, const rb_tape *t);
