@@ -48,7 +48,10 @@ rb_status rb_data_find(const char *set, const char *file, const char *dir, char 
     else snprintf(place, sizeof place, "%s/.cache/ruban/%s", home ? home : ".", set);
     if (try_dir(place, file, out, size)) return RB_OK;
     strncat(tried, place, sizeof tried - strlen(tried) - 1);
-    return rb_error(RB_ERR_NOT_FOUND, "%s: '%s' not found (looked in %s)", set, file, tried);
+    return rb_error(RB_ERR_NOT_FOUND, "%s: '%s' not found (looked in %s); fetch it with "
+                                      "scripts/fetch-data.sh %s, or set RUBAN_DATA to a folder "
+                                      "holding %s/",
+                    set, file, tried, set, set);
 }
 
 /* Images (N, rows, cols) flattened to (N, rows*cols) in [0, 1], and labels (N). */
@@ -94,12 +97,7 @@ rb_status rb_mnist_load(const char *dir, rb_dataset *train, rb_dataset *test)
     train->x = train->y = test->x = test->y = NULL;
     rb_status st = load_split(dir, "train-images-idx3-ubyte", "train-labels-idx1-ubyte", train);
     if (st == RB_OK) st = load_split(dir, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", test);
-    if (st != RB_OK) {
-        rb_dataset_free(train);
-        if (st == RB_ERR_NOT_FOUND)
-            rb_error(st, "rb_mnist_load: MNIST is missing; fetch it with scripts/fetch-data.sh "
-                         "mnist, or set RUBAN_DATA to a folder holding mnist/");
-    }
+    if (st != RB_OK) rb_dataset_free(train);
     return st;
 }
 

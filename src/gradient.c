@@ -5,6 +5,7 @@
 #include "elementwise.h"
 #include "gemm.h"
 #include "kernels.h"
+#include "profile.h"
 #include "tape_impl.h"
 
 /* Generations tell this call's per-tensor scratch from stale values of earlier calls. */
@@ -183,7 +184,9 @@ static rb_status replay(rb_grad_ctx *ctx, rb_tensor *target, rb_tensor *seed)
         rb__arena *scratch = rb__scratch_arena();
         rb__arena_mark mark = rb__arena_get_mark(scratch);
         backward_of = n->def->name;
+        double t0 = rb__profiling ? rb_now() : 0;
         n->def->backward(ctx, n, n->out->grad_acc);
+        if (rb__profiling) rb__profile_add(n->def, rb_now() - t0, true);
         backward_of = NULL;
         rb__arena_release(scratch, mark);
         if (ctx->failed) {

@@ -18,6 +18,14 @@ static inline void fill_uniform(double *v, int64_t n, double lo, double hi, uint
     }
 }
 
+/* x rounded to float32. Through a volatile: GCC 12 at -O3 was seen to drop a plain (float)
+ * cast inside an SLP-vectorised loop nest, leaving unrounded doubles. */
+static inline double f32(double x)
+{
+    volatile float f = (float)x;
+    return f;
+}
+
 /* Tensor of `dtype` holding v[0..size). For float32 the values are rounded to float and v is
  * updated to the rounded values, so expectations computed from v use the tensor's inputs. */
 static inline rb_tensor *tensor_of(rb_dtype dtype, int ndim, const int64_t *shape, double *v)

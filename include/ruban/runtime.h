@@ -53,6 +53,13 @@ RB_API void rb_runtime_get_info(rb_runtime_info *info);
 /* Print the info as a few readable lines. */
 RB_API void rb_runtime_print_info(FILE *f);
 
+/* Per-op profile: while on, every op's forward and backward time is summed per op (this
+ * thread's ops). rb_profile_print writes a table sorted by total time. */
+RB_API void rb_profile_start(void);
+RB_API void rb_profile_stop(void);
+RB_API void rb_profile_reset(void);
+RB_API void rb_profile_print(FILE *f);
+
 /* Memory counters, for checking that a training loop allocates nothing per step. */
 typedef struct rb_memory_stat {
     long long heap_allocations; /* heap blocks ruban has allocated since start */

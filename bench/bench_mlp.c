@@ -1,0 +1,85 @@
+/* Training throughput of the MNIST MLP 784-256-128-10 (ReLU), batch 128, SGD momentum 0.9,
+ * softmax cross-entropy; with the sgemm peak and the fraction of it the training reaches.
+ *
+ *   bench_mlp --threads 1 --steps 600
+ * prints one line: workload, threads, samples/s, GFLOPS, sgemm peak, fraction of peak. */
+#include "bench_common.h"
+
+typedef struct mlp {
+    rb_dense *fc1, *fc2, *fc3;
+} mlp;
+
+static rb_tensor *forward(const mlp *m, rb_tensor *x)
+{
+    rb_tensor *h = rb_relu(rb_dense_forward(m->fc1, x));
+    h = rb_relu(rb_dense_forward(m->fc2, h));
+    return rb_dense_forward(m->fc3, h);
+}
+
+/* Matrix-product FLOPs per sample of one training step: forward, weight gradients, and input
+ * gradients of every layer but the first (the images need none). */
+static double train_flops_per_sample(void)
+{
+    const double l1 = 784.0 * 256, l2 = 256.0 * 128, l3 = 128.0 * 10;
+    return 2 * (l1 + l2 + l3) + 2 * (l1 + l2 + l3) + 2 * (l2 + l3);
+}
+
+int main(int argc, char **argv)
+{
+    rb_set_error_handler(bench_die_on_error, NULL);
+    int threads = (int)bench_arg(argc, argv, "--threads", 1);
+    long steps = bench_arg(argc, argv, "--steps", 600);
+    long batch = bench_arg(argc, argv, "--batch", 128);
+    rb_set_num_threads(threads);
+
+    rb_dataset train, test;
+    rb_mnist_load(NULL, &train, &test);
+    rb_params *params = rb_params_new(RB_F32);
+    rb_rng rng = rb_rng_make(42);
+    mlp m = {rb_dense_new(params, "fc1", 784, 256, RB_INIT_HE_NORMAL, &rng),
+             rb_dense_new(params, "fc2", 256, 128, RB_INIT_HE_NORMAL, &rng),
+             rb_dense_new(params, "fc3", 128, 10, RB_INIT_GLOROT_UNIFORM, &rng)};
+    rb_optimizer *opt = rb_sgd_new(params, (rb_sgd_config){.lr = 0.05, .momentum = 0.9});
+    rb_batcher *batches = rb_batcher_new(train.x, train.y, batch, true, 7);
+
+    double loss_value = 0, t0 = 0;
+    long warmup = 50;
+    bool profile = bench_arg(argc, argv, "--profile", 0) != 0;
+    double optimizer_seconds = 0;
+    for (long step = 0; step < warmup + steps; step++) {
+        if (step == warmup) {
+            t0 = rb_now();
+            if (profile) rb_profile_start();
+        }
+        rb_tensor *x, *y;
+        if (!rb_batcher_next(batches, &x, &y)) rb_batcher_next(batches, &x, &y);
+        rb_tape *tape = rb_tape_begin(RB_TAPE_DEFAULT);
+        rb_tensor *loss = rb_softmax_cross_entropy(forward(&m, x), y);
+        rb_tape_gradient_params(tape, loss, params);
+        loss_value = rb_tensor_item(loss);
+        rb_tape_end(tape);
+        double t_opt = rb_now();
+        rb_optimizer_step(opt);
+        if (step >= warmup) optimizer_seconds += rb_now() - t_opt;
+    }
+    double seconds = rb_now() - t0;
+    if (profile) {
+        rb_profile_stop();
+        rb_profile_print(stdout);
+        printf("optimizer steps: %.2f ms (%.1f%%)\n", 1e3 * optimizer_seconds,
+               100 * optimizer_seconds / seconds);
+    }
+    double samples_per_s = (double)steps * (double)batch / seconds;
+    double gflops = samples_per_s * train_flops_per_sample() / 1e9;
+    double peak = bench_sgemm_peak_gflops(2048);
+    printf("workload=mlp threads=%d batch=%ld samples_per_s=%.0f gflops=%.1f sgemm_peak=%.1f "
+           "peak_fraction=%.3f flops_per_sample=%.0f final_loss=%.4f\n",
+           threads, batch, samples_per_s, gflops, peak, gflops / peak, train_flops_per_sample(),
+           loss_value);
+    rb_batcher_free(batches);
+    rb_optimizer_free(opt);
+    rb_params_free(params);
+    rb_dataset_free(&train);
+    rb_dataset_free(&test);
+    return 0;
+}

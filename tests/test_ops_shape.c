@@ -1,0 +1,7 @@
+#include "opcheck.h"
+int main(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    return 0;
+}
