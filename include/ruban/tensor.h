@@ -18,6 +18,7 @@
 #include <stdio.h>
 
 #include "ruban/base.h"
+#include "ruban/error.h"
 
 #ifdef __cplusplus
 extern "C" {
