@@ -91,8 +91,9 @@ static void reduce_outputs(void *arg, int64_t begin, int64_t end)
     }
 }
 
-/* Sum of leading rows of a contiguous (rows, cols) block into out (cols): vectorises across
- * columns; threads split the columns. */
+/* Reduction over the leading rows of a contiguous (rows, cols) block into out (cols):
+ * vectorises across columns; threads split the columns. Sums accumulate in double, by column
+ * blocks, so that long float32 sums keep their precision. */
 typedef struct rows_plan {
     reduce_kind kind;
     rb_dtype dtype;
@@ -101,18 +102,31 @@ typedef struct rows_plan {
     int64_t rows, cols;
 } rows_plan;
 
+enum { ROW_BLOCK = 256 };
+
 #define ROWS_REDUCE(T)                                                                         \
     static void rows_##T(void *arg, int64_t begin, int64_t end)                                \
     {                                                                                          \
         const rows_plan *p = arg;                                                              \
         const T *x = p->x;                                                                     \
         T *o = p->out;                                                                         \
+        if (p->kind == R_SUM) {                                                                \
+            double acc[ROW_BLOCK];                                                             \
+            for (int64_t c0 = begin; c0 < end; c0 += ROW_BLOCK) {                              \
+                int64_t w = end - c0 < ROW_BLOCK ? end - c0 : ROW_BLOCK;                       \
+                for (int64_t c = 0; c < w; c++) acc[c] = 0;                                    \
+                for (int64_t r = 0; r < p->rows; r++) {                                        \
+                    const T *xr = x + r * p->cols + c0;                                        \
+                    for (int64_t c = 0; c < w; c++) acc[c] += (double)xr[c];                   \
+                }                                                                              \
+                for (int64_t c = 0; c < w; c++) o[c0 + c] = (T)acc[c];                         \
+            }                                                                                  \
+            return;                                                                            \
+        }                                                                                      \
         for (int64_t c = begin; c < end; c++) o[c] = x[c];                                     \
         for (int64_t r = 1; r < p->rows; r++) {                                                \
             const T *xr = x + r * p->cols;                                                     \
-            if (p->kind == R_SUM)                                                              \
-                for (int64_t c = begin; c < end; c++) o[c] += xr[c];                           \
-            else if (p->kind == R_MAX)                                                         \
+            if (p->kind == R_MAX)                                                              \
                 for (int64_t c = begin; c < end; c++)                                          \
                     o[c] = (xr[c] > o[c] || xr[c] != xr[c]) && o[c] == o[c] ? xr[c] : o[c];    \
             else                                                                               \

@@ -33,9 +33,9 @@ typedef struct lines {
                 s += e;                                                                        \
                 if (!L->log) yl[r * inner] = e;                                                \
             }                                                                                  \
-            if (L->log) {                                                                      \
-                T lse = m + (T)log(s);                                                         \
-                for (int64_t r = 0; r < len; r++) yl[r * inner] = xl[r * inner] - lse;         \
+            if (L->log) { /* (x - m) - log s: no large intermediate to round */               \
+                T ls = (T)log(s);                                                              \
+                for (int64_t r = 0; r < len; r++) yl[r * inner] = (xl[r * inner] - m) - ls;    \
             } else {                                                                           \
                 T inv = (T)(1.0 / s);                                                          \
                 for (int64_t r = 0; r < len; r++) yl[r * inner] *= inv;                        \

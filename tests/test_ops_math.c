@@ -48,7 +48,8 @@ static void check_binary_ops(rb_dtype dtype, int na, const int64_t *sa, int nb,
     for (int k = 0; k < N_BINARY; k++) {
         const binary_case *c = &BINARY[k];
         for (int64_t i = 0; i < n_o; i++) {
-            double e = c->ref(va[bcast_index(i, no, so, na, sa)], vb[bcast_index(i, no, so, nb, sb)]);
+            double ea = va[bcast_index(i, no, so, na, sa)];
+            double e = c->ref(ea, vb[bcast_index(i, no, so, nb, sb)]);
             expect[i] = dtype == RB_F32 ? f32(e) : e;
         }
         rb_tensor *y = c->fn(a, b);
