@@ -3,19 +3,6 @@
 #include "elementwise.h"
 #include "op_impl.h"
 
-static rb_tensor *binary_op(rb__op_id id, rb_tensor *a, rb_tensor *b)
-{
-    const char *name = rb__ops[id].name;
-    rb_tensor *in[2] = {a, b};
-    if (!rb__check_inputs(name, 2, in) || !rb__check_float(name, a) ||
-        !rb__check_same_dtype(name, a, b))
-        return NULL;
-    int nd;
-    int64_t shape[RB_MAX_DIMS];
-    if (!rb__broadcast_shapes(name, a, b, &nd, shape)) return NULL;
-    return rb__apply(id, 2, in, NULL, a->dtype, nd, shape);
-}
-
 static rb_tensor *scalar_op(rb__op_id id, rb_tensor *x, double c)
 {
     const char *name = rb__ops[id].name;
@@ -24,13 +11,13 @@ static rb_tensor *scalar_op(rb__op_id id, rb_tensor *x, double c)
     return rb__apply(id, 1, &x, &at, x->dtype, x->ndim, x->shape);
 }
 
-rb_tensor *rb_add(rb_tensor *a, rb_tensor *b) { return binary_op(RB__OP_add, a, b); }
-rb_tensor *rb_sub(rb_tensor *a, rb_tensor *b) { return binary_op(RB__OP_sub, a, b); }
-rb_tensor *rb_mul(rb_tensor *a, rb_tensor *b) { return binary_op(RB__OP_mul, a, b); }
-rb_tensor *rb_div(rb_tensor *a, rb_tensor *b) { return binary_op(RB__OP_div, a, b); }
-rb_tensor *rb_pow(rb_tensor *a, rb_tensor *b) { return binary_op(RB__OP_pow, a, b); }
-rb_tensor *rb_maximum(rb_tensor *a, rb_tensor *b) { return binary_op(RB__OP_maximum, a, b); }
-rb_tensor *rb_minimum(rb_tensor *a, rb_tensor *b) { return binary_op(RB__OP_minimum, a, b); }
+rb_tensor *rb_add(rb_tensor *a, rb_tensor *b) { return rb__apply_binary(RB__OP_add, a, b); }
+rb_tensor *rb_sub(rb_tensor *a, rb_tensor *b) { return rb__apply_binary(RB__OP_sub, a, b); }
+rb_tensor *rb_mul(rb_tensor *a, rb_tensor *b) { return rb__apply_binary(RB__OP_mul, a, b); }
+rb_tensor *rb_div(rb_tensor *a, rb_tensor *b) { return rb__apply_binary(RB__OP_div, a, b); }
+rb_tensor *rb_pow(rb_tensor *a, rb_tensor *b) { return rb__apply_binary(RB__OP_pow, a, b); }
+rb_tensor *rb_maximum(rb_tensor *a, rb_tensor *b) { return rb__apply_binary(RB__OP_maximum, a, b); }
+rb_tensor *rb_minimum(rb_tensor *a, rb_tensor *b) { return rb__apply_binary(RB__OP_minimum, a, b); }
 rb_tensor *rb_add_scalar(rb_tensor *x, double c) { return scalar_op(RB__OP_add_scalar, x, c); }
 rb_tensor *rb_mul_scalar(rb_tensor *x, double c) { return scalar_op(RB__OP_mul_scalar, x, c); }
 rb_tensor *rb_pow_scalar(rb_tensor *x, double c) { return scalar_op(RB__OP_pow_scalar, x, c); }

@@ -31,6 +31,25 @@ static inline double combine(reduce_kind k, double acc, double v)
     return acc;
 }
 
+/* Reduce one strided row of n elements into acc (double accumulation). */
+#define REDUCE_ROW(T)                                                                          \
+    static double reduce_row_##T(reduce_kind kind, const T *r, int64_t n, int64_t stride,       \
+                                 double acc, bool *first)                                       \
+    {                                                                                          \
+        if (kind == R_SUM) {                                                                   \
+            double s = 0;                                                                      \
+            for (int64_t i = 0; i < n; i++) s += r[i * stride];                                \
+            return acc + s;                                                                    \
+        }                                                                                      \
+        for (int64_t i = 0; i < n; i++) {                                                      \
+            acc = *first ? r[i * stride] : combine(kind, acc, r[i * stride]);                  \
+            *first = false;                                                                    \
+        }                                                                                      \
+        return acc;                                                                            \
+    }
+REDUCE_ROW(float)
+REDUCE_ROW(double)
+
 static double reduce_one(const reduce_plan *p, const char *base)
 {
     size_t es = rb_dtype_size(p->dtype);
@@ -43,31 +62,9 @@ static double reduce_one(const reduce_plan *p, const char *base)
         int64_t off = 0;
         for (int d = 0; d < last; d++) off += idx[d] * p->rstride[d];
         const char *row = base + off * (int64_t)es;
-        if (p->dtype == RB_F32) {
-            const float *r = (const float *)row;
-            if (p->kind == R_SUM) {
-                double s = 0;
-                for (int64_t i = 0; i < inner; i++) s += r[i * istride];
-                acc += s;
-            } else {
-                for (int64_t i = 0; i < inner; i++) {
-                    acc = first ? r[i * istride] : combine(p->kind, acc, r[i * istride]);
-                    first = false;
-                }
-            }
-        } else {
-            const double *r = (const double *)row;
-            if (p->kind == R_SUM) {
-                double s = 0;
-                for (int64_t i = 0; i < inner; i++) s += r[i * istride];
-                acc += s;
-            } else {
-                for (int64_t i = 0; i < inner; i++) {
-                    acc = first ? r[i * istride] : combine(p->kind, acc, r[i * istride]);
-                    first = false;
-                }
-            }
-        }
+        acc = p->dtype == RB_F32
+                  ? reduce_row_float(p->kind, (const float *)row, inner, istride, acc, &first)
+                  : reduce_row_double(p->kind, (const double *)row, inner, istride, acc, &first);
         int d = last - 1;
         while (d >= 0 && ++idx[d] == p->rshape[d]) idx[d--] = 0;
         if (d < 0) break;
@@ -333,12 +330,9 @@ void rb__bwd_min(rb_grad_ctx *ctx, const rb_node *n, rb_tensor *g) { extreme_bac
 static rb_tensor *arg_op(rb__op_id id, rb_tensor *x, int axis, bool keepdims)
 {
     const char *name = rb__ops[id].name;
-    if (!rb__check_inputs(name, 1, &x) || !rb__check_float(name, x)) return NULL;
-    if (x->ndim == 0) return rb__fail(RB_ERR_SHAPE, "rb_%s: needs at least one axis", name);
-    int a = rb__norm_axis(name, x->ndim, axis);
+    if (!rb__check_inputs(name, 1, &x)) return NULL;
+    int a = rb__check_line_axis(name, x, axis);
     if (a < 0) return NULL;
-    if (x->shape[a] == 0)
-        return rb__fail(RB_ERR_EMPTY, "rb_%s: axis %d of %s is empty", name, axis, rb__shp(x));
     int64_t shape[RB_MAX_DIMS];
     int nd = rb__reduced_shape(x, 1u << a, keepdims, shape);
     rb_attrs at = {.i = {a}};

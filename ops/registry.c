@@ -124,6 +124,34 @@ bool rb__axes_mask(const char *op, int ndim, int n, const int *axes, unsigned *m
     return true;
 }
 
+int rb__check_line_axis(const char *op, const rb_tensor *x, int axis)
+{
+    if (!rb__check_float(op, x)) return -1;
+    if (x->ndim == 0) {
+        rb_error(RB_ERR_SHAPE, "rb_%s: needs at least one axis", op);
+        return -1;
+    }
+    int a = rb__norm_axis(op, x->ndim, axis);
+    if (a >= 0 && x->shape[a] == 0) {
+        rb_error(RB_ERR_EMPTY, "rb_%s: axis %d of %s is empty", op, axis, rb__shp(x));
+        return -1;
+    }
+    return a;
+}
+
+rb_tensor *rb__apply_binary(rb__op_id id, rb_tensor *a, rb_tensor *b)
+{
+    const char *name = rb__ops[id].name;
+    rb_tensor *in[2] = {a, b};
+    if (!rb__check_inputs(name, 2, in) || !rb__check_float(name, a) ||
+        !rb__check_same_dtype(name, a, b))
+        return NULL;
+    int nd;
+    int64_t shape[RB_MAX_DIMS];
+    if (!rb__broadcast_shapes(name, a, b, &nd, shape)) return NULL;
+    return rb__apply(id, 2, in, NULL, a->dtype, nd, shape);
+}
+
 rb_tensor *rb__unbroadcast(rb_tensor *g, const rb_tensor *x)
 {
     if (!g || rb_tensor_same_shape(g, x)) return g;

@@ -2,25 +2,12 @@
 #include "elementwise.h"
 #include "op_impl.h"
 
-static rb_tensor *compare(rb__op_id id, rb_tensor *a, rb_tensor *b)
-{
-    const char *name = rb__ops[id].name;
-    rb_tensor *in[2] = {a, b};
-    if (!rb__check_inputs(name, 2, in) || !rb__check_float(name, a) ||
-        !rb__check_same_dtype(name, a, b))
-        return NULL;
-    int nd;
-    int64_t shape[RB_MAX_DIMS];
-    if (!rb__broadcast_shapes(name, a, b, &nd, shape)) return NULL;
-    return rb__apply(id, 2, in, NULL, a->dtype, nd, shape);
-}
-
-rb_tensor *rb_greater(rb_tensor *a, rb_tensor *b) { return compare(RB__OP_greater, a, b); }
-rb_tensor *rb_greater_equal(rb_tensor *a, rb_tensor *b) { return compare(RB__OP_greater_equal, a, b); }
-rb_tensor *rb_less(rb_tensor *a, rb_tensor *b) { return compare(RB__OP_less, a, b); }
-rb_tensor *rb_less_equal(rb_tensor *a, rb_tensor *b) { return compare(RB__OP_less_equal, a, b); }
-rb_tensor *rb_equal(rb_tensor *a, rb_tensor *b) { return compare(RB__OP_equal, a, b); }
-rb_tensor *rb_not_equal(rb_tensor *a, rb_tensor *b) { return compare(RB__OP_not_equal, a, b); }
+rb_tensor *rb_greater(rb_tensor *a, rb_tensor *b) { return rb__apply_binary(RB__OP_greater, a, b); }
+rb_tensor *rb_greater_equal(rb_tensor *a, rb_tensor *b) { return rb__apply_binary(RB__OP_greater_equal, a, b); }
+rb_tensor *rb_less(rb_tensor *a, rb_tensor *b) { return rb__apply_binary(RB__OP_less, a, b); }
+rb_tensor *rb_less_equal(rb_tensor *a, rb_tensor *b) { return rb__apply_binary(RB__OP_less_equal, a, b); }
+rb_tensor *rb_equal(rb_tensor *a, rb_tensor *b) { return rb__apply_binary(RB__OP_equal, a, b); }
+rb_tensor *rb_not_equal(rb_tensor *a, rb_tensor *b) { return rb__apply_binary(RB__OP_not_equal, a, b); }
 
 #define COMPARE_FORWARD(name, KIND)                                                            \
     rb_status rb__fwd_##name(rb_node *n)                                                       \

@@ -58,12 +58,9 @@ static void softmax_kernel(const rb_tensor *x, rb_tensor *y, int axis, bool log)
 static rb_tensor *softmax_op(rb__op_id id, rb_tensor *x, int axis)
 {
     const char *name = rb__ops[id].name;
-    if (!rb__check_inputs(name, 1, &x) || !rb__check_float(name, x)) return NULL;
-    if (x->ndim == 0) return rb__fail(RB_ERR_SHAPE, "rb_%s: needs at least one axis", name);
-    int a = rb__norm_axis(name, x->ndim, axis);
+    if (!rb__check_inputs(name, 1, &x)) return NULL;
+    int a = rb__check_line_axis(name, x, axis);
     if (a < 0) return NULL;
-    if (x->shape[a] == 0)
-        return rb__fail(RB_ERR_EMPTY, "rb_%s: axis %d of %s is empty", name, axis, rb__shp(x));
     rb_attrs at = {.i = {a}};
     return rb__apply(id, 1, &x, &at, x->dtype, x->ndim, x->shape);
 }

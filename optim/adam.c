@@ -1,6 +1,5 @@
 /* Adam (Kingma & Ba, 2015), Algorithm 1 with bias-corrected moments. */
 #include <math.h>
-#include <stdlib.h>
 
 #include "optimizer.h"
 
@@ -43,8 +42,6 @@ static void adam_prepare(rb_optimizer *opt)
     s->vcorr = 1.0 / (1.0 - pow(s->cfg.beta2, t));
 }
 
-static void free_state(rb_optimizer *opt) { free(opt->state); }
-
 rb_optimizer *rb_adam_new(rb_params *p, rb_adam_config cfg)
 {
     if (cfg.beta1 == 0) cfg.beta1 = 0.9;
@@ -55,22 +52,15 @@ rb_optimizer *rb_adam_new(rb_params *p, rb_adam_config cfg)
                  cfg.beta1, cfg.beta2, cfg.eps);
         return NULL;
     }
-    rb_optimizer *opt = calloc(1, sizeof *opt);
-    adam_state *s = calloc(1, sizeof *s);
-    if (!opt || !s) rb_error(RB_ERR_MEMORY, "rb_adam_new: out of memory");
-    if (!opt || !s || !rb__optimizer_init(opt, "adam", p, cfg.lr)) {
-        free(opt);
-        free(s);
-        return NULL;
-    }
+    rb_optimizer *opt = rb__optimizer_new("adam", p, cfg.lr, sizeof(adam_state));
+    if (!opt) return NULL;
+    adam_state *s = opt->state;
     s->cfg = cfg;
     s->w = rb_params_flat_values(p);
     s->g = rb_params_flat_grads(p);
     s->m = rb_params_state(p, "adam.m");
     s->v = rb_params_state(p, "adam.v");
-    opt->state = s;
     opt->update = adam_update;
     opt->prepare = adam_prepare;
-    opt->free_state = free_state;
     return opt;
 }

@@ -6,21 +6,29 @@
 
 #include "optimizer.h"
 
-bool rb__optimizer_init(rb_optimizer *opt, const char *name, rb_params *p, double lr)
+rb_optimizer *rb__optimizer_new(const char *name, rb_params *p, double lr, size_t state_size)
 {
     if (!p) {
         rb_error(RB_ERR_ARGUMENT, "rb_%s_new: parameter store is NULL", name);
-        return false;
+        return NULL;
     }
     if (!(lr > 0)) {
         rb_error(RB_ERR_ARGUMENT, "rb_%s_new: learning rate must be > 0, got %g", name, lr);
-        return false;
+        return NULL;
+    }
+    rb_optimizer *opt = calloc(1, sizeof *opt);
+    void *state = calloc(1, state_size);
+    if (!opt || !state) {
+        free(opt);
+        free(state);
+        rb_error(RB_ERR_MEMORY, "rb_%s_new: out of memory", name);
+        return NULL;
     }
     opt->name = name;
     opt->params = p;
     opt->lr = lr;
-    opt->steps = 0;
-    return true;
+    opt->state = state;
+    return opt;
 }
 
 /* Below this many values per thread the step stays on one thread. */
@@ -66,6 +74,6 @@ const char *rb_optimizer_name(const rb_optimizer *opt) { return opt ? opt->name 
 void rb_optimizer_free(rb_optimizer *opt)
 {
     if (!opt) return;
-    if (opt->free_state) opt->free_state(opt);
+    free(opt->state);
     free(opt);
 }

@@ -14,11 +14,11 @@ struct rb_optimizer {
     int64_t steps;
     void (*prepare)(rb_optimizer *opt); /* optional: per-step scalars, before the pass */
     rb__update_fn update;               /* elementwise update of one range of the slabs */
-    void (*free_state)(rb_optimizer *opt);
     void *state;
 };
 
-/* Common set-up; returns false with an error on a bad learning rate or store. */
-bool rb__optimizer_init(rb_optimizer *opt, const char *name, rb_params *p, double lr);
+/* A new optimizer with a zeroed state of state_size bytes (freed by rb_optimizer_free), or
+ * NULL with an error on a bad learning rate or store. */
+rb_optimizer *rb__optimizer_new(const char *name, rb_params *p, double lr, size_t state_size);
 
 #endif

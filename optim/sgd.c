@@ -1,5 +1,4 @@
 /* SGD with momentum, Nesterov momentum and L2 weight decay (PyTorch's formulation). */
-#include <stdlib.h>
 
 #include "optimizer.h"
 
@@ -39,8 +38,6 @@ static void sgd_update(rb_optimizer *opt, int64_t begin, int64_t end)
     else sgd_double(s, opt->lr, begin, end);
 }
 
-static void free_state(rb_optimizer *opt) { free(opt->state); }
-
 rb_optimizer *rb_sgd_new(rb_params *p, rb_sgd_config cfg)
 {
     if (cfg.momentum < 0 || cfg.momentum >= 1 || cfg.weight_decay < 0) {
@@ -52,20 +49,13 @@ rb_optimizer *rb_sgd_new(rb_params *p, rb_sgd_config cfg)
         rb_error(RB_ERR_ARGUMENT, "rb_sgd_new: Nesterov momentum needs momentum > 0");
         return NULL;
     }
-    rb_optimizer *opt = calloc(1, sizeof *opt);
-    sgd_state *s = calloc(1, sizeof *s);
-    if (!opt || !s) rb_error(RB_ERR_MEMORY, "rb_sgd_new: out of memory");
-    if (!opt || !s || !rb__optimizer_init(opt, "sgd", p, cfg.lr)) {
-        free(opt);
-        free(s);
-        return NULL;
-    }
+    rb_optimizer *opt = rb__optimizer_new("sgd", p, cfg.lr, sizeof(sgd_state));
+    if (!opt) return NULL;
+    sgd_state *s = opt->state;
     s->cfg = cfg;
     s->w = rb_params_flat_values(p);
     s->g = rb_params_flat_grads(p);
     s->v = cfg.momentum > 0 ? rb_params_state(p, "sgd.momentum") : NULL;
-    opt->state = s;
     opt->update = sgd_update;
-    opt->free_state = free_state;
     return opt;
 }

@@ -48,6 +48,12 @@ bool rb__broadcast_shapes(const char *op, const rb_tensor *a, const rb_tensor *b
                           int64_t *shape);
 /* Normalise a possibly negative axis of a rank-ndim tensor; -1 after an error. */
 int rb__norm_axis(const char *op, int ndim, int axis);
+/* The normalised axis of a float tensor along which an op works (softmax, argmax): the tensor
+ * needs that axis and it must not be empty. -1 after an error. */
+int rb__check_line_axis(const char *op, const rb_tensor *x, int axis);
+/* Checks (non-NULL, float, same dtype, broadcastable) and application of a broadcasting
+ * binary op. */
+rb_tensor *rb__apply_binary(rb__op_id id, rb_tensor *a, rb_tensor *b);
 /* Bitmask of the axes listed (all axes when n == 0 and axes == NULL). */
 bool rb__axes_mask(const char *op, int ndim, int n, const int *axes, unsigned *mask);
 
