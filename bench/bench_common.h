@@ -24,7 +24,7 @@ static inline double bench_sgemm_peak_gflops(int64_t n)
     rb_tensor *a = rb_tensor_uniform(RB_F32, RB_SHAPE(n, n), -1, 1, &rng);
     rb_tensor *b = rb_tensor_uniform(RB_F32, RB_SHAPE(n, n), -1, 1, &rng);
     double best = 1e30;
-    for (int r = 0; r < 6; r++) {
+    for (int r = 0; r < 10; r++) {
         rb_scope *inner = rb_scope_begin();
         double t0 = rb_now();
         rb_matmul(a, b);
@@ -34,6 +34,18 @@ static inline double bench_sgemm_peak_gflops(int64_t n)
     }
     rb_scope_end(s);
     return 2.0 * (double)n * (double)n * (double)n / best / 1e9;
+}
+
+/* Median of n values (sorts them). */
+static inline double bench_median(double *v, int n)
+{
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && v[j - 1] > v[j]; j--) {
+            double t = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = t;
+        }
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 /* "--name value" integer option, or the default. */

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Training throughput of ruban and of the PyTorch reference on the same machine, 1 and 2
 # threads, in one run; prints samples/s, the ratio, and the fraction of sgemm peak.
-#   scripts/bench.sh [steps]
+#   scripts/bench.sh [steps per timed run]   (5 runs each, medians)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-steps="${1:-600}"
+steps="${1:-200}"
 scripts/setup.sh --bench >/dev/null
 scripts/build.sh >/dev/null
 field() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" <<<"$2"; }
