@@ -19,6 +19,7 @@
 #include "ruban/tensor.h"
 #include "ruban/random.h"
 #include "ruban/ops.h"
+#include "ruban/conv.h"
 #include "ruban/tape.h"
 #include "ruban/op_def.h"
 #include "ruban/gradcheck.h"

@@ -3,6 +3,7 @@
 #define RUBAN_SRC_OP_IMPL_H
 
 #include "core.h"
+#include "ruban/conv.h"
 #include "kernels.h"
 #include "op_list.h"
 #include "tape_impl.h"
@@ -33,6 +34,11 @@ rb_tensor *rb__apply(rb__op_id id, int n_in, rb_tensor *const *in, const rb_attr
 /* Run view op `id`: its output is a view of x (shape, strides, offset in elements). */
 rb_tensor *rb__view_op(rb__op_id id, rb_tensor *x, const rb_attrs *attrs, int ndim,
                        const int64_t *shape, const int64_t *strides, int64_t offset);
+
+/* Patches of x (N, H, W, C) for op (named in errors); pooling windows default their stride
+ * to the window size. */
+rb_tensor *rb__patches(const char *op, rb_tensor *x, int kh, int kw, rb_window2d win,
+                       bool pooling, double pad_value);
 
 /* ---- checks: each raises an error naming the op and returns false ---- */
 /* Inputs non-NULL (a NULL means an earlier op failed: keep its message). */

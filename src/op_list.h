@@ -72,6 +72,9 @@
     X(one_hot, 1, NODIFF)                                                                      \
     /* matrix products (ops/matmul.c) */                                                       \
     X(matmul, 2, DIFF)                                                                         \
-    X(linear, 3, DIFF)
+    X(linear, 3, DIFF)                                                                         \
+    /* patches for convolution and pooling (ops/conv.c) */                                     \
+    X(im2col, 1, DIFF)                                                                         \
+    X(col2im, 1, DIFF)
 
 #endif

@@ -122,6 +122,32 @@ FN(f_bce, rb_bce(X(0), X(1)))
 FN(f_bce_logits, rb_bce_logits(X(0), X(1)))
 FN(f_cce, rb_cce(rb_softmax(X(0), 1), rb_softmax(X(1), 1)))
 FN(f_sparse_cce, rb_sparse_cce(rb_softmax(X(0), 1), X(1)))
+/* convolution and pooling */
+static const rb_window2d SAME = {.padding = RB_PAD_SAME};
+FN(f_im2col, rb_im2col(X(0), 2, 3, (rb_window2d){.stride = {2, 1}, .dilation = {1, 2},
+                                                  .padding = RB_PAD_EXPLICIT,
+                                                  .pad = {1, 0, 2, 1}}, 0.0))
+FN(f_col2im, rb_col2im(X(0), 4, 5, (rb_window2d){.stride = {1, 2}, .padding = RB_PAD_SAME}))
+FN(f_conv2d, rb_conv2d(X(0), X(1), X(2), SAME))
+FN(f_conv2d_strided, rb_conv2d(X(0), X(1), NULL,
+                               (rb_window2d){.stride = {2, 2}, .dilation = {1, 2},
+                                             .padding = RB_PAD_EXPLICIT, .pad = {1, 1, 0, 2}}))
+FN(f_conv2d_groups, rb_conv2d(X(0), X(1), X(2), (rb_window2d){.groups = 2}))
+FN(f_conv2d_pointwise, rb_conv2d(X(0), X(1), X(2), (rb_window2d){0}))
+FN(f_conv1d, rb_conv1d(X(0), X(1), X(2), (rb_window1d){.stride = 2, .padding = RB_PAD_SAME}))
+FN(f_conv2d_transpose, rb_conv2d_transpose(X(0), X(1), X(2),
+                                           (rb_window2d){.stride = {2, 2}, .padding = RB_PAD_SAME,
+                                                         .output_padding = {1, 0}}))
+FN(f_max_pool, rb_max_pool2d(X(0), 2, 2, (rb_window2d){0}))
+FN(f_max_pool_same, rb_max_pool2d(X(0), 3, 3, (rb_window2d){.stride = {2, 2},
+                                                             .padding = RB_PAD_SAME}))
+FN(f_avg_pool_same, rb_avg_pool2d(X(0), 2, 3, (rb_window2d){.padding = RB_PAD_SAME}))
+FN(f_max_abs_pool, rb_max_abs_pool2d(X(0), 2, 2, (rb_window2d){0}))
+FN(f_pool1d, rb_add(rb_max_pool1d(X(0), 2, (rb_window1d){0}),
+                    rb_avg_pool1d(X(0), 2, (rb_window1d){0})))
+FN(f_global_pools, rb_add(rb_global_avg_pool2d(X(0)), rb_global_max_pool2d(X(0))))
+FN(f_upsample, rb_mul(rb_upsample2d(X(0), 2, 3), rb_upsample2d(X(0), 2, 3)))
+
 /* a small MLP: composition of everything a training step uses */
 FN(f_mlp, rb_softmax_cross_entropy(
               rb_linear(rb_tanh(rb_linear(X(0), X(1), X(2))), X(3), NULL),
@@ -225,6 +251,27 @@ static const op_case cases[] = {
     {"bce_logits", "softplus", f_bce_logits, 2, {IN("4x3", ANY), IN("4x3", UNIT)}, true},
     {"cce", "log,clamp", f_cce, 2, {IN("4x3", ANY), IN("4x3", ANY)}, true},
     {"sparse_cce", "one_hot", f_sparse_cce, 2, {IN("4x3", ANY), LAB("4", 3)}, true},
+    {"im2col_strided_dilated_padded", "im2col,col2im", f_im2col, 1, {IN("2x4x5x3", ANY)}, true},
+    {"col2im", "col2im,im2col", f_col2im, 1, {IN("2x4x3x1x3x2", ANY)}, true},
+    {"conv2d_same_bias", "im2col,linear", f_conv2d, 3,
+     {IN("2x5x4x3", ANY), IN("3x3x3x4", ANY), IN("4", ANY)}, true},
+    {"conv2d_stride_dilation_padding", "im2col,matmul", f_conv2d_strided, 2,
+     {IN("2x6x7x2", ANY), IN("2x3x2x3", ANY)}, true},
+    {"conv2d_groups", "im2col,matmul,permute", f_conv2d_groups, 3,
+     {IN("2x4x4x4", ANY), IN("2x2x2x6", ANY), IN("6", ANY)}, true},
+    {"conv2d_pointwise", "linear", f_conv2d_pointwise, 3,
+     {IN("2x3x3x3", ANY), IN("1x1x3x2", ANY), IN("2", ANY)}, true},
+    {"conv1d", "im2col", f_conv1d, 3, {IN("2x7x3", ANY), IN("3x3x2", ANY), IN("2", ANY)}, true},
+    {"conv2d_transpose", "col2im,matmul", f_conv2d_transpose, 3,
+     {IN("2x3x2x3", ANY), IN("3x3x2x3", ANY), IN("2", ANY)}, true},
+    {"max_pool2d", "im2col,max", f_max_pool, 1, {IN("2x4x6x3", ANY)}, true},
+    {"max_pool2d_same_padding", "im2col,max", f_max_pool_same, 1, {IN("1x5x5x2", ANY)}, true},
+    {"avg_pool2d_same_padding", "im2col,sum,div", f_avg_pool_same, 1, {IN("2x3x5x2", ANY)}, true},
+    {"max_abs_pool2d", "im2col,argmax,one_hot", f_max_abs_pool, 1, {IN("2x4x4x3", NONZERO)},
+     true},
+    {"pool1d", "im2col,max,sum", f_pool1d, 1, {IN("2x6x3", ANY)}, true},
+    {"global_pools", "sum,max", f_global_pools, 1, {IN("2x3x4x3", ANY)}, true},
+    {"upsample2d", "broadcast_to", f_upsample, 1, {IN("2x2x3x2", ANY)}, true},
     {"mlp_composition", "linear,tanh,softmax_cross_entropy", f_mlp, 4,
      {IN("3x4", ANY), IN("4x5", ANY), IN("5", ANY), IN("5x3", ANY)}, true},
 };

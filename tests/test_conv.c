@@ -1,0 +1,317 @@
+/* Convolution and pooling against direct (naive) reference implementations written here. */
+#include <stdlib.h>
+
+#include "testutil.h"
+
+typedef struct geo {
+    int kh, kw, sh, sw, dh, dw, pt, pl;
+    int64_t H, W, Ho, Wo;
+} geo;
+
+/* Resolve a window the way the library documents it (TensorFlow's "same"). */
+static geo geometry(int64_t H, int64_t W, int kh, int kw, rb_window2d win, bool pooling)
+{
+    geo g = {kh, kw, win.stride[0] ? win.stride[0] : (pooling ? kh : 1),
+             win.stride[1] ? win.stride[1] : (pooling ? kw : 1),
+             win.dilation[0] ? win.dilation[0] : 1, win.dilation[1] ? win.dilation[1] : 1, 0, 0,
+             H, W, 0, 0};
+    int64_t eh = (int64_t)g.dh * (kh - 1) + 1, ew = (int64_t)g.dw * (kw - 1) + 1, pb = 0, pr = 0;
+    if (win.padding == RB_PAD_SAME) {
+        int64_t oh = (H + g.sh - 1) / g.sh, ow = (W + g.sw - 1) / g.sw;
+        int64_t th = (oh - 1) * g.sh + eh - H, tw = (ow - 1) * g.sw + ew - W;
+        th = th < 0 ? 0 : th;
+        tw = tw < 0 ? 0 : tw;
+        g.pt = (int)(th / 2);
+        pb = th - g.pt;
+        g.pl = (int)(tw / 2);
+        pr = tw - g.pl;
+    } else if (win.padding == RB_PAD_EXPLICIT) {
+        g.pt = win.pad[0];
+        pb = win.pad[1];
+        g.pl = win.pad[2];
+        pr = win.pad[3];
+    }
+    g.Ho = (H + g.pt + pb - eh) / g.sh + 1;
+    g.Wo = (W + g.pl + pr - ew) / g.sw + 1;
+    return g;
+}
+
+static rb_tensor *random_tensor(rb_dtype dt, int ndim, const int64_t *shape, rb_rng *rng)
+{
+    return rb_tensor_uniform(dt, ndim, shape, -1, 1, rng);
+}
+
+static double at4(rb_tensor *t, int64_t a, int64_t b, int64_t c, int64_t d)
+{
+    return rb_tensor_get(t, (int64_t[]){a, b, c, d});
+}
+
+/* Direct definition: y[n,oh,ow,co] = b[co] + sum_{i,j,ci} x[n, oh s + i d - p, ...] w[i,j,ci,co]
+ * over the group of co. */
+static void check_conv(int64_t N, int64_t H, int64_t W, int64_t cin, int64_t cout, int kh,
+                       int kw, rb_window2d win, bool with_bias)
+{
+    rb_rng rng = rb_rng_make((uint64_t)(H * 131 + W * 17 + kh * 7 + kw));
+    int groups = win.groups ? win.groups : 1;
+    rb_tensor *x = random_tensor(RB_F64, RB_SHAPE(N, H, W, cin), &rng);
+    rb_tensor *w = random_tensor(RB_F64, RB_SHAPE(kh, kw, cin / groups, cout), &rng);
+    rb_tensor *b = with_bias ? random_tensor(RB_F64, RB_SHAPE(cout), &rng) : NULL;
+    rb_tensor *y = rb_conv2d(x, w, b, win);
+    geo g = geometry(H, W, kh, kw, win, false);
+    CHECK_SHAPE(y, N, g.Ho, g.Wo, cout);
+    int64_t cg = cin / groups, og = cout / groups;
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t oh = 0; oh < g.Ho; oh++)
+            for (int64_t ow = 0; ow < g.Wo; ow++)
+                for (int64_t co = 0; co < cout; co++) {
+                    double s = b ? rb_tensor_get(b, &co) : 0;
+                    int64_t grp = co / og;
+                    for (int i = 0; i < kh; i++)
+                        for (int j = 0; j < kw; j++) {
+                            int64_t r = oh * g.sh + i * g.dh - g.pt, c = ow * g.sw + j * g.dw - g.pl;
+                            if (r < 0 || r >= H || c < 0 || c >= W) continue;
+                            for (int64_t ci = 0; ci < cg; ci++)
+                                s += at4(x, n, r, c, grp * cg + ci) * at4(w, i, j, ci, co);
+                        }
+                    double got = at4(y, n, oh, ow, co);
+                    if (fabs(got - s) > 1e-12)
+                        fail_msg("conv at (%lld,%lld,%lld,%lld): %.15g, direct %.15g", (long long)n,
+                                 (long long)oh, (long long)ow, (long long)co, got, s);
+                }
+}
+
+static void conv2d_equals_the_direct_definition(void **state)
+{
+    (void)state;
+    check_conv(2, 5, 6, 3, 4, 3, 3, (rb_window2d){0}, true);
+    check_conv(2, 7, 5, 2, 3, 3, 2, (rb_window2d){.padding = RB_PAD_SAME}, true);
+    check_conv(1, 8, 9, 3, 2, 3, 3, (rb_window2d){.stride = {2, 3}, .padding = RB_PAD_SAME}, false);
+    check_conv(2, 9, 8, 2, 2, 3, 2, (rb_window2d){.dilation = {2, 3}}, true);
+    check_conv(1, 6, 7, 2, 3, 2, 3,
+               (rb_window2d){.stride = {2, 1}, .dilation = {2, 1}, .padding = RB_PAD_EXPLICIT,
+                             .pad = {1, 2, 0, 3}},
+               true);
+    check_conv(2, 5, 5, 4, 6, 3, 3, (rb_window2d){.groups = 2, .padding = RB_PAD_SAME}, true);
+    check_conv(1, 4, 4, 3, 3, 1, 1, (rb_window2d){.groups = 3}, false); /* depthwise 1x1 */
+    check_conv(3, 4, 5, 5, 2, 1, 1, (rb_window2d){0}, true);            /* pointwise shortcut */
+    check_conv(1, 3, 3, 1, 1, 3, 3, (rb_window2d){0}, false);           /* a single output */
+}
+
+static void float32_convolution_matches_float64(void **state)
+{
+    (void)state;
+    rb_rng rng = rb_rng_make(4);
+    rb_tensor *x = random_tensor(RB_F64, RB_SHAPE(4, 12, 12, 8), &rng);
+    rb_tensor *w = random_tensor(RB_F64, RB_SHAPE(3, 3, 8, 16), &rng);
+    rb_window2d win = {.padding = RB_PAD_SAME};
+    rb_tensor *y64 = rb_conv2d(x, w, NULL, win);
+    rb_tensor *y32 = rb_conv2d(rb_cast(x, RB_F32), rb_cast(w, RB_F32), NULL, win);
+    double err = rb_tensor_item(rb_max(rb_abs(rb_sub(rb_cast(y32, RB_F64), y64)), RB_ALL_AXES,
+                                       false));
+    assert_true(err < 1e-5);
+}
+
+static void conv1d_equals_the_direct_definition(void **state)
+{
+    (void)state;
+    rb_rng rng = rb_rng_make(5);
+    rb_tensor *x = random_tensor(RB_F64, RB_SHAPE(2, 9, 3), &rng);
+    rb_tensor *w = random_tensor(RB_F64, RB_SHAPE(3, 3, 2), &rng);
+    rb_tensor *y = rb_conv1d(x, w, NULL, (rb_window1d){.stride = 2, .dilation = 2});
+    /* Lo = (9 - 5) / 2 + 1 = 3 */
+    CHECK_SHAPE(y, 2, 3, 2);
+    for (int64_t n = 0; n < 2; n++)
+        for (int64_t o = 0; o < 3; o++)
+            for (int64_t co = 0; co < 2; co++) {
+                double s = 0;
+                for (int64_t k = 0; k < 3; k++)
+                    for (int64_t ci = 0; ci < 3; ci++)
+                        s += rb_tensor_get(x, (int64_t[]){n, o * 2 + k * 2, ci}) *
+                             rb_tensor_get(w, (int64_t[]){k, ci, co});
+                CHECK_CLOSE(rb_tensor_get(y, (int64_t[]){n, o, co}), s, 1e-12);
+            }
+}
+
+/* Transposed convolution by its definition: every input pixel adds w * x to a window of the
+ * output. */
+static void check_transpose(int64_t H, int64_t W, int kh, int kw, rb_window2d win,
+                            int64_t expect_h, int64_t expect_w, int pt, int pl)
+{
+    rb_rng rng = rb_rng_make(6);
+    int64_t N = 2, cin = 3, cout = 2;
+    rb_tensor *x = random_tensor(RB_F64, RB_SHAPE(N, H, W, cin), &rng);
+    rb_tensor *w = random_tensor(RB_F64, RB_SHAPE(kh, kw, cout, cin), &rng);
+    rb_tensor *y = rb_conv2d_transpose(x, w, NULL, win);
+    CHECK_SHAPE(y, N, expect_h, expect_w, cout);
+    int s0 = win.stride[0] ? win.stride[0] : 1, s1 = win.stride[1] ? win.stride[1] : 1;
+    rb_tensor *ref = rb_tensor_zeros(RB_F64, RB_SHAPE(N, expect_h, expect_w, cout));
+    double *r = rb_tensor_f64(ref);
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t h = 0; h < H; h++)
+            for (int64_t v = 0; v < W; v++)
+                for (int i = 0; i < kh; i++)
+                    for (int j = 0; j < kw; j++) {
+                        int64_t oh = h * s0 + i - pt, ow = v * s1 + j - pl;
+                        if (oh < 0 || oh >= expect_h || ow < 0 || ow >= expect_w) continue;
+                        for (int64_t co = 0; co < cout; co++)
+                            for (int64_t ci = 0; ci < cin; ci++)
+                                r[((n * expect_h + oh) * expect_w + ow) * cout + co] +=
+                                    at4(x, n, h, v, ci) * at4(w, i, j, co, ci);
+                    }
+    double err = rb_tensor_item(rb_max(rb_abs(rb_sub(y, ref)), RB_ALL_AXES, false));
+    if (err > 1e-12) fail_msg("transposed convolution differs from its definition by %g", err);
+}
+
+static void transposed_convolution_equals_its_definition(void **state)
+{
+    (void)state;
+    check_transpose(3, 4, 3, 3, (rb_window2d){0}, 5, 6, 0, 0);                      /* valid */
+    check_transpose(3, 4, 3, 3, (rb_window2d){.stride = {2, 2}}, 7, 9, 0, 0);        /* strided */
+    /* Keras: in * stride positions; the one padded row goes at the bottom, as in the
+     * convolution (6 -> 3, same) this is the adjoint of. */
+    check_transpose(3, 4, 3, 3, (rb_window2d){.stride = {2, 2}, .padding = RB_PAD_SAME}, 6, 8,
+                    0, 0);
+    check_transpose(2, 2, 2, 2, (rb_window2d){.stride = {2, 2}, .padding = RB_PAD_SAME}, 4, 4, 0,
+                    0); /* the decoder's upsampling block */
+    check_transpose(3, 3, 3, 3,
+                    (rb_window2d){.stride = {2, 2}, .padding = RB_PAD_EXPLICIT,
+                                  .pad = {1, 1, 1, 1}, .output_padding = {1, 0}},
+                    6, 5, 1, 1);
+}
+
+static void transposed_convolution_is_the_adjoint_of_convolution(void **state)
+{
+    (void)state;
+    /* <conv(x, w), y> == <x, conv_transpose(y, w)> with the kernel axes matched. */
+    rb_rng rng = rb_rng_make(7);
+    rb_window2d win = {.stride = {2, 2}, .padding = RB_PAD_SAME};
+    rb_tensor *x = random_tensor(RB_F64, RB_SHAPE(2, 6, 6, 3), &rng);
+    rb_tensor *w = random_tensor(RB_F64, RB_SHAPE(3, 3, 3, 4), &rng); /* (kh, kw, Cin, Cout) */
+    rb_tensor *cx = rb_conv2d(x, w, NULL, win);                          /* (2, 3, 3, 4) */
+    rb_tensor *y = random_tensor(RB_F64, RB_SHAPE(2, 3, 3, 4), &rng);
+    rb_tensor *ty = rb_conv2d_transpose(y, w, NULL, win); /* w read as (kh, kw, Cout=3, Cin=4) */
+    CHECK_SHAPE(ty, 2, 6, 6, 3);
+    double left = rb_tensor_item(rb_sum(rb_mul(cx, y), RB_ALL_AXES, false));
+    double right = rb_tensor_item(rb_sum(rb_mul(x, ty), RB_ALL_AXES, false));
+    CHECK_CLOSE(left, right, 1e-10);
+}
+
+typedef enum pool_kind { MAXP, AVGP, MAXABSP } pool_kind;
+
+static void check_pool(pool_kind kind, int64_t H, int64_t W, int kh, int kw, rb_window2d win)
+{
+    rb_rng rng = rb_rng_make((uint64_t)(H * 3 + W + kind));
+    rb_tensor *x = random_tensor(RB_F64, RB_SHAPE(2, H, W, 3), &rng);
+    rb_tensor *y = kind == MAXP   ? rb_max_pool2d(x, kh, kw, win)
+                   : kind == AVGP ? rb_avg_pool2d(x, kh, kw, win)
+                                  : rb_max_abs_pool2d(x, kh, kw, win);
+    geo g = geometry(H, W, kh, kw, win, true);
+    CHECK_SHAPE(y, 2, g.Ho, g.Wo, 3);
+    for (int64_t n = 0; n < 2; n++)
+        for (int64_t oh = 0; oh < g.Ho; oh++)
+            for (int64_t ow = 0; ow < g.Wo; ow++)
+                for (int64_t c = 0; c < 3; c++) {
+                    double best = kind == MAXP ? -INFINITY : 0, sum = 0;
+                    int count = 0;
+                    for (int i = 0; i < kh; i++)
+                        for (int j = 0; j < kw; j++) {
+                            int64_t r = oh * g.sh + i * g.dh - g.pt, q = ow * g.sw + j * g.dw - g.pl;
+                            if (r < 0 || r >= H || q < 0 || q >= W) continue;
+                            double v = at4(x, n, r, q, c);
+                            sum += v;
+                            count++;
+                            if (kind == MAXP && v > best) best = v;
+                            if (kind == MAXABSP && fabs(v) > fabs(best)) best = v;
+                        }
+                    double want = kind == AVGP ? sum / count : best;
+                    double got = at4(y, n, oh, ow, c);
+                    if (fabs(got - want) > 1e-12)
+                        fail_msg("pool %d at (%lld,%lld,%lld,%lld): %.15g, direct %.15g", kind,
+                                 (long long)n, (long long)oh, (long long)ow, (long long)c, got,
+                                 want);
+                }
+}
+
+static void pooling_equals_the_direct_definition(void **state)
+{
+    (void)state;
+    for (pool_kind k = MAXP; k <= MAXABSP; k++) {
+        check_pool(k, 4, 6, 2, 2, (rb_window2d){0});
+        check_pool(k, 5, 5, 2, 2, (rb_window2d){0}); /* the last row and column are dropped */
+        check_pool(k, 5, 7, 3, 3, (rb_window2d){.stride = {2, 2}, .padding = RB_PAD_SAME});
+        check_pool(k, 6, 6, 3, 2, (rb_window2d){.stride = {1, 2}, .padding = RB_PAD_SAME});
+    }
+}
+
+static void global_pooling_and_upsampling(void **state)
+{
+    (void)state;
+    rb_tensor *x = T64(RB_SHAPE(1, 2, 2, 2), 1, -1, 2, -2, 3, -3, 6, 0);
+    CHECK_TENSOR(rb_global_avg_pool2d(x), 1e-15, 3, -1.5);
+    CHECK_TENSOR(rb_global_max_pool2d(x), 0, 6, 0);
+    rb_tensor *u = rb_upsample2d(T64(RB_SHAPE(1, 1, 2, 1), 1, 2), 2, 2);
+    CHECK_SHAPE(u, 1, 2, 4, 1);
+    CHECK_TENSOR(u, 0, 1, 1, 2, 2, 1, 1, 2, 2);
+}
+
+static void im2col_and_col2im_are_adjoint(void **state)
+{
+    (void)state;
+    rb_rng rng = rb_rng_make(8);
+    rb_window2d win = {.stride = {2, 1}, .dilation = {1, 2}, .padding = RB_PAD_SAME};
+    rb_tensor *x = random_tensor(RB_F64, RB_SHAPE(2, 5, 6, 3), &rng);
+    rb_tensor *c = rb_im2col(x, 3, 2, win, 0.0);
+    CHECK_SHAPE(c, 2, 3, 6, 3, 2, 3);
+    rb_tensor *y = random_tensor(RB_F64, 6, rb_tensor_shape(c), &rng);
+    double left = rb_tensor_item(rb_sum(rb_mul(c, y), RB_ALL_AXES, false));
+    double right = rb_tensor_item(rb_sum(rb_mul(x, rb_col2im(y, 5, 6, win)), RB_ALL_AXES, false));
+    CHECK_CLOSE(left, right, 1e-11);
+    /* A padded position holds the pad value. */
+    rb_tensor *p = rb_im2col(T64(RB_SHAPE(1, 1, 1, 1), 5), 3, 3,
+                             (rb_window2d){.padding = RB_PAD_SAME}, -7);
+    CHECK_TENSOR(p, 0, -7, -7, -7, -7, 5, -7, -7, -7, -7);
+}
+
+static void impossible_shapes_are_refused_clearly(void **state)
+{
+    (void)state;
+    rb_tensor *x = rb_tensor_ones(RB_F32, RB_SHAPE(2, 4, 4, 3));
+    rb_tensor *w5 = rb_tensor_ones(RB_F32, RB_SHAPE(5, 5, 3, 8));
+    CHECK_FAILS(rb_conv2d(x, w5, NULL, (rb_window2d){0}), RB_ERR_SHAPE,
+                "rb_conv2d: a 5x5 window (dilation 1x1, 5x5 when dilated) does not fit in the "
+                "4x4 input");
+    CHECK_OK(rb_conv2d(x, w5, NULL, (rb_window2d){.padding = RB_PAD_SAME})); /* padded: fits */
+    rb_tensor *w_bad = rb_tensor_ones(RB_F32, RB_SHAPE(3, 3, 2, 8));
+    CHECK_FAILS(rb_conv2d(x, w_bad, NULL, (rb_window2d){0}), RB_ERR_SHAPE,
+                "kernel [3,3,2,8] does not fit input [2,4,4,3]");
+    CHECK_FAILS(rb_conv2d(x, rb_tensor_ones(RB_F32, RB_SHAPE(3, 3, 1, 8)), NULL,
+                          (rb_window2d){.groups = 2}),
+                RB_ERR_SHAPE, "2 group(s)");
+    CHECK_FAILS(rb_conv2d(x, rb_tensor_ones(RB_F32, RB_SHAPE(1, 1, 3, 8)),
+                          rb_tensor_ones(RB_F32, RB_SHAPE(4)), (rb_window2d){0}),
+                RB_ERR_SHAPE, "bias");
+    CHECK_FAILS(rb_conv2d(rb_tensor_ones(RB_F32, RB_SHAPE(4, 4, 3)), w5, NULL, (rb_window2d){0}),
+                RB_ERR_SHAPE, "expects images (N, H, W, C)");
+    CHECK_FAILS(rb_max_pool2d(x, 5, 5, (rb_window2d){0}), RB_ERR_SHAPE,
+                "rb_max_pool2d: a 5x5 window");
+    CHECK_FAILS(rb_conv2d(x, rb_tensor_ones(RB_F32, RB_SHAPE(1, 1, 3, 8)), NULL,
+                          (rb_window2d){.stride = {-1, 1}}),
+                RB_ERR_ARGUMENT, "must be positive");
+    CHECK_FAILS(rb_upsample2d(x, 0, 2), RB_ERR_ARGUMENT, "factors");
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest tests[] = {
+        TEST(conv2d_equals_the_direct_definition),
+        TEST(float32_convolution_matches_float64),
+        TEST(conv1d_equals_the_direct_definition),
+        TEST(transposed_convolution_equals_its_definition),
+        TEST(transposed_convolution_is_the_adjoint_of_convolution),
+        TEST(pooling_equals_the_direct_definition),
+        TEST(global_pooling_and_upsampling),
+        TEST(im2col_and_col2im_are_adjoint),
+        TEST(impossible_shapes_are_refused_clearly),
+    };
+    return RUN_TESTS(tests, argc, argv);
+}
