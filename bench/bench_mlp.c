@@ -8,14 +8,14 @@
 #include "bench_common.h"
 
 typedef struct mlp {
-    rb_dense *fc1, *fc2, *fc3;
+    rb_layer *fc1, *fc2, *fc3;
 } mlp;
 
 static rb_tensor *forward(const mlp *m, rb_tensor *x)
 {
-    rb_tensor *h = rb_relu(rb_dense_forward(m->fc1, x));
-    h = rb_relu(rb_dense_forward(m->fc2, h));
-    return rb_dense_forward(m->fc3, h);
+    rb_tensor *h = rb_relu(rb_layer_forward(m->fc1, x));
+    h = rb_relu(rb_layer_forward(m->fc2, h));
+    return rb_layer_forward(m->fc3, h);
 }
 
 /* Matrix-product FLOPs per sample of one training step: forward, weight gradients, and input
@@ -39,10 +39,11 @@ int main(int argc, char **argv)
     rb_dataset train, test;
     rb_mnist_load(NULL, &train, &test);
     rb_params *params = rb_params_new(RB_F32);
-    rb_rng rng = rb_rng_make(42);
-    mlp m = {rb_dense_new(params, "fc1", 784, 256, RB_INIT_HE_NORMAL, &rng),
-             rb_dense_new(params, "fc2", 256, 128, RB_INIT_HE_NORMAL, &rng),
-             rb_dense_new(params, "fc3", 128, 10, RB_INIT_GLOROT_UNIFORM, &rng)};
+    rb_params_seed(params, 42);
+    const rb_init_spec he = {.kind = RB_INIT_HE_NORMAL};
+    mlp m = {rb_layer_new(params, RB_DENSE(.units = 256, .kernel_init = he), RB_SHAPE(784)),
+             rb_layer_new(params, RB_DENSE(.units = 128, .kernel_init = he), RB_SHAPE(256)),
+             rb_layer_new(params, RB_DENSE(.units = 10), RB_SHAPE(128))};
     rb_optimizer *opt = rb_sgd_new(params, (rb_sgd_config){.lr = 0.05, .momentum = 0.9});
     rb_batcher *batches = rb_batcher_new(train.x, train.y, batch, true, 7);
 

@@ -10,15 +10,15 @@
 #include "common.h"
 
 typedef struct mlp {
-    rb_dense *fc1, *fc2, *fc3;
+    rb_layer *fc1, *fc2, *fc3;
 } mlp;
 
 /* The model is a plain C function of tensors. */
 static rb_tensor *mlp_forward(const mlp *m, rb_tensor *x)
 {
-    rb_tensor *h = rb_relu(rb_dense_forward(m->fc1, x));
-    h = rb_relu(rb_dense_forward(m->fc2, h));
-    return rb_dense_forward(m->fc3, h); /* logits */
+    rb_tensor *h = rb_relu(rb_layer_forward(m->fc1, x));
+    h = rb_relu(rb_layer_forward(m->fc2, h));
+    return rb_layer_forward(m->fc3, h); /* logits */
 }
 
 static double test_accuracy(const mlp *m, const rb_dataset *test)
@@ -42,11 +42,12 @@ int main(void)
 
     /* 2. Model: three dense layers in a parameter store. */
     rb_params *params = rb_params_new(RB_F32);
-    rb_rng rng = rb_rng_make(42);
+    rb_params_seed(params, 42);
+    const rb_init_spec he = {.kind = RB_INIT_HE_NORMAL};
     mlp m = {
-        rb_dense_new(params, "fc1", 784, 256, RB_INIT_HE_NORMAL, &rng),
-        rb_dense_new(params, "fc2", 256, 128, RB_INIT_HE_NORMAL, &rng),
-        rb_dense_new(params, "fc3", 128, 10, RB_INIT_GLOROT_UNIFORM, &rng),
+        rb_layer_new(params, RB_DENSE(.name = "fc1", .units = 256, .kernel_init = he), RB_SHAPE(784)),
+        rb_layer_new(params, RB_DENSE(.name = "fc2", .units = 128, .kernel_init = he), RB_SHAPE(256)),
+        rb_layer_new(params, RB_DENSE(.name = "fc3", .units = 10), RB_SHAPE(128)),
     };
     printf("parameters: %lld\n", (long long)rb_params_size(params, true));
     rb_optimizer *opt = rb_adam_new(params, (rb_adam_config){.lr = 1e-3});

@@ -25,6 +25,8 @@
 #include "ruban/gradcheck.h"
 #include "ruban/params.h"
 #include "ruban/nn.h"
+#include "ruban/layers.h"
+#include "ruban/model.h"
 #include "ruban/optim.h"
 #include "ruban/data.h"
 #include "ruban/progress.h"

@@ -36,6 +36,7 @@ struct rb_params {
     rb_tensor *flat_values, *flat_grads;
     attachment *attached;
     int n_attached;
+    rb_rng rng;
 };
 
 rb_params *rb_params_new(rb_dtype dtype)
@@ -47,6 +48,7 @@ rb_params *rb_params_new(rb_dtype dtype)
     if (!p) return NULL;
     p->dtype = dtype;
     p->esize = rb_dtype_size(dtype);
+    p->rng = rb_rng_make(0);
     return p;
 }
 
@@ -314,5 +316,33 @@ rb_status rb_params_attach(rb_params *p, void *obj, void (*free_fn)(void *))
     p->attached[p->n_attached].obj = obj;
     p->attached[p->n_attached].free_fn = free_fn;
     p->n_attached++;
+    return RB_OK;
+}
+
+void *rb_params_attachment(const rb_params *p, void (*free_fn)(void *))
+{
+    for (int i = 0; p && i < p->n_attached; i++)
+        if (p->attached[i].free_fn == free_fn) return p->attached[i].obj;
+    return NULL;
+}
+
+rb_rng *rb_params_rng(rb_params *p) { return p ? &p->rng : NULL; }
+
+void rb_params_seed(rb_params *p, uint64_t seed)
+{
+    if (p) p->rng = rb_rng_make(seed);
+}
+
+rb_status rb_params_moving_average(rb_tensor *moving, const rb_tensor *value, double momentum)
+{
+    if (!moving || !value)
+        return rb_error(RB_ERR_ARGUMENT, "rb_params_moving_average: tensor is NULL");
+    if (moving->size != value->size)
+        return rb_error(RB_ERR_SHAPE, "rb_params_moving_average: %s and %s differ in size",
+                        rb__shp(moving), rb__shp(value));
+    for (int64_t i = 0; i < moving->size; i++)
+        rb__set_flat(moving, i, momentum * rb__get_flat(moving, i) +
+                                    (1.0 - momentum) * rb__get_flat(value, i));
+    rb__bump_version(moving);
     return RB_OK;
 }

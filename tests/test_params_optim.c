@@ -1,5 +1,5 @@
-/* Parameter stores, initialisers, the dense layer and optimizers (against the published
- * update rules computed here by hand). */
+/* Parameter stores and optimizers (against the published update rules computed here by
+ * hand). */
 #include "testutil.h"
 
 static void variables_are_found_by_name_and_names_are_unique(void **state)
@@ -65,47 +65,6 @@ static void gradients_and_state_share_the_layout(void **state)
     assert_int_equal(rb_params_size(p, false), 7);
     CHECK_TENSOR(a, 0, 0, 0);
     rb_params_free(p);
-}
-
-static void initialisers_follow_keras(void **state)
-{
-    (void)state;
-    rb_rng rng = rb_rng_make(1);
-    rb_tensor *w = rb_tensor_empty(RB_F64, RB_SHAPE(400, 600));
-    CHECK_STATUS_OK(rb_init_fill(w, RB_INIT_GLOROT_UNIFORM, &rng));
-    double limit = sqrt(6.0 / 1000);
-    assert_true(rb_tensor_item(rb_max(rb_abs(w), RB_ALL_AXES, false)) <= limit);
-    CHECK_CLOSE(rb_tensor_item(rb_var(w, RB_ALL_AXES, false, 0)), limit * limit / 3, 2e-5);
-    CHECK_STATUS_OK(rb_init_fill(w, RB_INIT_HE_NORMAL, &rng));
-    CHECK_CLOSE(rb_tensor_item(rb_var(w, RB_ALL_AXES, false, 0)), 2.0 / 400, 1e-4);
-    CHECK_STATUS_OK(rb_init_fill(w, RB_INIT_LECUN_NORMAL, &rng));
-    CHECK_CLOSE(rb_tensor_item(rb_var(w, RB_ALL_AXES, false, 0)), 1.0 / 400, 5e-5);
-    CHECK_STATUS_OK(rb_init_fill(w, RB_INIT_ZEROS, &rng));
-    CHECK_CLOSE(rb_tensor_item(rb_max(rb_abs(w), RB_ALL_AXES, false)), 0, 0);
-    double fan_in, fan_out;
-    rb_init_fans(RB_SHAPE(16, 3, 5, 5), &fan_in, &fan_out); /* a conv kernel */
-    CHECK_CLOSE(fan_in, 75, 0);
-    CHECK_CLOSE(fan_out, 400, 0);
-    assert_string_equal(rb_init_name(RB_INIT_HE_UNIFORM), "he_uniform");
-}
-
-static void the_dense_layer_computes_x_w_plus_b(void **state)
-{
-    (void)state;
-    rb_params *p = rb_params_new(RB_F64);
-    rb_rng rng = rb_rng_make(2);
-    rb_dense *d = rb_dense_new(p, "fc", 3, 2, RB_INIT_GLOROT_UNIFORM, &rng);
-    CHECK_OK(d);
-    assert_ptr_equal(rb_params_find(p, "fc.w"), rb_dense_weight(d));
-    assert_ptr_equal(rb_params_find(p, "fc.b"), rb_dense_bias(d));
-    rb_tensor_assign(rb_dense_weight(d), T64(RB_SHAPE(3, 2), 1, 2, 3, 4, 5, 6));
-    rb_tensor_assign(rb_dense_bias(d), T64(RB_SHAPE(2), 0.5, -0.5));
-    rb_tensor *x = T64(RB_SHAPE(2, 3), 1, 0, -1, 2, 1, 0);
-    /* [1,0,-1] w = [1-5, 2-6] = [-4,-4]; [2,1,0] w = [2+3, 4+4] = [5, 8] */
-    CHECK_TENSOR(rb_dense_forward(d, x), 1e-12, -3.5, -4.5, 5.5, 7.5);
-    CHECK_FAILS(rb_dense_forward(d, T64(RB_SHAPE(1, 2), 1, 2)), RB_ERR_SHAPE, "do not fit");
-    CHECK_FAILS(rb_dense_new(p, "bad", 0, 2, RB_INIT_ZEROS, &rng), RB_ERR_ARGUMENT, "positive");
-    rb_params_free(p); /* frees the layer too */
 }
 
 /* One variable [1, -2] whose gradient the test sets before each step. */
@@ -219,8 +178,6 @@ int main(int argc, char **argv)
         TEST(variables_are_found_by_name_and_names_are_unique),
         TEST(slabs_are_contiguous_aligned_and_survive_growth),
         TEST(gradients_and_state_share_the_layout),
-        TEST(initialisers_follow_keras),
-        TEST(the_dense_layer_computes_x_w_plus_b),
         TEST(sgd_with_momentum_matches_the_rule),
         TEST(sgd_nesterov_and_weight_decay_match_the_rule),
         TEST(adam_matches_algorithm_1),

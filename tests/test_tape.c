@@ -362,8 +362,8 @@ static void a_training_loop_allocates_nothing_in_steady_state(void **state)
     rb_scope_end(*state); /* measure with no enclosing owner, as a real loop runs */
     rb_params *p = rb_params_new(RB_F32);
     rb_rng rng = rb_rng_make(3);
-    rb_dense *l1 = rb_dense_new(p, "l1", 20, 16, RB_INIT_HE_NORMAL, &rng);
-    rb_dense *l2 = rb_dense_new(p, "l2", 16, 4, RB_INIT_GLOROT_UNIFORM, &rng);
+    rb_layer *l1 = rb_layer_new(p, RB_DENSE(.units = 16), RB_SHAPE(20));
+    rb_layer *l2 = rb_layer_new(p, RB_DENSE(.units = 4), RB_SHAPE(16));
     rb_optimizer *opt = rb_adam_new(p, (rb_adam_config){.lr = 1e-3});
     rb_tensor *x = rb_tensor_normal(RB_F32, RB_SHAPE(64, 20), 0, 1, &rng);
     rb_tensor *y = rb_tensor_zeros(RB_I64, RB_SHAPE(64));
@@ -373,7 +373,7 @@ static void a_training_loop_allocates_nothing_in_steady_state(void **state)
         rb_tensor *xb, *yb;
         if (!rb_batcher_next(b, &xb, &yb)) rb_batcher_next(b, &xb, &yb);
         rb_tape *t = rb_tape_begin(RB_TAPE_DEFAULT);
-        rb_tensor *logits = rb_dense_forward(l2, rb_relu(rb_dense_forward(l1, xb)));
+        rb_tensor *logits = rb_layer_forward(l2, rb_relu(rb_layer_forward(l1, xb)));
         rb_tensor *loss = rb_softmax_cross_entropy(logits, yb);
         rb_tape_gradient_params(t, loss, p);
         rb_tape_end(t);

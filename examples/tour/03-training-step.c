@@ -5,12 +5,12 @@
 #include <ruban.h>
 
 typedef struct model {
-    rb_dense *hidden, *out;
+    rb_layer *hidden, *out;
 } model;
 
 static rb_tensor *predict(const model *m, rb_tensor *x)
 {
-    return rb_dense_forward(m->out, rb_tanh(rb_dense_forward(m->hidden, x)));
+    return rb_layer_forward(m->out, rb_tanh(rb_layer_forward(m->hidden, x)));
 }
 
 int main(void)
@@ -21,9 +21,9 @@ int main(void)
     rb_tensor *y = rb_add(rb_add_scalar(rb_mul_scalar(x, 3.0), -1.0),
                           rb_tensor_normal(RB_F32, RB_SHAPE(256, 1), 0, 0.1, &rng));
 
-    rb_params *params = rb_params_new(RB_F32);
-    model m = {rb_dense_new(params, "hidden", 1, 16, RB_INIT_GLOROT_UNIFORM, &rng),
-               rb_dense_new(params, "out", 16, 1, RB_INIT_GLOROT_UNIFORM, &rng)};
+    rb_params *params = rb_params_new(RB_F32); /* owns the layers and their variables */
+    model m = {rb_layer_new(params, RB_DENSE(.units = 16), RB_SHAPE(1)),
+               rb_layer_new(params, RB_DENSE(.units = 1), RB_SHAPE(16))};
     rb_optimizer *opt = rb_adam_new(params, (rb_adam_config){.lr = 0.05});
 
     for (int step = 1; step <= 200; step++) {

@@ -59,6 +59,18 @@ RB_API void rb_params_touch(rb_params *p);
 
 /* Free obj with free_fn when the store is freed (layers attach themselves this way). */
 RB_API rb_status rb_params_attach(rb_params *p, void *obj, void (*free_fn)(void *obj));
+/* The first attached object whose free function is free_fn, or NULL. */
+RB_API void *rb_params_attachment(const rb_params *p, void (*free_fn)(void *obj));
+
+/* The store's random generator, used to initialise variables created through it (seed 0 at
+ * creation). */
+RB_API rb_rng *rb_params_rng(rb_params *p);
+RB_API void rb_params_seed(rb_params *p, uint64_t seed);
+
+/* moving = momentum * moving + (1 - momentum) * value, in place (value broadcasts to moving's
+ * shape or has its number of elements); for running statistics. Not recorded on tapes. */
+RB_API rb_status rb_params_moving_average(rb_tensor *moving, const rb_tensor *value,
+                                          double momentum);
 
 #ifdef __cplusplus
 }

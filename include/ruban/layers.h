@@ -1,0 +1,154 @@
+/* ruban/layers.h - layers: Dense, convolutions, pooling, normalisation, dropout, sharpened
+ * cosine similarity, residual blocks.
+ *
+ * A layer is described by a spec (designated initialisers, zero fields take Keras's defaults)
+ * and built for a per-sample input shape (without the batch axis, channels last). Its variables
+ * live in a parameter store, which owns the layer too. A layer has no backward pass of its
+ * own: its forward calls differentiable ops.
+ *
+ *     rb_params *p = rb_params_new(RB_F32);
+ *     rb_layer *conv = rb_layer_new(p, RB_CONV2D(.units = 32, .kernel = {3, 3},
+ *                                                .activation = RB_ACT_RELU),
+ *                                   RB_SHAPE(28, 28, 1));
+ *     rb_tensor *y = rb_layer_forward(conv, x);           // x (N, 28, 28, 1) -> (N, 26, 26, 32)
+ *
+ * Most programs use layers through a model (ruban/model.h), which chains them, names them,
+ * switches them between training and evaluation and prints a summary.
+ */
+#ifndef RUBAN_LAYERS_H
+#define RUBAN_LAYERS_H
+
+#include "ruban/base.h"
+#include "ruban/conv.h"
+#include "ruban/error.h"
+#include "ruban/nn.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum rb_activation {
+    RB_ACT_NONE = 0,
+    RB_ACT_RELU,
+    RB_ACT_LEAKY_RELU, /* slope alpha for x < 0 (default 0.01, PyTorch's) */
+    RB_ACT_ELU,
+    RB_ACT_SELU,
+    RB_ACT_GELU,
+    RB_ACT_SIGMOID,
+    RB_ACT_TANH,
+    RB_ACT_SOFTPLUS,
+    RB_ACT_SOFTMAX /* over the last axis */
+} rb_activation;
+
+/* Apply an activation (alpha for leaky ReLU and ELU; 0 means 0.01 and 1.0). */
+RB_API rb_tensor *rb_activate(rb_tensor *x, rb_activation act, double alpha);
+RB_API const char *rb_activation_name(rb_activation act);
+
+typedef enum rb_layer_kind {
+    RB_LAYER_DENSE,            /* units; kernel (in, units), bias (units) */
+    RB_LAYER_CONV1D,           /* units filters, kernel[0]; window.stride[0]... (N, L, C) */
+    RB_LAYER_CONV2D,           /* units filters, kernel {kh, kw}, window */
+    RB_LAYER_CONV2D_TRANSPOSE, /* units filters, kernel, window (stride, padding) */
+    RB_LAYER_SCS2D,            /* sharpened cosine similarity: units, kernel, window */
+    RB_LAYER_MAX_POOL1D,       /* kernel[0], window.stride[0] (default: the window) */
+    RB_LAYER_AVG_POOL1D,
+    RB_LAYER_MAX_POOL2D,       /* kernel {kh, kw}, window (stride default: the window) */
+    RB_LAYER_AVG_POOL2D,
+    RB_LAYER_MAX_ABS_POOL2D,
+    RB_LAYER_GLOBAL_AVG_POOL2D,
+    RB_LAYER_GLOBAL_MAX_POOL2D,
+    RB_LAYER_UPSAMPLE2D,       /* kernel {sh, sw}: repeat factors */
+    RB_LAYER_FLATTEN,
+    RB_LAYER_DROPOUT,          /* rate */
+    RB_LAYER_ALPHA_DROPOUT,    /* rate; keeps SELU's mean and variance */
+    RB_LAYER_BATCH_NORM,       /* momentum (0.99), epsilon (1e-3), over the last axis */
+    RB_LAYER_LAYER_NORM,       /* epsilon (1e-3), over the last axis */
+    RB_LAYER_ACTIVATION,       /* activation */
+    RB_LAYER_RESIDUAL,         /* units filters, kernel (3x3), window.stride[0], bn, activation */
+    RB_LAYER_KIND_COUNT
+} rb_layer_kind;
+
+/* Where a residual block puts its BatchNorm layers. */
+typedef enum rb_bn_placement {
+    RB_BN_AFTER_CONV = 0, /* conv -> BN -> activation (He et al. 2015) */
+    RB_BN_BEFORE_CONV,    /* BN -> activation -> conv ("pre-activation", He et al. 2016) */
+    RB_BN_NONE
+} rb_bn_placement;
+
+typedef struct rb_layer_spec {
+    rb_layer_kind kind;
+    const char *name;         /* default: "<kind>_<n>", unique in the store */
+    int64_t units;            /* Dense units, convolution filters */
+    int kernel[2];            /* window size (1-D layers use kernel[0]) */
+    rb_window2d window;       /* stride, dilation, padding, groups (1-D: index 0) */
+    rb_activation activation; /* applied after the layer (default none) */
+    double alpha;             /* leaky ReLU / ELU parameter */
+    bool no_bias;             /* Dense and convolutions have a bias unless set */
+    rb_init_spec kernel_init; /* default Glorot uniform */
+    rb_init_spec bias_init;   /* default zeros */
+    double l2, l1;            /* regularisation of the kernel (lambda / 2 ||w||^2, lambda |w|) */
+    double max_norm;          /* constraint on the kernel's columns, 0: none */
+    double rate;              /* dropout rate */
+    double momentum;          /* BatchNorm: moving = momentum moving + (1 - momentum) batch */
+    double epsilon;           /* BatchNorm / LayerNorm */
+    rb_bn_placement bn;       /* residual blocks */
+    uint64_t seed;            /* initialisation and dropout randomness (0: the store's) */
+} rb_layer_spec;
+
+/* Spec constructors: RB_DENSE(.units = 10, .activation = RB_ACT_RELU). */
+#define RB_DENSE(...) ((rb_layer_spec){.kind = RB_LAYER_DENSE, __VA_ARGS__})
+#define RB_CONV1D(...) ((rb_layer_spec){.kind = RB_LAYER_CONV1D, __VA_ARGS__})
+#define RB_CONV2D(...) ((rb_layer_spec){.kind = RB_LAYER_CONV2D, __VA_ARGS__})
+#define RB_CONV2D_TRANSPOSE(...) ((rb_layer_spec){.kind = RB_LAYER_CONV2D_TRANSPOSE, __VA_ARGS__})
+#define RB_SCS2D(...) ((rb_layer_spec){.kind = RB_LAYER_SCS2D, __VA_ARGS__})
+#define RB_MAX_POOL1D(...) ((rb_layer_spec){.kind = RB_LAYER_MAX_POOL1D, __VA_ARGS__})
+#define RB_AVG_POOL1D(...) ((rb_layer_spec){.kind = RB_LAYER_AVG_POOL1D, __VA_ARGS__})
+#define RB_MAX_POOL2D(...) ((rb_layer_spec){.kind = RB_LAYER_MAX_POOL2D, __VA_ARGS__})
+#define RB_AVG_POOL2D(...) ((rb_layer_spec){.kind = RB_LAYER_AVG_POOL2D, __VA_ARGS__})
+#define RB_MAX_ABS_POOL2D(...) ((rb_layer_spec){.kind = RB_LAYER_MAX_ABS_POOL2D, __VA_ARGS__})
+#define RB_UPSAMPLE2D(...) ((rb_layer_spec){.kind = RB_LAYER_UPSAMPLE2D, __VA_ARGS__})
+#define RB_DROPOUT(...) ((rb_layer_spec){.kind = RB_LAYER_DROPOUT, __VA_ARGS__})
+#define RB_ALPHA_DROPOUT(...) ((rb_layer_spec){.kind = RB_LAYER_ALPHA_DROPOUT, __VA_ARGS__})
+#define RB_ACTIVATION(...) ((rb_layer_spec){.kind = RB_LAYER_ACTIVATION, __VA_ARGS__})
+#define RB_RESIDUAL(...) ((rb_layer_spec){.kind = RB_LAYER_RESIDUAL, __VA_ARGS__})
+/* Layers whose defaults usually do (customise with (rb_layer_spec){.kind = ..., ...}). */
+#define RB_FLATTEN ((rb_layer_spec){.kind = RB_LAYER_FLATTEN})
+#define RB_GLOBAL_AVG_POOL2D ((rb_layer_spec){.kind = RB_LAYER_GLOBAL_AVG_POOL2D})
+#define RB_GLOBAL_MAX_POOL2D ((rb_layer_spec){.kind = RB_LAYER_GLOBAL_MAX_POOL2D})
+#define RB_BATCH_NORM ((rb_layer_spec){.kind = RB_LAYER_BATCH_NORM})
+#define RB_LAYER_NORM ((rb_layer_spec){.kind = RB_LAYER_LAYER_NORM})
+
+typedef struct rb_layer rb_layer;
+
+/* Build a layer for inputs of per-sample shape (ndim, shape), e.g. RB_SHAPE(28, 28, 1); its
+ * variables are "<name>.kernel", "<name>.bias", ... in p, initialised from the spec. Owned by
+ * p. NULL and an error on a bad spec or shape. */
+RB_API rb_layer *rb_layer_new(rb_params *p, rb_layer_spec spec, int ndim, const int64_t *shape);
+/* Apply the layer to a batch x (N, ...input shape). Dropout and BatchNorm follow the layer's
+ * mode. */
+RB_API rb_tensor *rb_layer_forward(rb_layer *layer, rb_tensor *x);
+/* Training (default) or evaluation mode: dropout off and BatchNorm on its moving statistics
+ * in evaluation. */
+RB_API void rb_layer_set_training(rb_layer *layer, bool training);
+
+RB_API const char *rb_layer_name(const rb_layer *layer);
+/* Keras's type name ("Conv2D", "BatchNormalization", ...). */
+RB_API const char *rb_layer_type(const rb_layer *layer);
+/* Per-sample output shape into shape[] (RB_MAX_DIMS room); returns its ndim. */
+RB_API int rb_layer_output_shape(const rb_layer *layer, int64_t *shape);
+/* Number of scalar parameters (trainable only, or all). */
+RB_API int64_t rb_layer_num_params(const rb_layer *layer, bool trainable_only);
+/* The layer's weight tensors (NULL if it has none): kernel, bias, and for BatchNorm gamma,
+ * beta, moving mean and variance as "variable" 0..3 in that order. */
+RB_API rb_tensor *rb_layer_kernel(const rb_layer *layer);
+RB_API rb_tensor *rb_layer_bias(const rb_layer *layer);
+RB_API rb_tensor *rb_layer_variable(const rb_layer *layer, int i);
+/* The spec's regularisation of this layer as a scalar to add to a loss (0 if none). */
+RB_API rb_tensor *rb_layer_regularization(const rb_layer *layer);
+/* Apply the spec's constraints in place (after an optimizer step). */
+RB_API rb_status rb_layer_apply_constraints(rb_layer *layer);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,57 @@
+/* What nn/ files share about layers. Layers use the public API only. */
+#ifndef RUBAN_NN_LAYER_IMPL_H
+#define RUBAN_NN_LAYER_IMPL_H
+
+#include <stdio.h>
+
+#include "ruban.h"
+
+#define LAYER_MAX_VARS 6
+#define LAYER_MAX_CHILDREN 6
+
+typedef struct layer_class {
+    const char *type;     /* Keras's class name, shown by the summary */
+    const char *basename; /* default names: "<basename>", "<basename>_1", ... */
+    /* Check the spec against the input shape, set the output shape, create variables. */
+    bool (*build)(rb_layer *l, rb_params *p);
+    rb_tensor *(*forward)(rb_layer *l, rb_tensor *x);
+} layer_class;
+
+struct rb_layer {
+    const layer_class *cls;
+    rb_layer_spec spec;
+    char name[64];
+    int in_ndim, out_ndim;
+    int64_t in_shape[RB_MAX_DIMS], out_shape[RB_MAX_DIMS];
+    rb_tensor *vars[LAYER_MAX_VARS]; /* kernel, bias / gamma, beta, mean, variance / ... */
+    int n_vars;
+    rb_layer *children[LAYER_MAX_CHILDREN]; /* residual blocks */
+    int n_children;
+    rb_rng rng; /* dropout */
+    rb_dtype dtype;
+    bool training;
+};
+
+enum { VAR_KERNEL = 0, VAR_BIAS = 1 };
+
+/* Per-kind classes, defined next to their forward passes. */
+extern const layer_class rb__dense_class, rb__conv1d_class, rb__conv2d_class,
+    rb__conv2d_transpose_class, rb__scs2d_class, rb__max_pool1d_class, rb__avg_pool1d_class,
+    rb__max_pool2d_class, rb__avg_pool2d_class, rb__max_abs_pool2d_class,
+    rb__global_avg_pool2d_class, rb__global_max_pool2d_class, rb__upsample2d_class,
+    rb__flatten_class, rb__dropout_class, rb__alpha_dropout_class, rb__batch_norm_class,
+    rb__layer_norm_class, rb__activation_class, rb__residual_class;
+
+/* Create variable "<layer name>.<suffix>" of the given shape, initialised by init. */
+rb_tensor *rb__layer_var(rb_layer *l, rb_params *p, const char *suffix, int ndim,
+                         const int64_t *shape, bool trainable, rb_init_spec init);
+/* Raise "layer '<name>' (<type>): <message>" and return false. */
+bool rb__layer_fail(const rb_layer *l, rb_status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Apply the spec's activation. */
+rb_tensor *rb__layer_activate(const rb_layer *l, rb_tensor *x);
+/* A child layer (residual blocks) built in the same store, named "<parent>_<suffix>". */
+rb_layer *rb__layer_child(rb_layer *parent, rb_params *p, const char *suffix, rb_layer_spec spec,
+                          int ndim, const int64_t *shape);
+
+#endif
