@@ -38,20 +38,21 @@ static bool batch_norm_build(rb_layer *l, rb_params *p)
 
 static rb_tensor *batch_norm_forward(rb_layer *l, rb_tensor *x)
 {
-    int nd = rb_tensor_ndim(x), axes[RB_MAX_DIMS];
-    for (int i = 0; i < nd - 1; i++) axes[i] = i; /* every axis but the channels */
-    if (!l->training) {
-        rb_tensor *centred = rb_sub(x, l->vars[VAR_MEAN]);
-        return normalise(l, centred, l->vars[VAR_VARIANCE]);
+    rb_tensor *stats;
+    if (l->training) {
+        /* Batch mean and (biased, as Keras) variance over every axis but the channels. */
+        stats = rb_moments(x);
+        if (!stats) return NULL;
+        int64_t c = rb_tensor_dim(stats, 1);
+        rb_tensor *mean = rb_slice(stats, (int64_t[]){0, 0}, (int64_t[]){1, c}, NULL);
+        rb_tensor *var = rb_slice(stats, (int64_t[]){1, 0}, (int64_t[]){2, c}, NULL);
+        /* The moving statistics follow (Keras: moving = m moving + (1 - m) batch). */
+        rb_params_moving_average(l->vars[VAR_MEAN], mean, l->spec.momentum);
+        rb_params_moving_average(l->vars[VAR_VARIANCE], var, l->spec.momentum);
+    } else {
+        stats = rb_stack(2, (rb_tensor *[]){l->vars[VAR_MEAN], l->vars[VAR_VARIANCE]}, 0);
     }
-    rb_tensor *mean = rb_mean(x, nd - 1, axes, true);
-    rb_tensor *centred = rb_sub(x, mean);
-    rb_tensor *var = rb_mean(rb_square(centred), nd - 1, axes, true); /* biased, as Keras */
-    if (!var) return NULL;
-    /* The moving statistics follow the batch ones (Keras: moving = m moving + (1-m) batch). */
-    rb_params_moving_average(l->vars[VAR_MEAN], mean, l->spec.momentum);
-    rb_params_moving_average(l->vars[VAR_VARIANCE], var, l->spec.momentum);
-    return normalise(l, centred, var);
+    return rb_batch_norm(x, stats, l->vars[VAR_GAMMA], l->vars[VAR_BETA], epsilon_of(l));
 }
 
 const layer_class rb__batch_norm_class = {"BatchNormalization", "batch_normalization",

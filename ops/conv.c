@@ -5,92 +5,7 @@
 
 #include "op_impl.h"
 #include "parallel.h"
-
-/* ---- window geometry ---- */
-
-int64_t rb_window_output(int64_t n, int k, int stride, int dilation, rb_padding padding,
-                         const int *explicit_pad, int *pad_before, int *pad_after)
-{
-    int64_t eff = (int64_t)dilation * (k - 1) + 1;
-    int64_t before = 0, after = 0;
-    if (padding == RB_PAD_SAME) {
-        int64_t out = (n + stride - 1) / stride;
-        int64_t total = (out - 1) * stride + eff - n;
-        if (total < 0) total = 0;
-        before = total / 2;
-        after = total - before;
-    } else if (padding == RB_PAD_EXPLICIT && explicit_pad) {
-        before = explicit_pad[0];
-        after = explicit_pad[1];
-    }
-    if (pad_before) *pad_before = (int)before;
-    if (pad_after) *pad_after = (int)after;
-    int64_t span = n + before + after - eff;
-    if (span < 0) return -1;
-    return span / stride + 1;
-}
-
-/* A 2-D window resolved against an input: everything the kernels and messages need. */
-typedef struct geom {
-    int kh, kw, sh, sw, dh, dw, pt, pb, pl, pr;
-    int64_t H, W, Ho, Wo;
-} geom;
-
-/* Fill g for a window over an (N, H, W, C) input; default_stride is 1 (convolution) or 0 for
- * "the window size" (pooling). Raises an error naming op and returns false on misuse. */
-static bool resolve(const char *op, int64_t H, int64_t W, int kh, int kw, rb_window2d win,
-                    bool pooling, geom *g)
-{
-    g->kh = kh;
-    g->kw = kw;
-    g->sh = win.stride[0] ? win.stride[0] : (pooling ? kh : 1);
-    g->sw = win.stride[1] ? win.stride[1] : (pooling ? kw : 1);
-    g->dh = win.dilation[0] ? win.dilation[0] : 1;
-    g->dw = win.dilation[1] ? win.dilation[1] : 1;
-    if (kh < 1 || kw < 1 || g->sh < 1 || g->sw < 1 || g->dh < 1 || g->dw < 1) {
-        rb_error(RB_ERR_ARGUMENT, "rb_%s: window %dx%d, stride %dx%d and dilation %dx%d must be "
-                                  "positive", op, kh, kw, g->sh, g->sw, g->dh, g->dw);
-        return false;
-    }
-    if (win.padding == RB_PAD_EXPLICIT)
-        for (int k = 0; k < 4; k++)
-            if (win.pad[k] < 0) {
-                rb_error(RB_ERR_ARGUMENT, "rb_%s: negative padding %d", op, win.pad[k]);
-                return false;
-            }
-    if (win.padding != RB_PAD_VALID && win.padding != RB_PAD_SAME &&
-        win.padding != RB_PAD_EXPLICIT) {
-        rb_error(RB_ERR_ARGUMENT, "rb_%s: unknown padding mode %d", op, (int)win.padding);
-        return false;
-    }
-    g->H = H;
-    g->W = W;
-    g->Ho = rb_window_output(H, kh, g->sh, g->dh, win.padding, &win.pad[0], &g->pt, &g->pb);
-    g->Wo = rb_window_output(W, kw, g->sw, g->dw, win.padding, &win.pad[2], &g->pl, &g->pr);
-    if (g->Ho < 1 || g->Wo < 1) {
-        rb_error(RB_ERR_SHAPE, "rb_%s: a %dx%d window (dilation %dx%d, %dx%d when dilated) does "
-                               "not fit in the %lldx%lld input padded by %d,%d,%d,%d "
-                               "(top, bottom, left, right)",
-                 op, kh, kw, g->dh, g->dw, g->dh * (kh - 1) + 1, g->dw * (kw - 1) + 1,
-                 (long long)H, (long long)W, g->pt, g->pb, g->pl, g->pr);
-        return false;
-    }
-    return true;
-}
-
-static void geom_to_attrs(const geom *g, rb_attrs *at, double pad_value)
-{
-    int64_t v[] = {g->kh, g->kw, g->sh, g->sw, g->pt, g->pl, g->dh, g->dw, g->H, g->W};
-    memcpy(at->i, v, sizeof v);
-    at->f[0] = pad_value;
-}
-
-static geom geom_of_attrs(const rb_attrs *at, int64_t Ho, int64_t Wo)
-{
-    geom g = {(int)at->i[0], (int)at->i[1], (int)at->i[2], (int)at->i[3], (int)at->i[6],
-              (int)at->i[7], (int)at->i[4], 0, (int)at->i[5], 0, at->i[8], at->i[9], Ho, Wo};
-    return g;
-}
+#include "window.h"
 
 static bool check_image(const char *op, const rb_tensor *x)
 {
@@ -102,11 +17,11 @@ static bool check_image(const char *op, const rb_tensor *x)
 
 /* ---- im2col ---- */
 
-static rb_tensor *im2col_geom(rb_tensor *x, const geom *g, double pad_value)
+static rb_tensor *im2col_geom(rb_tensor *x, const rb__geom *g, double pad_value)
 {
     int64_t shape[6] = {x->shape[0], g->Ho, g->Wo, g->kh, g->kw, x->shape[3]};
     rb_attrs at = {0};
-    geom_to_attrs(g, &at, pad_value);
+    rb__window_to_attrs(g, &at, pad_value);
     return rb__apply(RB__OP_im2col, 1, &x, &at, x->dtype, 6, shape);
 }
 
@@ -114,8 +29,8 @@ rb_tensor *rb__patches(const char *op, rb_tensor *x, int kh, int kw, rb_window2d
                        bool pooling, double pad_value)
 {
     if (!rb__check_inputs(op, 1, &x) || !check_image(op, x)) return NULL;
-    geom g;
-    if (!resolve(op, x->shape[1], x->shape[2], kh, kw, win, pooling, &g)) return NULL;
+    rb__geom g;
+    if (!rb__window_resolve(op, x->shape[1], x->shape[2], kh, kw, win, pooling, &g)) return NULL;
     return im2col_geom(x, &g, pad_value);
 }
 
@@ -124,59 +39,102 @@ rb_tensor *rb_im2col(rb_tensor *x, int kh, int kw, rb_window2d win, double pad_v
     return rb__patches("im2col", x, kh, kw, win, false, pad_value);
 }
 
-typedef struct patch_plan {
-    const char *x; /* (N, H, W, C) */
-    char *cols;    /* (N, Ho, Wo, kh, kw, C) */
-    geom g;
-    int64_t C;
-    size_t es;
-    rb_dtype dtype;
-    double pad_value;
-} patch_plan;
-
-static void fill_value(char *dst, int64_t n, rb_dtype dtype, double v)
+/* Copy n bytes (a few dozen at most, typically) without a libc call: two overlapping moves of
+ * a fixed size, which compilers turn into single loads and stores. */
+static inline void copy_small(void *dst, const void *src, size_t n)
 {
-    if (v == 0.0) {
-        memset(dst, 0, (size_t)n * rb_dtype_size(dtype));
-    } else if (dtype == RB_F32) {
-        for (int64_t i = 0; i < n; i++) ((float *)dst)[i] = (float)v;
+    char *d = dst;
+    const char *s = src;
+    if (n >= 64) {
+        memcpy(d, s, n);
+    } else if (n >= 32) {
+        char a[32], b[32];
+        memcpy(a, s, 32);
+        memcpy(b, s + n - 32, 32);
+        memcpy(d, a, 32);
+        memcpy(d + n - 32, b, 32);
+    } else if (n >= 16) {
+        char a[16], b[16];
+        memcpy(a, s, 16);
+        memcpy(b, s + n - 16, 16);
+        memcpy(d, a, 16);
+        memcpy(d + n - 16, b, 16);
+    } else if (n >= 8) {
+        uint64_t a, b;
+        memcpy(&a, s, 8);
+        memcpy(&b, s + n - 8, 8);
+        memcpy(d, &a, 8);
+        memcpy(d + n - 8, &b, 8);
+    } else if (n >= 4) {
+        uint32_t a, b;
+        memcpy(&a, s, 4);
+        memcpy(&b, s + n - 4, 4);
+        memcpy(d, &a, 4);
+        memcpy(d + n - 4, &b, 4);
     } else {
-        for (int64_t i = 0; i < n; i++) ((double *)dst)[i] = v;
+        for (size_t i = 0; i < n; i++) d[i] = s[i];
     }
 }
 
-/* Rows are (n, oh) pairs; each writes its own part of cols. */
-static void im2col_rows(void *arg, int64_t begin, int64_t end)
-{
-    const patch_plan *p = arg;
-    const geom *g = &p->g;
-    size_t chunk = (size_t)p->C * p->es;
-    for (int64_t r = begin; r < end; r++) {
-        int64_t n = r / g->Ho, oh = r % g->Ho;
-        char *dst = p->cols + (size_t)r * (size_t)(g->Wo * g->kh * g->kw) * chunk;
-        for (int64_t ow = 0; ow < g->Wo; ow++)
-            for (int i = 0; i < g->kh; i++) {
-                int64_t y = oh * g->sh + (int64_t)i * g->dh - g->pt;
-                for (int j = 0; j < g->kw; j++, dst += chunk) {
-                    int64_t xx = ow * g->sw + (int64_t)j * g->dw - g->pl;
-                    if (y < 0 || y >= g->H || xx < 0 || xx >= g->W)
-                        fill_value(dst, p->C, p->dtype, p->pad_value);
-                    else
-                        memcpy(dst, p->x + (size_t)((n * g->H + y) * g->W + xx) * chunk, chunk);
-                }
-            }
+/* Rows are (n, oh) pairs; each writes its own part of cols. With unit dilation a window row
+ * lying inside the image is kw * C contiguous values in both x and cols: one small copy. */
+#define IM2COL_ROWS(T)                                                                         \
+    static void im2col_rows_##T(void *arg, int64_t begin, int64_t end)                         \
+    {                                                                                          \
+        const rb__patch_plan *p = arg;                                                         \
+        const rb__geom *g = &p->g;                                                             \
+        const int64_t C = p->C, kw = g->kw, span = kw * C;                                     \
+        const T pad = (T)p->pad_value, *x = (const T *)p->x;                                   \
+        const T *rows[64];                                                                     \
+        for (int64_t r = begin; r < end; r++) {                                                \
+            int64_t n = r / g->Ho, oh = r % g->Ho;                                             \
+            T *dst = (T *)p->cols + (r - p->first) * g->Wo * g->kh * span;                     \
+            /* The kh image rows this output row reads (NULL: padding). */                     \
+            for (int i = 0; i < g->kh && i < 64; i++) {                                        \
+                int64_t y = oh * g->sh + (int64_t)i * g->dh - g->pt;                           \
+                rows[i] = y < 0 || y >= g->H ? NULL : x + (n * g->H + y) * g->W * C;           \
+            }                                                                                  \
+            for (int64_t ow = 0; ow < g->Wo; ow++) {                                           \
+                int64_t x0 = ow * g->sw - g->pl;                                               \
+                bool inside = g->dw == 1 && x0 >= 0 && x0 + kw <= g->W;                        \
+                for (int i = 0; i < g->kh; i++, dst += span) {                                 \
+                    const T *row = i < 64 ? rows[i] : NULL;                                    \
+                    if (i >= 64) {                                                             \
+                        int64_t y = oh * g->sh + (int64_t)i * g->dh - g->pt;                   \
+                        row = y < 0 || y >= g->H ? NULL : x + (n * g->H + y) * g->W * C;       \
+                    }                                                                          \
+                    if (!row) {                                                                \
+                        for (int64_t e = 0; e < span; e++) dst[e] = pad;                       \
+                    } else if (inside) {                                                       \
+                        copy_small(dst, row + x0 * C, (size_t)span * sizeof(T));              \
+                    } else {                                                                   \
+                        for (int64_t j = 0; j < kw; j++) {                                     \
+                            int64_t xx = x0 + j * g->dw;                                       \
+                            T *d = dst + j * C;                                                \
+                            if (xx < 0 || xx >= g->W)                                          \
+                                for (int64_t c = 0; c < C; c++) d[c] = pad;                    \
+                            else                                                               \
+                                copy_small(d, row + xx * C, (size_t)C * sizeof(T));            \
+                        }                                                                      \
+                    }                                                                          \
+                }                                                                              \
+            }                                                                                  \
+        }                                                                                      \
     }
-}
+IM2COL_ROWS(float)
+IM2COL_ROWS(double)
 
 rb_status rb__fwd_im2col(rb_node *n)
 {
     rb_tensor *x = rb__contiguous(n->in[0]), *out = n->out;
     if (!x) return rb_last_status();
-    patch_plan p = {x->data, out->data, geom_of_attrs(&n->attrs, out->shape[1], out->shape[2]),
-                    x->shape[3], rb_dtype_size(x->dtype), x->dtype, n->attrs.f[0]};
+    rb__patch_plan p = {x->data, out->data,
+                        rb__window_of_attrs(&n->attrs, out->shape[1], out->shape[2]), x->shape[3],
+                        x->dtype, n->attrs.f[0], 0};
     int64_t rows = x->shape[0] * out->shape[1];
     int64_t per_row = out->size / (rows ? rows : 1);
-    rb__parallel_for(rows, RB__GRAIN / (per_row + 1) + 1, im2col_rows, &p);
+    rb__parallel_for(rows, RB__GRAIN / (per_row + 1) + 1,
+                     x->dtype == RB_F32 ? im2col_rows_float : im2col_rows_double, &p);
     return RB_OK;
 }
 
@@ -195,8 +153,8 @@ rb_tensor *rb_col2im(rb_tensor *cols, int64_t h, int64_t w, rb_window2d win)
     if (cols->ndim != 6)
         return rb__fail(RB_ERR_SHAPE, "rb_col2im: expects patches (N, Ho, Wo, kh, kw, C), got %s",
                         rb__shp(cols));
-    geom g;
-    if (!resolve("col2im", h, w, (int)cols->shape[3], (int)cols->shape[4], win, false, &g))
+    rb__geom g;
+    if (!rb__window_resolve("col2im", h, w, (int)cols->shape[3], (int)cols->shape[4], win, false, &g))
         return NULL;
     if (g.Ho != cols->shape[1] || g.Wo != cols->shape[2])
         return rb__fail(RB_ERR_SHAPE, "rb_col2im: patches %s do not come from a %lldx%lld image "
@@ -204,7 +162,7 @@ rb_tensor *rb_col2im(rb_tensor *cols, int64_t h, int64_t w, rb_window2d win)
                         rb__shp(cols), (long long)h, (long long)w, (long long)g.Ho,
                         (long long)g.Wo);
     rb_attrs at = {0};
-    geom_to_attrs(&g, &at, 0.0);
+    rb__window_to_attrs(&g, &at, 0.0);
     int64_t shape[4] = {cols->shape[0], h, w, cols->shape[5]};
     return rb__apply(RB__OP_col2im, 1, &cols, &at, cols->dtype, 4, shape);
 }
@@ -212,37 +170,58 @@ rb_tensor *rb_col2im(rb_tensor *cols, int64_t h, int64_t w, rb_window2d win)
 #define COL2IM_IMAGES(T)                                                                       \
     static void col2im_##T(void *arg, int64_t begin, int64_t end)                              \
     {                                                                                          \
-        const patch_plan *p = arg;                                                             \
-        const geom *g = &p->g;                                                                 \
-        int64_t C = p->C;                                                                      \
-        const T *cols = (const T *)p->cols;                                                    \
+        const rb__patch_plan *p = arg;                                                             \
+        const rb__geom *g = &p->g;                                                                 \
+        const int64_t C = p->C, kw = g->kw, span = kw * C;                                     \
+        const T *src = (const T *)p->cols + (begin - p->first) * g->Ho * g->Wo * g->kh * span;  \
         T *img = (T *)p->x;                                                                    \
-        for (int64_t n = begin; n < end; n++) {                                                \
-            const T *src = cols + n * g->Ho * g->Wo * g->kh * g->kw * C;                       \
+        for (int64_t n = begin; n < end; n++)                                                  \
             for (int64_t oh = 0; oh < g->Ho; oh++)                                             \
-                for (int64_t ow = 0; ow < g->Wo; ow++)                                         \
-                    for (int i = 0; i < g->kh; i++) {                                          \
+                for (int64_t ow = 0; ow < g->Wo; ow++) {                                       \
+                    int64_t x0 = ow * g->sw - g->pl;                                           \
+                    bool inside = g->dw == 1 && x0 >= 0 && x0 + kw <= g->W;                    \
+                    for (int i = 0; i < g->kh; i++, src += span) {                             \
                         int64_t y = oh * g->sh + (int64_t)i * g->dh - g->pt;                   \
-                        for (int j = 0; j < g->kw; j++, src += C) {                            \
-                            int64_t xx = ow * g->sw + (int64_t)j * g->dw - g->pl;              \
-                            if (y < 0 || y >= g->H || xx < 0 || xx >= g->W) continue;          \
-                            T *dst = img + ((n * g->H + y) * g->W + xx) * C;                   \
-                            for (int64_t c = 0; c < C; c++) dst[c] += src[c];                  \
+                        if (y < 0 || y >= g->H) continue;                                      \
+                        T *row = img + (n * g->H + y) * g->W * C;                              \
+                        if (inside) {                                                          \
+                            T *dst = row + x0 * C;                                             \
+                            for (int64_t e = 0; e < span; e++) dst[e] += src[e];               \
+                            continue;                                                          \
+                        }                                                                      \
+                        for (int64_t j = 0; j < kw; j++) {                                     \
+                            int64_t xx = x0 + j * g->dw;                                       \
+                            if (xx < 0 || xx >= g->W) continue;                                \
+                            for (int64_t c = 0; c < C; c++) row[xx * C + c] += src[j * C + c]; \
                         }                                                                      \
                     }                                                                          \
-        }                                                                                      \
+                }                                                                              \
     }
 COL2IM_IMAGES(float)
 COL2IM_IMAGES(double)
+
+void rb__im2col_rows(const rb__patch_plan *p, int64_t begin, int64_t end)
+{
+    if (p->dtype == RB_F32) im2col_rows_float((void *)p, begin, end);
+    else im2col_rows_double((void *)p, begin, end);
+}
+
+void rb__col2im_images(const rb__patch_plan *p, int64_t begin, int64_t end)
+{
+    if (p->dtype == RB_F32) col2im_float((void *)p, begin, end);
+    else col2im_double((void *)p, begin, end);
+}
+
 
 rb_status rb__fwd_col2im(rb_node *n)
 {
     rb_tensor *cols = rb__contiguous(n->in[0]), *out = n->out;
     if (!cols) return rb_last_status();
     memset(out->data, 0, (size_t)out->size * rb_dtype_size(out->dtype));
-    /* The image is the output here; patch_plan's x field carries it. */
-    patch_plan p = {out->data, cols->data, geom_of_attrs(&n->attrs, cols->shape[1], cols->shape[2]),
-                    out->shape[3], rb_dtype_size(out->dtype), out->dtype, 0.0};
+    /* The image is the output here; the plan's x field carries it. */
+    rb__patch_plan p = {out->data, cols->data,
+                        rb__window_of_attrs(&n->attrs, cols->shape[1], cols->shape[2]),
+                        out->shape[3], out->dtype, 0.0, 0};
     /* One image per task: overlapping patches of an image are summed by one thread, in order. */
     rb__parallel_for(out->shape[0], 1, out->dtype == RB_F32 ? col2im_float : col2im_double, &p);
     return RB_OK;
@@ -251,7 +230,7 @@ rb_status rb__fwd_col2im(rb_node *n)
 void rb__bwd_col2im(rb_grad_ctx *ctx, const rb_node *n, rb_tensor *g)
 {
     rb_tensor *cols = n->in[0];
-    geom gm = geom_of_attrs(&n->attrs, cols->shape[1], cols->shape[2]);
+    rb__geom gm = rb__window_of_attrs(&n->attrs, cols->shape[1], cols->shape[2]);
     rb_grad_add(ctx, n, 0, im2col_geom(g, &gm, 0.0));
 }
 
@@ -290,13 +269,14 @@ rb_tensor *rb_conv2d(rb_tensor *x, rb_tensor *w, rb_tensor *bias, rb_window2d wi
         return rb__fail(RB_ERR_SHAPE, "rb_conv2d: bias %s%s must be (%lld) %s",
                         rb_dtype_name(bias->dtype), rb__shp(bias), (long long)cout,
                         rb_dtype_name(x->dtype));
-    geom g;
-    if (!resolve("conv2d", x->shape[1], x->shape[2], (int)kh, (int)kw, win, false, &g))
+    rb__geom g;
+    if (!rb__window_resolve("conv2d", x->shape[1], x->shape[2], (int)kh, (int)kw, win, false, &g))
         return NULL;
     int64_t N = x->shape[0], M = N * g.Ho * g.Wo, K = kh * kw * cin / groups;
     /* A 1x1 unit-stride convolution is a plain product: no patches needed. */
     bool pointwise = kh == 1 && kw == 1 && g.sh == 1 && g.sw == 1 && !g.pt && !g.pb && !g.pl &&
                      !g.pr;
+    if (groups == 1 && !pointwise) return rb__conv2d_fused(x, w, bias, &g);
     rb_tensor *cols = pointwise ? x : im2col_geom(x, &g, 0.0);
     rb_tensor *y;
     if (groups == 1) {
@@ -329,7 +309,7 @@ rb_tensor *rb_conv1d(rb_tensor *x, rb_tensor *w, rb_tensor *bias, rb_window1d wi
 
 /* Geometry of the convolution whose adjoint the transposed convolution is: input (Ho, Wo)
  * (the transposed output) and output (H, W) (the transposed input). */
-static bool transpose_geom(const rb_tensor *x, int kh, int kw, rb_window2d win, geom *g)
+static bool transpose_geom(const rb_tensor *x, int kh, int kw, rb_window2d win, rb__geom *g)
 {
     int s[2] = {win.stride[0] ? win.stride[0] : 1, win.stride[1] ? win.stride[1] : 1};
     int d[2] = {win.dilation[0] ? win.dilation[0] : 1, win.dilation[1] ? win.dilation[1] : 1};
@@ -366,7 +346,7 @@ static bool transpose_geom(const rb_tensor *x, int kh, int kw, rb_window2d win, 
     rb_window2d fw = {.stride = {s[0], s[1]}, .dilation = {d[0], d[1]},
                       .padding = RB_PAD_EXPLICIT,
                       .pad = {before[0], after[0], before[1], after[1]}};
-    if (!resolve("conv2d_transpose", out[0], out[1], kh, kw, fw, false, g)) return false;
+    if (!rb__window_resolve("conv2d_transpose", out[0], out[1], kh, kw, fw, false, g)) return false;
     if (g->Ho != in[0] || g->Wo != in[1]) {
         rb_error(RB_ERR_SHAPE, "rb_conv2d_transpose: inconsistent geometry for input %s",
                  rb__shp(x));
@@ -392,7 +372,7 @@ rb_tensor *rb_conv2d_transpose(rb_tensor *x, rb_tensor *w, rb_tensor *bias, rb_w
     if (bias && (bias->ndim != 1 || bias->shape[0] != cout))
         return rb__fail(RB_ERR_SHAPE, "rb_conv2d_transpose: bias %s must be (%lld)", rb__shp(bias),
                         (long long)cout);
-    geom g;
+    rb__geom g;
     if (!transpose_geom(x, (int)kh, (int)kw, win, &g)) return NULL;
     int64_t N = x->shape[0], M = N * x->shape[1] * x->shape[2];
     /* Each input pixel spreads its channels over a kh x kw x Cout patch ... */
@@ -401,7 +381,7 @@ rb_tensor *rb_conv2d_transpose(rb_tensor *x, rb_tensor *w, rb_tensor *bias, rb_w
     cols = rb_reshape(cols, RB_SHAPE(N, x->shape[1], x->shape[2], kh, kw, cout));
     /* ... and overlapping patches add up. */
     rb_attrs at = {0};
-    geom_to_attrs(&g, &at, 0.0);
+    rb__window_to_attrs(&g, &at, 0.0);
     if (!cols) return NULL;
     int64_t shape[4] = {N, g.H, g.W, cout};
     rb_tensor *y = rb__apply(RB__OP_col2im, 1, &cols, &at, x->dtype, 4, shape);

@@ -346,3 +346,74 @@ rb_status rb__fwd_one_hot(rb_node *n)
     }
     return RB_OK;
 }
+
+/* ---- take and scatter_add: flat gather and its adjoint (max pooling's backward) ---- */
+
+rb_tensor *rb_take(rb_tensor *x, rb_tensor *indices)
+{
+    rb_tensor *in[2] = {x, indices};
+    if (!rb__check_inputs("take", 2, in) || !rb__check_float("take", x)) return NULL;
+    if (indices->dtype != RB_I64)
+        return rb__fail(RB_ERR_DTYPE, "rb_take: indices must be int64, got %s",
+                        rb_dtype_name(indices->dtype));
+    for (int64_t i = 0; i < indices->size; i++) {
+        int64_t k = (int64_t)rb__get_flat(indices, i);
+        if (k < 0 || k >= x->size)
+            return rb__fail(RB_ERR_ARGUMENT, "rb_take: index %lld at position %lld is out of "
+                                             "range for %lld elements",
+                            (long long)k, (long long)i, (long long)x->size);
+    }
+    return rb__apply(RB__OP_take, 2, in, NULL, x->dtype, indices->ndim, indices->shape);
+}
+
+rb_status rb__fwd_take(rb_node *n)
+{
+    rb_tensor *x = rb__contiguous(n->in[0]), *idx = rb__contiguous(n->in[1]);
+    if (!x || !idx) return rb_last_status();
+    const int64_t *k = idx->data;
+    if (x->dtype == RB_F32)
+        for (int64_t i = 0; i < idx->size; i++)
+            ((float *)n->out->data)[i] = ((const float *)x->data)[k[i]];
+    else
+        for (int64_t i = 0; i < idx->size; i++)
+            ((double *)n->out->data)[i] = ((const double *)x->data)[k[i]];
+    return RB_OK;
+}
+
+/* Zeros of x's shape with g[i] added at flat position indices[i]. */
+rb_tensor *rb__scatter_add(rb_tensor *g, rb_tensor *indices, int ndim, const int64_t *shape)
+{
+    rb_tensor *in[2] = {g, indices};
+    if (!rb__check_inputs("scatter_add", 2, in)) return NULL;
+    rb_attrs at = {0};
+    for (int d = 0; d < ndim; d++) at.i[d] = shape[d];
+    at.i[RB_MAX_DIMS] = ndim;
+    return rb__apply(RB__OP_scatter_add, 2, in, &at, g->dtype, ndim, shape);
+}
+
+void rb__bwd_take(rb_grad_ctx *ctx, const rb_node *n, rb_tensor *g)
+{
+    rb_tensor *x = n->in[0];
+    if (rb_grad_needed(ctx, n, 0))
+        rb_grad_add(ctx, n, 0, rb__scatter_add(g, n->in[1], x->ndim, x->shape));
+}
+
+rb_status rb__fwd_scatter_add(rb_node *n)
+{
+    rb_tensor *g = rb__contiguous(n->in[0]), *idx = rb__contiguous(n->in[1]), *out = n->out;
+    if (!g || !idx) return rb_last_status();
+    memset(out->data, 0, (size_t)out->size * rb_dtype_size(out->dtype));
+    const int64_t *k = idx->data;
+    if (out->dtype == RB_F32)
+        for (int64_t i = 0; i < idx->size; i++)
+            ((float *)out->data)[k[i]] += ((const float *)g->data)[i];
+    else
+        for (int64_t i = 0; i < idx->size; i++)
+            ((double *)out->data)[k[i]] += ((const double *)g->data)[i];
+    return RB_OK;
+}
+
+void rb__bwd_scatter_add(rb_grad_ctx *ctx, const rb_node *n, rb_tensor *gg)
+{
+    if (rb_grad_needed(ctx, n, 0)) rb_grad_add(ctx, n, 0, rb_take(gg, n->in[1]));
+}

@@ -1,49 +1,245 @@
-/* Pooling and upsampling, composed of patches (rb_im2col), reductions and shape ops: every
- * gradient (including second derivatives) comes from those ops. */
+/* Pooling and upsampling. Max, max-abs and average pooling are single-pass ops whose backward
+ * passes are ops too (a scatter at the saved winners; the adjoint of the average), so second
+ * derivatives still work; global pooling and upsampling are compositions. */
 #include <math.h>
+#include <string.h>
 
 #include "op_impl.h"
+#include "parallel.h"
+#include "window.h"
 
-/* Patches of a pooling window (stride defaults to the window), or NULL after an error. */
-static rb_tensor *pool_patches(const char *op, rb_tensor *x, int kh, int kw, rb_window2d win,
-                               double pad_value)
+/* Windows of a pooling op over x (N, H, W, C), or false after an error naming op. */
+static bool pool_geometry(const char *op, rb_tensor *x, int kh, int kw, rb_window2d win,
+                          rb__geom *g)
 {
-    if (win.groups > 1) return rb__fail(RB_ERR_ARGUMENT, "rb_%s: pooling has no groups", op);
-    return rb__patches(op, x, kh, kw, win, true, pad_value);
+    if (!rb__check_inputs(op, 1, &x) || !rb__check_float(op, x)) return false;
+    if (x->ndim != 4) {
+        rb_error(RB_ERR_SHAPE, "rb_%s: expects images (N, H, W, C), got %s", op, rb__shp(x));
+        return false;
+    }
+    if (win.groups > 1) {
+        rb_error(RB_ERR_ARGUMENT, "rb_%s: pooling has no groups", op);
+        return false;
+    }
+    return rb__window_resolve(op, x->shape[1], x->shape[2], kh, kw, win, true, g);
+}
+
+/* ---- max and max-abs pooling: one pass keeping the winner's position ---- */
+
+enum { POOL_MAX = 0, POOL_MAX_ABS = 1 };
+
+static rb_tensor *max_pool(const char *op, int mode, rb_tensor *x, int kh, int kw,
+                           rb_window2d win)
+{
+    rb__geom g;
+    if (!pool_geometry(op, x, kh, kw, win, &g)) return NULL;
+    rb_attrs at = {0};
+    rb__window_to_attrs(&g, &at, 0.0);
+    at.i[10] = mode;
+    int64_t shape[4] = {x->shape[0], g.Ho, g.Wo, x->shape[3]};
+    return rb__apply(RB__OP_max_pool2d, 1, &x, &at, x->dtype, 4, shape);
 }
 
 rb_tensor *rb_max_pool2d(rb_tensor *x, int kh, int kw, rb_window2d win)
 {
-    rb_tensor *cols = pool_patches("max_pool2d", x, kh, kw, win, -INFINITY);
-    return rb_max(cols, RB_AXES(3, 4), false);
-}
-
-rb_tensor *rb_avg_pool2d(rb_tensor *x, int kh, int kw, rb_window2d win)
-{
-    rb_tensor *cols = pool_patches("avg_pool2d", x, kh, kw, win, 0.0);
-    if (!cols) return NULL;
-    rb_tensor *sum = rb_sum(cols, RB_AXES(3, 4), false);
-    bool padded = win.padding != RB_PAD_VALID;
-    if (!padded) return rb_mul_scalar(sum, 1.0 / (kh * kw));
-    /* Count only the real pixels of each window: the same patches taken over ones. */
-    rb_tensor *ones = rb_tensor_ones(x->dtype, RB_SHAPE(1, x->shape[1], x->shape[2], 1));
-    rb_tensor *count = rb_sum(rb__patches("avg_pool2d", ones, kh, kw, win, true, 0.0),
-                              RB_AXES(3, 4), false);
-    return rb_div(sum, count);
+    return max_pool("max_pool2d", POOL_MAX, x, kh, kw, win);
 }
 
 rb_tensor *rb_max_abs_pool2d(rb_tensor *x, int kh, int kw, rb_window2d win)
 {
-    rb_tensor *cols = pool_patches("max_abs_pool2d", x, kh, kw, win, 0.0);
-    if (!cols) return NULL;
-    int64_t N = cols->shape[0], Ho = cols->shape[1], Wo = cols->shape[2], C = cols->shape[5];
-    int64_t K = (int64_t)kh * kw;
-    rb_tensor *flat = rb_reshape(cols, RB_SHAPE(N, Ho, Wo, K, C));
-    /* The position of largest magnitude selects the signed value (a constant mask: the
-     * gradient flows to that element only). */
-    rb_tensor *pick = rb_one_hot(rb_argmax(rb_abs(flat), 3, false), K, x->dtype); /* N,Ho,Wo,C,K */
-    rb_tensor *mask = rb_permute(pick, (const int[]){0, 1, 2, 4, 3});
-    return rb_sum(rb_mul(flat, mask), RB_AXES(3), false);
+    return max_pool("max_abs_pool2d", POOL_MAX_ABS, x, kh, kw, win);
+}
+
+typedef struct pool_plan {
+    const void *x;
+    void *y;
+    int64_t *where; /* flat index of each output's winner in x, or NULL */
+    rb__geom g;
+    int64_t C;
+    int mode;
+} pool_plan;
+
+/* Rows are (n, oh) pairs; for each output pixel the window is scanned position by position
+ * with the channels innermost (contiguous). The first winner is kept at ties (as PyTorch and
+ * TensorFlow do) and a NaN wins; windows lying wholly in the padding give 0. */
+#define MAX_POOL_ROWS(T, FABS)                                                                 \
+    static void max_pool_rows_##T(void *arg, int64_t begin, int64_t end)                       \
+    {                                                                                          \
+        const pool_plan *p = arg;                                                              \
+        const rb__geom *g = &p->g;                                                             \
+        const T *x = p->x;                                                                     \
+        T *y = p->y;                                                                           \
+        const int64_t C = p->C;                                                                \
+        const bool by_abs = p->mode == POOL_MAX_ABS;                                           \
+        for (int64_t r = begin; r < end; r++) {                                                \
+            int64_t n = r / g->Ho, oh = r % g->Ho;                                             \
+            for (int64_t ow = 0; ow < g->Wo; ow++) {                                           \
+                int64_t o = (r * g->Wo + ow) * C;                                              \
+                T *best = y + o;                                                               \
+                int64_t *at = p->where ? p->where + o : NULL;                                  \
+                bool first = true;                                                             \
+                for (int i = 0; i < g->kh; i++) {                                              \
+                    int64_t yy = oh * g->sh + (int64_t)i * g->dh - g->pt;                      \
+                    if (yy < 0 || yy >= g->H) continue;                                        \
+                    for (int j = 0; j < g->kw; j++) {                                          \
+                        int64_t xx = ow * g->sw + (int64_t)j * g->dw - g->pl;                  \
+                        if (xx < 0 || xx >= g->W) continue;                                    \
+                        int64_t k = ((n * g->H + yy) * g->W + xx) * C;                         \
+                        const T *v = x + k;                                                    \
+                        if (first) {                                                           \
+                            for (int64_t c = 0; c < C; c++) best[c] = v[c];                    \
+                            if (at)                                                            \
+                                for (int64_t c = 0; c < C; c++) at[c] = k + c;                 \
+                            first = false;                                                     \
+                            continue;                                                          \
+                        }                                                                      \
+                        for (int64_t c = 0; c < C; c++) {                                      \
+                            T b = best[c], a = v[c];                                           \
+                            bool wins = by_abs ? FABS(a) > FABS(b) : a > b;                    \
+                            if ((wins || a != a) && b == b) {                                  \
+                                best[c] = a;                                                   \
+                                if (at) at[c] = k + c;                                         \
+                            }                                                                  \
+                        }                                                                      \
+                    }                                                                          \
+                }                                                                              \
+                if (first) { /* only padding */                                                \
+                    for (int64_t c = 0; c < C; c++) best[c] = 0;                               \
+                    if (at)                                                                    \
+                        for (int64_t c = 0; c < C; c++) at[c] = 0;                             \
+                }                                                                              \
+            }                                                                                  \
+        }                                                                                      \
+    }
+MAX_POOL_ROWS(float, fabsf)
+MAX_POOL_ROWS(double, fabs)
+
+rb_status rb__fwd_max_pool2d(rb_node *n)
+{
+    rb_tensor *x = rb__contiguous(n->in[0]), *y = n->out;
+    if (!x) return rb_last_status();
+    rb_tensor *where = NULL;
+    if (n->recorded) {
+        where = rb__tensor_new(RB_I64, y->ndim, y->shape, "max_pool2d");
+        if (!where) return rb_last_status();
+        rb_node_save(n, 0, where);
+    }
+    pool_plan p = {x->data, y->data, where ? where->data : NULL,
+                   rb__window_of_attrs(&n->attrs, y->shape[1], y->shape[2]), x->shape[3],
+                   (int)n->attrs.i[10]};
+    int64_t rows = y->shape[0] * y->shape[1];
+    rb__parallel_for(rows, RB__GRAIN / (y->size / (rows ? rows : 1) + 1) + 1,
+                     x->dtype == RB_F32 ? max_pool_rows_float : max_pool_rows_double, &p);
+    return RB_OK;
+}
+
+void rb__bwd_max_pool2d(rb_grad_ctx *ctx, const rb_node *n, rb_tensor *g)
+{
+    /* The gradient goes to each window's winner: a scatter at the saved positions, which
+     * is linear in g (second derivatives are zero, as for any piecewise linear op). */
+    rb_tensor *x = n->in[0];
+    rb_grad_add(ctx, n, 0, rb__scatter_add(g, n->saved[0], x->ndim, x->shape));
+}
+
+/* ---- average pooling and its adjoint; padded positions are not counted (Keras) ---- */
+
+rb_tensor *rb_avg_pool2d(rb_tensor *x, int kh, int kw, rb_window2d win)
+{
+    rb__geom g;
+    if (!pool_geometry("avg_pool2d", x, kh, kw, win, &g)) return NULL;
+    rb_attrs at = {0};
+    rb__window_to_attrs(&g, &at, 0.0);
+    int64_t shape[4] = {x->shape[0], g.Ho, g.Wo, x->shape[3]};
+    return rb__apply(RB__OP_avg_pool2d, 1, &x, &at, x->dtype, 4, shape);
+}
+
+/* Number of real pixels in window (oh, ow). */
+static int64_t window_count(const rb__geom *g, int64_t oh, int64_t ow)
+{
+    int64_t rows = 0, cols = 0;
+    for (int i = 0; i < g->kh; i++) {
+        int64_t y = oh * g->sh + (int64_t)i * g->dh - g->pt;
+        rows += y >= 0 && y < g->H;
+    }
+    for (int j = 0; j < g->kw; j++) {
+        int64_t x = ow * g->sw + (int64_t)j * g->dw - g->pl;
+        cols += x >= 0 && x < g->W;
+    }
+    return rows * cols;
+}
+
+/* Forward (images -> windows, averaging) or adjoint (windows -> images, spreading), one image
+ * per task so that the adjoint's overlapping writes never race. */
+#define AVG_POOL_IMAGES(T)                                                                     \
+    static void avg_pool_images_##T(void *arg, int64_t begin, int64_t end)                     \
+    {                                                                                          \
+        const pool_plan *p = arg;                                                              \
+        const rb__geom *g = &p->g;                                                             \
+        const int64_t C = p->C;                                                                \
+        bool adjoint = p->mode;                                                                \
+        for (int64_t n = begin; n < end; n++)                                                  \
+            for (int64_t oh = 0; oh < g->Ho; oh++)                                             \
+                for (int64_t ow = 0; ow < g->Wo; ow++) {                                       \
+                    int64_t count = window_count(g, oh, ow);                                   \
+                    T scale = count ? (T)1 / (T)count : (T)0;                                  \
+                    int64_t o = ((n * g->Ho + oh) * g->Wo + ow) * C;                           \
+                    T *win = adjoint ? (T *)p->x + o : (T *)p->y + o;                          \
+                    if (!adjoint)                                                              \
+                        for (int64_t c = 0; c < C; c++) win[c] = 0;                            \
+                    for (int i = 0; i < g->kh; i++) {                                          \
+                        int64_t yy = oh * g->sh + (int64_t)i * g->dh - g->pt;                  \
+                        if (yy < 0 || yy >= g->H) continue;                                    \
+                        for (int j = 0; j < g->kw; j++) {                                      \
+                            int64_t xx = ow * g->sw + (int64_t)j * g->dw - g->pl;              \
+                            if (xx < 0 || xx >= g->W) continue;                                \
+                            int64_t k = ((n * g->H + yy) * g->W + xx) * C;                     \
+                            if (adjoint) {                                                     \
+                                T *img = (T *)p->y + k;                                        \
+                                for (int64_t c = 0; c < C; c++) img[c] += win[c] * scale;      \
+                            } else {                                                           \
+                                const T *img = (const T *)p->x + k;                            \
+                                for (int64_t c = 0; c < C; c++) win[c] += img[c];              \
+                            }                                                                  \
+                        }                                                                      \
+                    }                                                                          \
+                    if (!adjoint)                                                              \
+                        for (int64_t c = 0; c < C; c++) win[c] *= scale;                       \
+                }                                                                              \
+    }
+AVG_POOL_IMAGES(float)
+AVG_POOL_IMAGES(double)
+
+/* adjoint = false: in is the image (N,H,W,C), out the windows; true: the reverse. */
+static rb_status avg_pool_run(rb_node *n, bool adjoint)
+{
+    rb_tensor *in = rb__contiguous(n->in[0]), *out = n->out;
+    if (!in) return rb_last_status();
+    const rb_tensor *windows = adjoint ? in : out;
+    pool_plan p = {in->data, out->data, NULL,
+                   rb__window_of_attrs(&n->attrs, windows->shape[1], windows->shape[2]),
+                   in->shape[3], adjoint};
+    if (adjoint) memset(out->data, 0, (size_t)out->size * rb_dtype_size(out->dtype));
+    rb__parallel_for(out->shape[0], 1,
+                     out->dtype == RB_F32 ? avg_pool_images_float : avg_pool_images_double, &p);
+    return RB_OK;
+}
+
+rb_status rb__fwd_avg_pool2d(rb_node *n) { return avg_pool_run(n, false); }
+rb_status rb__fwd_avg_unpool2d(rb_node *n) { return avg_pool_run(n, true); }
+
+void rb__bwd_avg_pool2d(rb_grad_ctx *ctx, const rb_node *n, rb_tensor *g)
+{
+    rb_attrs at = n->attrs;
+    rb_tensor *x = n->in[0];
+    rb_grad_add(ctx, n, 0, rb__apply(RB__OP_avg_unpool2d, 1, &g, &at, g->dtype, 4, x->shape));
+}
+
+void rb__bwd_avg_unpool2d(rb_grad_ctx *ctx, const rb_node *n, rb_tensor *gg)
+{
+    rb_attrs at = n->attrs;
+    rb_tensor *windows = n->in[0];
+    rb_grad_add(ctx, n, 0,
+                rb__apply(RB__OP_avg_pool2d, 1, &gg, &at, gg->dtype, 4, windows->shape));
 }
 
 /* 1-D pools: a sequence (N, L, C) is an image of one row. */

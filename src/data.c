@@ -48,6 +48,11 @@ rb_status rb_data_find(const char *set, const char *file, const char *dir, char 
     else snprintf(place, sizeof place, "%s/.cache/ruban/%s", home ? home : ".", set);
     if (try_dir(place, file, out, size)) return RB_OK;
     strncat(tried, place, sizeof tried - strlen(tried) - 1);
+    /* Debian's dataset packages (dataset-fashion-mnist). */
+    snprintf(place, sizeof place, "/usr/share/datasets/%s", set);
+    if (try_dir(place, file, out, size)) return RB_OK;
+    strncat(tried, ", ", sizeof tried - strlen(tried) - 1);
+    strncat(tried, place, sizeof tried - strlen(tried) - 1);
     return rb_error(RB_ERR_NOT_FOUND, "%s: '%s' not found (looked in %s); fetch it with "
                                       "scripts/fetch-data.sh %s, or set RUBAN_DATA to a folder "
                                       "holding %s/",
@@ -55,28 +60,28 @@ rb_status rb_data_find(const char *set, const char *file, const char *dir, char 
 }
 
 /* Images (N, rows, cols) flattened to (N, rows*cols) in [0, 1], and labels (N). */
-static rb_status load_split(const char *dir, const char *images, const char *labels,
-                            rb_dataset *out)
+static rb_status load_split(const char *set, const char *dir, const char *images,
+                            const char *labels, rb_dataset *out)
 {
     char path[1024];
     out->x = out->y = NULL;
-    if (rb_data_find("mnist", images, dir, path, sizeof path) != RB_OK) return rb_last_status();
+    if (rb_data_find(set, images, dir, path, sizeof path) != RB_OK) return rb_last_status();
     rb_tensor *x = NULL, *y = NULL;
     if (rb_idx_load(path, RB_F32, 1.0 / 255.0, &x) != RB_OK) return rb_last_status();
     if (rb_tensor_ndim(x) != 3) {
         rb_tensor_free(x);
-        return rb_error(RB_ERR_FORMAT, "rb_mnist_load: '%s' holds %d-D data, expected images "
-                                       "(N, rows, cols)", path, rb_tensor_ndim(x));
+        return rb_error(RB_ERR_FORMAT, "loading %s: '%s' holds %d-D data, expected images "
+                                       "(N, rows, cols)", set, path, rb_tensor_ndim(x));
     }
-    if (rb_data_find("mnist", labels, dir, path, sizeof path) != RB_OK ||
+    if (rb_data_find(set, labels, dir, path, sizeof path) != RB_OK ||
         rb_idx_load(path, RB_I64, 1.0, &y) != RB_OK) {
         rb_tensor_free(x);
         return rb_last_status();
     }
     int64_t n = rb_tensor_dim(x, 0);
     if (rb_tensor_ndim(y) != 1 || rb_tensor_dim(y, 0) != n) {
-        rb_status st = rb_error(RB_ERR_FORMAT, "rb_mnist_load: '%s' has %lld labels for %lld "
-                                               "images", path, (long long)rb_tensor_size(y),
+        rb_status st = rb_error(RB_ERR_FORMAT, "loading %s: '%s' has %lld labels for %lld "
+                                               "images", set, path, (long long)rb_tensor_size(y),
                                 (long long)n);
         rb_tensor_free(x);
         rb_tensor_free(y);
@@ -91,15 +96,33 @@ static rb_status load_split(const char *dir, const char *images, const char *lab
     return RB_OK;
 }
 
-rb_status rb_mnist_load(const char *dir, rb_dataset *train, rb_dataset *test)
+/* MNIST and Fashion-MNIST share their file names and format. */
+static rb_status load_mnist_like(const char *set, const char *dir, rb_dataset *train,
+                                 rb_dataset *test)
 {
-    if (!train || !test) return rb_error(RB_ERR_ARGUMENT, "rb_mnist_load: NULL output");
+    if (!train || !test) return rb_error(RB_ERR_ARGUMENT, "loading %s: NULL output", set);
     train->x = train->y = test->x = test->y = NULL;
-    rb_status st = load_split(dir, "train-images-idx3-ubyte", "train-labels-idx1-ubyte", train);
-    if (st == RB_OK) st = load_split(dir, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", test);
+    rb_status st = load_split(set, dir, "train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                              train);
+    if (st == RB_OK)
+        st = load_split(set, dir, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", test);
     if (st != RB_OK) rb_dataset_free(train);
     return st;
 }
+
+rb_status rb_mnist_load(const char *dir, rb_dataset *train, rb_dataset *test)
+{
+    return load_mnist_like("mnist", dir, train, test);
+}
+
+rb_status rb_fashion_mnist_load(const char *dir, rb_dataset *train, rb_dataset *test)
+{
+    return load_mnist_like("fashion-mnist", dir, train, test);
+}
+
+const char *const rb_fashion_mnist_classes[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress",
+                                                  "Coat",        "Sandal",  "Shirt",    "Sneaker",
+                                                  "Bag",         "Ankle boot"};
 
 rb_status rb_dataset_head(const rb_dataset *d, int64_t n, rb_dataset *out)
 {

@@ -54,22 +54,25 @@ static rb__mat packed_copy(rb_dtype dtype, rb__mat m, rb_tensor **holder)
 }
 
 /* BLIS 0.9 sends small products to its "sup" path (no packing). Measured on Zen 3 for the
- * shapes of dense layers: sup wins for small row-major operands but loses 10-30% on large
- * products and on transposed operands, which the packed path absorbs while packing. The
+ * shapes of dense and convolution layers: sup is 1.5-4x faster when the output is skinny (few
+ * rows or columns: convolution outputs, weight gradients) and for small products, while the
+ * packed path wins for large products and when A is transposed, which it absorbs while packing.
+ * sup is slow (4-5x) on a transposed B: small ones are copied row-major first (see gemm). The
  * choice must not depend on the thread count: the two paths round differently, and training
  * is bit-identical at any thread count. */
-static bool use_sup(rb__mat a, rb__mat b, int64_t m, int64_t n, int64_t k)
+static bool use_sup(rb__mat a, int64_t m, int64_t n, int64_t k)
 {
-    double volume = (double)m * (double)n * (double)k;
-    if (volume >= 16e6) return false;
-    bool transposed = a.cs != 1 || b.cs != 1;
-    return !(transposed && m >= 32 && n >= 32 && k >= 32);
+    if (m <= 64 || n <= 64) return true;
+    if ((double)m * (double)n * (double)k >= 16e6) return false;
+    return a.cs == 1;
 }
 
-void rb__gemm(rb_dtype dtype, rb__mat a, bool ta, rb__mat b, bool tb, rb__mat c, double alpha,
-              double beta)
+/* B small enough to copy to row-major for the sup path (elements). */
+enum { SUP_B_COPY_LIMIT = 1 << 18 };
+
+static void gemm(rb_dtype dtype, rb__mat a, bool ta, rb__mat b, bool tb, rb__mat c, double alpha,
+                 double beta, bool serial)
 {
-    rb__threads(); /* the runtime (kernel choice, threads) must precede BLIS's initialisation */
     if (ta) a = transposed(a);
     if (tb) b = transposed(b);
     a = canonical(a);
@@ -83,7 +86,10 @@ void rb__gemm(rb_dtype dtype, rb__mat a, bool ta, rb__mat b, bool tb, rb__mat c,
         /* A runtime object per call: the global thread count, and the sup choice. */
         rntm_t rntm;
         bli_rntm_init_from_global(&rntm);
-        if (use_sup(a, b, m, n, k)) bli_rntm_enable_l3_sup(&rntm);
+        if (serial) bli_rntm_set_num_threads(1, &rntm);
+        bool sup = use_sup(a, m, n, k);
+        if (sup && b.cs != 1 && b.rows * b.cols <= SUP_B_COPY_LIMIT) b = packed_copy(dtype, b, &hb);
+        if (sup) bli_rntm_enable_l3_sup(&rntm);
         else bli_rntm_disable_l3_sup(&rntm);
         if (dtype == RB_F32) {
             float al = (float)alpha, be = (float)beta;
@@ -95,6 +101,19 @@ void rb__gemm(rb_dtype dtype, rb__mat a, bool ta, rb__mat b, bool tb, rb__mat c,
                          b.data, b.rs, b.cs, &be, c.data, c.rs, c.cs, NULL, &rntm);
         }
     }
+}
+
+void rb__gemm(rb_dtype dtype, rb__mat a, bool ta, rb__mat b, bool tb, rb__mat c, double alpha,
+              double beta)
+{
+    rb__threads(); /* the runtime (kernel choice, threads) must precede BLIS's initialisation */
+    gemm(dtype, a, ta, b, tb, c, alpha, beta, false);
+}
+
+void rb__gemm_serial(rb_dtype dtype, rb__mat a, bool ta, rb__mat b, bool tb, rb__mat c,
+                     double alpha, double beta)
+{
+    gemm(dtype, a, ta, b, tb, c, alpha, beta, true);
 }
 
 void rb__gemm_tensors(const rb_tensor *a, bool ta, const rb_tensor *b, bool tb, rb_tensor *c,

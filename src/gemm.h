@@ -15,6 +15,11 @@ typedef struct rb__mat {
  * to BLIS as swapped strides, never copied. */
 void rb__gemm(rb_dtype dtype, rb__mat a, bool ta, rb__mat b, bool tb, rb__mat c, double alpha,
               double beta);
+/* The same on one thread, for calls made from inside ruban's own parallel loops (BLIS never
+ * runs threaded inside them: no oversubscription). Results are identical either way: BLIS
+ * splits rows and columns among threads, never the inner dimension. */
+void rb__gemm_serial(rb_dtype dtype, rb__mat a, bool ta, rb__mat b, bool tb, rb__mat c,
+                     double alpha, double beta);
 
 /* The matrix formed by the last two axes of t at a given data offset (in elements). */
 rb__mat rb__mat_of(const rb_tensor *t, int64_t offset);

@@ -184,9 +184,9 @@ static rb_status replay(rb_grad_ctx *ctx, rb_tensor *target, rb_tensor *seed)
         rb__arena *scratch = rb__scratch_arena();
         rb__arena_mark mark = rb__arena_get_mark(scratch);
         backward_of = n->def->name;
-        double t0 = rb__profiling ? rb_now() : 0;
+        double t0 = rb__profiling ? rb__profile_begin() : 0;
         n->def->backward(ctx, n, n->out->grad_acc);
-        if (rb__profiling) rb__profile_add(n->def, rb_now() - t0, true);
+        if (rb__profiling) rb__profile_end(n->def, t0, true);
         backward_of = NULL;
         rb__arena_release(scratch, mark);
         if (ctx->failed) {

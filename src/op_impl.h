@@ -40,6 +40,10 @@ rb_tensor *rb__view_op(rb__op_id id, rb_tensor *x, const rb_attrs *attrs, int nd
 rb_tensor *rb__patches(const char *op, rb_tensor *x, int kh, int kw, rb_window2d win,
                        bool pooling, double pad_value);
 
+/* Zeros of the given shape with g[i] added at flat position indices[i] (differentiable; the
+ * adjoint of rb_take). */
+rb_tensor *rb__scatter_add(rb_tensor *g, rb_tensor *indices, int ndim, const int64_t *shape);
+
 /* ---- checks: each raises an error naming the op and returns false ---- */
 /* Inputs non-NULL (a NULL means an earlier op failed: keep its message). */
 bool rb__check_inputs(const char *op, int n, rb_tensor *const *in);

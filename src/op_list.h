@@ -75,6 +75,16 @@
     X(linear, 3, DIFF)                                                                         \
     /* patches for convolution and pooling (ops/conv.c) */                                     \
     X(im2col, 1, DIFF)                                                                         \
-    X(col2im, 1, DIFF)
+    X(col2im, 1, DIFF)                                                                         \
+    X(conv2d, -1, DIFF)                                                                        \
+    /* pooling (ops/pool.c) and the flat gather/scatter behind max pooling (ops/index.c) */     \
+    X(max_pool2d, 1, DIFF)                                                                     \
+    X(avg_pool2d, 1, DIFF)                                                                     \
+    X(avg_unpool2d, 1, DIFF)                                                                   \
+    X(take, 2, DIFF)                                                                           \
+    X(scatter_add, 2, DIFF)                                                                    \
+    /* normalisation (ops/norm.c) */                                                           \
+    X(moments, 1, DIFF)                                                                        \
+    X(batch_norm, 4, DIFF)
 
 #endif

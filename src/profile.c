@@ -21,8 +21,15 @@ static int row_of(const rb_op_def *def)
     return RB__OP_COUNT;
 }
 
-void rb__profile_add(const rb_op_def *def, double seconds, bool backward)
+static _Thread_local int depth;
+
+double rb__profile_begin(void) { return depth++ == 0 ? rb_now() : -1.0; }
+
+void rb__profile_end(const rb_op_def *def, double start, bool backward)
 {
+    depth--;
+    if (start < 0) return;
+    double seconds = rb_now() - start;
     op_time *t = &times[row_of(def)];
     if (backward) {
         t->backward += seconds;
@@ -80,6 +87,7 @@ void rb_profile_print(FILE *f)
                 1e3 * t->forward, t->backward_calls, 1e3 * t->backward,
                 wall > 0 ? 100 * (t->forward + t->backward) / wall : 0);
     }
+    fprintf(f, "(time of ops run inside another op or a backward rule counts for that one)\n");
     fprintf(f, "%-24s %10s %12.2f ms of %.2f ms profiled (%.1f%% outside ops: optimizer, "
                "data, user code)\n",
             "total in ops", "", 1e3 * in_ops, 1e3 * wall,

@@ -5,6 +5,9 @@
 #include "core.h"
 
 extern bool rb__profiling;
-void rb__profile_add(const rb_op_def *def, double seconds, bool backward);
+/* Returns the start time of a top-level op, or a negative value for an op running inside
+ * another op or backward rule (its time belongs to that one). Pair with rb__profile_end. */
+double rb__profile_begin(void);
+void rb__profile_end(const rb_op_def *def, double start, bool backward);
 
 #endif

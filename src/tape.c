@@ -251,9 +251,9 @@ rb_tensor *rb__op_run(const rb_op_def *def, int n_in, rb_tensor *const *in,
                     any_tape_wants(&node);
     rb__arena *scratch = rb__scratch_arena();
     rb__arena_mark mark = rb__arena_get_mark(scratch);
-    double t0 = rb__profiling ? rb_now() : 0;
+    double t0 = rb__profiling ? rb__profile_begin() : 0;
     rb_status st = def->forward(&node);
-    if (rb__profiling) rb__profile_add(def, rb_now() - t0, false);
+    if (rb__profiling) rb__profile_end(def, t0, false);
     rb__arena_release(scratch, mark);
     if (st != RB_OK) return NULL;
     if (anomaly_mode) {

@@ -417,3 +417,23 @@ char *rb_tensor_shape_string(const rb_tensor *t, char *buf, size_t size)
     snprintf(buf, size, "%s", t ? rb__shape_str(s, t->ndim, t->shape) : "(null)");
     return buf;
 }
+
+rb_status rb_tensor_set_shape(rb_tensor *t, int ndim, const int64_t *shape)
+{
+    if (!t) return rb_error(RB_ERR_ARGUMENT, "rb_tensor_set_shape: tensor is NULL");
+    if (!(t->flags & RB__CONTIGUOUS))
+        return rb_error(RB_ERR_ARGUMENT, "rb_tensor_set_shape: %s is not contiguous", rb__shp(t));
+    if (!valid_shape(t->dtype, ndim, shape, "rb_tensor_set_shape")) return rb_last_status();
+    int64_t size = 1;
+    for (int i = 0; i < ndim; i++) size *= shape[i];
+    if (size != t->size) {
+        char s[RB__SHAPE_STR];
+        return rb_error(RB_ERR_SHAPE, "rb_tensor_set_shape: %s has %lld elements, %s has %lld",
+                        rb__shp(t), (long long)t->size, rb__shape_str(s, ndim, shape),
+                        (long long)size);
+    }
+    t->ndim = ndim;
+    for (int i = 0; i < ndim; i++) t->shape[i] = shape[i];
+    rb__contiguous_strides(ndim, shape, t->strides);
+    return RB_OK;
+}

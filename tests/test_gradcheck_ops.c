@@ -146,6 +146,10 @@ FN(f_max_abs_pool, rb_max_abs_pool2d(X(0), 2, 2, (rb_window2d){0}))
 FN(f_pool1d, rb_add(rb_max_pool1d(X(0), 2, (rb_window1d){0}),
                     rb_avg_pool1d(X(0), 2, (rb_window1d){0})))
 FN(f_global_pools, rb_add(rb_global_avg_pool2d(X(0)), rb_global_max_pool2d(X(0))))
+FN(f_take, rb_take(X(0), X(1)))
+FN(f_moments, rb_moments(X(0)))
+FN(f_batch_norm, rb_batch_norm(X(0), X(1), X(2), X(3), 1e-3))
+FN(f_bn_train, rb_batch_norm(X(0), rb_moments(X(0)), X(1), X(2), 1e-3))
 FN(f_upsample, rb_mul(rb_upsample2d(X(0), 2, 3), rb_upsample2d(X(0), 2, 3)))
 
 /* a small MLP: composition of everything a training step uses */
@@ -253,7 +257,7 @@ static const op_case cases[] = {
     {"sparse_cce", "one_hot", f_sparse_cce, 2, {IN("4x3", ANY), LAB("4", 3)}, true},
     {"im2col_strided_dilated_padded", "im2col,col2im", f_im2col, 1, {IN("2x4x5x3", ANY)}, true},
     {"col2im", "col2im,im2col", f_col2im, 1, {IN("2x4x3x1x3x2", ANY)}, true},
-    {"conv2d_same_bias", "im2col,linear", f_conv2d, 3,
+    {"conv2d_same_bias", "conv2d,im2col,col2im", f_conv2d, 3,
      {IN("2x5x4x3", ANY), IN("3x3x3x4", ANY), IN("4", ANY)}, true},
     {"conv2d_stride_dilation_padding", "im2col,matmul", f_conv2d_strided, 2,
      {IN("2x6x7x2", ANY), IN("2x3x2x3", ANY)}, true},
@@ -264,12 +268,19 @@ static const op_case cases[] = {
     {"conv1d", "im2col", f_conv1d, 3, {IN("2x7x3", ANY), IN("3x3x2", ANY), IN("2", ANY)}, true},
     {"conv2d_transpose", "col2im,matmul", f_conv2d_transpose, 3,
      {IN("2x3x2x3", ANY), IN("3x3x2x3", ANY), IN("2", ANY)}, true},
-    {"max_pool2d", "im2col,max", f_max_pool, 1, {IN("2x4x6x3", ANY)}, true},
-    {"max_pool2d_same_padding", "im2col,max", f_max_pool_same, 1, {IN("1x5x5x2", ANY)}, true},
-    {"avg_pool2d_same_padding", "im2col,sum,div", f_avg_pool_same, 1, {IN("2x3x5x2", ANY)}, true},
-    {"max_abs_pool2d", "im2col,argmax,one_hot", f_max_abs_pool, 1, {IN("2x4x4x3", NONZERO)},
-     true},
-    {"pool1d", "im2col,max,sum", f_pool1d, 1, {IN("2x6x3", ANY)}, true},
+    {"max_pool2d", "max_pool2d,scatter_add,take", f_max_pool, 1, {IN("2x4x6x3", ANY)}, true},
+    {"max_pool2d_same_padding", "max_pool2d,scatter_add", f_max_pool_same, 1,
+     {IN("1x5x5x2", ANY)}, true},
+    {"avg_pool2d_same_padding", "avg_pool2d,avg_unpool2d", f_avg_pool_same, 1,
+     {IN("2x3x5x2", ANY)}, true},
+    {"max_abs_pool2d", "max_pool2d", f_max_abs_pool, 1, {IN("2x4x4x3", NONZERO)}, true},
+    {"pool1d", "max_pool2d,avg_pool2d", f_pool1d, 1, {IN("2x6x3", ANY)}, true},
+    {"moments", "moments", f_moments, 1, {IN("3x2x4", ANY)}, true},
+    {"batch_norm_given_stats", "batch_norm", f_batch_norm, 4,
+     {IN("5x3", ANY), IN("2x3", POS), IN("3", ANY), IN("3", ANY)}, true},
+    {"batch_norm_batch_stats", "batch_norm,moments", f_bn_train, 3,
+     {IN("4x2x3", ANY), IN("3", ANY), IN("3", ANY)}, true},
+    {"take", "take,scatter_add", f_take, 2, {IN("3x4", ANY), LAB("2x3", 12)}, true},
     {"global_pools", "sum,max", f_global_pools, 1, {IN("2x3x4x3", ANY)}, true},
     {"upsample2d", "broadcast_to", f_upsample, 1, {IN("2x2x3x2", ANY)}, true},
     {"mlp_composition", "linear,tanh,softmax_cross_entropy", f_mlp, 4,

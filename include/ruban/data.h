@@ -34,15 +34,19 @@ RB_API void rb_dataset_free(rb_dataset *d);
 RB_API rb_status rb_idx_load(const char *path, rb_dtype dtype, double scale, rb_tensor **out);
 
 /* Find data file `file` of data set `set` ("mnist"): in dir when given, else in
- * $RUBAN_DATA/<set>, then the cache ($XDG_CACHE_HOME or ~/.cache)/ruban/<set>; the name may
- * also carry a .gz suffix. Writes the path found into out; RB_ERR_NOT_FOUND with a message
- * listing the places tried otherwise. */
+ * $RUBAN_DATA/<set>, the cache ($XDG_CACHE_HOME or ~/.cache)/ruban/<set>, then Debian's
+ * /usr/share/datasets/<set>; the name may also carry a .gz suffix. Writes the path found into
+ * out; RB_ERR_NOT_FOUND with a message listing the places tried otherwise. */
 RB_API rb_status rb_data_find(const char *set, const char *file, const char *dir, char *out,
                               size_t size);
 
 /* MNIST: images (N, 784) float32 in [0, 1], labels (N) int64. dir may be NULL to search as
  * rb_data_find does. A missing set gives a message saying how to fetch it. */
 RB_API rb_status rb_mnist_load(const char *dir, rb_dataset *train, rb_dataset *test);
+/* Fashion-MNIST (Debian's dataset-fashion-mnist), same format and shapes as MNIST. */
+RB_API rb_status rb_fashion_mnist_load(const char *dir, rb_dataset *train, rb_dataset *test);
+/* Its class names, by label. */
+RB_API extern const char *const rb_fashion_mnist_classes[10];
 /* The first n rows of a data set, copied (the caller owns the result). */
 RB_API rb_status rb_dataset_head(const rb_dataset *d, int64_t n, rb_dataset *out);
 

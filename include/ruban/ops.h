@@ -139,8 +139,19 @@ RB_API rb_tensor *rb_pad(rb_tensor *x, const int64_t *before, const int64_t *aft
 /* TensorFlow's gather: pick slices along axis at int64 indices; the output shape is
  * x.shape[:axis] + indices.shape + x.shape[axis+1:]. */
 RB_API rb_tensor *rb_gather(rb_tensor *x, rb_tensor *indices, int axis);
+/* Elements of x at flat (row-major) int64 positions; the result has the indices' shape. */
+RB_API rb_tensor *rb_take(rb_tensor *x, rb_tensor *indices);
 /* int64 labels of any shape -> float tensor with a trailing axis of `depth` one-hot values. */
 RB_API rb_tensor *rb_one_hot(rb_tensor *labels, int64_t depth, rb_dtype dtype);
+
+/* ---- normalisation over every axis but the last (channels) ---- */
+/* (..., C) -> (2, C): per-channel mean (row 0) and biased variance (row 1) over all the other
+ * axes, accumulated in double. */
+RB_API rb_tensor *rb_moments(rb_tensor *x);
+/* (x - mean) / sqrt(var + eps) * gamma + beta with stats (2, C) as rb_moments gives and
+ * gamma, beta (C): BatchNorm's normalisation in one pass (and two backward). */
+RB_API rb_tensor *rb_batch_norm(rb_tensor *x, rb_tensor *stats, rb_tensor *gamma,
+                                rb_tensor *beta, double eps);
 
 /* ---- losses (scalar results: the mean over the batch, or over all elements) ---- */
 /* mean((pred - target)^2). */

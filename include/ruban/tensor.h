@@ -86,6 +86,9 @@ RB_API rb_status rb_tensor_set(rb_tensor *t, const int64_t *index, double value)
 RB_API rb_status rb_tensor_fill(rb_tensor *t, double value);
 /* Copy src's values into dst in place (same shape; dtypes may differ, values are converted). */
 RB_API rb_status rb_tensor_assign(rb_tensor *dst, const rb_tensor *src);
+/* Give a contiguous tensor you own a new shape with the same number of elements, in place
+ * (e.g. a loaded (N, 784) image set as (N, 28, 28, 1)). Views of it keep their old shape. */
+RB_API rb_status rb_tensor_set_shape(rb_tensor *t, int ndim, const int64_t *shape);
 /* Copy all elements, row-major, converted to double, into out[0..n). Errors if n is too small. */
 RB_API rb_status rb_tensor_to_doubles(const rb_tensor *t, double *out, int64_t n);
 
