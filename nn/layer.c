@@ -229,6 +229,11 @@ rb_layer *rb__layer_child(rb_layer *parent, rb_params *p, const char *suffix, rb
 
 /* ---- use ---- */
 
+bool rb__layer_fuses_activation(const rb_layer *l)
+{
+    return l->spec.activation == RB_ACT_RELU && l->spec.kind == RB_LAYER_BATCH_NORM;
+}
+
 rb_tensor *rb_layer_forward(rb_layer *l, rb_tensor *x)
 {
     if (!l) {
@@ -249,7 +254,8 @@ rb_tensor *rb_layer_forward(rb_layer *l, rb_tensor *x)
         return NULL;
     }
     rb_tensor *y = l->cls->forward(l, x);
-    if (l->spec.kind == RB_LAYER_RESIDUAL) return y; /* applies its activation inside */
+    /* Residual blocks apply their activation inside; some layers fuse a ReLU. */
+    if (l->spec.kind == RB_LAYER_RESIDUAL || rb__layer_fuses_activation(l)) return y;
     return rb__layer_activate(l, y);
 }
 

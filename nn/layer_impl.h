@@ -50,6 +50,8 @@ bool rb__layer_fail(const rb_layer *l, rb_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Apply the spec's activation. */
 rb_tensor *rb__layer_activate(const rb_layer *l, rb_tensor *x);
+/* Whether the layer applies its spec's ReLU itself (a fused epilogue). */
+bool rb__layer_fuses_activation(const rb_layer *l);
 /* A child layer (residual blocks) built in the same store, named "<parent>_<suffix>". */
 rb_layer *rb__layer_child(rb_layer *parent, rb_params *p, const char *suffix, rb_layer_spec spec,
                           int ndim, const int64_t *shape);

@@ -36,24 +36,27 @@ static bool batch_norm_build(rb_layer *l, rb_params *p)
     return norm_build(l, p, true);
 }
 
+/* A ReLU right after the normalisation runs inside it (one pass less each way). */
+static rb_epilogue epilogue_of(const rb_layer *l)
+{
+    return l->spec.activation == RB_ACT_RELU ? RB_EPILOGUE_RELU : RB_EPILOGUE_NONE;
+}
+
 static rb_tensor *batch_norm_forward(rb_layer *l, rb_tensor *x)
 {
-    rb_tensor *stats;
-    if (l->training) {
-        /* Batch mean and (biased, as Keras) variance over every axis but the channels. */
-        stats = rb_moments(x);
-        if (!stats) return NULL;
-        int64_t c = rb_tensor_dim(stats, 1);
-        rb_tensor *mean = rb_slice(stats, (int64_t[]){0, 0}, (int64_t[]){1, c}, NULL);
-        rb_tensor *var = rb_slice(stats, (int64_t[]){1, 0}, (int64_t[]){2, c}, NULL);
-        /* The moving statistics follow (Keras: moving = m moving + (1 - m) batch). */
-        rb_params_moving_average(l->vars[VAR_MEAN], mean, l->spec.momentum);
-        rb_params_moving_average(l->vars[VAR_VARIANCE], var, l->spec.momentum);
-    } else {
-        stats = rb_stack(2, (rb_tensor *[]){l->vars[VAR_MEAN], l->vars[VAR_VARIANCE]}, 0);
+    if (!l->training) {
+        rb_tensor *stats = rb_stack(2, (rb_tensor *[]){l->vars[VAR_MEAN], l->vars[VAR_VARIANCE]},
+                                    0);
+        return rb_batch_norm_ex(x, stats, l->vars[VAR_GAMMA], l->vars[VAR_BETA], epsilon_of(l),
+                                epilogue_of(l));
     }
-    return rb_batch_norm(x, stats, l->vars[VAR_GAMMA], l->vars[VAR_BETA], epsilon_of(l));
+    /* Batch mean and (biased, as Keras) variance over every axis but the channels; the moving
+     * statistics follow them (Keras: moving = m moving + (1 - m) batch). */
+    return rb_batch_norm_train(x, l->vars[VAR_GAMMA], l->vars[VAR_BETA], l->vars[VAR_MEAN],
+                               l->vars[VAR_VARIANCE], l->spec.momentum, epsilon_of(l),
+                               epilogue_of(l));
 }
+
 
 const layer_class rb__batch_norm_class = {"BatchNormalization", "batch_normalization",
                                           batch_norm_build, batch_norm_forward};

@@ -240,8 +240,9 @@ rb_model *rb_resnet(rb_dtype dtype, const char *name, const int64_t input_shape[
     bool ok = rb_model_add(m, RB_CONV2D(.units = stem, .kernel = {k, k}, .no_bias = after,
                                         .window = {.padding = RB_PAD_SAME},
                                         .activation = after ? RB_ACT_NONE : RB_ACT_RELU));
-    if (ok && after) ok = rb_model_add(m, RB_BATCH_NORM) &&
-                          rb_model_add(m, RB_ACTIVATION(.activation = RB_ACT_RELU));
+    if (ok && after)
+        ok = rb_model_add(m, (rb_layer_spec){.kind = RB_LAYER_BATCH_NORM,
+                                             .activation = RB_ACT_RELU}) != NULL;
     if (ok && c.stem_pool) ok = rb_model_add(m, RB_MAX_POOL2D(.kernel = {2, 2})) != NULL;
     for (int s = 0; ok && s < stages; s++) {
         int blocks = c.blocks[s] ? c.blocks[s] : 2;
@@ -254,8 +255,8 @@ rb_model *rb_resnet(rb_dtype dtype, const char *name, const int64_t input_shape[
     }
     /* Pre-activation blocks leave their sum unnormalised: one last BN and ReLU. */
     if (ok && bn && !after)
-        ok = rb_model_add(m, RB_BATCH_NORM) &&
-             rb_model_add(m, RB_ACTIVATION(.activation = RB_ACT_RELU));
+        ok = rb_model_add(m, (rb_layer_spec){.kind = RB_LAYER_BATCH_NORM,
+                                             .activation = RB_ACT_RELU}) != NULL;
     if (ok) ok = rb_model_add(m, RB_GLOBAL_AVG_POOL2D) &&
                  rb_model_add(m, RB_DENSE(.units = c.classes ? c.classes : 10));
     if (!ok) {

@@ -36,15 +36,20 @@ static bool residual_build(rb_layer *l, rb_params *p)
                           .l2 = l->spec.l2, .l1 = l->spec.l1};
     rb_layer_spec norm = {.kind = RB_LAYER_BATCH_NORM, .momentum = l->spec.momentum,
                           .epsilon = l->spec.epsilon};
+    /* Normalisations followed by the activation carry it (fused into their pass). */
+    rb_layer_spec norm_act = norm;
+    norm_act.activation = l->spec.activation;
     int64_t shape[3];
     /* Pre-activation normalises the block's input; the others normalise conv outputs. */
     rb_layer *c1 = rb__layer_child(l, p, "conv1", conv, 3, l->in_shape);
     if (!c1) return false;
     rb_layer_output_shape(c1, shape);
-    if (bn && !rb__layer_child(l, p, "bn1", norm, 3, after ? shape : l->in_shape)) return false;
+    if (bn && !rb__layer_child(l, p, "bn1", norm_act, 3, after ? shape : l->in_shape))
+        return false;
     conv.window.stride[0] = conv.window.stride[1] = 1;
     rb_layer *c2 = rb__layer_child(l, p, "conv2", conv, 3, shape);
-    if (!c2 || (bn && !rb__layer_child(l, p, "bn2", norm, 3, shape))) return false;
+    if (!c2 || (bn && !rb__layer_child(l, p, "bn2", after ? norm : norm_act, 3, shape)))
+        return false;
     if (stride != 1 || l->in_shape[2] != f) {
         rb_layer_spec proj = conv;
         proj.kernel[0] = proj.kernel[1] = 1;
@@ -66,14 +71,15 @@ static rb_tensor *residual_forward(rb_layer *l, rb_tensor *x)
     rb_tensor *shortcut = proj ? rb_layer_forward(proj, x) : x;
     if (proj_bn) shortcut = rb_layer_forward(proj_bn, shortcut);
     rb_tensor *h;
+    /* The BN children apply the activation where it follows them. */
     if (l->spec.bn == RB_BN_BEFORE_CONV) {
-        h = rb_layer_forward(child_at(l, CONV1), act(l, rb_layer_forward(bn1, x)));
-        h = rb_layer_forward(child_at(l, CONV2), act(l, rb_layer_forward(bn2, h)));
+        h = rb_layer_forward(child_at(l, CONV1), rb_layer_forward(bn1, x));
+        h = rb_layer_forward(child_at(l, CONV2), rb_layer_forward(bn2, h));
         return rb_add(h, shortcut);
     }
     h = rb_layer_forward(child_at(l, CONV1), x);
-    if (bn1) h = rb_layer_forward(bn1, h);
-    h = rb_layer_forward(child_at(l, CONV2), act(l, h));
+    h = bn1 ? rb_layer_forward(bn1, h) : act(l, h);
+    h = rb_layer_forward(child_at(l, CONV2), h);
     if (bn2) h = rb_layer_forward(bn2, h);
     return act(l, rb_add(h, shortcut));
 }

@@ -30,16 +30,40 @@ typedef struct sums_plan {
         const sums_plan *p = arg;                                                              \
         const T *a = p->a, *b = p->b;                                                          \
         const int64_t C = p->C;                                                                \
+        /* In T within a block of at most ROW_BLOCK rows (vectorised), in double across. */    \
+        T s1[256], s2[256], shift[256];                                                        \
         for (int64_t blk = begin; blk < end; blk++) {                                          \
-            double *s1 = p->out + blk * 2 * C, *s2 = s1 + C;                                   \
-            for (int64_t c = 0; c < C; c++) s1[c] = s2[c] = 0;                                 \
-            int64_t r1 = (blk + 1) * ROW_BLOCK < p->rows ? (blk + 1) * ROW_BLOCK : p->rows;    \
-            for (int64_t r = blk * ROW_BLOCK; r < r1; r++) {                                   \
-                const T *ar = a + r * C, *br = b ? b + r * C : NULL;                           \
-                for (int64_t c = 0; c < C; c++) {                                              \
-                    double v = (double)ar[c] - (p->shift ? p->shift[c] : 0.0);                 \
-                    s1[c] += v;                                                                \
-                    s2[c] += p->square ? v * v : (br ? v * (double)br[c] : 0.0);              \
+            double *o1 = p->out + blk * 2 * C, *o2 = o1 + C;                                   \
+            int64_t r0 = blk * ROW_BLOCK;                                                      \
+            int64_t r1 = r0 + ROW_BLOCK < p->rows ? r0 + ROW_BLOCK : p->rows;                  \
+            for (int64_t c0 = 0; c0 < C; c0 += 256) {                                          \
+                int64_t w = C - c0 < 256 ? C - c0 : 256;                                       \
+                for (int64_t c = 0; c < w; c++) {                                              \
+                    s1[c] = s2[c] = 0;                                                         \
+                    shift[c] = p->shift ? (T)p->shift[c0 + c] : (T)0;                          \
+                }                                                                              \
+                for (int64_t r = r0; r < r1; r++) {                                            \
+                    const T *ar = a + r * C + c0;                                              \
+                    if (p->square) {                                                           \
+                        for (int64_t c = 0; c < w; c++) {                                      \
+                            T v = ar[c] - shift[c];                                            \
+                            s1[c] += v;                                                        \
+                            s2[c] += v * v;                                                    \
+                        }                                                                      \
+                    } else if (b) {                                                            \
+                        const T *br = b + r * C + c0;                                          \
+                        for (int64_t c = 0; c < w; c++) {                                      \
+                            T v = ar[c] - shift[c];                                            \
+                            s1[c] += v;                                                        \
+                            s2[c] += v * br[c];                                                \
+                        }                                                                      \
+                    } else {                                                                   \
+                        for (int64_t c = 0; c < w; c++) s1[c] += ar[c] - shift[c];             \
+                    }                                                                          \
+                }                                                                              \
+                for (int64_t c = 0; c < w; c++) {                                              \
+                    o1[c0 + c] = s1[c];                                                        \
+                    o2[c0 + c] = s2[c];                                                        \
                 }                                                                              \
             }                                                                                  \
         }                                                                                      \
@@ -147,31 +171,82 @@ void rb__bwd_moments(rb_grad_ctx *ctx, const rb_node *n, rb_tensor *g)
     rb_grad_add(ctx, n, 0, dx);
 }
 
-/* ---- batch_norm: y = (x - mean) * inv_std * gamma + beta ---- */
+/* ---- batch_norm: y = (x - mean) * inv_std * gamma + beta [then ReLU] ---- */
+
+enum { AT_EPI = 0 };
+
+static bool check_affine(const char *op, rb_tensor *x, rb_tensor *gamma, rb_tensor *beta,
+                         double eps)
+{
+    int64_t C = x->ndim ? channels(x) : 0;
+    if (x->ndim < 2 || gamma->ndim != 1 || gamma->shape[0] != C || beta->ndim != 1 ||
+        beta->shape[0] != C) {
+        rb_error(RB_ERR_SHAPE, "rb_%s: x %s needs gamma (C) and beta (C) with C its last "
+                               "extent; got %s, %s",
+                 op, rb__shp(x), rb__shp(gamma), rb__shp(beta));
+        return false;
+    }
+    if (!(eps > 0)) {
+        rb_error(RB_ERR_ARGUMENT, "rb_%s: eps %g must be > 0", op, eps);
+        return false;
+    }
+    return rb__check_same_dtype(op, x, gamma) && rb__check_same_dtype(op, x, beta);
+}
+
+rb_tensor *rb_batch_norm_ex(rb_tensor *x, rb_tensor *stats, rb_tensor *gamma, rb_tensor *beta,
+                            double eps, rb_epilogue epi)
+{
+    rb_tensor *in[4] = {x, stats, gamma, beta};
+    if (!rb__check_inputs("batch_norm", 4, in) || !rb__check_float("batch_norm", x) ||
+        !check_affine("batch_norm", x, gamma, beta, eps) ||
+        !rb__check_same_dtype("batch_norm", x, stats))
+        return NULL;
+    if (stats->ndim != 2 || stats->shape[0] != 2 || stats->shape[1] != channels(x))
+        return rb__fail(RB_ERR_SHAPE, "rb_batch_norm: stats %s must be (2, %lld)", rb__shp(stats),
+                        (long long)channels(x));
+    rb_attrs at = {.f = {eps}, .i = {epi}};
+    return rb__apply(RB__OP_batch_norm, 4, in, &at, x->dtype, x->ndim, x->shape);
+}
 
 rb_tensor *rb_batch_norm(rb_tensor *x, rb_tensor *stats, rb_tensor *gamma, rb_tensor *beta,
                          double eps)
 {
-    rb_tensor *in[4] = {x, stats, gamma, beta};
-    if (!rb__check_inputs("batch_norm", 4, in) || !rb__check_float("batch_norm", x)) return NULL;
-    for (int i = 1; i < 4; i++)
-        if (!rb__check_same_dtype("batch_norm", x, in[i])) return NULL;
-    int64_t C = x->ndim ? channels(x) : 0;
-    if (x->ndim < 2 || stats->ndim != 2 || stats->shape[0] != 2 || stats->shape[1] != C ||
-        gamma->ndim != 1 || gamma->shape[0] != C || beta->ndim != 1 || beta->shape[0] != C)
-        return rb__fail(RB_ERR_SHAPE, "rb_batch_norm: x %s needs stats (2, C), gamma (C), beta "
-                                      "(C) with C its last extent; got %s, %s, %s",
-                        rb__shp(x), rb__shp(stats), rb__shp(gamma), rb__shp(beta));
-    if (!(eps > 0)) return rb__fail(RB_ERR_ARGUMENT, "rb_batch_norm: eps %g must be > 0", eps);
-    rb_attrs at = {.f = {eps}};
-    return rb__apply(RB__OP_batch_norm, 4, in, &at, x->dtype, x->ndim, x->shape);
+    return rb_batch_norm_ex(x, stats, gamma, beta, eps, RB_EPILOGUE_NONE);
 }
 
+rb_tensor *rb_batch_norm_train(rb_tensor *x, rb_tensor *gamma, rb_tensor *beta,
+                               rb_tensor *moving_mean, rb_tensor *moving_var, double momentum,
+                               double eps, rb_epilogue epi)
+{
+    rb_tensor *in[5] = {x, gamma, beta, moving_mean, moving_var};
+    if (!rb__check_inputs("batch_norm_train", 3, in) || !rb__check_float("batch_norm_train", x) ||
+        !check_affine("batch_norm_train", x, gamma, beta, eps))
+        return NULL;
+    if (rows_of(x) == 0) return rb__fail(RB_ERR_EMPTY, "rb_batch_norm_train: empty %s", rb__shp(x));
+    int n_in = 3;
+    if (moving_mean || moving_var) {
+        for (int i = 3; i < 5; i++)
+            if (!in[i] || in[i]->ndim != 1 || in[i]->shape[0] != channels(x) ||
+                !rb__is_float(in[i]->dtype))
+                return rb__fail(RB_ERR_SHAPE, "rb_batch_norm_train: moving mean and variance "
+                                              "must both be given as (%lld) float tensors",
+                                (long long)channels(x));
+        if (!(momentum >= 0 && momentum < 1))
+            return rb__fail(RB_ERR_ARGUMENT, "rb_batch_norm_train: momentum %g not in [0, 1)",
+                            momentum);
+        n_in = 5;
+    }
+    rb_attrs at = {.f = {eps, momentum}, .i = {epi}};
+    return rb__apply(RB__OP_batch_norm_train, n_in, in, &at, x->dtype, x->ndim, x->shape);
+}
+
+/* y = x scale + shift per channel, then ReLU when relu. */
 typedef struct bn_plan {
-    const void *x, *g;
+    const void *x;
     void *y;
-    const double *scale, *shift; /* y = x scale + shift, per channel */
+    const double *scale, *shift;
     int64_t C;
+    bool relu;
 } bn_plan;
 
 #define BN_AFFINE(T)                                                                           \
@@ -191,47 +266,222 @@ typedef struct bn_plan {
             for (int64_t r = begin; r < end; r++) {                                            \
                 const T *xr = x + r * C + c0;                                                  \
                 T *yr = y + r * C + c0;                                                        \
-                for (int64_t c = 0; c < w; c++) yr[c] = xr[c] * scale[c] + shift[c];           \
+                if (p->relu)                                                                   \
+                    for (int64_t c = 0; c < w; c++) {                                          \
+                        T v = xr[c] * scale[c] + shift[c];                                     \
+                        yr[c] = v > 0 ? v : (T)0;                                              \
+                    }                                                                          \
+                else                                                                           \
+                    for (int64_t c = 0; c < w; c++) yr[c] = xr[c] * scale[c] + shift[c];       \
             }                                                                                  \
         }                                                                                      \
     }
 BN_AFFINE(float)
 BN_AFFINE(double)
 
-/* inv_std, gamma and mean as doubles (C each). */
-static bool bn_coefficients(const rb_node *n, double *inv_std, double *gamma, double *mean)
+static void affine(const rb_tensor *x, void *y, const double *scale, const double *shift,
+                   bool relu)
 {
-    rb_tensor *stats = n->in[1];
-    int64_t C = stats->shape[1];
+    int64_t C = channels(x);
+    bn_plan p = {x->data, y, scale, shift, C, relu};
+    rb__parallel_for(rows_of(x), RB__GRAIN / (C + 1) + 1,
+                     x->dtype == RB_F32 ? bn_affine_float : bn_affine_double, &p);
+}
+
+/* Per-channel mean and variance (double) of stats (2, C). */
+static void read_stats(const rb_tensor *stats, int64_t C, double *mean, double *var)
+{
     for (int64_t c = 0; c < C; c++) {
         mean[c] = rb__get_flat(stats, c);
-        inv_std[c] = 1.0 / sqrt(rb__get_flat(stats, C + c) + n->attrs.f[0]);
-        gamma[c] = rb__get_flat(n->in[2], c);
+        var[c] = rb__get_flat(stats, C + c);
     }
-    return true;
+}
+
+/* scale = gamma / sqrt(var + eps), shift = beta - mean scale. */
+static void coefficients(const rb_node *n, int gamma_at, const double *mean, const double *var,
+                         double *inv_std, double *scale, double *shift)
+{
+    rb_tensor *gamma = n->in[gamma_at], *beta = n->in[gamma_at + 1];
+    for (int64_t c = 0; c < gamma->shape[0]; c++) {
+        inv_std[c] = 1.0 / sqrt(var[c] + n->attrs.f[0]);
+        scale[c] = rb__get_flat(gamma, c) * inv_std[c];
+        shift[c] = rb__get_flat(beta, c) - mean[c] * scale[c];
+    }
 }
 
 rb_status rb__fwd_batch_norm(rb_node *n)
 {
     rb_tensor *x = rb__contiguous(n->in[0]);
-    if (!x) return rb_last_status();
-    int64_t C = channels(x);
-    double *buf = rb__scratch(sizeof(double) * (size_t)(5 * C));
-    if (!buf) return rb_last_status();
-    double *inv_std = buf, *gamma = buf + C, *mean = buf + 2 * C, *scale = buf + 3 * C,
-           *shift = buf + 4 * C;
-    bn_coefficients(n, inv_std, gamma, mean);
-    for (int64_t c = 0; c < C; c++) {
-        scale[c] = inv_std[c] * gamma[c];
-        shift[c] = rb__get_flat(n->in[3], c) - mean[c] * scale[c];
-    }
-    bn_plan p = {x->data, NULL, n->out->data, scale, shift, C};
-    rb__parallel_for(rows_of(x), RB__GRAIN / (C + 1) + 1,
-                     x->dtype == RB_F32 ? bn_affine_float : bn_affine_double, &p);
+    int64_t C = x ? channels(x) : 0;
+    double *b = rb__scratch(sizeof(double) * (size_t)(5 * C + 1));
+    if (!x || !b) return rb_last_status();
+    read_stats(n->in[1], C, b, b + C);
+    coefficients(n, 2, b, b + C, b + 2 * C, b + 3 * C, b + 4 * C);
+    affine(x, n->out->data, b + 3 * C, b + 4 * C, n->attrs.i[AT_EPI] == RB_EPILOGUE_RELU);
     return RB_OK;
 }
 
-/* A (C) or (2, C) tensor of doubles, in the dtype of like. */
+rb_status rb__fwd_batch_norm_train(rb_node *n)
+{
+    rb_tensor *x = rb__contiguous(n->in[0]);
+    int64_t C = x ? channels(x) : 0, R = x ? rows_of(x) : 0;
+    double *b = rb__scratch(sizeof(double) * (size_t)(6 * C + 1));
+    if (!x || !b) return rb_last_status();
+    double *mean = b, *var = b + C, *junk = b + 5 * C;
+    sums_plan p = {x->data, NULL, NULL, NULL, R, C, false, x->dtype};
+    if (!channel_sums(p, mean, junk)) return rb_last_status();
+    for (int64_t c = 0; c < C; c++) mean[c] /= (double)R;
+    p.shift = mean;
+    p.square = true;
+    if (!channel_sums(p, junk, var)) return rb_last_status();
+    for (int64_t c = 0; c < C; c++) var[c] /= (double)R;
+    /* Moving averages follow the batch moments; backward keeps them. */
+    if (n->n_in == 5) {
+        double m = n->attrs.f[1];
+        for (int64_t c = 0; c < C; c++) {
+            rb__set_flat(n->in[3], c, m * rb__get_flat(n->in[3], c) + (1 - m) * mean[c]);
+            rb__set_flat(n->in[4], c, m * rb__get_flat(n->in[4], c) + (1 - m) * var[c]);
+        }
+        rb__bump_version(n->in[3]);
+        rb__bump_version(n->in[4]);
+    }
+    rb_tensor *stats = n->recorded ? rb__tensor_new(x->dtype, 2, (int64_t[]){2, C}, "batch_norm")
+                                   : NULL;
+    for (int64_t c = 0; stats && c < C; c++) {
+        rb__set_flat(stats, c, mean[c]);
+        rb__set_flat(stats, C + c, var[c]);
+    }
+    if (n->recorded && !stats) return rb_last_status();
+    rb_node_save(n, 0, stats);
+    coefficients(n, 1, mean, var, b + 2 * C, b + 3 * C, b + 4 * C);
+    affine(x, n->out->data, b + 3 * C, b + 4 * C, n->attrs.i[AT_EPI] == RB_EPILOGUE_RELU);
+    return RB_OK;
+}
+
+/* ---- backward ---- */
+
+/* Per row block: sum(gm) and sum(gm (x - mean)) per channel, gm = g masked by y > 0 when a
+ * ReLU epilogue ran. */
+typedef struct grad_sums_plan {
+    const void *g, *x, *y; /* y: NULL without epilogue */
+    const double *mean;
+    double *out;
+    int64_t rows, C;
+} grad_sums_plan;
+
+#define GRAD_SUMS(T)                                                                           \
+    static void grad_sums_##T(void *arg, int64_t begin, int64_t end)                           \
+    {                                                                                          \
+        const grad_sums_plan *p = arg;                                                         \
+        const T *g = p->g, *x = p->x, *y = p->y;                                               \
+        const int64_t C = p->C;                                                                \
+        /* Each block sums its rows in T (vectorised, at most ROW_BLOCK terms), blocks are    \
+         * then added in double. */                                                           \
+        T a1[256], a2[256], mean[256];                                                         \
+        for (int64_t blk = begin; blk < end; blk++) {                                          \
+            double *s1 = p->out + blk * 2 * C, *s2 = s1 + C;                                   \
+            int64_t r0 = blk * ROW_BLOCK;                                                      \
+            int64_t r1 = r0 + ROW_BLOCK < p->rows ? r0 + ROW_BLOCK : p->rows;                  \
+            for (int64_t c0 = 0; c0 < C; c0 += 256) {                                          \
+                int64_t w = C - c0 < 256 ? C - c0 : 256;                                       \
+                for (int64_t c = 0; c < w; c++) {                                              \
+                    a1[c] = a2[c] = 0;                                                         \
+                    mean[c] = (T)p->mean[c0 + c];                                              \
+                }                                                                              \
+                for (int64_t r = r0; r < r1; r++) {                                            \
+                    const T *gr = g + r * C + c0, *xr = x + r * C + c0;                        \
+                    if (y) {                                                                   \
+                        const T *yr = y + r * C + c0;                                          \
+                        for (int64_t c = 0; c < w; c++) {                                      \
+                            T gm = yr[c] > 0 ? gr[c] : (T)0;                                   \
+                            a1[c] += gm;                                                       \
+                            a2[c] += gm * (xr[c] - mean[c]);                                   \
+                        }                                                                      \
+                    } else {                                                                   \
+                        for (int64_t c = 0; c < w; c++) {                                      \
+                            a1[c] += gr[c];                                                    \
+                            a2[c] += gr[c] * (xr[c] - mean[c]);                                \
+                        }                                                                      \
+                    }                                                                          \
+                }                                                                              \
+                for (int64_t c = 0; c < w; c++) {                                              \
+                    s1[c0 + c] = a1[c];                                                        \
+                    s2[c0 + c] = a2[c];                                                        \
+                }                                                                              \
+            }                                                                                  \
+        }                                                                                      \
+    }
+GRAD_SUMS(float)
+GRAD_SUMS(double)
+
+static bool grad_sums(const rb_tensor *g, const rb_tensor *x, const rb_tensor *y,
+                      const double *mean, double *sum_g, double *sum_gdev)
+{
+    int64_t C = channels(x), R = rows_of(x), blocks = (R + ROW_BLOCK - 1) / ROW_BLOCK;
+    grad_sums_plan p = {g->data, x->data, y ? y->data : NULL, mean, NULL, R, C};
+    p.out = rb__scratch(sizeof(double) * (size_t)(blocks * 2 * C + 1));
+    if (!p.out) return false;
+    rb__parallel_for(blocks, 4, x->dtype == RB_F32 ? grad_sums_float : grad_sums_double, &p);
+    for (int64_t c = 0; c < C; c++) sum_g[c] = sum_gdev[c] = 0;
+    for (int64_t blk = 0; blk < blocks; blk++)
+        for (int64_t c = 0; c < C; c++) {
+            sum_g[c] += p.out[blk * 2 * C + c];
+            sum_gdev[c] += p.out[blk * 2 * C + C + c];
+        }
+    return true;
+}
+
+/* dx = gm a + (x - mean) b + d per channel (gm: g masked as above). */
+typedef struct dx_plan {
+    const void *g, *x, *y;
+    void *dx;
+    const double *a, *b, *d, *mean;
+    int64_t C;
+} dx_plan;
+
+#define DX_PASS(T)                                                                             \
+    static void dx_pass_##T(void *arg, int64_t begin, int64_t end)                             \
+    {                                                                                          \
+        const dx_plan *p = arg;                                                                \
+        const T *g = p->g, *x = p->x, *y = p->y;                                               \
+        T *dx = p->dx;                                                                         \
+        const int64_t C = p->C;                                                                \
+        T a[256], b[256], d[256];                                                              \
+        for (int64_t c0 = 0; c0 < C; c0 += 256) {                                              \
+            int64_t w = C - c0 < 256 ? C - c0 : 256;                                           \
+            /* dx = gm a + (x - mean) b + d = gm a + x b + (d - mean b) */                     \
+            for (int64_t c = 0; c < w; c++) {                                                  \
+                a[c] = (T)p->a[c0 + c];                                                        \
+                b[c] = (T)p->b[c0 + c];                                                        \
+                d[c] = (T)(p->d[c0 + c] - p->mean[c0 + c] * p->b[c0 + c]);                     \
+            }                                                                                  \
+            for (int64_t r = begin; r < end; r++) {                                            \
+                const T *gr = g + r * C + c0, *xr = x + r * C + c0;                            \
+                T *out = dx + r * C + c0;                                                      \
+                if (y) {                                                                       \
+                    const T *yr = y + r * C + c0;                                              \
+                    for (int64_t c = 0; c < w; c++)                                            \
+                        out[c] = (yr[c] > 0 ? gr[c] : (T)0) * a[c] + xr[c] * b[c] + d[c];      \
+                } else {                                                                       \
+                    for (int64_t c = 0; c < w; c++) out[c] = gr[c] * a[c] + xr[c] * b[c] + d[c]; \
+                }                                                                              \
+            }                                                                                  \
+        }                                                                                      \
+    }
+DX_PASS(float)
+DX_PASS(double)
+
+static rb_tensor *dx_pass(const rb_tensor *g, const rb_tensor *x, const rb_tensor *y,
+                          const double *a, const double *b, const double *d, const double *mean)
+{
+    rb_tensor *dx = rb__tensor_new(x->dtype, x->ndim, x->shape, "batch_norm");
+    if (!dx) return NULL;
+    dx_plan p = {g->data, x->data, y ? y->data : NULL, dx->data, a, b, d, mean, channels(x)};
+    rb__parallel_for(rows_of(x), RB__GRAIN / (channels(x) + 1) + 1,
+                     x->dtype == RB_F32 ? dx_pass_float : dx_pass_double, &p);
+    return dx;
+}
+
 static rb_tensor *from_doubles(const rb_tensor *like, int ndim, const int64_t *shape,
                                const double *v)
 {
@@ -241,79 +491,117 @@ static rb_tensor *from_doubles(const rb_tensor *like, int ndim, const int64_t *s
     return t;
 }
 
-/* The same gradients with public ops, for an outer tape. */
-static void bn_backward_graph(rb_grad_ctx *ctx, const rb_node *n, rb_tensor *g)
+/* g masked by the ReLU epilogue, with public ops (graph mode). */
+static rb_tensor *masked(const rb_node *n, rb_tensor *g)
 {
-    rb_tensor *x = n->in[0], *stats = n->in[1], *gamma = n->in[2];
-    int64_t C = channels(x), nd = x->ndim;
-    int ax[RB_MAX_DIMS];
+    if (n->attrs.i[AT_EPI] != RB_EPILOGUE_RELU) return g;
+    rb_tensor *zero = rb_tensor_scalar(g->dtype, 0.0);
+    return rb_where(rb_greater(n->out, zero), g, zero);
+}
+
+/* Row c of a (2, C) tensor as (C), with public ops. */
+static rb_tensor *stats_row(rb_tensor *stats, int row)
+{
+    int64_t C = stats->shape[1];
+    return rb_reshape(rb_slice(stats, (int64_t[]){row, 0}, (int64_t[]){row + 1, C}, NULL),
+                      RB_SHAPE(C));
+}
+
+/* Public-op gradients of the affine normalisation, for an outer tape. With batch statistics
+ * (train) the mean and variance depend on x too. */
+static void backward_graph(rb_grad_ctx *ctx, const rb_node *n, rb_tensor *g, bool train)
+{
+    rb_tensor *x = n->in[0];
+    int gi = train ? 1 : 2;
+    rb_tensor *gamma = n->in[gi];
+    int nd = x->ndim, ax[RB_MAX_DIMS];
     for (int i = 0; i < nd - 1; i++) ax[i] = i;
-    rb_tensor *mean = rb_reshape(rb_slice(stats, (int64_t[]){0, 0}, (int64_t[]){1, C}, NULL),
-                                 RB_SHAPE(C));
-    rb_tensor *var = rb_reshape(rb_slice(stats, (int64_t[]){1, 0}, (int64_t[]){2, C}, NULL),
-                                RB_SHAPE(C));
+    rb_tensor *stats = train ? rb_moments(x) : n->in[1];
+    rb_tensor *mean = stats_row(stats, 0), *var = stats_row(stats, 1);
     rb_tensor *inv = rb_rsqrt(rb_add_scalar(var, n->attrs.f[0]));
     rb_tensor *xhat = rb_mul(rb_sub(x, mean), inv);
-    rb_tensor *g_xhat = rb_sum(rb_mul(g, xhat), (int)nd - 1, ax, false);
-    rb_tensor *g_sum = rb_sum(g, (int)nd - 1, ax, false);
-    if (rb_grad_needed(ctx, n, 0)) rb_grad_add(ctx, n, 0, rb_mul(g, rb_mul(gamma, inv)));
-    if (rb_grad_needed(ctx, n, 1)) {
-        rb_tensor *dmean = rb_neg(rb_mul(rb_mul(gamma, inv), g_sum));
-        rb_tensor *dvar = rb_mul(rb_mul_scalar(rb_mul(gamma, rb_square(inv)), -0.5), g_xhat);
+    rb_tensor *gm = masked(n, g);
+    rb_tensor *dbeta = rb_sum(gm, nd - 1, ax, false);
+    rb_tensor *dgamma = rb_sum(rb_mul(gm, xhat), nd - 1, ax, false);
+    if (rb_grad_needed(ctx, n, 0)) {
+        rb_tensor *direct = rb_mul(gm, rb_mul(gamma, inv));
+        if (train) { /* gamma inv / R (R gm - dbeta - xhat dgamma) */
+            double r = (double)rows_of(x);
+            rb_tensor *corr = rb_add(rb_mul_scalar(dbeta, 1.0 / r),
+                                     rb_mul(xhat, rb_mul_scalar(dgamma, 1.0 / r)));
+            direct = rb_mul(rb_sub(gm, corr), rb_mul(gamma, inv));
+        }
+        rb_grad_add(ctx, n, 0, direct);
+    }
+    if (!train && rb_grad_needed(ctx, n, 1)) {
+        rb_tensor *dmean = rb_neg(rb_mul(rb_mul(gamma, inv), dbeta));
+        rb_tensor *dvar = rb_mul(rb_mul_scalar(rb_mul(gamma, rb_square(inv)), -0.5), dgamma);
         rb_grad_add(ctx, n, 1, rb_stack(2, (rb_tensor *[]){dmean, dvar}, 0));
     }
-    if (rb_grad_needed(ctx, n, 2)) rb_grad_add(ctx, n, 2, g_xhat);
-    if (rb_grad_needed(ctx, n, 3)) rb_grad_add(ctx, n, 3, g_sum);
+    if (rb_grad_needed(ctx, n, gi)) rb_grad_add(ctx, n, gi, dgamma);
+    if (rb_grad_needed(ctx, n, gi + 1)) rb_grad_add(ctx, n, gi + 1, dbeta);
+}
+
+/* Fast backward of both forms: two passes over (g, x [, y]). */
+static void backward_fast(rb_grad_ctx *ctx, const rb_node *n, rb_tensor *g, bool train)
+{
+    int gi = train ? 1 : 2;
+    rb_tensor *x = rb__contiguous(n->in[0]), *gc = rb__contiguous(g);
+    rb_tensor *stats = train ? n->saved[0] : n->in[1];
+    rb_tensor *y = n->attrs.i[AT_EPI] == RB_EPILOGUE_RELU ? n->out : NULL;
+    int64_t C = channels(n->in[0]), R = rows_of(n->in[0]);
+    double *b = rb__scratch(sizeof(double) * (size_t)(10 * C + 1));
+    if (!x || !gc || !b || !stats) {
+        rb_grad_add(ctx, n, 0, NULL);
+        return;
+    }
+    double *mean = b, *var = b + C, *inv = b + 2 * C, *sum_g = b + 3 * C, *sum_gdev = b + 4 * C;
+    double *ca = b + 5 * C, *cb = b + 6 * C, *cd = b + 7 * C, *out = b + 8 * C;
+    read_stats(stats, C, mean, var);
+    if (!grad_sums(gc, x, y, mean, sum_g, sum_gdev)) {
+        rb_grad_add(ctx, n, 0, NULL);
+        return;
+    }
+    for (int64_t c = 0; c < C; c++) inv[c] = 1.0 / sqrt(var[c] + n->attrs.f[0]);
+    if (rb_grad_needed(ctx, n, 0)) {
+        for (int64_t c = 0; c < C; c++) {
+            double gamma = rb__get_flat(n->in[gi], c);
+            ca[c] = gamma * inv[c];
+            /* batch statistics: dx = gamma inv (gm - sum_g / R - xhat sum(gm xhat) / R) */
+            cb[c] = train ? -gamma * inv[c] * inv[c] * inv[c] * sum_gdev[c] / (double)R : 0.0;
+            cd[c] = train ? -gamma * inv[c] * sum_g[c] / (double)R : 0.0;
+        }
+        rb_grad_add(ctx, n, 0, dx_pass(gc, x, y ? rb__contiguous(y) : NULL, ca, cb, cd, mean));
+    }
+    if (!train && rb_grad_needed(ctx, n, 1)) {
+        for (int64_t c = 0; c < C; c++) {
+            double gamma = rb__get_flat(n->in[gi], c);
+            ca[c] = -gamma * inv[c] * sum_g[c];                             /* d mean */
+            cb[c] = -0.5 * gamma * inv[c] * inv[c] * inv[c] * sum_gdev[c]; /* d var */
+        }
+        double *pair = rb__scratch(sizeof(double) * (size_t)(2 * C));
+        if (pair) {
+            memcpy(pair, ca, sizeof(double) * (size_t)C);
+            memcpy(pair + C, cb, sizeof(double) * (size_t)C);
+        }
+        rb_grad_add(ctx, n, 1, pair ? from_doubles(n->in[1], 2, n->in[1]->shape, pair) : NULL);
+    }
+    if (rb_grad_needed(ctx, n, gi)) {
+        for (int64_t c = 0; c < C; c++) out[c] = sum_gdev[c] * inv[c];
+        rb_grad_add(ctx, n, gi, from_doubles(n->in[gi], 1, &C, out));
+    }
+    if (rb_grad_needed(ctx, n, gi + 1))
+        rb_grad_add(ctx, n, gi + 1, from_doubles(n->in[gi + 1], 1, &C, sum_g));
 }
 
 void rb__bwd_batch_norm(rb_grad_ctx *ctx, const rb_node *n, rb_tensor *g)
 {
-    if (rb__grad_create_graph(ctx)) {
-        bn_backward_graph(ctx, n, g);
-        return;
-    }
-    rb_tensor *x = rb__contiguous(n->in[0]), *gc = rb__contiguous(g);
-    int64_t C = channels(n->in[0]), R = rows_of(n->in[0]);
-    double *buf = rb__scratch(sizeof(double) * (size_t)(8 * C));
-    if (!x || !gc || !buf) {
-        rb_grad_add(ctx, n, 0, NULL);
-        return;
-    }
-    double *inv_std = buf, *gamma = buf + C, *mean = buf + 2 * C, *g_sum = buf + 3 * C,
-           *g_dev = buf + 4 * C, *scale = buf + 5 * C, *zero = buf + 6 * C, *pair = buf + 7 * C;
-    bn_coefficients(n, inv_std, gamma, mean);
-    /* One pass: per channel sum(g) and sum(g (x - mean)). */
-    sums_plan sp = {gc->data, x->data, NULL, NULL, R, C, false, x->dtype};
-    /* sum(g * x) - mean sum(g) = sum(g (x - mean)) */
-    if (!channel_sums(sp, g_sum, g_dev)) {
-        rb_grad_add(ctx, n, 0, NULL);
-        return;
-    }
-    for (int64_t c = 0; c < C; c++) g_dev[c] -= mean[c] * g_sum[c];
-    if (rb_grad_needed(ctx, n, 0)) {
-        for (int64_t c = 0; c < C; c++) {
-            scale[c] = gamma[c] * inv_std[c];
-            zero[c] = 0;
-        }
-        rb_tensor *dx = rb__tensor_new(x->dtype, x->ndim, x->shape, "batch_norm");
-        if (dx) {
-            bn_plan p = {gc->data, NULL, dx->data, scale, zero, C};
-            rb__parallel_for(R, RB__GRAIN / (C + 1) + 1,
-                             x->dtype == RB_F32 ? bn_affine_float : bn_affine_double, &p);
-        }
-        rb_grad_add(ctx, n, 0, dx);
-    }
-    if (rb_grad_needed(ctx, n, 1)) {
-        double *d = rb__scratch(sizeof(double) * (size_t)(2 * C));
-        for (int64_t c = 0; c < C && d; c++) {
-            d[c] = -gamma[c] * inv_std[c] * g_sum[c];
-            d[C + c] = -0.5 * gamma[c] * inv_std[c] * inv_std[c] * inv_std[c] * g_dev[c];
-        }
-        rb_grad_add(ctx, n, 1, d ? from_doubles(n->in[1], 2, n->in[1]->shape, d) : NULL);
-    }
-    if (rb_grad_needed(ctx, n, 2)) {
-        for (int64_t c = 0; c < C; c++) pair[c] = g_dev[c] * inv_std[c];
-        rb_grad_add(ctx, n, 2, from_doubles(n->in[2], 1, &C, pair));
-    }
-    if (rb_grad_needed(ctx, n, 3)) rb_grad_add(ctx, n, 3, from_doubles(n->in[3], 1, &C, g_sum));
+    if (rb__grad_create_graph(ctx)) backward_graph(ctx, n, g, false);
+    else backward_fast(ctx, n, g, false);
+}
+
+void rb__bwd_batch_norm_train(rb_grad_ctx *ctx, const rb_node *n, rb_tensor *g)
+{
+    if (rb__grad_create_graph(ctx)) backward_graph(ctx, n, g, true);
+    else backward_fast(ctx, n, g, true);
 }

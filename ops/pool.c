@@ -59,9 +59,34 @@ typedef struct pool_plan {
     int mode;
 } pool_plan;
 
-/* Rows are (n, oh) pairs; for each output pixel the window is scanned position by position
- * with the channels innermost (contiguous). The first winner is kept at ties (as PyTorch and
- * TensorFlow do) and a NaN wins; windows lying wholly in the padding give 0. */
+/* One window position's channels against the running best: branch-free, so that it
+ * vectorises. A NaN wins and then stays. pos holds the winning window position. */
+#define POOL_UPDATE(T, FABS)                                                                   \
+    static inline void pool_update_##T(T *restrict best, int32_t *restrict pos,                \
+                                       const T *restrict v, int64_t C, int32_t here,           \
+                                       bool by_abs)                                            \
+    {                                                                                          \
+        if (by_abs)                                                                            \
+            for (int64_t c = 0; c < C; c++) {                                                  \
+                T a = v[c], b = best[c];                                                       \
+                bool take = (FABS(a) > FABS(b) || a != a) && b == b;                           \
+                best[c] = take ? a : b;                                                        \
+                pos[c] = take ? here : pos[c];                                                 \
+            }                                                                                  \
+        else                                                                                   \
+            for (int64_t c = 0; c < C; c++) {                                                  \
+                T a = v[c], b = best[c];                                                       \
+                bool take = (a > b || a != a) && b == b;                                       \
+                best[c] = take ? a : b;                                                        \
+                pos[c] = take ? here : pos[c];                                                 \
+            }                                                                                  \
+    }
+POOL_UPDATE(float, fabsf)
+POOL_UPDATE(double, fabs)
+
+/* Rows are (n, oh) pairs; each output pixel's window is scanned position by position with the
+ * channels innermost. The first winner is kept at ties (as PyTorch and TensorFlow do); windows
+ * lying wholly in the padding give 0. */
 #define MAX_POOL_ROWS(T, FABS)                                                                 \
     static void max_pool_rows_##T(void *arg, int64_t begin, int64_t end)                       \
     {                                                                                          \
@@ -71,45 +96,54 @@ typedef struct pool_plan {
         T *y = p->y;                                                                           \
         const int64_t C = p->C;                                                                \
         const bool by_abs = p->mode == POOL_MAX_ABS;                                           \
+        /* Per-thread scratch: the winners' window positions and each position's offset. */  \
+        rb__arena *scratch = rb__scratch_arena();                                              \
+        rb__arena_mark mark = rb__arena_get_mark(scratch);                                     \
+        int32_t *pos = p->where ? rb__scratch(sizeof(int32_t) * (size_t)C) : NULL;             \
+        int64_t *where_of = rb__scratch(sizeof(int64_t) * (size_t)(g->kh * g->kw));            \
+        if ((p->where && !pos) || !where_of) return;                                           \
         for (int64_t r = begin; r < end; r++) {                                                \
             int64_t n = r / g->Ho, oh = r % g->Ho;                                             \
             for (int64_t ow = 0; ow < g->Wo; ow++) {                                           \
                 int64_t o = (r * g->Wo + ow) * C;                                              \
                 T *best = y + o;                                                               \
-                int64_t *at = p->where ? p->where + o : NULL;                                  \
-                bool first = true;                                                             \
+                int64_t first = -1; /* flat index of the window's first real position */      \
+                int32_t here = 0;                                                              \
                 for (int i = 0; i < g->kh; i++) {                                              \
                     int64_t yy = oh * g->sh + (int64_t)i * g->dh - g->pt;                      \
-                    if (yy < 0 || yy >= g->H) continue;                                        \
                     for (int j = 0; j < g->kw; j++) {                                          \
                         int64_t xx = ow * g->sw + (int64_t)j * g->dw - g->pl;                  \
-                        if (xx < 0 || xx >= g->W) continue;                                    \
+                        if (yy < 0 || yy >= g->H || xx < 0 || xx >= g->W) continue;            \
                         int64_t k = ((n * g->H + yy) * g->W + xx) * C;                         \
-                        const T *v = x + k;                                                    \
-                        if (first) {                                                           \
-                            for (int64_t c = 0; c < C; c++) best[c] = v[c];                    \
-                            if (at)                                                            \
-                                for (int64_t c = 0; c < C; c++) at[c] = k + c;                 \
-                            first = false;                                                     \
-                            continue;                                                          \
-                        }                                                                      \
-                        for (int64_t c = 0; c < C; c++) {                                      \
-                            T b = best[c], a = v[c];                                           \
-                            bool wins = by_abs ? FABS(a) > FABS(b) : a > b;                    \
-                            if ((wins || a != a) && b == b) {                                  \
-                                best[c] = a;                                                   \
-                                if (at) at[c] = k + c;                                         \
+                        where_of[here] = k;                                                    \
+                        if (first < 0) {                                                       \
+                            first = k;                                                         \
+                            for (int64_t c = 0; c < C; c++) best[c] = x[k + c];                \
+                            if (pos)                                                           \
+                                for (int64_t c = 0; c < C; c++) pos[c] = 0;                    \
+                        } else if (pos) {                                                      \
+                            pool_update_##T(best, pos, x + k, C, here, by_abs);                \
+                        } else {                                                               \
+                            for (int64_t c = 0; c < C; c++) {                                  \
+                                T a = x[k + c], b = best[c];                                   \
+                                bool take = ((by_abs ? FABS(a) > FABS(b) : a > b) || a != a) && \
+                                            b == b;                                            \
+                                best[c] = take ? a : b;                                        \
                             }                                                                  \
                         }                                                                      \
+                        here++;                                                                \
                     }                                                                          \
                 }                                                                              \
-                if (first) { /* only padding */                                                \
+                if (first < 0) { /* only padding */                                            \
                     for (int64_t c = 0; c < C; c++) best[c] = 0;                               \
-                    if (at)                                                                    \
-                        for (int64_t c = 0; c < C; c++) at[c] = 0;                             \
+                    if (p->where)                                                              \
+                        for (int64_t c = 0; c < C; c++) p->where[o + c] = 0;                   \
+                } else if (p->where) {                                                         \
+                    for (int64_t c = 0; c < C; c++) p->where[o + c] = where_of[pos[c]] + c;   \
                 }                                                                              \
             }                                                                                  \
         }                                                                                      \
+        rb__arena_release(scratch, mark);                                                      \
     }
 MAX_POOL_ROWS(float, fabsf)
 MAX_POOL_ROWS(double, fabs)

@@ -85,6 +85,7 @@
     X(scatter_add, 2, DIFF)                                                                    \
     /* normalisation (ops/norm.c) */                                                           \
     X(moments, 1, DIFF)                                                                        \
-    X(batch_norm, 4, DIFF)
+    X(batch_norm, 4, DIFF)                                                                     \
+    X(batch_norm_train, -1, DIFF)
 
 #endif

@@ -140,7 +140,10 @@ void rb_rng_shuffle(rb_rng *r, int64_t *idx, int64_t n)
     }
 }
 
-/* ---- tensor fills: element k uses block counter + k/2 ---- */
+/* ---- tensor fills ----
+ * Each Philox block gives four 32-bit words. float32 values take one word each (24 bits of
+ * uniform precision; a normal pair takes two words), float64 values two words: value k of a
+ * fill uses block counter + k / per_block, so any element can be computed on its own. */
 
 typedef enum fill_kind { FILL_NORMAL, FILL_UNIFORM } fill_kind;
 
@@ -149,23 +152,51 @@ typedef struct fill_plan {
     fill_kind kind;
     double a, b;
     uint64_t key, counter;
+    int per_block; /* values per Philox block: 4 (float32) or 2 (float64) */
 } fill_plan;
+
+static inline float unit24(uint32_t w) { return (float)(w >> 8) * 0x1.0p-24f; }
+
+/* The per_block values of block `index`, scaled: uniform in [a, b) or normal(a, b). */
+static void block_values(const fill_plan *p, uint64_t index, double *out)
+{
+    block4 blk = philox(p->key, p->counter + index);
+    if (p->per_block == 4) { /* float32 */
+        if (p->kind == FILL_UNIFORM) {
+            for (int i = 0; i < 4; i++) out[i] = p->a + (p->b - p->a) * unit24(blk.v[i]);
+        } else {
+            for (int i = 0; i < 4; i += 2) {
+                float u1 = 1.0f - unit24(blk.v[i]), u2 = unit24(blk.v[i + 1]);
+                float radius = sqrtf(-2.0f * logf(u1)), angle = 6.28318530717958647692f * u2;
+                out[i] = p->a + p->b * (double)(radius * cosf(angle));
+                out[i + 1] = p->a + p->b * (double)(radius * sinf(angle));
+            }
+        }
+    } else if (p->kind == FILL_UNIFORM) {
+        out[0] = p->a + (p->b - p->a) * to_unit(blk.v[0], blk.v[1]);
+        out[1] = p->a + (p->b - p->a) * to_unit(blk.v[2], blk.v[3]);
+    } else {
+        double u1 = 1.0 - to_unit(blk.v[0], blk.v[1]), u2 = to_unit(blk.v[2], blk.v[3]);
+        double radius = sqrt(-2.0 * log(u1)), angle = 6.283185307179586476925 * u2;
+        out[0] = p->a + p->b * radius * cos(angle);
+        out[1] = p->a + p->b * radius * sin(angle);
+    }
+}
 
 static void fill_range(void *arg, int64_t begin, int64_t end)
 {
     const fill_plan *p = arg;
-    for (int64_t k = begin; k < end; k++) {
-        double v;
-        if (p->kind == FILL_NORMAL) {
-            double z0, z1;
-            normal_pair(p->key, p->counter + (uint64_t)(k / 2), &z0, &z1);
-            v = p->a + p->b * (k % 2 ? z1 : z0);
-        } else {
-            block4 blk = philox(p->key, p->counter + (uint64_t)(k / 2));
-            double u = k % 2 ? to_unit(blk.v[2], blk.v[3]) : to_unit(blk.v[0], blk.v[1]);
-            v = p->a + (p->b - p->a) * u;
+    const int per = p->per_block;
+    const bool contiguous = p->t->flags & RB__CONTIGUOUS;
+    double v[4];
+    for (int64_t k = begin; k < end;) {
+        uint64_t blk = (uint64_t)(k / per);
+        block_values(p, blk, v);
+        for (int i = (int)(k % per); i < per && k < end; i++, k++) {
+            if (!contiguous) rb__set_flat(p->t, k, v[i]);
+            else if (p->t->dtype == RB_F32) ((float *)p->t->data)[k] = (float)v[i];
+            else ((double *)p->t->data)[k] = v[i];
         }
-        rb__set_flat(p->t, k, v);
     }
 }
 
@@ -175,9 +206,10 @@ static rb_status fill(rb_tensor *t, fill_kind kind, double a, double b, rb_rng *
     if (!rb__is_float(t->dtype))
         return rb_error(RB_ERR_DTYPE, "%s: tensor is %s, not float", who, rb_dtype_name(t->dtype));
     r = use(r);
-    fill_plan p = {t, kind, a, b, r->key, r->counter};
-    rb__parallel_for(t->size, 4096, fill_range, &p);
-    r->counter += (uint64_t)(t->size + 1) / 2;
+    int per = t->dtype == RB_F32 ? 4 : 2;
+    fill_plan p = {t, kind, a, b, r->key, r->counter, per};
+    rb__parallel_for(t->size, 16384, fill_range, &p);
+    r->counter += (uint64_t)(t->size + per - 1) / (uint64_t)per;
     rb__bump_version(t);
     return RB_OK;
 }

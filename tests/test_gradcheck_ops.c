@@ -149,7 +149,10 @@ FN(f_global_pools, rb_add(rb_global_avg_pool2d(X(0)), rb_global_max_pool2d(X(0))
 FN(f_take, rb_take(X(0), X(1)))
 FN(f_moments, rb_moments(X(0)))
 FN(f_batch_norm, rb_batch_norm(X(0), X(1), X(2), X(3), 1e-3))
-FN(f_bn_train, rb_batch_norm(X(0), rb_moments(X(0)), X(1), X(2), 1e-3))
+FN(f_bn_composed, rb_batch_norm(X(0), rb_moments(X(0)), X(1), X(2), 1e-3))
+FN(f_bn_train, rb_batch_norm_train(X(0), X(1), X(2), NULL, NULL, 0, 1e-3, RB_EPILOGUE_NONE))
+FN(f_bn_train_relu, rb_batch_norm_train(X(0), X(1), X(2), NULL, NULL, 0, 1e-3, RB_EPILOGUE_RELU))
+FN(f_bn_relu, rb_batch_norm_ex(X(0), X(1), X(2), X(3), 1e-3, RB_EPILOGUE_RELU))
 FN(f_upsample, rb_mul(rb_upsample2d(X(0), 2, 3), rb_upsample2d(X(0), 2, 3)))
 
 /* a small MLP: composition of everything a training step uses */
@@ -278,8 +281,14 @@ static const op_case cases[] = {
     {"moments", "moments", f_moments, 1, {IN("3x2x4", ANY)}, true},
     {"batch_norm_given_stats", "batch_norm", f_batch_norm, 4,
      {IN("5x3", ANY), IN("2x3", POS), IN("3", ANY), IN("3", ANY)}, true},
-    {"batch_norm_batch_stats", "batch_norm,moments", f_bn_train, 3,
+    {"batch_norm_of_moments", "batch_norm,moments", f_bn_composed, 3,
      {IN("4x2x3", ANY), IN("3", ANY), IN("3", ANY)}, true},
+    {"batch_norm_train", "batch_norm_train", f_bn_train, 3,
+     {IN("4x2x3", ANY), IN("3", ANY), IN("3", ANY)}, true},
+    {"batch_norm_train_relu", "batch_norm_train", f_bn_train_relu, 3,
+     {IN("5x3", ANY), IN("3", NONZERO), IN("3", ANY)}, true},
+    {"batch_norm_relu", "batch_norm", f_bn_relu, 4,
+     {IN("5x3", ANY), IN("2x3", POS), IN("3", NONZERO), IN("3", ANY)}, true},
     {"take", "take,scatter_add", f_take, 2, {IN("3x4", ANY), LAB("2x3", 12)}, true},
     {"global_pools", "sum,max", f_global_pools, 1, {IN("2x3x4x3", ANY)}, true},
     {"upsample2d", "broadcast_to", f_upsample, 1, {IN("2x2x3x2", ANY)}, true},

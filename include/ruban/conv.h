@@ -13,6 +13,7 @@
 #define RUBAN_CONV_H
 
 #include "ruban/base.h"
+#include "ruban/ops.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -59,6 +60,9 @@ RB_API rb_tensor *rb_col2im(rb_tensor *cols, int64_t h, int64_t w, rb_window2d w
 /* ---- convolutions (cross-correlation, as every framework computes them) ---- */
 /* x (N, H, W, Cin), w (kh, kw, Cin / groups, Cout), bias (Cout) or NULL -> (N, Ho, Wo, Cout). */
 RB_API rb_tensor *rb_conv2d(rb_tensor *x, rb_tensor *w, rb_tensor *bias, rb_window2d win);
+/* rb_conv2d followed by a fused epilogue (ruban/ops.h). */
+RB_API rb_tensor *rb_conv2d_ex(rb_tensor *x, rb_tensor *w, rb_tensor *bias, rb_window2d win,
+                               rb_epilogue epi);
 /* x (N, L, Cin), w (k, Cin / groups, Cout), bias (Cout) or NULL -> (N, Lo, Cout). */
 RB_API rb_tensor *rb_conv1d(rb_tensor *x, rb_tensor *w, rb_tensor *bias, rb_window1d win);
 /* The adjoint of rb_conv2d (a "deconvolution"), for upsampling decoders: x (N, H, W, Cin),

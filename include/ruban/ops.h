@@ -144,6 +144,12 @@ RB_API rb_tensor *rb_take(rb_tensor *x, rb_tensor *indices);
 /* int64 labels of any shape -> float tensor with a trailing axis of `depth` one-hot values. */
 RB_API rb_tensor *rb_one_hot(rb_tensor *labels, int64_t depth, rb_dtype dtype);
 
+/* ---- fused epilogues: an activation applied to a product's or a normalisation's output in
+ * the same pass (and its gradient mask in the backward pass): f(x) then rb_relu, cheaper ---- */
+typedef enum rb_epilogue { RB_EPILOGUE_NONE = 0, RB_EPILOGUE_RELU } rb_epilogue;
+/* rb_linear followed by the epilogue. */
+RB_API rb_tensor *rb_linear_ex(rb_tensor *x, rb_tensor *w, rb_tensor *bias, rb_epilogue epi);
+
 /* ---- normalisation over every axis but the last (channels) ---- */
 /* (..., C) -> (2, C): per-channel mean (row 0) and biased variance (row 1) over all the other
  * axes, accumulated in double. */
@@ -152,6 +158,15 @@ RB_API rb_tensor *rb_moments(rb_tensor *x);
  * gamma, beta (C): BatchNorm's normalisation in one pass (and two backward). */
 RB_API rb_tensor *rb_batch_norm(rb_tensor *x, rb_tensor *stats, rb_tensor *gamma,
                                 rb_tensor *beta, double eps);
+RB_API rb_tensor *rb_batch_norm_ex(rb_tensor *x, rb_tensor *stats, rb_tensor *gamma,
+                                   rb_tensor *beta, double eps, rb_epilogue epi);
+/* BatchNorm in training: normalises x with its own batch moments (the result of
+ * rb_batch_norm(x, rb_moments(x), ...) with the epilogue, in two passes forward and two
+ * backward). When given, moving_mean and moving_var (C) follow the batch moments in place,
+ * moving = momentum moving + (1 - momentum) batch (Keras's convention; not differentiated). */
+RB_API rb_tensor *rb_batch_norm_train(rb_tensor *x, rb_tensor *gamma, rb_tensor *beta,
+                                      rb_tensor *moving_mean, rb_tensor *moving_var,
+                                      double momentum, double eps, rb_epilogue epi);
 
 /* ---- losses (scalar results: the mean over the batch, or over all elements) ---- */
 /* mean((pred - target)^2). */
