@@ -231,7 +231,13 @@ rb_layer *rb__layer_child(rb_layer *parent, rb_params *p, const char *suffix, rb
 
 bool rb__layer_fuses_activation(const rb_layer *l)
 {
-    return l->spec.activation == RB_ACT_RELU && l->spec.kind == RB_LAYER_BATCH_NORM;
+    if (l->spec.activation != RB_ACT_RELU) return false;
+    switch (l->spec.kind) {
+    case RB_LAYER_BATCH_NORM:
+    case RB_LAYER_DENSE:
+    case RB_LAYER_CONV2D: return true;
+    default: return false;
+    }
 }
 
 rb_tensor *rb_layer_forward(rb_layer *l, rb_tensor *x)

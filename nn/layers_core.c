@@ -41,9 +41,15 @@ static bool dense_build(rb_layer *l, rb_params *p)
     return kernel_and_bias(l, p, 2, (int64_t[]){in, l->spec.units}, l->spec.units);
 }
 
+/* A ReLU activation runs as the product's epilogue (see rb__layer_fuses_activation). */
+static rb_epilogue epilogue_of(const rb_layer *l)
+{
+    return l->spec.activation == RB_ACT_RELU ? RB_EPILOGUE_RELU : RB_EPILOGUE_NONE;
+}
+
 static rb_tensor *dense_forward(rb_layer *l, rb_tensor *x)
 {
-    return rb_linear(x, l->vars[VAR_KERNEL], bias_of(l));
+    return rb_linear_ex(x, l->vars[VAR_KERNEL], bias_of(l), epilogue_of(l));
 }
 
 const layer_class rb__dense_class = {"Dense", "dense", dense_build, dense_forward};
@@ -94,7 +100,7 @@ static bool conv2d_build(rb_layer *l, rb_params *p)
 
 static rb_tensor *conv2d_forward(rb_layer *l, rb_tensor *x)
 {
-    return rb_conv2d(x, l->vars[VAR_KERNEL], bias_of(l), l->spec.window);
+    return rb_conv2d_ex(x, l->vars[VAR_KERNEL], bias_of(l), l->spec.window, epilogue_of(l));
 }
 
 const layer_class rb__conv2d_class = {"Conv2D", "conv2d", conv2d_build, conv2d_forward};

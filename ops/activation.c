@@ -22,6 +22,8 @@ static rb_tensor *grad_op(rb__op_id id, rb_tensor *g, rb_tensor *saved)
 }
 
 rb_tensor *rb_relu(rb_tensor *x) { return activation(RB__OP_relu, x, 0); }
+
+rb_tensor *rb__relu_mask(rb_tensor *g, rb_tensor *y) { return grad_op(RB__OP_relu_grad, g, y); }
 rb_tensor *rb_leaky_relu(rb_tensor *x, double alpha) { return activation(RB__OP_leaky_relu, x, alpha); }
 rb_tensor *rb_elu(rb_tensor *x, double alpha) { return activation(RB__OP_elu, x, alpha); }
 rb_tensor *rb_sigmoid(rb_tensor *x) { return activation(RB__OP_sigmoid, x, 0); }

@@ -39,20 +39,23 @@ rb_tensor *rb_im2col(rb_tensor *x, int kh, int kw, rb_window2d win, double pad_v
     return rb__patches("im2col", x, kh, kw, win, false, pad_value);
 }
 
-/* Copy n bytes (a few dozen at most, typically) without a libc call: two overlapping moves of
- * a fixed size, which compilers turn into single loads and stores. */
+/* Copy n bytes (a few hundred at most, typically) without a libc call: moves of a fixed size,
+ * the last overlapping, which compilers turn into single loads and stores. */
 static inline void copy_small(void *dst, const void *src, size_t n)
 {
     char *d = dst;
     const char *s = src;
-    if (n >= 64) {
+    if (n > 512) {
         memcpy(d, s, n);
-    } else if (n >= 32) {
-        char a[32], b[32];
-        memcpy(a, s, 32);
-        memcpy(b, s + n - 32, 32);
-        memcpy(d, a, 32);
-        memcpy(d + n - 32, b, 32);
+    } else if (n >= 32) { /* 32-byte moves, the last one overlapping */
+        char a[32];
+        size_t i = 0;
+        for (; i + 32 < n; i += 32) {
+            memcpy(a, s + i, 32);
+            memcpy(d + i, a, 32);
+        }
+        memcpy(a, s + n - 32, 32);
+        memcpy(d + n - 32, a, 32);
     } else if (n >= 16) {
         char a[16], b[16];
         memcpy(a, s, 16);
@@ -251,6 +254,12 @@ static rb_tensor *grouped_product(rb_tensor *cols, rb_tensor *w, int64_t M, int6
 
 rb_tensor *rb_conv2d(rb_tensor *x, rb_tensor *w, rb_tensor *bias, rb_window2d win)
 {
+    return rb_conv2d_ex(x, w, bias, win, RB_EPILOGUE_NONE);
+}
+
+rb_tensor *rb_conv2d_ex(rb_tensor *x, rb_tensor *w, rb_tensor *bias, rb_window2d win,
+                        rb_epilogue epi)
+{
     rb_tensor *in[2] = {x, w};
     if (!rb__check_inputs("conv2d", 2, in) || !check_image("conv2d", x) ||
         !rb__check_same_dtype("conv2d", x, w))
@@ -276,7 +285,7 @@ rb_tensor *rb_conv2d(rb_tensor *x, rb_tensor *w, rb_tensor *bias, rb_window2d wi
     /* A 1x1 unit-stride convolution is a plain product: no patches needed. */
     bool pointwise = kh == 1 && kw == 1 && g.sh == 1 && g.sw == 1 && !g.pt && !g.pb && !g.pl &&
                      !g.pr;
-    if (groups == 1 && !pointwise) return rb__conv2d_fused(x, w, bias, &g);
+    if (groups == 1 && !pointwise) return rb__conv2d_fused(x, w, bias, &g, epi);
     rb_tensor *cols = pointwise ? x : im2col_geom(x, &g, 0.0);
     rb_tensor *y;
     if (groups == 1) {
@@ -287,7 +296,8 @@ rb_tensor *rb_conv2d(rb_tensor *x, rb_tensor *w, rb_tensor *bias, rb_window2d wi
         y = grouped_product(cols, w, M, kh * kw, groups, cin / groups, cout);
         if (bias) y = rb_add(y, bias);
     }
-    return rb_reshape(y, RB_SHAPE(N, g.Ho, g.Wo, cout));
+    y = rb_reshape(y, RB_SHAPE(N, g.Ho, g.Wo, cout));
+    return epi == RB_EPILOGUE_RELU ? rb_relu(y) : y;
 }
 
 rb_tensor *rb_conv1d(rb_tensor *x, rb_tensor *w, rb_tensor *bias, rb_window1d win)

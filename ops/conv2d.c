@@ -17,7 +17,7 @@
 /* About this many bytes of patches per chunk: well within a core's share of cache. */
 enum { CHUNK_BYTES = 1 << 20, MAX_GROUPS = 16 };
 
-enum { AT_CHUNK = 10, AT_HAS_BIAS = 11 };
+enum { AT_CHUNK = 10, AT_EPI = 11 };
 
 typedef struct conv_plan {
     rb_tensor *x, *w, *bias, *y; /* y: forward output */
@@ -27,6 +27,7 @@ typedef struct conv_plan {
     int64_t N, C, Cout, K, rows; /* rows per image: Ho * Wo */
     int64_t chunk, n_chunks, n_groups;
     size_t es;
+    bool relu;
 } conv_plan;
 
 static int64_t chunk_images(const rb__geom *g, int64_t K, size_t es)
@@ -118,6 +119,13 @@ static void forward_chunks(void *arg, int64_t begin, int64_t end)
                            (size_t)p->Cout * p->es);
             rb__gemm_serial(p->x->dtype, a, false, mat(p->w->data, p->K, p->Cout), false,
                             mat(y, m, p->Cout), 1.0, p->bias ? 1.0 : 0.0);
+            if (p->relu) { /* the epilogue, while the chunk is in cache */
+                int64_t count = m * p->Cout;
+                if (p->x->dtype == RB_F32)
+                    for (float *v = (float *)y, *e = v + count; v < e; v++) *v = *v > 0 ? *v : 0;
+                else
+                    for (double *v = (double *)y, *e = v + count; v < e; v++) *v = *v > 0 ? *v : 0;
+            }
         }
         rb__arena_release(scratch, mark);
     }
@@ -185,6 +193,7 @@ static conv_plan plan_of(const rb_node *n)
     p.chunk = n->attrs.i[AT_CHUNK];
     p.n_chunks = (p.N + p.chunk - 1) / p.chunk;
     p.n_groups = p.n_chunks < MAX_GROUPS ? p.n_chunks : MAX_GROUPS;
+    p.relu = n->attrs.i[AT_EPI] == RB_EPILOGUE_RELU;
     return p;
 }
 
@@ -222,6 +231,14 @@ static void conv2d_backward_graph(rb_grad_ctx *ctx, const rb_node *n, rb_tensor 
 
 void rb__bwd_conv2d(rb_grad_ctx *ctx, const rb_node *n, rb_tensor *g)
 {
+    /* Through the ReLU epilogue: the gradient where the output is positive. */
+    if (n->attrs.i[AT_EPI] == RB_EPILOGUE_RELU) {
+        g = rb__relu_mask(g, n->out);
+        if (!g) {
+            rb_grad_add(ctx, n, 0, NULL);
+            return;
+        }
+    }
     if (rb__grad_create_graph(ctx)) {
         conv2d_backward_graph(ctx, n, g);
         return;
@@ -268,10 +285,12 @@ void rb__bwd_conv2d(rb_grad_ctx *ctx, const rb_node *n, rb_tensor *g)
 
 /* The fused op for one group (see rb_conv2d): x (N, H, W, C), w (kh, kw, C, Cout), bias or
  * NULL, a resolved geometry. */
-rb_tensor *rb__conv2d_fused(rb_tensor *x, rb_tensor *w, rb_tensor *bias, const rb__geom *g)
+rb_tensor *rb__conv2d_fused(rb_tensor *x, rb_tensor *w, rb_tensor *bias, const rb__geom *g,
+                            rb_epilogue epi)
 {
     rb_attrs at = {0};
     rb__window_to_attrs(g, &at, 0.0);
+    at.i[AT_EPI] = epi;
     int64_t K = w->size / w->shape[3];
     at.i[AT_CHUNK] = chunk_images(g, K, rb_dtype_size(x->dtype));
     rb_tensor *in[3] = {x, w, bias};

@@ -2,6 +2,7 @@
  * (x w + bias with the bias in the product's epilogue). */
 #include <string.h>
 
+#include "elementwise.h"
 #include "gemm.h"
 #include "op_impl.h"
 
@@ -126,13 +127,19 @@ void rb__bwd_matmul(rb_grad_ctx *ctx, const rb_node *n, rb_tensor *g)
 
 rb_tensor *rb_linear(rb_tensor *x, rb_tensor *w, rb_tensor *bias)
 {
+    return rb_linear_ex(x, w, bias, RB_EPILOGUE_NONE);
+}
+
+rb_tensor *rb_linear_ex(rb_tensor *x, rb_tensor *w, rb_tensor *bias, rb_epilogue epi)
+{
     rb_tensor *in[3] = {x, w, bias};
     if (!rb__check_inputs("linear", 2, in) || !rb__check_float("linear", x) ||
         !rb__check_same_dtype("linear", x, w))
         return NULL;
     if (bias == NULL) {
         if (rb_last_status() != RB_OK) return NULL; /* a failed bias expression */
-        return rb_matmul(x, w);
+        rb_tensor *y = rb_matmul(x, w);
+        return epi == RB_EPILOGUE_RELU ? rb_relu(y) : y;
     }
     if (!rb__check_same_dtype("linear", x, bias)) return NULL;
     if (x->ndim < 2 || w->ndim != 2 || bias->ndim != 1)
@@ -149,11 +156,12 @@ rb_tensor *rb_linear(rb_tensor *x, rb_tensor *w, rb_tensor *bias)
         int64_t out_shape[RB_MAX_DIMS];
         memcpy(out_shape, x->shape, sizeof out_shape);
         out_shape[x->ndim - 1] = w->shape[1];
-        rb_tensor *y = rb_linear(rb_reshape(x, RB_SHAPE(-1, in_f)), w, bias);
+        rb_tensor *y = rb_linear_ex(rb_reshape(x, RB_SHAPE(-1, in_f)), w, bias, epi);
         return rb_reshape(y, x->ndim, out_shape);
     }
     int64_t shape[2] = {x->shape[0], w->shape[1]};
-    return rb__apply(RB__OP_linear, 3, in, NULL, x->dtype, 2, shape);
+    rb_attrs at = {.i = {epi}};
+    return rb__apply(RB__OP_linear, 3, in, &at, x->dtype, 2, shape);
 }
 
 rb_status rb__fwd_linear(rb_node *n)
@@ -167,12 +175,17 @@ rb_status rb__fwd_linear(rb_node *n)
     for (int64_t r = 0; r < rows; r++)
         memcpy((char *)out->data + r * cols * (int64_t)es, b->data, (size_t)cols * es);
     rb__gemm_tensors(x, false, w, false, out, 1.0, 1.0);
+    if (n->attrs.i[0] == RB_EPILOGUE_RELU) /* the epilogue, while the output is in cache */
+        rb__unary(RB__U_RELU, out, out, 0, 0);
     return RB_OK;
 }
 
 void rb__bwd_linear(rb_grad_ctx *ctx, const rb_node *n, rb_tensor *g)
 {
     rb_tensor *x = n->in[0], *w = n->in[1];
+    if (n->attrs.i[0] == RB_EPILOGUE_RELU) { /* through the ReLU: where the output is positive */
+        g = rb__relu_mask(g, n->out);
+    }
     if (!rb__grad_create_graph(ctx)) {
         if (rb_grad_needed(ctx, n, 0)) rb__grad_add_gemm(ctx, n, 0, g, false, w, true);
         if (rb_grad_needed(ctx, n, 1)) rb__grad_add_gemm(ctx, n, 1, x, true, g, false);

@@ -495,8 +495,7 @@ static rb_tensor *from_doubles(const rb_tensor *like, int ndim, const int64_t *s
 static rb_tensor *masked(const rb_node *n, rb_tensor *g)
 {
     if (n->attrs.i[AT_EPI] != RB_EPILOGUE_RELU) return g;
-    rb_tensor *zero = rb_tensor_scalar(g->dtype, 0.0);
-    return rb_where(rb_greater(n->out, zero), g, zero);
+    return rb__relu_mask(g, n->out);
 }
 
 /* Row c of a (2, C) tensor as (C), with public ops. */

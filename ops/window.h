@@ -39,6 +39,7 @@ void rb__col2im_images(const rb__patch_plan *p, int64_t begin, int64_t end);
 
 /* The fused convolution (ops/conv2d.c): x (N, H, W, C), w (kh, kw, C, Cout), bias (Cout) or
  * NULL, one group, checked by the caller. */
-rb_tensor *rb__conv2d_fused(rb_tensor *x, rb_tensor *w, rb_tensor *bias, const rb__geom *g);
+rb_tensor *rb__conv2d_fused(rb_tensor *x, rb_tensor *w, rb_tensor *bias, const rb__geom *g,
+                            rb_epilogue epi);
 
 #endif

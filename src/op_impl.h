@@ -44,6 +44,10 @@ rb_tensor *rb__patches(const char *op, rb_tensor *x, int kh, int kw, rb_window2d
  * adjoint of rb_take). */
 rb_tensor *rb__scatter_add(rb_tensor *g, rb_tensor *indices, int ndim, const int64_t *shape);
 
+/* g where y > 0, else 0: the gradient through a ReLU whose output (or input) is y
+ * (differentiable). */
+rb_tensor *rb__relu_mask(rb_tensor *g, rb_tensor *y);
+
 /* ---- checks: each raises an error naming the op and returns false ---- */
 /* Inputs non-NULL (a NULL means an earlier op failed: keep its message). */
 bool rb__check_inputs(const char *op, int n, rb_tensor *const *in);

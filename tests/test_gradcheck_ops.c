@@ -132,6 +132,8 @@ FN(f_conv2d, rb_conv2d(X(0), X(1), X(2), SAME))
 FN(f_conv2d_strided, rb_conv2d(X(0), X(1), NULL,
                                (rb_window2d){.stride = {2, 2}, .dilation = {1, 2},
                                              .padding = RB_PAD_EXPLICIT, .pad = {1, 1, 0, 2}}))
+FN(f_conv2d_relu, rb_conv2d_ex(X(0), X(1), X(2), SAME, RB_EPILOGUE_RELU))
+FN(f_linear_relu, rb_linear_ex(X(0), X(1), X(2), RB_EPILOGUE_RELU))
 FN(f_conv2d_groups, rb_conv2d(X(0), X(1), X(2), (rb_window2d){.groups = 2}))
 FN(f_conv2d_pointwise, rb_conv2d(X(0), X(1), X(2), (rb_window2d){0}))
 FN(f_conv1d, rb_conv1d(X(0), X(1), X(2), (rb_window1d){.stride = 2, .padding = RB_PAD_SAME}))
@@ -264,6 +266,10 @@ static const op_case cases[] = {
      {IN("2x5x4x3", ANY), IN("3x3x3x4", ANY), IN("4", ANY)}, true},
     {"conv2d_stride_dilation_padding", "im2col,matmul", f_conv2d_strided, 2,
      {IN("2x6x7x2", ANY), IN("2x3x2x3", ANY)}, true},
+    {"conv2d_relu_epilogue", "conv2d", f_conv2d_relu, 3,
+     {IN("2x4x4x2", ANY), IN("3x3x2x3", ANY), IN("3", ANY)}, true},
+    {"linear_relu_epilogue", "linear", f_linear_relu, 3,
+     {IN("5x4", ANY), IN("4x3", ANY), IN("3", ANY)}, true},
     {"conv2d_groups", "im2col,matmul,permute", f_conv2d_groups, 3,
      {IN("2x4x4x4", ANY), IN("2x2x2x6", ANY), IN("6", ANY)}, true},
     {"conv2d_pointwise", "linear", f_conv2d_pointwise, 3,
