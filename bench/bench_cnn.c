@@ -53,8 +53,6 @@ static double train_flops(const rb_model *m)
     for (int i = 0; i < rb_model_num_layers(m); i++) {
         rb_layer *l = rb_model_layer_at(m, i);
         const char *type = rb_layer_type(l);
-        int n_sub = strcmp(type, "ResidualBlock") == 0 ? 1 : 0;
-        (void)n_sub;
         rb_tensor *w = rb_layer_kernel(l);
         double fwd = 0;
         int64_t out[RB_MAX_DIMS];
@@ -64,8 +62,7 @@ static double train_flops(const rb_model *m)
             for (int d = 0; d < nd - 1; d++) positions *= (double)out[d];
             fwd = 2.0 * positions * (double)rb_tensor_size(w);
         } else if (strcmp(type, "ResidualBlock") == 0) {
-            /* two 3x3 convolutions at the output resolution (plus a projection if any) */
-            for (int v = 0; v < rb_params_count(rb_model_params(m)); v++) (void)v;
+            /* two 3x3 convolutions at the output resolution (no projection here) */
             double positions = (double)out[0] * (double)out[1];
             fwd = 2.0 * positions * 2 * 9.0 * (double)out[2] * (double)out[2];
         }

@@ -2,8 +2,12 @@
 #ifndef RUBAN_EXAMPLES_COMMON_H
 #define RUBAN_EXAMPLES_COMMON_H
 
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 
 #include <ruban.h>
 
@@ -25,6 +29,48 @@ static inline double accuracy_of(rb_tensor *logits, rb_tensor *labels)
     for (int64_t i = 0; i < n; i++) hits += p[i] == y[i];
     rb_scope_end(scope);
     return n ? (double)hits / (double)n : 0.0;
+}
+
+/* "results/<name>", created if needed (with its parents); examples write their files there. */
+static inline const char *results_dir(const char *name)
+{
+    static char path[256];
+    snprintf(path, sizeof path, "results/%s", name);
+    for (char *p = path; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(path, 0755) != 0 && errno != EEXIST) break;
+            *p = '/';
+        }
+    if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "cannot create %s: %s\n", path, strerror(errno));
+        exit(1);
+    }
+    return path;
+}
+
+/* Fashion-MNIST or MNIST with images shaped (N, 28, 28, 1) for convolutions. */
+static inline void load_images(bool fashion, rb_dataset *train, rb_dataset *test)
+{
+    if (fashion) rb_fashion_mnist_load(NULL, train, test);
+    else rb_mnist_load(NULL, train, test);
+    rb_tensor_set_shape(train->x, RB_SHAPE(rb_tensor_dim(train->x, 0), 28, 28, 1));
+    rb_tensor_set_shape(test->x, RB_SHAPE(rb_tensor_dim(test->x, 0), 28, 28, 1));
+}
+
+/* Inputs standardised with the training set's mean and standard deviation (one of each for
+ * all pixels), in place: centred inputs of unit scale suit the default initialisers. */
+static inline void standardize_images(rb_dataset *train, rb_dataset *test)
+{
+    rb_scope *scope = rb_scope_begin();
+    double mean = rb_tensor_item(rb_mean(train->x, RB_ALL_AXES, false));
+    double std = sqrt(rb_tensor_item(rb_var(train->x, RB_ALL_AXES, false, 0)));
+    rb_tensor *sets[2] = {train->x, test->x};
+    for (int s = 0; s < 2; s++) {
+        float *v = rb_tensor_data(sets[s]);
+        for (int64_t i = 0; i < rb_tensor_size(sets[s]); i++) v[i] = (float)((v[i] - mean) / std);
+    }
+    rb_scope_end(scope);
 }
 
 #endif

@@ -30,5 +30,7 @@
 #include "ruban/optim.h"
 #include "ruban/data.h"
 #include "ruban/progress.h"
+#include "ruban/fit.h"
+#include "ruban/image.h"
 
 #endif

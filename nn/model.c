@@ -186,23 +186,39 @@ static void bytes_text(char *buf, size_t size, double bytes)
     else snprintf(buf, size, "%.0f B", bytes);
 }
 
+/* "name (type)" of layer i. */
+static void layer_label(const rb_model *m, int i, char *out, size_t size)
+{
+    snprintf(out, size, "%s (%s)", m->layers[i]->name, m->layers[i]->cls->type);
+}
+
 void rb_model_summary(const rb_model *m, FILE *f)
 {
     if (!m || !f) return;
-    const char *rule = "_________________________________________________________________________";
-    const char *bold = "=========================================================================";
+    /* The first column widens to the longest label (Keras's 38 at least). */
+    int width = 38;
+    char label[160];
+    for (int i = 0; i < m->n; i++) {
+        layer_label(m, i, label, sizeof label);
+        if ((int)strlen(label) > width) width = (int)strlen(label);
+    }
+    char rule[256], bold[256];
+    int line = width + 35 < (int)sizeof rule - 1 ? width + 35 : (int)sizeof rule - 1;
+    memset(rule, '_', (size_t)line);
+    memset(bold, '=', (size_t)line);
+    rule[line] = bold[line] = '\0';
     fprintf(f, "Model: \"%s\"\n%s\n", m->name, rule);
-    fprintf(f, " %-38s %-22s %10s\n%s\n", "Layer (type)", "Output Shape", "Param #", bold);
+    fprintf(f, " %-*s %-22s %10s\n%s\n", width, "Layer (type)", "Output Shape", "Param #", bold);
     for (int i = 0; i < m->n; i++) {
         const rb_layer *l = m->layers[i];
-        char label[96], shape[64] = "(None", count[32];
-        snprintf(label, sizeof label, "%s (%s)", l->name, l->cls->type);
+        char shape[64] = "(None", count[32];
+        layer_label(m, i, label, sizeof label);
         for (int d = 0; d < l->out_ndim; d++)
             snprintf(shape + strlen(shape), sizeof shape - strlen(shape), ", %lld",
                      (long long)l->out_shape[d]);
         strncat(shape, ")", sizeof shape - strlen(shape) - 1);
         with_commas(count, sizeof count, rb_layer_num_params(l, false));
-        fprintf(f, " %-38s %-22s %10s\n", label, shape, count);
+        fprintf(f, " %-*s %-22s %10s\n", width, label, shape, count);
     }
     long long all = rb_model_num_params(m, false), trainable = rb_model_num_params(m, true);
     double es = (double)rb_dtype_size(rb_params_dtype(m->params));
@@ -242,6 +258,7 @@ rb_model *rb_resnet(rb_dtype dtype, const char *name, const int64_t input_shape[
                                         .activation = after ? RB_ACT_NONE : RB_ACT_RELU));
     if (ok && after)
         ok = rb_model_add(m, (rb_layer_spec){.kind = RB_LAYER_BATCH_NORM,
+                                             .momentum = c.bn_momentum,
                                              .activation = RB_ACT_RELU}) != NULL;
     if (ok && c.stem_pool) ok = rb_model_add(m, RB_MAX_POOL2D(.kernel = {2, 2})) != NULL;
     for (int s = 0; ok && s < stages; s++) {
@@ -250,12 +267,14 @@ rb_model *rb_resnet(rb_dtype dtype, const char *name, const int64_t input_shape[
         for (int b = 0; ok && b < blocks; b++) {
             int stride = s > 0 && b == 0 ? 2 : 1;
             ok = rb_model_add(m, RB_RESIDUAL(.units = width, .bn = c.bn,
+                                             .momentum = c.bn_momentum,
                                              .window = {.stride = {stride, stride}})) != NULL;
         }
     }
     /* Pre-activation blocks leave their sum unnormalised: one last BN and ReLU. */
     if (ok && bn && !after)
         ok = rb_model_add(m, (rb_layer_spec){.kind = RB_LAYER_BATCH_NORM,
+                                             .momentum = c.bn_momentum,
                                              .activation = RB_ACT_RELU}) != NULL;
     if (ok) ok = rb_model_add(m, RB_GLOBAL_AVG_POOL2D) &&
                  rb_model_add(m, RB_DENSE(.units = c.classes ? c.classes : 10));

@@ -3,6 +3,7 @@
 #include <math.h>
 
 #include "elementwise.h"
+#include "fastmath.h"
 #include "kernels.h"
 
 typedef struct unary_ctx {
@@ -25,7 +26,7 @@ typedef struct unary_ctx {
             }                                                                                  \
     } while (0)
 
-#define DEFINE_UNARY(T, SUF, EXP, LOG, SQRT, FABS, ERF, EXPM1, LOG1P, POW, TANH)               \
+#define DEFINE_UNARY(T, SUF, EXP, LOG, SQRT, FABS, ERF, EXPM1, LOG1P, POW, TANH, SIGMOID)      \
     static void unary_##SUF(int64_t n, char **ptrs, const int64_t *strides, void *arg)         \
     {                                                                                          \
         const unary_ctx *c = arg;                                                              \
@@ -47,9 +48,7 @@ typedef struct unary_ctx {
         case RB__U_RELU: UNARY_LOOP(T, v > 0 ? v : (T)0); break;                               \
         case RB__U_LEAKY: UNARY_LOOP(T, v > 0 ? v : p0 * v); break;                            \
         case RB__U_ELU: UNARY_LOOP(T, v > 0 ? v : p0 * EXPM1(v)); break;                       \
-        case RB__U_SIGMOID:                                                                    \
-            UNARY_LOOP(T, v >= 0 ? (T)1 / ((T)1 + EXP(-v)) : EXP(v) / ((T)1 + EXP(v)));        \
-            break;                                                                             \
+        case RB__U_SIGMOID: UNARY_LOOP(T, SIGMOID(v)); break;                                  \
         case RB__U_TANH: UNARY_LOOP(T, TANH(v)); break;                                        \
         case RB__U_SOFTPLUS: UNARY_LOOP(T, (v > 0 ? v : (T)0) + LOG1P(EXP(-FABS(v)))); break;  \
         case RB__U_GELU:                                                                       \
@@ -63,8 +62,14 @@ typedef struct unary_ctx {
         (void)p1;                                                                              \
     }
 
-DEFINE_UNARY(float, f32, expf, logf, sqrtf, fabsf, erff, expm1f, log1pf, powf, tanhf)
-DEFINE_UNARY(double, f64, exp, log, sqrt, fabs, erf, expm1, log1p, pow, tanh)
+static inline double sigmoid_f64(double v)
+{
+    return v >= 0 ? 1 / (1 + exp(-v)) : exp(v) / (1 + exp(v));
+}
+
+DEFINE_UNARY(float, f32, expf, logf, sqrtf, fabsf, erff, expm1f, log1pf, powf, rb__tanh_f32,
+             rb__sigmoid_f32)
+DEFINE_UNARY(double, f64, exp, log, sqrt, fabs, erf, expm1, log1p, pow, tanh, sigmoid_f64)
 
 void rb__unary(rb__unary_kind kind, const rb_tensor *x, rb_tensor *out, double p0, double p1)
 {

@@ -64,7 +64,7 @@ typedef enum rb_layer_kind {
     RB_LAYER_BATCH_NORM,       /* momentum (0.99), epsilon (1e-3), over the last axis */
     RB_LAYER_LAYER_NORM,       /* epsilon (1e-3), over the last axis */
     RB_LAYER_ACTIVATION,       /* activation */
-    RB_LAYER_RESIDUAL,         /* units filters, kernel (3x3), window.stride[0], bn, activation */
+    RB_LAYER_RESIDUAL,         /* units filters, kernel (3x3), window.stride[0], bn, momentum */
     RB_LAYER_KIND_COUNT
 } rb_layer_kind;
 

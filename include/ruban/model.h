@@ -73,6 +73,7 @@ typedef struct rb_resnet_config {
     int blocks[8];          /* residual blocks per stage (default 2) */
     int widths[8];          /* filters per stage (default stem_filters * 2^stage) */
     rb_bn_placement bn;     /* BatchNorm placement in the blocks (and the stem) */
+    double bn_momentum;     /* of every BatchNorm (default Keras's 0.99; PyTorch's is 0.9) */
     int classes;            /* dense output size (default 10); logits */
     uint64_t seed;
 } rb_resnet_config;

@@ -1,0 +1,110 @@
+/* ruban/fit.h - optional training helpers: fit, evaluate, predict, per-epoch history.
+ *
+ * A hand-written loop (tape, gradient, optimizer step) stays first-class; these helpers write
+ * that loop once: shuffled minibatches, a progress bar, validation after each epoch, a history
+ * that can be saved as CSV.
+ *
+ *     rb_trainable t = rb_trainable_of_model(model);
+ *     rb_history *h = rb_fit(t, opt, &train, (rb_fit_config){.epochs = 5, .batch_size = 128,
+ *                                                             .metric = RB_METRIC_ACCURACY,
+ *                                                             .validation = &test});
+ *     rb_history_write_csv(h, "history.csv");
+ *     rb_history_free(h);
+ */
+#ifndef RUBAN_FIT_H
+#define RUBAN_FIT_H
+
+#include <stdio.h>
+
+#include "ruban/base.h"
+#include "ruban/data.h"
+#include "ruban/error.h"
+#include "ruban/model.h"
+#include "ruban/optim.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* What fit needs of a model: a forward function of a batch, its parameters and, optionally, a
+ * training/evaluation switch and a regularisation term added to the loss. */
+typedef struct rb_trainable {
+    void *model;
+    rb_tensor *(*forward)(void *model, rb_tensor *x);
+    rb_params *params;
+    void (*set_training)(void *model, bool training); /* may be NULL */
+    rb_tensor *(*regularization)(void *model);        /* may be NULL */
+} rb_trainable;
+
+/* The trainable view of an rb_model (its stack, parameters, mode switch, regularisation). */
+RB_API rb_trainable rb_trainable_of_model(rb_model *m);
+
+typedef enum rb_loss {
+    RB_LOSS_SOFTMAX_CROSS_ENTROPY = 0, /* logits against int64 labels (or probabilities) */
+    RB_LOSS_MSE,
+    RB_LOSS_MAE,
+    RB_LOSS_BCE_LOGITS,
+    RB_LOSS_HUBER /* delta 1 */
+} rb_loss;
+
+typedef enum rb_metric {
+    RB_METRIC_NONE = 0,
+    RB_METRIC_ACCURACY, /* argmax of the output against int64 labels */
+    RB_METRIC_MSE,
+    RB_METRIC_MAE
+} rb_metric;
+
+RB_API const char *rb_loss_name(rb_loss loss);
+RB_API const char *rb_metric_name(rb_metric metric);
+/* The loss of a batch (a scalar, differentiable). */
+RB_API rb_tensor *rb_loss_apply(rb_loss loss, rb_tensor *output, rb_tensor *target);
+
+typedef struct rb_fit_config {
+    int epochs;                    /* default 1 */
+    int64_t batch_size;            /* default 32 (Keras's) */
+    uint64_t seed;                 /* shuffling */
+    rb_loss loss;
+    rb_metric metric;
+    const rb_dataset *validation;  /* evaluated after each epoch (not used for training) */
+    double validation_split;       /* or: hold out this last fraction of the training set */
+    bool quiet;                    /* no progress output */
+    const char *label;             /* printed before the epochs ("lenet") */
+} rb_fit_config;
+
+typedef struct rb_epoch_record {
+    int epoch;
+    double loss, metric;         /* training, averaged over the epoch's batches */
+    double val_loss, val_metric; /* NaN without validation */
+    double lr, seconds;
+} rb_epoch_record;
+
+typedef struct rb_history {
+    int n;
+    rb_epoch_record *epochs;
+    rb_metric metric;
+    bool has_validation;
+} rb_history;
+
+/* Train for cfg.epochs; returns the per-epoch history (the caller frees it) or NULL and an
+ * error. The model is left in evaluation mode. */
+RB_API rb_history *rb_fit(rb_trainable t, rb_optimizer *opt, const rb_dataset *train,
+                          rb_fit_config cfg);
+/* Mean loss and metric over a data set in evaluation mode, in batches (batch 0: 256). */
+RB_API rb_status rb_evaluate(rb_trainable t, const rb_dataset *data, rb_loss loss,
+                             rb_metric metric, int64_t batch, double *loss_out,
+                             double *metric_out);
+/* The model's outputs for every row of x, in evaluation mode (a new tensor the caller owns). */
+RB_API rb_tensor *rb_predict(rb_trainable t, rb_tensor *x, int64_t batch);
+
+/* Write the history as CSV (epoch, loss, metric, val_loss, val_metric, lr, seconds), atomically
+ * (temporary file, then rename). */
+RB_API rb_status rb_history_write_csv(const rb_history *h, const char *path);
+/* The last epoch's record (NULL if empty) and the best validation (or training) metric. */
+RB_API const rb_epoch_record *rb_history_last(const rb_history *h);
+RB_API double rb_history_best_metric(const rb_history *h);
+RB_API void rb_history_free(rb_history *h);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,114 @@
+/* A minimal PNG writer (8-bit grey or RGB, no interlacing) on top of zlib, and image grids. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "core.h"
+
+static void be32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)(v >> 24);
+    p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8);
+    p[3] = (unsigned char)v;
+}
+
+/* One chunk: length, type, data, CRC of type and data. */
+static bool write_chunk(FILE *f, const char *type, const unsigned char *data, uint32_t len)
+{
+    unsigned char head[8];
+    be32(head, len);
+    memcpy(head + 4, type, 4);
+    uLong crc = crc32(0L, (const Bytef *)type, 4);
+    if (len) crc = crc32(crc, data, len);
+    unsigned char tail[4];
+    be32(tail, (uint32_t)crc);
+    return fwrite(head, 1, 8, f) == 8 && (len == 0 || fwrite(data, 1, len, f) == len) &&
+           fwrite(tail, 1, 4, f) == 4;
+}
+
+rb_status rb_png_write(const char *path, int width, int height, int channels,
+                       const uint8_t *pixels)
+{
+    if (!path || !pixels || width < 1 || height < 1 || (channels != 1 && channels != 3))
+        return rb_error(RB_ERR_ARGUMENT, "rb_png_write: bad image %dx%d with %d channel(s)", width,
+                        height, channels);
+    /* Each scanline starts with its filter type (0: none). */
+    size_t row = (size_t)width * (size_t)channels, raw_len = (row + 1) * (size_t)height;
+    unsigned char *raw = malloc(raw_len);
+    uLongf packed_len = compressBound((uLong)raw_len);
+    unsigned char *packed = malloc(packed_len);
+    if (!raw || !packed) {
+        free(raw);
+        free(packed);
+        return rb_error(RB_ERR_MEMORY, "rb_png_write: out of memory");
+    }
+    for (int y = 0; y < height; y++) {
+        raw[(size_t)y * (row + 1)] = 0;
+        memcpy(raw + (size_t)y * (row + 1) + 1, pixels + (size_t)y * row, row);
+    }
+    int z = compress2(packed, &packed_len, raw, (uLong)raw_len, 6);
+    free(raw);
+    if (z != Z_OK) {
+        free(packed);
+        return rb_error(RB_ERR_IO, "rb_png_write: compression failed (%d)", z);
+    }
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "wb");
+    if (!f) {
+        free(packed);
+        return rb_error(RB_ERR_IO, "rb_png_write: cannot write '%s'", tmp);
+    }
+    static const unsigned char signature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    unsigned char ihdr[13];
+    be32(ihdr, (uint32_t)width);
+    be32(ihdr + 4, (uint32_t)height);
+    ihdr[8] = 8;                       /* bit depth */
+    ihdr[9] = channels == 1 ? 0 : 2;   /* grey or RGB */
+    ihdr[10] = ihdr[11] = ihdr[12] = 0; /* deflate, adaptive filters, no interlace */
+    bool ok = fwrite(signature, 1, 8, f) == 8 && write_chunk(f, "IHDR", ihdr, 13) &&
+              write_chunk(f, "IDAT", packed, (uint32_t)packed_len) &&
+              write_chunk(f, "IEND", NULL, 0);
+    free(packed);
+    if (fclose(f) != 0) ok = false;
+    if (!ok || rename(tmp, path) != 0) {
+        remove(tmp);
+        return rb_error(RB_ERR_IO, "rb_png_write: cannot write '%s'", path);
+    }
+    return RB_OK;
+}
+
+rb_status rb_image_grid_png(const char *path, const rb_tensor *images, int columns, int padding)
+{
+    if (!images) return rb_error(RB_ERR_ARGUMENT, "rb_image_grid_png: images is NULL");
+    int nd = images->ndim;
+    int64_t c = nd == 4 ? images->shape[3] : 1;
+    if ((nd != 3 && nd != 4) || (c != 1 && c != 3) || images->shape[0] < 1)
+        return rb_error(RB_ERR_SHAPE, "rb_image_grid_png: expects (N, H, W) or (N, H, W, 1|3), "
+                                      "got %s", rb__shp(images));
+    if (columns < 1 || padding < 0)
+        return rb_error(RB_ERR_ARGUMENT, "rb_image_grid_png: %d columns, padding %d", columns,
+                        padding);
+    int64_t n = images->shape[0], h = images->shape[1], w = images->shape[2];
+    int64_t cols = n < columns ? n : columns, rows = (n + columns - 1) / columns;
+    int64_t W = cols * w + (cols + 1) * padding, H = rows * h + (rows + 1) * padding;
+    uint8_t *px = malloc((size_t)(W * H * c));
+    if (!px) return rb_error(RB_ERR_MEMORY, "rb_image_grid_png: out of memory");
+    memset(px, 96, (size_t)(W * H * c)); /* grey gaps, visible against black backgrounds */
+    for (int64_t k = 0; k < n; k++) {
+        int64_t ox = padding + (k % columns) * (w + padding), oy = padding + (k / columns) * (h + padding);
+        for (int64_t y = 0; y < h; y++)
+            for (int64_t x = 0; x < w; x++)
+                for (int64_t ch = 0; ch < c; ch++) {
+                    double v = rb__get_flat(images, ((k * h + y) * w + x) * c + ch);
+                    v = v < 0 ? 0 : (v > 1 ? 1 : v);
+                    px[((oy + y) * W + ox + x) * c + ch] = (uint8_t)(v * 255.0 + 0.5);
+                }
+    }
+    rb_status st = rb_png_write(path, (int)W, (int)H, (int)c, px);
+    free(px);
+    return st;
+}

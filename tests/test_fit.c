@@ -1,0 +1,265 @@
+/* fit / evaluate / predict, the history CSV, and PNG output. */
+#include <stdlib.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "testutil.h"
+
+/* Two Gaussian blobs in 2-D, label 1 for the blob at (+2, +2): linearly separable. */
+static rb_dataset blobs(int64_t n, uint64_t seed)
+{
+    rb_rng rng = rb_rng_make(seed);
+    rb_dataset d = {rb_tensor_empty(RB_F32, RB_SHAPE(n, 2)), rb_tensor_empty(RB_I64, RB_SHAPE(n))};
+    float *x = rb_tensor_data(d.x);
+    int64_t *y = rb_tensor_i64(d.y);
+    for (int64_t i = 0; i < n; i++) {
+        y[i] = i % 2;
+        double centre = y[i] ? 2.0 : -2.0;
+        x[2 * i] = (float)(centre + rb_rng_normal(&rng));
+        x[2 * i + 1] = (float)(centre + rb_rng_normal(&rng));
+    }
+    return d;
+}
+
+static rb_model *classifier(void)
+{
+    rb_model *m = rb_model_new(RB_F32, "blobs", RB_SHAPE(2));
+    rb_model_seed(m, 3);
+    rb_model_add(m, RB_DENSE(.units = 8, .activation = RB_ACT_TANH));
+    rb_model_add(m, RB_DENSE(.units = 2));
+    return m;
+}
+
+static void fit_learns_separable_blobs_and_records_history(void **state)
+{
+    (void)state;
+    rb_dataset train = blobs(600, 1), test = blobs(200, 2);
+    rb_model *m = classifier();
+    rb_optimizer *opt = rb_sgd_new(rb_model_params(m), (rb_sgd_config){.lr = 0.1});
+    rb_history *h = rb_fit(rb_trainable_of_model(m), opt, &train,
+                           (rb_fit_config){.epochs = 4, .batch_size = 50, .seed = 5, .quiet = true,
+                                           .metric = RB_METRIC_ACCURACY, .validation = &test});
+    CHECK_OK(h);
+    assert_int_equal(h->n, 4);
+    assert_true(h->has_validation);
+    for (int e = 0; e < 4; e++) {
+        assert_int_equal(h->epochs[e].epoch, e + 1);
+        CHECK_CLOSE(h->epochs[e].lr, 0.1, 1e-12);
+        assert_true(h->epochs[e].seconds >= 0);
+    }
+    assert_true(h->epochs[3].loss < h->epochs[0].loss);
+    assert_true(rb_history_last(h)->val_metric >= 0.97);
+    assert_true(rb_history_best_metric(h) >= rb_history_last(h)->val_metric);
+    assert_int_equal(rb_optimizer_steps(opt), 4 * 12);
+    assert_false(rb_model_training(m)); /* left in evaluation mode */
+
+    /* The recorded validation matches a separate evaluation of the final model. */
+    double loss, acc;
+    CHECK_STATUS_OK(rb_evaluate(rb_trainable_of_model(m), &test, RB_LOSS_SOFTMAX_CROSS_ENTROPY,
+                                RB_METRIC_ACCURACY, 64, &loss, &acc));
+    CHECK_CLOSE(loss, rb_history_last(h)->val_loss, 1e-6);
+    CHECK_CLOSE(acc, rb_history_last(h)->val_metric, 0);
+
+    /* The CSV holds a header and one line per epoch with the recorded values. */
+    char path[] = "/tmp/ruban_history_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    CHECK_STATUS_OK(rb_history_write_csv(h, path));
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char line[256];
+    assert_non_null(fgets(line, sizeof line, f));
+    assert_string_equal(line, "epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds\n");
+    for (int e = 0; e < 4; e++) {
+        int epoch;
+        double l, a, vl, va, lr, s;
+        assert_non_null(fgets(line, sizeof line, f));
+        assert_int_equal(sscanf(line, "%d,%lf,%lf,%lf,%lf,%lf,%lf", &epoch, &l, &a, &vl, &va, &lr,
+                                &s), 7);
+        assert_int_equal(epoch, e + 1);
+        CHECK_CLOSE(l, h->epochs[e].loss, 1e-5 * fabs(l));
+        CHECK_CLOSE(va, h->epochs[e].val_metric, 1e-5);
+    }
+    assert_null(fgets(line, sizeof line, f));
+    fclose(f);
+    remove(path);
+
+    rb_history_free(h);
+    rb_optimizer_free(opt);
+    rb_model_free(m);
+}
+
+/* evaluate averages over rows, whatever the batch size (the last batch is short). */
+static void evaluate_and_predict_do_not_depend_on_batch_size(void **state)
+{
+    (void)state;
+    rb_dataset d = blobs(37, 4);
+    rb_model *m = classifier();
+    rb_trainable t = rb_trainable_of_model(m);
+    rb_tensor *all = rb_model_forward(m, d.x);
+    double want_loss = rb_tensor_item(rb_softmax_cross_entropy(all, d.y));
+    for (int64_t batch = 1; batch <= 40; batch += 13) {
+        double loss, mse;
+        CHECK_STATUS_OK(rb_evaluate(t, &d, RB_LOSS_SOFTMAX_CROSS_ENTROPY, RB_METRIC_ACCURACY,
+                                    batch, &loss, &mse));
+        CHECK_CLOSE(loss, want_loss, 1e-6);
+        rb_tensor *p = rb_predict(t, d.x, batch);
+        CHECK_SHAPE(p, 37, 2);
+        CHECK_CLOSE(rb_tensor_item(rb_max(rb_abs(rb_sub(p, all)), RB_ALL_AXES, false)), 0, 1e-6);
+    }
+    rb_model_free(m);
+}
+
+static void regression_metrics_and_validation_split(void **state)
+{
+    (void)state;
+    /* y = 3x - 1 with a little noise; a single Dense unit fits it. */
+    rb_rng rng = rb_rng_make(9);
+    rb_dataset d = {rb_tensor_uniform(RB_F32, RB_SHAPE(200, 1), -1, 1, &rng), NULL};
+    d.y = rb_add(rb_mul_scalar(d.x, 3), rb_tensor_normal(RB_F32, RB_SHAPE(200, 1), -1, 0.01, &rng));
+    rb_model *m = rb_model_new(RB_F32, "line", RB_SHAPE(1));
+    rb_model_add(m, RB_DENSE(.units = 1));
+    rb_optimizer *opt = rb_adam_new(rb_model_params(m), (rb_adam_config){.lr = 0.1});
+    rb_history *h = rb_fit(rb_trainable_of_model(m), opt, &d,
+                           (rb_fit_config){.epochs = 30, .batch_size = 20, .loss = RB_LOSS_MSE,
+                                           .metric = RB_METRIC_MAE, .validation_split = 0.25,
+                                           .quiet = true});
+    CHECK_OK(h);
+    assert_true(h->has_validation);
+    assert_int_equal(rb_optimizer_steps(opt), 30 * 8); /* 150 rows left for training */
+    assert_true(rb_history_last(h)->val_loss < 1e-2);
+    assert_true(rb_history_last(h)->val_metric < 0.1);
+    /* For MAE lower is better. */
+    double best = rb_history_best_metric(h);
+    for (int e = 0; e < h->n; e++) assert_true(best <= h->epochs[e].val_metric);
+    rb_history_free(h);
+
+    CHECK_FAILS(rb_fit(rb_trainable_of_model(m), opt, &d,
+                       (rb_fit_config){.validation_split = 1.0, .quiet = true}),
+                RB_ERR_ARGUMENT, "validation_split");
+    CHECK_FAILS(rb_fit(rb_trainable_of_model(m), NULL, &d, (rb_fit_config){.quiet = true}),
+                RB_ERR_ARGUMENT, "rb_fit");
+    rb_optimizer_free(opt);
+    rb_model_free(m);
+}
+
+/* A loss that does not fit the output stops fit with the loss's own message. */
+static void fit_reports_a_mismatched_loss(void **state)
+{
+    (void)state;
+    rb_dataset d = blobs(20, 6);
+    rb_model *m = classifier();
+    rb_optimizer *opt = rb_sgd_new(rb_model_params(m), (rb_sgd_config){.lr = 0.1});
+    CHECK_FAILS(rb_fit(rb_trainable_of_model(m), opt, &d,
+                       (rb_fit_config){.loss = RB_LOSS_MSE, .quiet = true}),
+                RB_ERR_DTYPE, "rb_mse: dtypes differ");
+    rb_optimizer_free(opt);
+    rb_model_free(m);
+}
+
+/* ---- PNG ---- */
+
+static uint32_t read_be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Parse a PNG written by ruban: check the signature and every chunk's CRC, return the IHDR
+ * fields and the inflated scanlines. */
+static unsigned char *read_png(const char *path, uint32_t *w, uint32_t *h, int *colour,
+                               size_t *raw_len)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    static unsigned char file[1 << 20];
+    size_t len = fread(file, 1, sizeof file, f);
+    fclose(f);
+    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    assert_true(len > 8 && memcmp(file, sig, 8) == 0);
+    unsigned char idat[1 << 16];
+    size_t idat_len = 0, pos = 8;
+    bool ended = false;
+    while (pos + 12 <= len && !ended) {
+        uint32_t n = read_be32(file + pos);
+        const unsigned char *type = file + pos + 4, *data = file + pos + 8;
+        assert_true(pos + 12 + n <= len);
+        uLong crc = crc32(crc32(0L, type, 4), data, n);
+        assert_int_equal(read_be32(data + n), (uint32_t)crc);
+        if (!memcmp(type, "IHDR", 4)) {
+            *w = read_be32(data);
+            *h = read_be32(data + 4);
+            assert_int_equal(data[8], 8);
+            *colour = data[9];
+        } else if (!memcmp(type, "IDAT", 4)) {
+            memcpy(idat + idat_len, data, n);
+            idat_len += n;
+        } else if (!memcmp(type, "IEND", 4)) ended = true;
+        pos += 12 + n;
+    }
+    assert_true(ended);
+    assert_int_equal(pos, len);
+    uLongf out_len = 1 << 20;
+    unsigned char *raw = malloc(out_len);
+    assert_int_equal(uncompress(raw, &out_len, idat, (uLong)idat_len), Z_OK);
+    *raw_len = out_len;
+    return raw;
+}
+
+static void png_files_are_valid_and_hold_the_pixels(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/ruban_png_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    const uint8_t rgb[2 * 3 * 3] = {0, 1, 2, 3, 4, 5, 250, 251, 252, 9, 8, 7, 6, 5, 4, 3, 2, 1};
+    CHECK_STATUS_OK(rb_png_write(path, 3, 2, 3, rgb));
+    uint32_t w, h;
+    int colour;
+    size_t n;
+    unsigned char *raw = read_png(path, &w, &h, &colour, &n);
+    assert_int_equal(w, 3);
+    assert_int_equal(h, 2);
+    assert_int_equal(colour, 2);
+    assert_int_equal(n, 2 * (1 + 9));
+    for (int y = 0; y < 2; y++) {
+        assert_int_equal(raw[y * 10], 0); /* filter: none */
+        assert_memory_equal(raw + y * 10 + 1, rgb + y * 9, 9);
+    }
+    free(raw);
+
+    /* A grid of two 2x2 grey images, 2 columns, 1 pixel of padding: 7 x 4 pixels. */
+    rb_tensor *images = T64(RB_SHAPE(2, 2, 2), 0, 1, 0.5, -3, 2, 0.25, 1, 0);
+    CHECK_STATUS_OK(rb_image_grid_png(path, images, 2, 1));
+    raw = read_png(path, &w, &h, &colour, &n);
+    assert_int_equal(w, 7);
+    assert_int_equal(h, 4);
+    assert_int_equal(colour, 0);
+    const unsigned char *row1 = raw + 1 * 8 + 1, *row2 = raw + 2 * 8 + 1;
+    /* Values are clipped to [0, 1] and scaled to 0..255; gaps are grey. */
+    const unsigned char want1[7] = {96, 0, 255, 96, 255, 64, 96};
+    const unsigned char want2[7] = {96, 128, 0, 96, 255, 0, 96};
+    assert_memory_equal(row1, want1, 7);
+    assert_memory_equal(row2, want2, 7);
+    free(raw);
+    remove(path);
+
+    CHECK_FAILS(rb_png_write(path, 0, 2, 1, rgb), RB_ERR_ARGUMENT, "0x2");
+    CHECK_FAILS(rb_image_grid_png(path, T64(RB_SHAPE(2, 2, 2, 2), 0), 2, 1), RB_ERR_SHAPE,
+                "(N, H, W, 1|3)");
+    CHECK_FAILS(rb_png_write("/nonexistent-dir/x.png", 3, 2, 1, rgb), RB_ERR_IO,
+                "/nonexistent-dir/x.png");
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest tests[] = {
+        TEST(fit_learns_separable_blobs_and_records_history),
+        TEST(evaluate_and_predict_do_not_depend_on_batch_size),
+        TEST(regression_metrics_and_validation_split),
+        TEST(fit_reports_a_mismatched_loss),
+        TEST(png_files_are_valid_and_hold_the_pixels),
+    };
+    return RUN_TESTS(tests, argc, argv);
+}
