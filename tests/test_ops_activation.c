@@ -132,6 +132,30 @@ static void tanh_matches_python_and_saturates(void **state)
     CHECK_TENSOR(rb_tanh(T32(RB_SHAPE(2), -100, 100)), 0, -1, 1);
 }
 
+/* float32 tanh and sigmoid use ruban's own vectorised exp: within a few ulp of float64. */
+static void float32_tanh_and_sigmoid_are_within_a_few_ulp(void **state)
+{
+    (void)state;
+    rb_tensor *x64 = rb_tensor_linspace(RB_F64, -40, 40, 200001);
+    rb_tensor *x32 = rb_cast(x64, RB_F32);
+    rb_tensor *exact_x = rb_cast(x32, RB_F64); /* the float32 inputs, exactly */
+    rb_tensor *(*fns[2])(rb_tensor *) = {rb_tanh, rb_sigmoid};
+    for (int f = 0; f < 2; f++) {
+        rb_tensor *fast = rb_cast(fns[f](x32), RB_F64), *want = fns[f](exact_x);
+        const double *a = rb_tensor_f64(fast), *b = rb_tensor_f64(want);
+        double worst = 0;
+        for (int64_t i = 0; i < rb_tensor_size(fast); i++) {
+            if (fabs(b[i]) < 1e-37) continue; /* float32 subnormals: absolute check below */
+            double rel = fabs(a[i] - b[i]) / fabs(b[i]);
+            if (rel > worst) worst = rel;
+        }
+        if (worst > 3e-7) fail_msg("%s: relative error %.3g > 3e-7", f ? "sigmoid" : "tanh", worst);
+    }
+    /* Far tails: exact saturation and subnormal sigmoid. */
+    CHECK_TENSOR(rb_tanh(T32(RB_SHAPE(4), -9, 9, 1e-30, -1e-30)), 1e-37, -1, 1, 1e-30, -1e-30);
+    CHECK_TENSOR(rb_sigmoid(T32(RB_SHAPE(3), -95, -104.5, 95)), 2e-43, 5.5e-42, 0, 1);
+}
+
 /* [math.log1p(math.exp(x)) for x in (-2, 0, .5, 3, -100)] */
 static void softplus_matches_python(void **state)
 {
@@ -393,6 +417,7 @@ int main(int argc, char **argv)
         TEST(sigmoid_matches_python),
         TEST(sigmoid_of_large_magnitudes_is_finite_and_saturates),
         TEST(tanh_matches_python_and_saturates),
+        TEST(float32_tanh_and_sigmoid_are_within_a_few_ulp),
         TEST(softplus_matches_python),
         TEST(softplus_is_stable_for_large_magnitudes),
         TEST(gelu_is_the_exact_erf_form),
