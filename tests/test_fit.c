@@ -246,7 +246,7 @@ static void png_files_are_valid_and_hold_the_pixels(void **state)
     remove(path);
 
     CHECK_FAILS(rb_png_write(path, 0, 2, 1, rgb), RB_ERR_ARGUMENT, "0x2");
-    CHECK_FAILS(rb_image_grid_png(path, T64(RB_SHAPE(2, 2, 2, 2), 0), 2, 1), RB_ERR_SHAPE,
+    CHECK_FAILS(rb_image_grid_png(path, rb_tensor_zeros(RB_F64, RB_SHAPE(2, 2, 2, 2)), 2, 1), RB_ERR_SHAPE,
                 "(N, H, W, 1|3)");
     CHECK_FAILS(rb_png_write("/nonexistent-dir/x.png", 3, 2, 1, rgb), RB_ERR_IO,
                 "/nonexistent-dir/x.png");
