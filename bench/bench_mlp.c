@@ -13,8 +13,9 @@ typedef struct mlp {
 
 static rb_tensor *forward(const mlp *m, rb_tensor *x)
 {
-    rb_tensor *h = rb_relu(rb_layer_forward(m->fc1, x));
-    h = rb_relu(rb_layer_forward(m->fc2, h));
+    /* The hidden layers' ReLU runs as the product's epilogue (Dense with .activation). */
+    rb_tensor *h = rb_layer_forward(m->fc1, x);
+    h = rb_layer_forward(m->fc2, h);
     return rb_layer_forward(m->fc3, h);
 }
 
@@ -41,9 +42,12 @@ int main(int argc, char **argv)
     rb_params *params = rb_params_new(RB_F32);
     rb_params_seed(params, 42);
     const rb_init_spec he = {.kind = RB_INIT_HE_NORMAL};
-    mlp m = {rb_layer_new(params, RB_DENSE(.units = 256, .kernel_init = he), RB_SHAPE(784)),
-             rb_layer_new(params, RB_DENSE(.units = 128, .kernel_init = he), RB_SHAPE(256)),
-             rb_layer_new(params, RB_DENSE(.units = 10), RB_SHAPE(128))};
+    mlp m = {
+        rb_layer_new(params, RB_DENSE(.units = 256, .kernel_init = he, .activation = RB_ACT_RELU),
+                     RB_SHAPE(784)),
+        rb_layer_new(params, RB_DENSE(.units = 128, .kernel_init = he, .activation = RB_ACT_RELU),
+                     RB_SHAPE(256)),
+        rb_layer_new(params, RB_DENSE(.units = 10), RB_SHAPE(128))};
     rb_optimizer *opt = rb_sgd_new(params, (rb_sgd_config){.lr = 0.05, .momentum = 0.9});
     rb_batcher *batches = rb_batcher_new(train.x, train.y, batch, true, 7);
 

@@ -38,17 +38,30 @@ static rb__mat canonical(rb__mat m)
  * row-major buffer from the current owner. */
 static bool needs_copy(rb__mat m) { return !(m.rs == 1 || m.cs == 1) || m.rs == 0 || m.cs == 0; }
 
+/* Row-major copy of a strided float or double matrix, in 32x32 tiles so that a transposed
+ * source is read and written a cache line at a time. */
+#define PACKED_COPY_LOOP(T)                                                                    \
+    do {                                                                                       \
+        const T *src = (const T *)m.data;                                                      \
+        T *dst = (T *)t->data;                                                                 \
+        for (int64_t r0 = 0; r0 < m.rows; r0 += 32)                                            \
+            for (int64_t c0 = 0; c0 < m.cols; c0 += 32) {                                      \
+                int64_t r1 = r0 + 32 < m.rows ? r0 + 32 : m.rows;                              \
+                int64_t c1 = c0 + 32 < m.cols ? c0 + 32 : m.cols;                              \
+                for (int64_t r = r0; r < r1; r++)                                              \
+                    for (int64_t c = c0; c < c1; c++)                                          \
+                        dst[r * m.cols + c] = src[r * m.rs + c * m.cs];                        \
+            }                                                                                  \
+    } while (0)
+
 static rb__mat packed_copy(rb_dtype dtype, rb__mat m, rb_tensor **holder)
 {
     int64_t shape[2] = {m.rows, m.cols};
     rb_tensor *t = rb__tensor_scratch(dtype, 2, shape);
     *holder = t;
     if (!t) return m;
-    size_t es = rb_dtype_size(dtype);
-    for (int64_t r = 0; r < m.rows; r++)
-        for (int64_t c = 0; c < m.cols; c++)
-            memcpy((char *)t->data + (r * m.cols + c) * (int64_t)es,
-                   (char *)m.data + (r * m.rs + c * m.cs) * (int64_t)es, es);
+    if (dtype == RB_F32) PACKED_COPY_LOOP(float);
+    else PACKED_COPY_LOOP(double);
     rb__mat out = {t->data, m.rows, m.cols, m.cols, 1};
     return out;
 }
