@@ -32,5 +32,6 @@
 #include "ruban/progress.h"
 #include "ruban/fit.h"
 #include "ruban/image.h"
+#include "ruban/datasets.h"
 
 #endif

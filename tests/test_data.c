@@ -289,7 +289,7 @@ static void batcher_arguments_are_checked(void **state)
 static void dataset_head_copies_the_first_rows(void **state)
 {
     (void)state;
-    rb_dataset d = {rb_tensor_arange(RB_F64, 0, 6, 1), rb_tensor_arange(RB_I64, 10, 16, 1)};
+    rb_dataset d = {.x = rb_tensor_arange(RB_F64, 0, 6, 1), .y = rb_tensor_arange(RB_I64, 10, 16, 1)};
     rb_dataset h;
     CHECK_STATUS_OK(rb_dataset_head(&d, 2, &h));
     CHECK_TENSOR(h.x, 0, 0, 1);

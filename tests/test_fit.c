@@ -9,7 +9,8 @@
 static rb_dataset blobs(int64_t n, uint64_t seed)
 {
     rb_rng rng = rb_rng_make(seed);
-    rb_dataset d = {rb_tensor_empty(RB_F32, RB_SHAPE(n, 2)), rb_tensor_empty(RB_I64, RB_SHAPE(n))};
+    rb_dataset d = {.x = rb_tensor_empty(RB_F32, RB_SHAPE(n, 2)),
+                    .y = rb_tensor_empty(RB_I64, RB_SHAPE(n))};
     float *x = rb_tensor_data(d.x);
     int64_t *y = rb_tensor_i64(d.y);
     for (int64_t i = 0; i < n; i++) {
@@ -116,7 +117,7 @@ static void regression_metrics_and_validation_split(void **state)
     (void)state;
     /* y = 3x - 1 with a little noise; a single Dense unit fits it. */
     rb_rng rng = rb_rng_make(9);
-    rb_dataset d = {rb_tensor_uniform(RB_F32, RB_SHAPE(200, 1), -1, 1, &rng), NULL};
+    rb_dataset d = {.x = rb_tensor_uniform(RB_F32, RB_SHAPE(200, 1), -1, 1, &rng)};
     d.y = rb_add(rb_mul_scalar(d.x, 3), rb_tensor_normal(RB_F32, RB_SHAPE(200, 1), -1, 0.01, &rng));
     rb_model *m = rb_model_new(RB_F32, "line", RB_SHAPE(1));
     rb_model_add(m, RB_DENSE(.units = 1));

@@ -40,7 +40,7 @@ int main(void)
     rb_model_summary(m, stdout);
 
     /* Inputs are their own targets. */
-    rb_dataset train_ae = {train.x, train.x}, test_ae = {test.x, test.x};
+    rb_dataset train_ae = {.x = train.x, .y = train.x}, test_ae = {.x = test.x, .y = test.x};
     rb_optimizer *opt = rb_adam_new(rb_model_params(m), (rb_adam_config){.lr = 1e-3});
     rb_trainable t = rb_trainable_of_model(m);
     rb_history *h = rb_fit(t, opt, &train_ae,

@@ -19,10 +19,12 @@
 extern "C" {
 #endif
 
-/* Inputs and targets; the caller owns both tensors (rb_dataset_free). */
+/* Inputs, targets and, from the loaders of ruban/datasets.h, what is known of them (NULL
+ * otherwise); the caller owns all three (rb_dataset_free). */
 typedef struct rb_dataset {
     rb_tensor *x;
     rb_tensor *y;
+    struct rb_dataset_meta *meta;
 } rb_dataset;
 
 RB_API void rb_dataset_free(rb_dataset *d);

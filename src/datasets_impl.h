@@ -1,0 +1,49 @@
+/* Shared by the data-set loaders: whole-file reads, a numeric CSV reader that reports file and
+ * line, and metadata helpers. Internal. */
+#ifndef RUBAN_SRC_DATASETS_IMPL_H
+#define RUBAN_SRC_DATASETS_IMPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core.h"
+#include "ruban/datasets.h"
+
+/* rb_data_find with one more system folder to search last (NULL: none). */
+rb_status rb__data_find_in(const char *set, const char *file, const char *dir,
+                           const char *system_dir, char *out, size_t size);
+
+/* The whole file, decompressed if it is gzip (zlib reads plain files as they are), with a
+ * terminating NUL. The caller frees *text. */
+rb_status rb__read_text(const char *path, char **text, size_t *len);
+
+/* The file's lines, split in place (the text is modified). Line i starts at lines[i]; "\r\n"
+ * endings are accepted. */
+typedef struct rb__lines {
+    char **line;
+    int64_t n;
+} rb__lines;
+rb_status rb__split_lines(char *text, rb__lines *out);
+void rb__lines_free(rb__lines *l);
+
+/* Split one line into fields at `delim`, in place; strips blanks and one pair of double
+ * quotes around each field. Returns the field count (fields beyond max are counted, not
+ * stored). */
+int rb__split_fields(char *line, char delim, char **fields, int max);
+
+/* Numeric rows: lines [first, lines->n) of `path`, each with exactly `cols` fields, into
+ * values (row-major, rows x cols; caller frees). Blank lines at the end are ignored; any other
+ * malformed line fails with "path:line: ...". */
+rb_status rb__parse_numeric_rows(const char *path, rb__lines *lines, int64_t first, int cols,
+                                 char delim, double **values, int64_t *rows);
+
+/* Metadata: a new record with n_features unnamed features (names set afterwards with
+ * rb__meta_set_name), or NULL on allocation failure (error recorded). */
+rb_dataset_meta *rb__meta_new(const char *name, const char *source, int n_features,
+                              int n_classes);
+/* Copy s into *slot (freeing what was there); false when out of memory. */
+bool rb__meta_set_name(char **slot, const char *s);
+rb_dataset_meta *rb__meta_copy(const rb_dataset_meta *m);
+void rb__meta_free(rb_dataset_meta *m);
+
+#endif
