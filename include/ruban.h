@@ -33,5 +33,7 @@
 #include "ruban/fit.h"
 #include "ruban/image.h"
 #include "ruban/datasets.h"
+#include "ruban/preprocess.h"
+#include "ruban/augment.h"
 
 #endif

@@ -122,6 +122,9 @@ rb__arena *rb__innermost_tape_arena(void);
 /* ---- tensors ---- */
 /* New contiguous tensor with uninitialised data, from the current owner. Validates shape. */
 rb_tensor *rb__tensor_new(rb_dtype dtype, int ndim, const int64_t *shape, const char *who);
+/* The same on the heap, whatever owner is active: for what the caller or a store owns (data
+ * sets, fitted statistics), freed with rb_tensor_free. */
+rb_tensor *rb__tensor_heap(rb_dtype dtype, int ndim, const int64_t *shape, const char *who);
 /* New header viewing base's data with the given shape/strides, offset in elements. */
 rb_tensor *rb__tensor_view(const rb_tensor *base, int ndim, const int64_t *shape,
                            const int64_t *strides, int64_t offset);

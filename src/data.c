@@ -152,7 +152,7 @@ rb_status rb_dataset_head(const rb_dataset *d, int64_t n, rb_dataset *out)
         int64_t shape[RB_MAX_DIMS];
         memcpy(shape, src[k]->shape, sizeof shape);
         shape[0] = n;
-        rb_tensor *t = rb__tensor_new(src[k]->dtype, src[k]->ndim, shape, "rb_dataset_head");
+        rb_tensor *t = rb__tensor_heap(src[k]->dtype, src[k]->ndim, shape, "rb_dataset_head");
         if (!t) {
             rb_dataset_free(out);
             return rb_last_status();

@@ -137,7 +137,7 @@ rb_status rb_idx_load(const char *path, rb_dtype dtype, double scale, rb_tensor 
                     header + payload, header + payload);
     }
     gzclose(f);
-    rb_tensor *t = rb_tensor_empty(dtype, ndim, shape);
+    rb_tensor *t = rb__tensor_heap(dtype, ndim, shape, "rb_idx_load");
     if (!t) {
         rb__free(raw);
         return rb_last_status();

@@ -133,6 +133,11 @@ rb_tensor *rb__tensor_new(rb_dtype dtype, int ndim, const int64_t *shape, const 
     return tensor_in(rb__current_arena(), dtype, ndim, shape, who);
 }
 
+rb_tensor *rb__tensor_heap(rb_dtype dtype, int ndim, const int64_t *shape, const char *who)
+{
+    return tensor_in(NULL, dtype, ndim, shape, who);
+}
+
 rb_tensor *rb__tensor_scratch(rb_dtype dtype, int ndim, const int64_t *shape)
 {
     rb__arena *a = rb__scratch_arena();

@@ -1,0 +1,91 @@
+/* ruban/preprocess.h - preparing data: scalers fitted on training data, row selection,
+ * shuffled (and stratified) train/validation/test splits, k-fold cross-validation.
+ *
+ *     rb_dataset train, val, test;
+ *     rb_split(&all, (rb_split_config){.validation = 0.15, .test = 0.15, .seed = 1,
+ *                                      .stratify = true}, &train, &val, &test);
+ *     rb_scaler *s = rb_scaler_fit(RB_SCALE_STANDARD, train.x, false);
+ *     rb_scaler_transform_inplace(s, train.x);            // the same statistics for all three
+ *     rb_scaler_transform_inplace(s, val.x);
+ *     rb_scaler_transform_inplace(s, test.x);
+ *     rb_scaler_free(s);
+ *
+ * One-hot encoding is the op rb_one_hot (ruban/ops.h).
+ */
+#ifndef RUBAN_PREPROCESS_H
+#define RUBAN_PREPROCESS_H
+
+#include "ruban/base.h"
+#include "ruban/data.h"
+#include "ruban/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- scalers ---- */
+typedef enum rb_scale_kind {
+    RB_SCALE_STANDARD, /* (x - mean) / std; a constant feature gets std 1, as scikit-learn does */
+    RB_SCALE_MINMAX    /* (x - min) / (max - min) into [0, 1]; a constant feature maps to 0 */
+} rb_scale_kind;
+
+typedef struct rb_scaler rb_scaler;
+
+/* Statistics of x (float, at least 1-D) per feature: over every axis but the last (columns of
+ * a table, channels of NHWC images), or over all elements when global is true. The caller
+ * owns the scaler. */
+RB_API rb_scaler *rb_scaler_fit(rb_scale_kind kind, const rb_tensor *x, bool global);
+/* Scaled x as a new tensor (an op on the tape when one records it), or in place. The last
+ * dimension of x must match the fitted features (unless global). */
+RB_API rb_tensor *rb_scaler_transform(const rb_scaler *s, rb_tensor *x);
+RB_API rb_status rb_scaler_transform_inplace(const rb_scaler *s, rb_tensor *x);
+/* Back to the original units (predictions of a scaled regression target). */
+RB_API rb_tensor *rb_scaler_inverse(const rb_scaler *s, rb_tensor *x);
+/* Fitted statistics per feature: shift and scale such that transform(x) = (x - shift) / scale
+ * (mean and std, or min and max - min). Tensors owned by the scaler. */
+RB_API const rb_tensor *rb_scaler_shift(const rb_scaler *s);
+RB_API const rb_tensor *rb_scaler_scale(const rb_scaler *s);
+RB_API void rb_scaler_free(rb_scaler *s);
+
+/* ---- rows ---- */
+/* The rows of d listed in rows[0..n) (any order, repeats allowed), copied with d's metadata
+ * into out (the caller owns it). */
+RB_API rb_status rb_dataset_take(const rb_dataset *d, const int64_t *rows, int64_t n,
+                                 rb_dataset *out);
+/* Number of rows of a data set (its x's first dimension). */
+RB_API int64_t rb_dataset_rows(const rb_dataset *d);
+
+/* ---- splits ---- */
+typedef struct rb_split_config {
+    double validation; /* fraction of rows for validation (may be 0) */
+    double test;       /* fraction of rows for test (may be 0) */
+    uint64_t seed;     /* shuffling */
+    bool stratify;     /* keep each class's share in every part (y int64 labels) */
+    bool no_shuffle;   /* keep the file's order: train first, then validation, then test */
+} rb_split_config;
+
+/* Split d's rows into train, validation and test (either of the last two may be NULL when
+ * its fraction is 0). Part sizes are rounded per class when stratifying. */
+RB_API rb_status rb_split(const rb_dataset *d, rb_split_config config, rb_dataset *train,
+                          rb_dataset *validation, rb_dataset *test);
+
+/* ---- k-fold cross-validation ---- */
+typedef struct rb_kfold rb_kfold;
+/* k folds of n rows, shuffled with seed; with labels (int64, n of them) each fold keeps the
+ * classes' shares (stratified). Fold sizes differ by at most one row (per class when
+ * stratified). */
+RB_API rb_kfold *rb_kfold_new(int64_t n, int k, uint64_t seed, const rb_tensor *labels);
+RB_API int rb_kfold_count(const rb_kfold *kf);
+/* Rows of fold i: its validation rows (*n_val of them) and the others (*n_train). Pointers
+ * into the kfold object. */
+RB_API const int64_t *rb_kfold_validation_rows(const rb_kfold *kf, int i, int64_t *n_val);
+RB_API const int64_t *rb_kfold_train_rows(const rb_kfold *kf, int i, int64_t *n_train);
+/* Both parts of fold i as data sets (copies; the caller frees them). */
+RB_API rb_status rb_kfold_split(const rb_kfold *kf, int i, const rb_dataset *d, rb_dataset *train,
+                                rb_dataset *validation);
+RB_API void rb_kfold_free(rb_kfold *kf);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
