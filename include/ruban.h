@@ -35,5 +35,7 @@
 #include "ruban/datasets.h"
 #include "ruban/preprocess.h"
 #include "ruban/augment.h"
+#include "ruban/plot.h"
+#include "ruban/experiment.h"
 
 #endif

@@ -1,0 +1,144 @@
+/* Line plots through gnuplot: data and script files, then one gnuplot run per picture. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ruban.h"
+
+bool rb_plot_available(void)
+{
+    static int found = -1;
+    if (found >= 0) return found;
+    found = 0;
+    const char *path = getenv("PATH");
+    if (!path) path = "/usr/bin:/bin";
+    char dir[4096];
+    while (*path && !found) {
+        size_t n = strcspn(path, ":");
+        snprintf(dir, sizeof dir, "%.*s/gnuplot", (int)n, path);
+        found = access(dir, X_OK) == 0;
+        path += n + (path[n] == ':');
+    }
+    return found;
+}
+
+/* gnuplot strings are single-quoted: double any quote. */
+static void quoted(FILE *f, const char *s)
+{
+    fputc('\'', f);
+    for (; s && *s; s++) {
+        if (*s == '\'') fputc('\'', f);
+        fputc(*s, f);
+    }
+    fputc('\'', f);
+}
+
+static rb_status write_data(const char *path, int n, const rb_series *series)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) return rb_error(RB_ERR_IO, "rb_plot_lines: cannot write '%s': %s", path, strerror(errno));
+    /* One block per series, separated by two blank lines (gnuplot's "index"). */
+    for (int s = 0; s < n; s++) {
+        fprintf(f, "# %s\n", series[s].label ? series[s].label : "");
+        for (int i = 0; i < series[s].n; i++) {
+            if (isnan(series[s].y[i])) fprintf(f, "\n"); /* a gap */
+            else fprintf(f, "%.10g %.10g\n", series[s].x[i], series[s].y[i]);
+        }
+        fprintf(f, "\n\n");
+    }
+    bool bad = ferror(f) != 0;
+    if (fclose(f) != 0 || bad) return rb_error(RB_ERR_IO, "rb_plot_lines: cannot write '%s'", path);
+    return RB_OK;
+}
+
+static const char *const palette[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
+                                      "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
+
+/* The script draws both pictures; outputs go to temporary names renamed afterwards. */
+static rb_status write_script(const char *path, const char *base, const char *data, rb_plot p,
+                              int n, const rb_series *series)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) return rb_error(RB_ERR_IO, "rb_plot_lines: cannot write '%s': %s", path, strerror(errno));
+    fprintf(f, "# Render with: gnuplot %s\n", path);
+    fprintf(f, "set title ");
+    quoted(f, p.title ? p.title : "");
+    fprintf(f, " noenhanced\nset xlabel ");
+    quoted(f, p.xlabel ? p.xlabel : "");
+    fprintf(f, " noenhanced\nset ylabel ");
+    quoted(f, p.ylabel ? p.ylabel : "");
+    fprintf(f, " noenhanced\nset grid\nset key outside right top noenhanced\n");
+    if (p.logx) fprintf(f, "set logscale x\n");
+    if (p.logy) fprintf(f, "set logscale y\n");
+    for (int i = 0; i < 10; i++) fprintf(f, "set linetype %d lc rgb '%s' lw 2\n", i + 1, palette[i]);
+    fprintf(f, "do for [t in 'pngcairo svg'] {\n");
+    fprintf(f, "  if (t eq 'pngcairo') { set terminal pngcairo size 1000,560 font ',11' } "
+               "else { set terminal svg size 1000,560 dynamic font ',11' }\n");
+    fprintf(f, "  set output ");
+    fprintf(f, "sprintf('%%s.%%s.tmp', ");
+    quoted(f, base);
+    fprintf(f, ", t eq 'pngcairo' ? 'png' : 'svg')\n");
+    fprintf(f, "  plot \\\n");
+    for (int s = 0; s < n; s++) {
+        int color = series[s].color > 0 ? (series[s].color - 1) % 10 + 1 : s % 10 + 1;
+        fprintf(f, "    ");
+        quoted(f, data);
+        fprintf(f, " index %d using 1:2 with linespoints lt %d pt 7 ps 0.5 dt %d title ", s, color,
+                series[s].dashed ? 2 : 1);
+        quoted(f, series[s].label ? series[s].label : "");
+        fprintf(f, "%s\n", s + 1 < n ? ", \\" : "");
+    }
+    fprintf(f, "  set output\n}\n");
+    bool bad = ferror(f) != 0;
+    if (fclose(f) != 0 || bad) return rb_error(RB_ERR_IO, "rb_plot_lines: cannot write '%s'", path);
+    return RB_OK;
+}
+
+/* gnuplot script, without a shell; its error output shows on stderr. */
+static bool run_gnuplot(const char *script)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) return false;
+    if (pid == 0) {
+        execlp("gnuplot", "gnuplot", script, (char *)NULL);
+        _exit(127);
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR) return false;
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+rb_status rb_plot_lines(const char *base, rb_plot p, int n, const rb_series *series)
+{
+    if (!base || n < 1 || !series) return rb_error(RB_ERR_ARGUMENT, "rb_plot_lines: nothing to plot");
+    for (int s = 0; s < n; s++)
+        if (series[s].n < 0 || (series[s].n > 0 && (!series[s].x || !series[s].y)))
+            return rb_error(RB_ERR_ARGUMENT, "rb_plot_lines: series %d has no data", s);
+    char data[4096], script[4096], tmp[4096], out[4096];
+    snprintf(data, sizeof data, "%s.dat", base);
+    snprintf(script, sizeof script, "%s.gp", base);
+    rb_status st = write_data(data, n, series);
+    if (st == RB_OK) st = write_script(script, base, data, p, n, series);
+    if (st != RB_OK) return st;
+    if (!rb_plot_available()) {
+        fprintf(stderr, "gnuplot not found (sudo apt-get install gnuplot-nox): %s and %s are "
+                        "written; render them with: gnuplot %s\n", data, script, script);
+        return RB_OK;
+    }
+    if (!run_gnuplot(script))
+        return rb_error(RB_ERR_IO, "rb_plot_lines: gnuplot failed on '%s'", script);
+    const char *exts[2] = {"png", "svg"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(tmp, sizeof tmp, "%s.%s.tmp", base, exts[i]);
+        snprintf(out, sizeof out, "%s.%s", base, exts[i]);
+        if (rename(tmp, out) != 0)
+            return rb_error(RB_ERR_IO, "rb_plot_lines: gnuplot did not write '%s'", tmp);
+    }
+    return RB_OK;
+}
