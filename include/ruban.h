@@ -37,5 +37,6 @@
 #include "ruban/augment.h"
 #include "ruban/plot.h"
 #include "ruban/experiment.h"
+#include "ruban/linalg.h"
 
 #endif

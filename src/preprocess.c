@@ -240,6 +240,12 @@ static rb_status grouped_order(int64_t n, const rb_tensor *labels, bool shuffle,
     return RB_OK;
 }
 
+static int by_row(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
 rb_status rb_split(const rb_dataset *d, rb_split_config c, rb_dataset *train, rb_dataset *val,
                    rb_dataset *test)
 {
@@ -253,6 +259,9 @@ rb_status rb_split(const rb_dataset *d, rb_split_config c, rb_dataset *train, rb
     if ((c.validation > 0 && !val) || (c.test > 0 && !test))
         return rb_error(RB_ERR_ARGUMENT, "rb_split: a part with a fraction needs an output");
     int64_t n = rb_dataset_rows(d), *order, *start, groups;
+    if (c.stratify && !d->y)
+        return rb_error(RB_ERR_ARGUMENT, "rb_split: stratifying needs int64 labels (N) for %lld "
+                                         "rows, got none", (long long)n);
     if (grouped_order(n, c.stratify ? d->y : NULL, !c.no_shuffle, c.seed, "rb_split", &order,
                       &start, &groups) != RB_OK)
         return rb_last_status();
@@ -271,6 +280,14 @@ rb_status rb_split(const rb_dataset *d, rb_split_config c, rb_dataset *train, rb
             int p = c.no_shuffle ? (i < size - n_val - n_test ? 0 : (i < size - n_test ? 1 : 2))
                                  : (i < n_test ? 2 : (i < n_test + n_val ? 1 : 0));
             parts[p][counts[p]++] = order[start[g] + i];
+        }
+    }
+    /* Stratified parts were filled class by class: back to the file's order, or shuffled. */
+    if (st == RB_OK && groups > 1) {
+        rb_rng rng = rb_rng_make(c.seed), mix = rb_rng_split(&rng);
+        for (int p = 0; p < 3; p++) {
+            if (c.no_shuffle) qsort(parts[p], (size_t)counts[p], sizeof(int64_t), by_row);
+            else rb_rng_shuffle(&mix, parts[p], counts[p]);
         }
     }
     if (st == RB_OK && counts[0] == 0)

@@ -489,8 +489,27 @@ static rb_status write_results(rb_experiment *e)
     return st;
 }
 
+/* One line after each run: its final numbers. */
+static void report_run(const rb_experiment *e, const rb_history *h)
+{
+    const rb_epoch_record *last = rb_history_last(h);
+    if (e->cfg.quiet || !last) return;
+    double seconds = 0;
+    for (int k = 0; k < h->n; k++) seconds += h->epochs[k].seconds;
+    char a[48], b[48];
+    const char *m = metric_label(e, h);
+    format_value(a, sizeof a, h, h->metric == RB_METRIC_NONE ? last->loss : last->metric);
+    printf("  -> %d epochs in %.1f s: training %s %s", h->n, seconds, m, a);
+    if (h->has_validation) {
+        format_value(b, sizeof b, h, h->metric == RB_METRIC_NONE ? last->val_loss : last->val_metric);
+        printf(", validation %s %s", m, b);
+    }
+    printf("\n");
+}
+
 static rb_status keep(rb_experiment *e, int i, rb_history *h, int max_runs)
 {
+    report_run(e, h);
     if (!e->runs[i]) {
         e->runs[i] = calloc((size_t)max_runs, sizeof(rb_history *));
         if (!e->runs[i]) {
@@ -516,7 +535,7 @@ rb_status rb_experiment_run(rb_experiment *e, const rb_dataset *train, const rb_
                 if (e->cfg.seeds > 1) printf(", seed %d/%d", r + 1, e->cfg.seeds);
                 printf("\n");
             }
-            rb_run run = {&e->configs[i], (uint64_t)r + 1, r, -1, train, val, e->user_data};
+            rb_run run = {&e->configs[i], i, (uint64_t)r + 1, r, -1, train, val, e->user_data};
             rb_history *h = e->fn(&run);
             if (!h) {
                 st = rb_last_status() != RB_OK ? rb_last_status()
@@ -557,7 +576,7 @@ int rb_experiment_cross_validate(rb_experiment *e, const rb_dataset *data, int k
                        e->configs[i].name, fold + 1, k);
             rb_dataset tr, va;
             if ((st = rb_kfold_split(kf, fold, data, &tr, &va)) != RB_OK) break;
-            rb_run run = {&e->configs[i], seed + (uint64_t)fold + 1, 0, fold, &tr, &va,
+            rb_run run = {&e->configs[i], i, seed + (uint64_t)fold + 1, 0, fold, &tr, &va,
                           e->user_data};
             rb_history *h = e->fn(&run);
             rb_dataset_free(&tr);

@@ -326,6 +326,43 @@ rb_history *rb_fit(rb_trainable t, rb_optimizer *opt, const rb_dataset *train, r
     return h;
 }
 
+/* ---- regression scores ---- */
+
+rb_status rb_regression_scores_of(const rb_tensor *pred, const rb_tensor *target,
+                                  rb_regression_scores *out)
+{
+    if (!pred || !target || !out)
+        return rb_error(RB_ERR_ARGUMENT, "rb_regression_scores_of: NULL argument");
+    int64_t n = rb_tensor_size(pred);
+    bool same = rb_tensor_ndim(pred) == rb_tensor_ndim(target);
+    for (int d = 0; same && d < rb_tensor_ndim(pred); d++)
+        same = rb_tensor_dim(pred, d) == rb_tensor_dim(target, d);
+    if (!same || n == 0 || rb_tensor_dtype(pred) == RB_I64 || rb_tensor_dtype(target) == RB_I64) {
+        char a[96], b[96];
+        return rb_error(RB_ERR_SHAPE, "rb_regression_scores_of: predictions %s and targets %s "
+                                      "must be float tensors of one non-empty shape",
+                        rb_tensor_shape_string(pred, a, sizeof a),
+                        rb_tensor_shape_string(target, b, sizeof b));
+    }
+    double *p = malloc(sizeof(double) * (size_t)n * 2);
+    if (!p) return rb_error(RB_ERR_MEMORY, "rb_regression_scores_of: out of memory");
+    double *y = p + n, mean = 0, sse = 0, sae = 0, sst = 0;
+    rb_tensor_to_doubles(pred, p, n);
+    rb_tensor_to_doubles(target, y, n);
+    for (int64_t i = 0; i < n; i++) mean += y[i];
+    mean /= (double)n;
+    for (int64_t i = 0; i < n; i++) {
+        sse += (p[i] - y[i]) * (p[i] - y[i]);
+        sae += fabs(p[i] - y[i]);
+        sst += (y[i] - mean) * (y[i] - mean);
+    }
+    free(p);
+    out->rmse = sqrt(sse / (double)n);
+    out->mae = sae / (double)n;
+    out->r2 = sst > 0 ? 1 - sse / sst : NAN;
+    return RB_OK;
+}
+
 /* ---- history ---- */
 
 const rb_epoch_record *rb_history_last(const rb_history *h)

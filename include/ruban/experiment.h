@@ -48,6 +48,7 @@ RB_API double rb_config_get(const rb_config *c, const char *key, double fallback
 /* One training run: a configuration, a seed, and the data to train and validate on. */
 typedef struct rb_run {
     const rb_config *config;
+    int index;      /* the configuration's index in the experiment */
     uint64_t seed;  /* 1, 2, ... for the repetitions */
     int repeat;     /* 0 .. seeds - 1 */
     int fold;       /* cross-validation fold, -1 otherwise */

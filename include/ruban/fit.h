@@ -96,6 +96,14 @@ RB_API rb_status rb_evaluate(rb_trainable t, const rb_dataset *data, rb_loss los
 /* The model's outputs for every row of x, in evaluation mode (a new tensor the caller owns). */
 RB_API rb_tensor *rb_predict(rb_trainable t, rb_tensor *x, int64_t batch);
 
+/* Regression quality of predictions against targets (same shape, float): root mean squared
+ * error, mean absolute error, and R^2 = 1 - SSE / SST (SST around the targets' mean). */
+typedef struct rb_regression_scores {
+    double rmse, mae, r2;
+} rb_regression_scores;
+RB_API rb_status rb_regression_scores_of(const rb_tensor *pred, const rb_tensor *target,
+                                         rb_regression_scores *out);
+
 /* Write the history as CSV (epoch, loss, metric, val_loss, val_metric, lr, seconds), atomically
  * (temporary file, then rename). */
 RB_API rb_status rb_history_write_csv(const rb_history *h, const char *path);
