@@ -364,11 +364,16 @@ rb_kfold *rb_kfold_new(int64_t n, int k, uint64_t seed, const rb_tensor *labels)
         int64_t f = fold_of[i];
         kf->val_rows[kf->val_start[f] + per_fold[f]++] = order[i];
     }
+    /* Stratified folds were dealt class by class: mix the classes within each part. */
+    rb_rng rng = rb_rng_make(seed), mix = rb_rng_split(&rng);
+    for (int f = 0; groups > 1 && f < k; f++)
+        rb_rng_shuffle(&mix, kf->val_rows + kf->val_start[f], kf->val_start[f + 1] - kf->val_start[f]);
     for (int f = 0; f < k; f++) {
         int64_t *t = kf->train_rows + (int64_t)f * n, m = 0;
         for (int g = 0; g < k; g++)
             if (g != f)
                 for (int64_t i = kf->val_start[g]; i < kf->val_start[g + 1]; i++) t[m++] = kf->val_rows[i];
+        if (groups > 1) rb_rng_shuffle(&mix, t, m);
     }
     free(fold_of);
     free(per_fold);

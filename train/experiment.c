@@ -87,6 +87,14 @@ int rb_experiment_add(rb_experiment *e, const char *name, int n, const char *con
                  RB_CONFIG_MAX_KEYS);
         return -1;
     }
+    /* A truncated key would match no rb_config_get: the setting would silently be ignored. */
+    for (int i = 0; i < n; i++)
+        if (!keys[i] || strlen(keys[i]) >= sizeof e->configs->keys[0]) {
+            rb_error(RB_ERR_ARGUMENT, "rb_experiment_add: key '%s' is missing or longer than %zu "
+                                      "characters", keys[i] ? keys[i] : "(null)",
+                     sizeof e->configs->keys[0] - 1);
+            return -1;
+        }
     if (e->n == e->cap) {
         int cap = e->cap ? 2 * e->cap : 8;
         rb_config *c = realloc(e->configs, sizeof *c * (size_t)cap);
@@ -376,7 +384,13 @@ static rb_status write_histories(const rb_experiment *e)
             const rb_history *h = e->runs[i][r];
             for (int k = 0; k < h->n; k++) {
                 const rb_epoch_record *x = &h->epochs[k];
-                fprintf(f, "\"%s\",%d,%d,%.6g,%.6g,%.6g,%.6g,%.6g,%.3f\n", e->configs[i].name,
+                /* CSV quoting: the name in double quotes, its own quotes doubled. */
+                fputc('"', f);
+                for (const char *c = e->configs[i].name; *c; c++) {
+                    if (*c == '"') fputc('"', f);
+                    fputc(*c, f);
+                }
+                fprintf(f, "\",%d,%d,%.6g,%.6g,%.6g,%.6g,%.6g,%.3f\n",
                         e->cross_validated ? r : r + 1, x->epoch, x->loss, x->metric, x->val_loss,
                         x->val_metric, x->lr, x->seconds);
             }

@@ -260,6 +260,7 @@ rb_history *rb_fit(rb_trainable t, rb_optimizer *opt, const rb_dataset *train, r
         int64_t seen = 0, steps = 0;
         rb_tensor *x, *y;
         while (rb_batcher_next(b, &x, &y)) {
+            if (c.drop_last && rb_tensor_dim(x, 0) < c.batch_size && steps > 0) continue;
             rb_tape *tape = rb_tape_begin(RB_TAPE_DEFAULT);
             rb_tensor *out = t.forward(t.model, x);
             rb_tensor *loss = rb_loss_apply(c.loss, out, y);

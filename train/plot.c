@@ -1,5 +1,6 @@
 /* Line plots through gnuplot: data and script files, then one gnuplot run per picture. */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,34 +38,68 @@ static void quoted(FILE *f, const char *s)
     fputc('\'', f);
 }
 
-static rb_status write_data(const char *path, int n, const rb_series *series)
+/* Temporary name of a file being written (renamed once complete). */
+static void tmp_name(char *out, size_t size, const char *path)
 {
-    FILE *f = fopen(path, "w");
-    if (!f) return rb_error(RB_ERR_IO, "rb_plot_lines: cannot write '%s': %s", path, strerror(errno));
-    /* One block per series, separated by two blank lines (gnuplot's "index"). */
-    for (int s = 0; s < n; s++) {
-        fprintf(f, "# %s\n", series[s].label ? series[s].label : "");
-        for (int i = 0; i < series[s].n; i++) {
-            if (isnan(series[s].y[i])) fprintf(f, "\n"); /* a gap */
-            else fprintf(f, "%.10g %.10g\n", series[s].x[i], series[s].y[i]);
-        }
-        fprintf(f, "\n\n");
-    }
+    snprintf(out, size, "%.3100s.tmp.%ld", path, (long)getpid());
+}
+
+static rb_status finish(FILE *f, const char *tmp, const char *path)
+{
     bool bad = ferror(f) != 0;
-    if (fclose(f) != 0 || bad) return rb_error(RB_ERR_IO, "rb_plot_lines: cannot write '%s'", path);
+    if (fclose(f) != 0 || bad || rename(tmp, path) != 0) {
+        remove(tmp);
+        return rb_error(RB_ERR_IO, "rb_plot_lines: cannot write '%s'", path);
+    }
     return RB_OK;
 }
 
-static const char *const palette[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
-                                      "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
+static rb_status write_data(const char *path, int n, const rb_series *series)
+{
+    char tmp[3200];
+    tmp_name(tmp, sizeof tmp, path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) return rb_error(RB_ERR_IO, "rb_plot_lines: cannot write '%s': %s", path, strerror(errno));
+    /* One block per series, separated by two blank lines (gnuplot's "index"). A run of NaNs
+     * between points is one blank line (a gap): two in a row would start a new index. */
+    for (int s = 0; s < n; s++) {
+        fputs("# ", f);
+        for (const char *c = series[s].label ? series[s].label : ""; *c; c++)
+            fputc(*c == '\n' || *c == '\r' ? ' ' : *c, f);
+        fputc('\n', f);
+        bool points = false, gap = false;
+        for (int i = 0; i < series[s].n; i++) {
+            if (isnan(series[s].y[i])) {
+                gap = points;
+                continue;
+            }
+            if (gap) fprintf(f, "\n");
+            fprintf(f, "%.10g %.10g\n", series[s].x[i], series[s].y[i]);
+            points = true;
+            gap = false;
+        }
+        fprintf(f, "\n\n");
+    }
+    return finish(f, tmp, path);
+}
+
+/* 16 colours told apart easily (Tableau's 10, then darker variants). */
+enum { COLORS = 16 };
+static const char *const palette[COLORS] = {
+    "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+    "#bcbd22", "#17becf", "#0b3d66", "#7a1414", "#145214", "#8a4a00", "#4b2a73", "#000000"};
 
 /* The script draws both pictures; outputs go to temporary names renamed afterwards. */
 static rb_status write_script(const char *path, const char *base, const char *data, rb_plot p,
                               int n, const rb_series *series)
 {
-    FILE *f = fopen(path, "w");
+    char tmp[3200];
+    tmp_name(tmp, sizeof tmp, path);
+    FILE *f = fopen(tmp, "w");
     if (!f) return rb_error(RB_ERR_IO, "rb_plot_lines: cannot write '%s': %s", path, strerror(errno));
     fprintf(f, "# Render with: gnuplot %s\n", path);
+    /* ruban renders to temporary names (suffix '.tmp'), renamed once complete. */
+    fprintf(f, "if (!exists('suffix')) suffix = ''\n");
     fprintf(f, "set title ");
     quoted(f, p.title ? p.title : "");
     fprintf(f, " noenhanced\nset xlabel ");
@@ -72,19 +107,29 @@ static rb_status write_script(const char *path, const char *base, const char *da
     fprintf(f, " noenhanced\nset ylabel ");
     quoted(f, p.ylabel ? p.ylabel : "");
     fprintf(f, " noenhanced\nset grid\nset key outside right top noenhanced\n");
-    if (p.logx) fprintf(f, "set logscale x\n");
-    if (p.logy) fprintf(f, "set logscale y\n");
-    for (int i = 0; i < 10; i++) fprintf(f, "set linetype %d lc rgb '%s' lw 2\n", i + 1, palette[i]);
+    if (p.logx) fprintf(f, "set logscale x\nset format x '%%g'\n");
+    if (p.logy) fprintf(f, "set logscale y\nset format y '%%g'\n");
+    for (int i = 0; i < COLORS; i++)
+        fprintf(f, "set linetype %d lc rgb '%s' lw 2\n", i + 1, palette[i]);
+    /* Whole-number x values (epochs) get whole-number ticks when there are few of them. */
+    double max_x = 0;
+    bool whole = true;
+    for (int s = 0; s < n; s++)
+        for (int i = 0; i < series[s].n; i++) {
+            if (series[s].x[i] > max_x) max_x = series[s].x[i];
+            if (series[s].x[i] != floor(series[s].x[i])) whole = false;
+        }
+    if (whole && !p.logx && max_x <= 12) fprintf(f, "set xtics 1\n");
     fprintf(f, "do for [t in 'pngcairo svg'] {\n");
     fprintf(f, "  if (t eq 'pngcairo') { set terminal pngcairo size 1000,560 font ',11' } "
                "else { set terminal svg size 1000,560 dynamic font ',11' }\n");
     fprintf(f, "  set output ");
-    fprintf(f, "sprintf('%%s.%%s.tmp', ");
+    fprintf(f, "sprintf('%%s.%%s%%s', ");
     quoted(f, base);
-    fprintf(f, ", t eq 'pngcairo' ? 'png' : 'svg')\n");
+    fprintf(f, ", t eq 'pngcairo' ? 'png' : 'svg', suffix)\n");
     fprintf(f, "  plot \\\n");
     for (int s = 0; s < n; s++) {
-        int color = series[s].color > 0 ? (series[s].color - 1) % 10 + 1 : s % 10 + 1;
+        int color = series[s].color > 0 ? (series[s].color - 1) % COLORS + 1 : s % COLORS + 1;
         fprintf(f, "    ");
         quoted(f, data);
         fprintf(f, " index %d using 1:2 with linespoints lt %d pt 7 ps 0.5 dt %d title ", s, color,
@@ -93,9 +138,7 @@ static rb_status write_script(const char *path, const char *base, const char *da
         fprintf(f, "%s\n", s + 1 < n ? ", \\" : "");
     }
     fprintf(f, "  set output\n}\n");
-    bool bad = ferror(f) != 0;
-    if (fclose(f) != 0 || bad) return rb_error(RB_ERR_IO, "rb_plot_lines: cannot write '%s'", path);
-    return RB_OK;
+    return finish(f, tmp, path);
 }
 
 /* gnuplot script, without a shell; its error output shows on stderr. */
@@ -105,7 +148,7 @@ static bool run_gnuplot(const char *script)
     pid_t pid = fork();
     if (pid < 0) return false;
     if (pid == 0) {
-        execlp("gnuplot", "gnuplot", script, (char *)NULL);
+        execlp("gnuplot", "gnuplot", "-e", "suffix='.tmp'", script, (char *)NULL);
         _exit(127);
     }
     int status;
@@ -120,7 +163,20 @@ rb_status rb_plot_lines(const char *base, rb_plot p, int n, const rb_series *ser
     for (int s = 0; s < n; s++)
         if (series[s].n < 0 || (series[s].n > 0 && (!series[s].x || !series[s].y)))
             return rb_error(RB_ERR_ARGUMENT, "rb_plot_lines: series %d has no data", s);
-    char data[4096], script[4096], tmp[4096], out[4096];
+    char data[3100], script[3100], tmp[3200], out[3200], absolute[3010];
+    /* The script names its files by absolute paths, so it renders from any folder. */
+    char folder[4096], resolved[PATH_MAX];
+    snprintf(folder, sizeof folder, "%s", base);
+    char *slash = strrchr(folder, '/');
+    const char *leaf = slash ? slash + 1 : base;
+    if (slash) *slash = '\0';
+    if (!realpath(slash ? (folder[0] ? folder : "/") : ".", resolved))
+        return rb_error(RB_ERR_IO, "rb_plot_lines: cannot write '%s': %s", base, strerror(errno));
+    if (strlen(resolved) > 2000 || strlen(leaf) > 1000)
+        return rb_error(RB_ERR_ARGUMENT, "rb_plot_lines: path '%s/%s' is too long", resolved, leaf);
+    snprintf(absolute, sizeof absolute, "%.2000s/%.1000s", strcmp(resolved, "/") ? resolved : "",
+             leaf);
+    base = absolute;
     snprintf(data, sizeof data, "%s.dat", base);
     snprintf(script, sizeof script, "%s.gp", base);
     rb_status st = write_data(data, n, series);
@@ -131,14 +187,17 @@ rb_status rb_plot_lines(const char *base, rb_plot p, int n, const rb_series *ser
                         "written; render them with: gnuplot %s\n", data, script, script);
         return RB_OK;
     }
-    if (!run_gnuplot(script))
-        return rb_error(RB_ERR_IO, "rb_plot_lines: gnuplot failed on '%s'", script);
     const char *exts[2] = {"png", "svg"};
+    bool ran = run_gnuplot(script);
     for (int i = 0; i < 2; i++) {
         snprintf(tmp, sizeof tmp, "%s.%s.tmp", base, exts[i]);
         snprintf(out, sizeof out, "%s.%s", base, exts[i]);
-        if (rename(tmp, out) != 0)
+        if (!ran) remove(tmp); /* no half picture left behind */
+        else if (rename(tmp, out) != 0) {
+            remove(tmp);
             return rb_error(RB_ERR_IO, "rb_plot_lines: gnuplot did not write '%s'", tmp);
+        }
     }
+    if (!ran) return rb_error(RB_ERR_IO, "rb_plot_lines: gnuplot failed on '%s'", script);
     return RB_OK;
 }

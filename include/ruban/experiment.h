@@ -34,7 +34,7 @@ extern "C" {
 
 #define RB_CONFIG_MAX_KEYS 8
 
-/* A named set of numeric settings ("lr=0.1 depth=2"). */
+/* A named set of numeric settings ("lr=0.1 depth=2"); keys are at most 31 characters. */
 typedef struct rb_config {
     char name[128];
     int n;
@@ -89,8 +89,9 @@ RB_API rb_status rb_experiment_add_grid(rb_experiment *e, int n_keys, const char
 RB_API rb_status rb_experiment_run(rb_experiment *e, const rb_dataset *train,
                                    const rb_dataset *validation);
 /* Grid search by k-fold cross-validation on data (stratified when y holds int64 labels):
- * every configuration is trained k times; the table gives the mean and spread of the final
- * validation metric over the folds. Returns the best configuration's index (-1 on error). */
+ * every configuration is trained k times (run->fold = 0..k-1, run->seed = seed + fold + 1;
+ * config.seeds does not apply); the table gives the mean and spread of the final validation
+ * metric over the folds. Returns the best configuration's index (-1 on error). */
 RB_API int rb_experiment_cross_validate(rb_experiment *e, const rb_dataset *data, int k,
                                         uint64_t seed);
 

@@ -67,6 +67,8 @@ typedef struct rb_fit_config {
     rb_metric metric;
     const rb_dataset *validation;  /* evaluated after each epoch (not used for training) */
     double validation_split;       /* or: hold out this last fraction of the training set */
+    bool drop_last;                /* skip each epoch's last batch when it is smaller: its
+                                    * noisier gradient can swing a sensitive network */
     bool quiet;                    /* no progress output */
     const char *label;             /* printed before the epochs ("lenet") */
 } rb_fit_config;
@@ -97,7 +99,8 @@ RB_API rb_status rb_evaluate(rb_trainable t, const rb_dataset *data, rb_loss los
 RB_API rb_tensor *rb_predict(rb_trainable t, rb_tensor *x, int64_t batch);
 
 /* Regression quality of predictions against targets (same shape, float): root mean squared
- * error, mean absolute error, and R^2 = 1 - SSE / SST (SST around the targets' mean). */
+ * error, mean absolute error, and R^2 = 1 - SSE / SST (SST around the targets' mean; NaN
+ * when every target is equal). */
 typedef struct rb_regression_scores {
     double rmse, mae, r2;
 } rb_regression_scores;
