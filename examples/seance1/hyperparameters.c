@@ -34,10 +34,10 @@ static rb_history *train_mlp(const rb_run *run)
 {
     rb_model *m = dense_net(run->seed, (int)rb_config_get(run->config, "hidden layers", 1),
                             (int)rb_config_get(run->config, "units", 128));
-    rb_optimizer *opt =
-        rb_config_get(run->config, "adam", 0)
-            ? rb_adam_new(rb_model_params(m), (rb_adam_config){.lr = 1e-3})
-            : rb_sgd_new(rb_model_params(m), (rb_sgd_config){.lr = rb_config_get(run->config, "lr", 0.1)});
+    double lr = rb_config_get(run->config, "lr", 0.1);
+    rb_optimizer *opt = rb_config_get(run->config, "adam", 0)
+                            ? rb_adam_new(rb_model_params(m), (rb_adam_config){.lr = 1e-3})
+                            : rb_sgd_new(rb_model_params(m), (rb_sgd_config){.lr = lr});
     rb_history *h = rb_fit(rb_trainable_of_model(m), opt, run->train,
                            (rb_fit_config){.epochs = (int)rb_config_get(run->config, "epochs", 5),
                                            .batch_size = 64, .seed = run->seed, .quiet = true,
