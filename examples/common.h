@@ -19,6 +19,14 @@ static inline void exit_on_error(rb_status status, const char *message, void *us
     exit(1);
 }
 
+/* A course program's first words: its question and what it expects, stated before any number
+ * is computed. */
+static inline void announce(const char *question, const char *expectation)
+{
+    printf("question: %s\n\nexpected (stated before running):\n%s\n\n", question, expectation);
+    fflush(stdout);
+}
+
 /* Fraction of rows of logits (N, C) whose largest entry is at the label. */
 static inline double accuracy_of(rb_tensor *logits, rb_tensor *labels)
 {

@@ -159,6 +159,47 @@ static void fit_reports_a_mismatched_loss(void **state)
     rb_model_free(m);
 }
 
+/* Image batches are augmented before each step: training differs from the plain run, the
+ * same seed repeats it exactly, and a bad augmentation stops fit with its message. */
+static void fit_augments_image_batches_reproducibly(void **state)
+{
+    (void)state;
+    rb_rng rng = rb_rng_make(11);
+    rb_dataset d = {.x = rb_tensor_uniform(RB_F32, RB_SHAPE(64, 6, 6, 1), 0, 1, &rng),
+                    .y = rb_tensor_zeros(RB_I64, RB_SHAPE(64))};
+    for (int64_t i = 0; i < 64; i++) rb_tensor_i64(d.y)[i] = i % 2;
+    const rb_augment_config aug = {.max_shift = 1, .hflip = true};
+    double final_loss[3];
+    for (int run = 0; run < 3; run++) {
+        rb_model *m = rb_model_new(RB_F32, "tiny", RB_SHAPE(6, 6, 1));
+        rb_model_seed(m, 5);
+        rb_model_add(m, RB_FLATTEN);
+        rb_model_add(m, RB_DENSE(.units = 2));
+        rb_optimizer *opt = rb_sgd_new(rb_model_params(m), (rb_sgd_config){.lr = 0.1});
+        rb_history *h = rb_fit(rb_trainable_of_model(m), opt, &d,
+                               (rb_fit_config){.epochs = 2, .batch_size = 16, .seed = 3,
+                                               .quiet = true, .augment = run ? &aug : NULL});
+        CHECK_OK(h);
+        final_loss[run] = rb_history_last(h)->loss;
+        rb_history_free(h);
+        rb_optimizer_free(opt);
+        rb_model_free(m);
+    }
+    assert_true(final_loss[1] != final_loss[0]);
+    assert_true(final_loss[1] == final_loss[2]);
+
+    rb_model *m = rb_model_new(RB_F32, "tiny", RB_SHAPE(6, 6, 1));
+    rb_model_add(m, RB_FLATTEN);
+    rb_model_add(m, RB_DENSE(.units = 2));
+    rb_optimizer *opt = rb_sgd_new(rb_model_params(m), (rb_sgd_config){.lr = 0.1});
+    const rb_augment_config bad = {.max_shift = -1};
+    CHECK_FAILS(rb_fit(rb_trainable_of_model(m), opt, &d,
+                       (rb_fit_config){.quiet = true, .augment = &bad}),
+                RB_ERR_ARGUMENT, "rb_augment");
+    rb_optimizer_free(opt);
+    rb_model_free(m);
+}
+
 /* ---- PNG ---- */
 
 static uint32_t read_be32(const unsigned char *p)
@@ -260,6 +301,7 @@ int main(int argc, char **argv)
         TEST(evaluate_and_predict_do_not_depend_on_batch_size),
         TEST(regression_metrics_and_validation_split),
         TEST(fit_reports_a_mismatched_loss),
+        TEST(fit_augments_image_batches_reproducibly),
         TEST(png_files_are_valid_and_hold_the_pixels),
     };
     return RUN_TESTS(tests, argc, argv);

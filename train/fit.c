@@ -236,6 +236,8 @@ rb_history *rb_fit(rb_trainable t, rb_optimizer *opt, const rb_dataset *train, r
     }
     rb_history *h = calloc(1, sizeof *h);
     rb_batcher *b = rb_batcher_new(fit_part.x, fit_part.y, c.batch_size, true, c.seed);
+    /* Augmentation draws from its own stream, so shuffling stays the same with or without. */
+    rb_rng augment_rng = rb_rng_make(c.seed ^ 0x61756720u);
     if (!h || !b) {
         if (!h) rb_error(RB_ERR_MEMORY, "rb_fit: out of memory");
         free(h);
@@ -261,6 +263,10 @@ rb_history *rb_fit(rb_trainable t, rb_optimizer *opt, const rb_dataset *train, r
         rb_tensor *x, *y;
         while (rb_batcher_next(b, &x, &y)) {
             if (c.drop_last && rb_tensor_dim(x, 0) < c.batch_size && steps > 0) continue;
+            if (c.augment && rb_augment(x, c.augment, &augment_rng) != RB_OK) {
+                failed = true;
+                break;
+            }
             rb_tape *tape = rb_tape_begin(RB_TAPE_DEFAULT);
             rb_tensor *out = t.forward(t.model, x);
             rb_tensor *loss = rb_loss_apply(c.loss, out, y);

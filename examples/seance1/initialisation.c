@@ -1,19 +1,25 @@
 /* Séance 1 - initialisation of a deep dense network on MNIST: Glorot, He and plain random
  * weights, each drawn from a normal and a uniform law, under ReLU and under tanh.
  *
- * Question: does the initial scale of the weights matter once training starts?
- * Expectations (announced before running): in a 6-layer network the signal must keep its scale
- * from layer to layer. He (variance 2 / fan_in) keeps ReLU activations steady and trains best
- * with ReLU; Glorot (2 / (fan_in + fan_out)) suits tanh; plain random weights of std 0.05 shrink
- * the signal at every layer (0.05 x sqrt(128) < 1), so those networks start slowly, tanh worst.
- * Normal and uniform laws of the same variance (Glorot, He) behave alike; Keras's plain random
- * laws do not share one (normal std 0.05, uniform on [-0.05, 0.05]: std 0.029).
- * Limits: one seed, 5 epochs of plain SGD (lr 0.02, batch 50): a longer run or an adaptive
- * optimizer narrows the gaps. These deep networks without normalisation are sensitive: one
- * SGD step can move validation accuracy by a point or two, so compare the best-epoch column
- * too. The activation scales are measured on 1,000 images before training.
+ * The question, the expectation stated before running and the limits of the
+ * comparison are the strings below; the program prints them.
  */
 #include "../common.h"
+
+static const char question[] =
+    "does the initial scale of the weights matter once training starts?";
+static const char expectation[] =
+    "in a 6-layer network the signal must keep its scale\n"
+    "from layer to layer. He (variance 2 / fan_in) keeps ReLU activations steady and trains best\n"
+    "with ReLU; Glorot (2 / (fan_in + fan_out)) suits tanh; plain random weights of std 0.05 shrink\n"
+    "the signal at every layer (0.05 x sqrt(128) < 1), so those networks start slowly, tanh worst.\n"
+    "Normal and uniform laws of the same variance (Glorot, He) behave alike; Keras's plain random\n"
+    "laws do not share one (normal std 0.05, uniform on [-0.05, 0.05]: std 0.029).";
+static const char limits[] =
+    "one seed, 5 epochs of plain SGD (lr 0.02, batch 50): a longer run or an adaptive\n"
+    "optimizer narrows the gaps. These deep networks without normalisation are sensitive: one\n"
+    "SGD step can move validation accuracy by a point or two, so compare the best-epoch column\n"
+    "too. The activation scales are measured on 1,000 images before training.";
 
 enum { DEPTH = 6, WIDTH = 128 };
 
@@ -63,6 +69,7 @@ static void activation_scales(rb_init init, rb_activation act, rb_tensor *batch,
 int main(void)
 {
     rb_set_error_handler(exit_on_error, NULL);
+    announce(question, expectation);
     rb_dataset all, test, train, validation;
     rb_mnist_load(NULL, &all, &test);
     rb_split(&all, (rb_split_config){.validation = 10000.0 / 60000, .seed = 1}, &train,
@@ -119,7 +126,6 @@ int main(void)
                    fabs(rb_experiment_final(e[1], 2) - rb_experiment_final(e[1], 3)) < 0.02
                ? "yes"
                : "no");
-    printf("limits: one seed, 5 epochs of plain SGD; see the comment at the top.\n");
 
     for (int a = 0; a < 2; a++) rb_experiment_free(e[a]);
     rb_dataset_free(&batch);
@@ -127,5 +133,6 @@ int main(void)
     rb_dataset_free(&validation);
     rb_dataset_free(&all);
     rb_dataset_free(&test);
+    printf("\nlimits: %s\n", limits);
     return 0;
 }

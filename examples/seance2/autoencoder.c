@@ -6,18 +6,27 @@
  * [0, 1], so the loss is the binary cross-entropy of the output logits against them (a sigmoid
  * output with a squared error saturates: once the sigmoid is near 0 its gradient vanishes and
  * training stalls on black images).
- * Expectation (announced before running): after 3 epochs the reconstructions are recognisable
- * digits, slightly blurred; the test error is several times lower than that of the best
- * constant guess (the mean image).
- * Limits: 3 epochs, one seed; a pixelwise loss favours blur over sharp but shifted strokes.
+ * The question, the expectation stated before running and the limits of the
+ * comparison are the strings below; the program prints them.
+ *
  * Output: results/seance2/autoencoder/reconstructions.png (originals on the odd rows,
  * reconstructions below each of them).
  */
 #include "../common.h"
 
+static const char question[] =
+    "can a network squeeze a digit into 392 numbers and rebuild it from them?";
+static const char expectation[] =
+    "after 3 epochs the reconstructions are recognisable\n"
+    "digits, slightly blurred; the test error is several times lower than that of the best\n"
+    "constant guess (the mean image).";
+static const char limits[] =
+    "3 epochs, one seed; a pixelwise loss favours blur over sharp but shifted strokes.";
+
 int main(void)
 {
     rb_set_error_handler(exit_on_error, NULL);
+    announce(question, expectation);
     rb_dataset train, test;
     load_images(false, &train, &test);
     const char *dir = results_dir("seance2/autoencoder");
@@ -85,5 +94,6 @@ int main(void)
     rb_model_free(m);
     rb_dataset_free(&train);
     rb_dataset_free(&test);
+    printf("\nlimits: %s\n", limits);
     return 0;
 }

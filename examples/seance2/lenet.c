@@ -1,18 +1,24 @@
 /* Séance 2 - convolutional networks on Fashion-MNIST: LeNet and three of its choices.
  *
- * Question: what do the kernel size, the activation and the pooling of a LeNet-style network
- * change on Fashion-MNIST?
- * Expectation (announced before running): the LeNet baseline (5x5 kernels, ReLU, max pooling)
- * reaches about 89-90% test accuracy in 5 epochs. tanh trains a little slower than ReLU;
- * average pooling loses a little against max pooling; 3x3 kernels do about as well (the
- * second, unpadded, convolution then leaves a 6x6 rather than 5x5 map, so the first dense
- * layer grows and the model has more parameters, not fewer).
- * Limits: one seed per configuration: the baseline's final test accuracy ranged over
- * 89.1-89.5% across three shuffling seeds, so differences below ~0.5 point are noise; 5 epochs
- * only; the test set serves as validation (nothing is tuned on it here); one optimizer
- * setting (Adam 1e-3, batch 64). Inputs are standardised with the training set's statistics.
+ * The question, the expectation stated before running and the limits of the
+ * comparison are the strings below; the program prints them.
  */
 #include "../common.h"
+
+static const char question[] =
+    "what do the kernel size, the activation and the pooling of a LeNet-style network\n"
+    "change on Fashion-MNIST?";
+static const char expectation[] =
+    "the LeNet baseline (5x5 kernels, ReLU, max pooling)\n"
+    "reaches about 89-90% test accuracy in 5 epochs. tanh trains a little slower than ReLU;\n"
+    "average pooling loses a little against max pooling; 3x3 kernels do about as well (the\n"
+    "second, unpadded, convolution then leaves a 6x6 rather than 5x5 map, so the first dense\n"
+    "layer grows and the model has more parameters, not fewer).";
+static const char limits[] =
+    "one seed per configuration: the baseline's final test accuracy ranged over\n"
+    "89.1-89.5% across three shuffling seeds, so differences below ~0.5 point are noise; 5 epochs\n"
+    "only; the test set serves as validation (nothing is tuned on it here); one optimizer\n"
+    "setting (Adam 1e-3, batch 64). Inputs are standardised with the training set's statistics.";
 
 typedef struct config {
     const char *name;
@@ -42,6 +48,7 @@ static rb_model *lenet(const config *c)
 int main(void)
 {
     rb_set_error_handler(exit_on_error, NULL);
+    announce(question, expectation);
     rb_dataset train, test;
     load_images(true, &train, &test);
     standardize_images(&train, &test);
@@ -87,8 +94,8 @@ int main(void)
     printf("\nexpected: the baseline at about 90%% (at least 89%%): %s (%.2f%%)\n",
            test_acc[0] >= 0.89 ? "yes" : "NO", 100 * test_acc[0]);
     printf("per-epoch histories: %s/history_*.csv\n", dir);
-    printf("limits: one seed each; differences under half a point are within run-to-run noise.\n");
     rb_dataset_free(&train);
     rb_dataset_free(&test);
+    printf("\nlimits: %s\n", limits);
     return test_acc[0] >= 0.89 ? 0 : 1;
 }

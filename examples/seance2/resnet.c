@@ -1,19 +1,25 @@
 /* Séance 2 - a small ResNet on Fashion-MNIST, with and without BatchNorm.
  *
- * Question: what does BatchNorm bring to a small residual network, and what does its momentum
- * change?
- * Expectation (announced before running): with BatchNorm the network learns faster: several
- * points of training accuracy ahead of the same network without it after 3 epochs, and ahead
- * on the test set too. Pre-activation blocks (BatchNorm before the convolution) land close to
- * the post-activation ones. In evaluation BatchNorm uses moving averages of the batch
- * statistics; with Keras's momentum 0.99 they average over the last ~100 steps and lag behind
- * weights that still change fast, so test accuracy in the first epochs is lower and jumpier
- * than with PyTorch's 0.9 (~10 steps), which the other BatchNorm configurations use.
- * Limits: one seed per configuration, 3 epochs only (the ranking can change with longer
- * training), the test set serves as validation (nothing is tuned on it), one learning rate for
- * all (Adam 1e-3), which may suit one configuration better than another.
+ * The question, the expectation stated before running and the limits of the
+ * comparison are the strings below; the program prints them.
  */
 #include "../common.h"
+
+static const char question[] =
+    "what does BatchNorm bring to a small residual network, and what does its momentum\n"
+    "change?";
+static const char expectation[] =
+    "with BatchNorm the network learns faster: several\n"
+    "points of training accuracy ahead of the same network without it after 3 epochs, and ahead\n"
+    "on the test set too. Pre-activation blocks (BatchNorm before the convolution) land close to\n"
+    "the post-activation ones. In evaluation BatchNorm uses moving averages of the batch\n"
+    "statistics; with Keras's momentum 0.99 they average over the last ~100 steps and lag behind\n"
+    "weights that still change fast, so test accuracy in the first epochs is lower and jumpier\n"
+    "than with PyTorch's 0.9 (~10 steps), which the other BatchNorm configurations use.";
+static const char limits[] =
+    "one seed per configuration, 3 epochs only (the ranking can change with longer\n"
+    "training), the test set serves as validation (nothing is tuned on it), one learning rate for\n"
+    "all (Adam 1e-3), which may suit one configuration better than another.";
 
 typedef struct config {
     const char *name;
@@ -24,6 +30,7 @@ typedef struct config {
 int main(void)
 {
     rb_set_error_handler(exit_on_error, NULL);
+    announce(question, expectation);
     rb_dataset train, test;
     load_images(true, &train, &test);
     const char *dir = results_dir("seance2/resnet");
@@ -81,8 +88,8 @@ int main(void)
     printf("expected: momentum 0.99 behind 0.9 on the test set after epoch 1: %s (%+.2f points)\n",
            first_epoch[3] < first_epoch[0] ? "yes" : "no", 100 * (first_epoch[3] - first_epoch[0]));
     printf("per-epoch histories: %s/history_*.csv\n", dir);
-    printf("limits: one seed each; differences under half a point are within run-to-run noise.\n");
     rb_dataset_free(&train);
     rb_dataset_free(&test);
+    printf("\nlimits: %s\n", limits);
     return 0;
 }

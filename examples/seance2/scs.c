@@ -6,15 +6,21 @@
  * function and no normalisation, and pairs with max-abs pooling (the signed value of largest
  * magnitude), since strong negative similarities carry as much information as positive ones.
  *
- * Question: how does a small SCS network compare with a convolutional network of the same
- * shape but several times more parameters?
- * Expectation (announced before running): the SCS network, with about a fifth of the
- * parameters, comes within two or three points of the convolutional twin on Fashion-MNIST
- * (both around 88-90% after 5 epochs).
- * Limits: one seed each, 5 epochs, widths chosen by hand, not tuned; the test set serves as
- * validation. SCS is slower per parameter than a convolution (norms of every patch).
+ * The question, the expectation stated before running and the limits of the
+ * comparison are the strings below; the program prints them.
  */
 #include "../common.h"
+
+static const char question[] =
+    "how does a small SCS network compare with a convolutional network of the same\n"
+    "shape but several times more parameters?";
+static const char expectation[] =
+    "the SCS network, with about a fifth of the\n"
+    "parameters, comes within two or three points of the convolutional twin on Fashion-MNIST\n"
+    "(both around 88-90% after 5 epochs).";
+static const char limits[] =
+    "one seed each, 5 epochs, widths chosen by hand, not tuned; the test set serves as\n"
+    "validation. SCS is slower per parameter than a convolution (norms of every patch).";
 
 /* Three blocks: layer 5x5 (or 3x3 last) "same", pooling 2x2; then dense logits. */
 static rb_model *network(bool scs, const int widths[3])
@@ -42,6 +48,7 @@ static rb_model *network(bool scs, const int widths[3])
 int main(void)
 {
     rb_set_error_handler(exit_on_error, NULL);
+    announce(question, expectation);
     rb_dataset train, test;
     load_images(true, &train, &test);
     const char *dir = results_dir("seance2/scs");
@@ -81,8 +88,8 @@ int main(void)
     printf("expected: SCS within 3 points with far fewer parameters: %s\n",
            test_acc[0] - test_acc[1] <= 0.03 ? "yes" : "no");
     printf("per-epoch histories: %s/history_*.csv\n", dir);
-    printf("limits: one seed each; learning rates (conv 1e-3, SCS 1e-2) set by hand, not tuned.\n");
     rb_dataset_free(&train);
     rb_dataset_free(&test);
+    printf("\nlimits: %s\n", limits);
     return 0;
 }

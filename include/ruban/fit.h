@@ -16,6 +16,7 @@
 
 #include <stdio.h>
 
+#include "ruban/augment.h"
 #include "ruban/base.h"
 #include "ruban/data.h"
 #include "ruban/error.h"
@@ -67,6 +68,8 @@ typedef struct rb_fit_config {
     rb_metric metric;
     const rb_dataset *validation;  /* evaluated after each epoch (not used for training) */
     double validation_split;       /* or: hold out this last fraction of the training set */
+    const rb_augment_config *augment; /* image batches (N, H, W, C) changed at random before
+                                       * each training step (ruban/augment.h) */
     bool drop_last;                /* skip each epoch's last batch when it is smaller: its
                                     * noisier gradient can swing a sensitive network */
     bool quiet;                    /* no progress output */
