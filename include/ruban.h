@@ -28,6 +28,7 @@
 #include "ruban/layers.h"
 #include "ruban/model.h"
 #include "ruban/optim.h"
+#include "ruban/schedule.h"
 #include "ruban/data.h"
 #include "ruban/progress.h"
 #include "ruban/fit.h"

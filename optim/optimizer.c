@@ -31,6 +31,23 @@ rb_optimizer *rb__optimizer_new(const char *name, rb_params *p, double lr, size_
     return opt;
 }
 
+rb_tensor *rb__optimizer_state(rb_optimizer *opt, const char *name)
+{
+    if (opt->n_states < 4) opt->state_names[opt->n_states++] = name;
+    return rb_params_state(opt->params, name);
+}
+
+int rb_optimizer_state_count(const rb_optimizer *opt) { return opt ? opt->n_states : 0; }
+const char *rb_optimizer_state_name(const rb_optimizer *opt, int i)
+{
+    return opt && i >= 0 && i < opt->n_states ? opt->state_names[i] : NULL;
+}
+rb_params *rb_optimizer_params(const rb_optimizer *opt) { return opt ? opt->params : NULL; }
+void rb_optimizer_set_steps(rb_optimizer *opt, int64_t steps)
+{
+    if (opt && steps >= 0) opt->steps = steps;
+}
+
 /* Below this many values per thread the step stays on one thread. */
 enum { STEP_GRAIN = 65536 };
 

@@ -15,7 +15,12 @@ struct rb_optimizer {
     void (*prepare)(rb_optimizer *opt); /* optional: per-step scalars, before the pass */
     rb__update_fn update;               /* elementwise update of one range of the slabs */
     void *state;
+    int n_states;               /* state slabs of this optimizer in the store */
+    const char *state_names[4];
 };
+
+/* The store's slab `name` registered as state of opt (for checkpoints); NULL on error. */
+rb_tensor *rb__optimizer_state(rb_optimizer *opt, const char *name);
 
 /* A new optimizer with a zeroed state of state_size bytes (freed by rb_optimizer_free), or
  * NULL with an error on a bad learning rate or store. */

@@ -55,7 +55,7 @@ rb_optimizer *rb_sgd_new(rb_params *p, rb_sgd_config cfg)
     s->cfg = cfg;
     s->w = rb_params_flat_values(p);
     s->g = rb_params_flat_grads(p);
-    s->v = cfg.momentum > 0 ? rb_params_state(p, "sgd.momentum") : NULL;
+    s->v = cfg.momentum > 0 ? rb__optimizer_state(opt, "sgd.momentum") : NULL;
     opt->update = sgd_update;
     return opt;
 }

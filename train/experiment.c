@@ -176,7 +176,7 @@ const char *rb_experiment_dir(const rb_experiment *e) { return e ? e->dir : ""; 
 
 /* ---- what a history says ---- */
 
-static bool higher_better(const rb_history *h) { return h->metric == RB_METRIC_ACCURACY; }
+static bool higher_better(const rb_history *h) { return rb_metric_higher_is_better(h->metric); }
 
 /* The quantity compared: validation metric, else training metric; the loss without metric. */
 static double score(const rb_history *h, const rb_epoch_record *r)
@@ -257,7 +257,8 @@ static const char *metric_label(const rb_experiment *e, const rb_history *h)
 static void format_value(char *out, size_t size, const rb_history *h, double v)
 {
     if (isnan(v)) snprintf(out, size, "-");
-    else if (h->metric == RB_METRIC_ACCURACY) snprintf(out, size, "%.2f%%", 100 * v);
+    else if (h->metric == RB_METRIC_ACCURACY || h->metric == RB_METRIC_TOP_K_ACCURACY)
+        snprintf(out, size, "%.2f%%", 100 * v);
     else snprintf(out, size, "%.4g", v);
 }
 

@@ -4,7 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "ruban.h"
+#include "metrics.h"
 
 /* ---- the rb_model adapter ---- */
 
@@ -19,72 +19,6 @@ rb_trainable rb_trainable_of_model(rb_model *m)
     return t;
 }
 
-/* ---- losses and metrics ---- */
-
-const char *rb_loss_name(rb_loss loss)
-{
-    switch (loss) {
-    case RB_LOSS_SOFTMAX_CROSS_ENTROPY: return "softmax_cross_entropy";
-    case RB_LOSS_MSE: return "mse";
-    case RB_LOSS_MAE: return "mae";
-    case RB_LOSS_BCE_LOGITS: return "bce_logits";
-    case RB_LOSS_HUBER: return "huber";
-    }
-    return "unknown";
-}
-
-const char *rb_metric_name(rb_metric metric)
-{
-    switch (metric) {
-    case RB_METRIC_NONE: return "none";
-    case RB_METRIC_ACCURACY: return "accuracy";
-    case RB_METRIC_MSE: return "mse";
-    case RB_METRIC_MAE: return "mae";
-    }
-    return "unknown";
-}
-
-rb_tensor *rb_loss_apply(rb_loss loss, rb_tensor *out, rb_tensor *target)
-{
-    switch (loss) {
-    case RB_LOSS_SOFTMAX_CROSS_ENTROPY: return rb_softmax_cross_entropy(out, target);
-    case RB_LOSS_MSE: return rb_mse(out, target);
-    case RB_LOSS_MAE: return rb_mae(out, target);
-    case RB_LOSS_BCE_LOGITS: return rb_bce_logits(out, target);
-    case RB_LOSS_HUBER: return rb_huber(out, target, 1.0);
-    }
-    rb_error(RB_ERR_ARGUMENT, "rb_loss_apply: unknown loss %d", (int)loss);
-    return NULL;
-}
-
-static bool higher_is_better(rb_metric m) { return m == RB_METRIC_ACCURACY; }
-
-/* Sum over the batch of the metric's per-sample values (divided by the count later). */
-static double metric_sum(rb_metric metric, rb_tensor *out, rb_tensor *target)
-{
-    int64_t n = rb_tensor_dim(out, 0);
-    switch (metric) {
-    case RB_METRIC_NONE: return 0;
-    case RB_METRIC_ACCURACY: {
-        rb_tensor *pred = rb_argmax(out, -1, false);
-        if (!pred || rb_tensor_dtype(target) != RB_I64) return NAN;
-        const int64_t *p = rb_tensor_i64(pred), *y = rb_tensor_i64(target);
-        int64_t hits = 0;
-        for (int64_t i = 0; i < n; i++) hits += p[i] == y[i];
-        return (double)hits;
-    }
-    case RB_METRIC_MSE:
-    case RB_METRIC_MAE: {
-        rb_tensor *d = rb_sub(out, target);
-        d = metric == RB_METRIC_MSE ? rb_square(d) : rb_abs(d);
-        /* mean over the non-batch axes, summed over the batch */
-        double per_sample = (double)rb_tensor_size(out) / (double)(n ? n : 1);
-        return rb_tensor_item(rb_sum(d, RB_ALL_AXES, false)) / per_sample;
-    }
-    }
-    return NAN;
-}
-
 /* ---- evaluate and predict ---- */
 
 static void set_mode(rb_trainable t, bool training)
@@ -92,8 +26,10 @@ static void set_mode(rb_trainable t, bool training)
     if (t.set_training) t.set_training(t.model, training);
 }
 
-rb_status rb_evaluate(rb_trainable t, const rb_dataset *data, rb_loss loss, rb_metric metric,
-                      int64_t batch, double *loss_out, double *metric_out)
+/* Loss and metric of a data set in evaluation mode. */
+static rb_status evaluate_k(rb_trainable t, const rb_dataset *data, rb_loss loss,
+                            rb_metric metric, int k, int64_t batch, double *loss_out,
+                            double *metric_out)
 {
     if (!t.forward || !data || !data->x || !data->y)
         return rb_error(RB_ERR_ARGUMENT, "rb_evaluate: model or data missing");
@@ -101,8 +37,10 @@ rb_status rb_evaluate(rb_trainable t, const rb_dataset *data, rb_loss loss, rb_m
     set_mode(t, false);
     rb_batcher *b = rb_batcher_new(data->x, data->y, batch, false, 0);
     if (!b) return rb_last_status();
-    double loss_sum = 0, metric_total = 0;
+    double loss_sum = 0;
     int64_t count = 0;
+    metric_acc acc;
+    metric_start(&acc, metric, k);
     rb_tensor *x, *y;
     rb_status st = RB_OK;
     while (rb_batcher_next(b, &x, &y)) {
@@ -113,7 +51,7 @@ rb_status rb_evaluate(rb_trainable t, const rb_dataset *data, rb_loss loss, rb_m
         if (!l) st = rb_last_status();
         else {
             loss_sum += rb_tensor_item(l) * (double)n;
-            metric_total += metric_sum(metric, out, y);
+            metric_add(&acc, out, y);
             count += n;
         }
         rb_scope_end(s);
@@ -122,9 +60,14 @@ rb_status rb_evaluate(rb_trainable t, const rb_dataset *data, rb_loss loss, rb_m
     rb_batcher_free(b);
     if (st != RB_OK) return st;
     if (loss_out) *loss_out = count ? loss_sum / (double)count : NAN;
-    if (metric_out) *metric_out = metric == RB_METRIC_NONE || !count ? NAN
-                                                                     : metric_total / (double)count;
+    if (metric_out) *metric_out = metric_value(&acc);
     return RB_OK;
+}
+
+rb_status rb_evaluate(rb_trainable t, const rb_dataset *data, rb_loss loss, rb_metric metric,
+                      int64_t batch, double *loss_out, double *metric_out)
+{
+    return evaluate_k(t, data, loss, metric, 5, batch, loss_out, metric_out);
 }
 
 rb_tensor *rb_predict(rb_trainable t, rb_tensor *x, int64_t batch)
@@ -180,32 +123,17 @@ rb_tensor *rb_predict(rb_trainable t, rb_tensor *x, int64_t batch)
 static rb_status split(const rb_dataset *train, double fraction, rb_dataset *fit_part,
                        rb_dataset *val_part)
 {
-    int64_t n = rb_tensor_dim(train->x, 0), n_val = (int64_t)((double)n * fraction);
+    int64_t n = rb_dataset_rows(train), n_val = (int64_t)((double)n * fraction);
     if (n_val < 1 || n_val >= n)
         return rb_error(RB_ERR_ARGUMENT, "rb_fit: validation_split %g leaves %lld of %lld rows",
                         fraction, (long long)n_val, (long long)n);
-    rb_dataset all;
-    if (rb_dataset_head(train, n, &all) != RB_OK) return rb_last_status();
-    rb_status st = rb_dataset_head(&all, n - n_val, fit_part);
-    if (st == RB_OK) {
-        /* The tail: reversed head of the reversed order would cost more; copy rows directly. */
-        int64_t sx[RB_MAX_DIMS], sy[RB_MAX_DIMS];
-        memcpy(sx, rb_tensor_shape(all.x), sizeof sx);
-        memcpy(sy, rb_tensor_shape(all.y), sizeof sy);
-        sx[0] = sy[0] = n_val;
-        val_part->x = rb_tensor_empty(rb_tensor_dtype(all.x), rb_tensor_ndim(all.x), sx);
-        val_part->y = rb_tensor_empty(rb_tensor_dtype(all.y), rb_tensor_ndim(all.y), sy);
-        if (!val_part->x || !val_part->y) st = rb_last_status();
-        else {
-            size_t rx = (size_t)(rb_tensor_size(all.x) / n) * rb_dtype_size(rb_tensor_dtype(all.x));
-            size_t ry = (size_t)(rb_tensor_size(all.y) / n) * rb_dtype_size(rb_tensor_dtype(all.y));
-            memcpy(rb_tensor_data(val_part->x),
-                   (char *)rb_tensor_data(all.x) + (size_t)(n - n_val) * rx, (size_t)n_val * rx);
-            memcpy(rb_tensor_data(val_part->y),
-                   (char *)rb_tensor_data(all.y) + (size_t)(n - n_val) * ry, (size_t)n_val * ry);
-        }
-    }
-    rb_dataset_free(&all);
+    int64_t *rows = malloc(sizeof(int64_t) * (size_t)n);
+    if (!rows) return rb_error(RB_ERR_MEMORY, "rb_fit: out of memory");
+    for (int64_t i = 0; i < n; i++) rows[i] = i;
+    rb_status st = rb_dataset_take(train, rows, n - n_val, fit_part);
+    if (st == RB_OK && (st = rb_dataset_take(train, rows + n - n_val, n_val, val_part)) != RB_OK)
+        rb_dataset_free(fit_part);
+    free(rows);
     return st;
 }
 
@@ -220,6 +148,77 @@ static bool grow(rb_history *h)
     return true;
 }
 
+/* Copies of every variable's values (trainable or not: BatchNorm's running statistics too),
+ * for early stopping's best epoch. */
+typedef struct snapshot {
+    int n;
+    void **values;
+} snapshot;
+
+static bool snapshot_take(snapshot *s, rb_params *p)
+{
+    int n = rb_params_count(p);
+    if (!s->values) {
+        s->values = calloc((size_t)(n ? n : 1), sizeof(void *));
+        if (!s->values) return false;
+        s->n = n;
+    }
+    for (int i = 0; i < s->n; i++) {
+        rb_tensor *v = rb_params_at(p, i);
+        size_t bytes = (size_t)rb_tensor_size(v) * rb_dtype_size(rb_tensor_dtype(v));
+        if (!s->values[i] && !(s->values[i] = malloc(bytes ? bytes : 1))) return false;
+        memcpy(s->values[i], rb_tensor_data(v), bytes);
+    }
+    return true;
+}
+
+static void snapshot_restore(const snapshot *s, rb_params *p)
+{
+    for (int i = 0; i < s->n; i++) {
+        rb_tensor *v = rb_params_at(p, i);
+        memcpy(rb_tensor_data(v), s->values[i],
+               (size_t)rb_tensor_size(v) * rb_dtype_size(rb_tensor_dtype(v)));
+    }
+    rb_params_touch(p);
+}
+
+static void snapshot_free(snapshot *s)
+{
+    for (int i = 0; s->values && i < s->n; i++) free(s->values[i]);
+    free(s->values);
+}
+
+/* The monitored value of an epoch, and whether larger is better. */
+static double monitored(const rb_fit_config *c, const rb_epoch_record *r, bool has_val,
+                        bool *maximize)
+{
+    rb_monitor m = c->monitor;
+    if (m == RB_MONITOR_AUTO) m = has_val ? RB_MONITOR_VAL_LOSS : RB_MONITOR_LOSS;
+    bool metric = m == RB_MONITOR_VAL_METRIC || m == RB_MONITOR_METRIC;
+    *maximize = metric && rb_metric_higher_is_better(c->metric);
+    switch (m) {
+    case RB_MONITOR_VAL_LOSS: return r->val_loss;
+    case RB_MONITOR_VAL_METRIC: return r->val_metric;
+    case RB_MONITOR_METRIC: return r->metric;
+    default: return r->loss;
+    }
+}
+
+static rb_status check_config(const rb_fit_config *c, bool has_val)
+{
+    rb_monitor m = c->monitor;
+    if ((m == RB_MONITOR_VAL_LOSS || m == RB_MONITOR_VAL_METRIC) && !has_val)
+        return rb_error(RB_ERR_ARGUMENT, "rb_fit: monitoring a validation value needs "
+                                         "validation data or validation_split");
+    if ((m == RB_MONITOR_VAL_METRIC || m == RB_MONITOR_METRIC) && c->metric == RB_METRIC_NONE)
+        return rb_error(RB_ERR_ARGUMENT, "rb_fit: monitoring a metric needs cfg.metric");
+    if (c->patience < 0 || c->min_delta < 0 || c->clip_norm < 0 || c->clip_value < 0 ||
+        c->top_k < 0)
+        return rb_error(RB_ERR_ARGUMENT, "rb_fit: patience, min_delta, clip_norm, clip_value and "
+                                         "top_k must be >= 0");
+    return RB_OK;
+}
+
 rb_history *rb_fit(rb_trainable t, rb_optimizer *opt, const rb_dataset *train, rb_fit_config c)
 {
     if (!t.forward || !t.params || !opt || !train || !train->x || !train->y) {
@@ -228,6 +227,7 @@ rb_history *rb_fit(rb_trainable t, rb_optimizer *opt, const rb_dataset *train, r
     }
     if (c.epochs <= 0) c.epochs = 1;
     if (c.batch_size <= 0) c.batch_size = 32;
+    if (check_config(&c, c.validation || c.validation_split > 0) != RB_OK) return NULL;
     rb_dataset fit_part = *train, held_out = {0};
     const rb_dataset *validation = c.validation;
     if (!validation && c.validation_split > 0) {
@@ -238,6 +238,7 @@ rb_history *rb_fit(rb_trainable t, rb_optimizer *opt, const rb_dataset *train, r
     rb_batcher *b = rb_batcher_new(fit_part.x, fit_part.y, c.batch_size, true, c.seed);
     /* Augmentation draws from its own stream, so shuffling stays the same with or without. */
     rb_rng augment_rng = rb_rng_make(c.seed ^ 0x61756720u);
+    snapshot best_weights = {0};
     if (!h || !b) {
         if (!h) rb_error(RB_ERR_MEMORY, "rb_fit: out of memory");
         free(h);
@@ -250,7 +251,9 @@ rb_history *rb_fit(rb_trainable t, rb_optimizer *opt, const rb_dataset *train, r
     }
     h->metric = c.metric;
     h->has_validation = validation != NULL;
-    bool failed = false;
+    bool failed = false, maximize = false;
+    double best = NAN;
+    int since_best = 0;
     for (int epoch = 1; epoch <= c.epochs && !failed; epoch++) {
         char title[96];
         snprintf(title, sizeof title, "%s%sepoch %d/%d", c.label ? c.label : "",
@@ -258,7 +261,9 @@ rb_history *rb_fit(rb_trainable t, rb_optimizer *opt, const rb_dataset *train, r
         rb_progress *bar = c.quiet ? NULL
                                    : rb_progress_begin(stdout, title, rb_batcher_num_batches(b));
         set_mode(t, true);
-        double loss_sum = 0, metric_total = 0, t0 = rb_now();
+        double loss_sum = 0, t0 = rb_now();
+        metric_acc acc;
+        metric_start(&acc, c.metric, c.top_k);
         int64_t seen = 0, steps = 0;
         rb_tensor *x, *y;
         while (rb_batcher_next(b, &x, &y)) {
@@ -278,15 +283,21 @@ rb_history *rb_fit(rb_trainable t, rb_optimizer *opt, const rb_dataset *train, r
             }
             int64_t n = rb_tensor_dim(x, 0);
             loss_sum += rb_tensor_item(loss) * (double)n;
-            if (c.metric != RB_METRIC_NONE) metric_total += metric_sum(c.metric, out, y);
+            metric_add(&acc, out, y);
             seen += n;
             rb_tape_end(tape);
+            if ((c.clip_value > 0 && rb_clip_grad_value(t.params, c.clip_value) != RB_OK) ||
+                (c.clip_norm > 0 && rb_clip_grad_norm(t.params, c.clip_norm) < 0)) {
+                failed = true;
+                break;
+            }
             rb_optimizer_step(opt);
+            if (c.scheduler) rb_scheduler_step(c.scheduler);
             steps++;
             if (bar) {
                 if (c.metric != RB_METRIC_NONE)
                     rb_progress_update(bar, steps, "loss %.4f - %s %.4f", loss_sum / (double)seen,
-                                       rb_metric_name(c.metric), metric_total / (double)seen);
+                                       rb_metric_name(c.metric), metric_value(&acc));
                 else
                     rb_progress_update(bar, steps, "loss %.4f", loss_sum / (double)seen);
             }
@@ -299,13 +310,29 @@ rb_history *rb_fit(rb_trainable t, rb_optimizer *opt, const rb_dataset *train, r
         rb_epoch_record *r = &h->epochs[h->n++];
         r->epoch = epoch;
         r->loss = loss_sum / (double)(seen ? seen : 1);
-        r->metric = c.metric == RB_METRIC_NONE ? NAN : metric_total / (double)(seen ? seen : 1);
+        r->metric = metric_value(&acc);
         r->val_loss = r->val_metric = NAN;
         r->lr = rb_optimizer_lr(opt);
-        if (validation &&
-            rb_evaluate(t, validation, c.loss, c.metric, 256, &r->val_loss, &r->val_metric) != RB_OK)
+        if (validation && evaluate_k(t, validation, c.loss, c.metric, c.top_k, 256, &r->val_loss,
+                                     &r->val_metric) != RB_OK)
             failed = true;
         r->seconds = rb_now() - t0;
+        /* Early stopping and plateaus watch one value. */
+        double value = monitored(&c, r, validation != NULL, &maximize);
+        bool improved = isnan(best) || (maximize ? value > best + c.min_delta
+                                                 : value < best - c.min_delta);
+        if (improved && !isnan(value)) {
+            best = value;
+            h->best_epoch = epoch;
+            since_best = 0;
+            if (c.restore_best && c.patience > 0 && !snapshot_take(&best_weights, t.params)) {
+                rb_error(RB_ERR_MEMORY, "rb_fit: out of memory keeping the best weights");
+                failed = true;
+            }
+        } else {
+            since_best++;
+        }
+        if (c.scheduler) rb_scheduler_epoch_end(c.scheduler, value);
         if (bar) {
             char text[192];
             int k = snprintf(text, sizeof text, "loss %.4f", r->loss);
@@ -319,7 +346,20 @@ rb_history *rb_fit(rb_trainable t, rb_optimizer *opt, const rb_dataset *train, r
                          rb_metric_name(c.metric), r->val_metric);
             rb_progress_end(bar, "%s", text);
         }
+        if (c.patience > 0 && since_best >= c.patience && epoch < c.epochs) {
+            h->stopped_early = true;
+            if (!c.quiet)
+                printf("early stopping after epoch %d: no improvement for %d epochs (best: epoch "
+                       "%d)\n", epoch, c.patience, h->best_epoch);
+            break;
+        }
     }
+    if (!failed && c.restore_best && c.patience > 0 && best_weights.values &&
+        h->best_epoch != h->n) {
+        snapshot_restore(&best_weights, t.params);
+        h->restored = true;
+    }
+    snapshot_free(&best_weights);
     set_mode(t, false);
     rb_batcher_free(b);
     if (held_out.x) {
@@ -331,43 +371,6 @@ rb_history *rb_fit(rb_trainable t, rb_optimizer *opt, const rb_dataset *train, r
         return NULL;
     }
     return h;
-}
-
-/* ---- regression scores ---- */
-
-rb_status rb_regression_scores_of(const rb_tensor *pred, const rb_tensor *target,
-                                  rb_regression_scores *out)
-{
-    if (!pred || !target || !out)
-        return rb_error(RB_ERR_ARGUMENT, "rb_regression_scores_of: NULL argument");
-    int64_t n = rb_tensor_size(pred);
-    bool same = rb_tensor_ndim(pred) == rb_tensor_ndim(target);
-    for (int d = 0; same && d < rb_tensor_ndim(pred); d++)
-        same = rb_tensor_dim(pred, d) == rb_tensor_dim(target, d);
-    if (!same || n == 0 || rb_tensor_dtype(pred) == RB_I64 || rb_tensor_dtype(target) == RB_I64) {
-        char a[96], b[96];
-        return rb_error(RB_ERR_SHAPE, "rb_regression_scores_of: predictions %s and targets %s "
-                                      "must be float tensors of one non-empty shape",
-                        rb_tensor_shape_string(pred, a, sizeof a),
-                        rb_tensor_shape_string(target, b, sizeof b));
-    }
-    double *p = malloc(sizeof(double) * (size_t)n * 2);
-    if (!p) return rb_error(RB_ERR_MEMORY, "rb_regression_scores_of: out of memory");
-    double *y = p + n, mean = 0, sse = 0, sae = 0, sst = 0;
-    rb_tensor_to_doubles(pred, p, n);
-    rb_tensor_to_doubles(target, y, n);
-    for (int64_t i = 0; i < n; i++) mean += y[i];
-    mean /= (double)n;
-    for (int64_t i = 0; i < n; i++) {
-        sse += (p[i] - y[i]) * (p[i] - y[i]);
-        sae += fabs(p[i] - y[i]);
-        sst += (y[i] - mean) * (y[i] - mean);
-    }
-    free(p);
-    out->rmse = sqrt(sse / (double)n);
-    out->mae = sae / (double)n;
-    out->r2 = sst > 0 ? 1 - sse / sst : NAN;
-    return RB_OK;
 }
 
 /* ---- history ---- */
@@ -383,7 +386,7 @@ double rb_history_best_metric(const rb_history *h)
     double best = NAN;
     for (int i = 0; i < h->n; i++) {
         double v = h->has_validation ? h->epochs[i].val_metric : h->epochs[i].metric;
-        if (isnan(best) || (higher_is_better(h->metric) ? v > best : v < best)) best = v;
+        if (isnan(best) || (rb_metric_higher_is_better(h->metric) ? v > best : v < best)) best = v;
     }
     return best;
 }

@@ -22,6 +22,7 @@
 #include "ruban/error.h"
 #include "ruban/model.h"
 #include "ruban/optim.h"
+#include "ruban/schedule.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -50,13 +51,27 @@ typedef enum rb_loss {
 
 typedef enum rb_metric {
     RB_METRIC_NONE = 0,
-    RB_METRIC_ACCURACY, /* argmax of the output against int64 labels */
+    RB_METRIC_ACCURACY,       /* argmax of the output against int64 labels */
     RB_METRIC_MSE,
-    RB_METRIC_MAE
+    RB_METRIC_MAE,
+    RB_METRIC_TOP_K_ACCURACY, /* the label among the k largest outputs (k: top_k, default 5) */
+    RB_METRIC_R2              /* 1 - SSE / SST over the whole set, as scikit-learn's r2_score */
 } rb_metric;
+
+/* What early stopping and reduce-on-plateau watch. AUTO: the validation loss when there is
+ * validation data, else the training loss. */
+typedef enum rb_monitor {
+    RB_MONITOR_AUTO = 0,
+    RB_MONITOR_VAL_LOSS,
+    RB_MONITOR_VAL_METRIC,
+    RB_MONITOR_LOSS,
+    RB_MONITOR_METRIC
+} rb_monitor;
 
 RB_API const char *rb_loss_name(rb_loss loss);
 RB_API const char *rb_metric_name(rb_metric metric);
+/* Whether a larger value of the metric is better (accuracies, R^2). */
+RB_API bool rb_metric_higher_is_better(rb_metric metric);
 /* The loss of a batch (a scalar, differentiable). */
 RB_API rb_tensor *rb_loss_apply(rb_loss loss, rb_tensor *output, rb_tensor *target);
 
@@ -74,6 +89,17 @@ typedef struct rb_fit_config {
                                     * noisier gradient can swing a sensitive network */
     bool quiet;                    /* no progress output */
     const char *label;             /* printed before the epochs ("lenet") */
+    int top_k;                     /* for RB_METRIC_TOP_K_ACCURACY (default 5) */
+    /* Gradients, between backward and the update: */
+    double clip_norm;              /* scale to this global L2 norm when above it (0: off) */
+    double clip_value;             /* clamp into [-clip_value, clip_value] (0: off) */
+    rb_scheduler *scheduler;       /* stepped after each update, told each epoch's monitored
+                                    * value (ruban/schedule.h) */
+    /* Early stopping (Keras's EarlyStopping): */
+    int patience;                  /* stop after this many epochs without improvement (0: off) */
+    double min_delta;              /* smallest change that counts as an improvement */
+    bool restore_best;             /* end with the weights of the best epoch */
+    rb_monitor monitor;
 } rb_fit_config;
 
 typedef struct rb_epoch_record {
@@ -88,13 +114,17 @@ typedef struct rb_history {
     rb_epoch_record *epochs;
     rb_metric metric;
     bool has_validation;
+    int best_epoch;    /* of the monitored value (1-based) */
+    bool stopped_early; /* early stopping ended the training before cfg.epochs */
+    bool restored;      /* the weights are those of best_epoch */
 } rb_history;
 
 /* Train for cfg.epochs; returns the per-epoch history (the caller frees it) or NULL and an
  * error. The model is left in evaluation mode. */
 RB_API rb_history *rb_fit(rb_trainable t, rb_optimizer *opt, const rb_dataset *train,
                           rb_fit_config cfg);
-/* Mean loss and metric over a data set in evaluation mode, in batches (batch 0: 256). */
+/* Mean loss and metric over a data set in evaluation mode, in batches (batch 0: 256; top-k
+ * accuracy uses k = 5). */
 RB_API rb_status rb_evaluate(rb_trainable t, const rb_dataset *data, rb_loss loss,
                              rb_metric metric, int64_t batch, double *loss_out,
                              double *metric_out);
