@@ -29,6 +29,7 @@
 #include "ruban/model.h"
 #include "ruban/optim.h"
 #include "ruban/schedule.h"
+#include "ruban/checkpoint.h"
 #include "ruban/data.h"
 #include "ruban/progress.h"
 #include "ruban/fit.h"
