@@ -26,6 +26,9 @@ static const layer_class *const classes[RB_LAYER_KIND_COUNT] = {
     [RB_LAYER_LAYER_NORM] = &rb__layer_norm_class,
     [RB_LAYER_ACTIVATION] = &rb__activation_class,
     [RB_LAYER_RESIDUAL] = &rb__residual_class,
+    [RB_LAYER_SIMPLE_RNN] = &rb__simple_rnn_class,
+    [RB_LAYER_LSTM] = &rb__lstm_class,
+    [RB_LAYER_GRU] = &rb__gru_class,
 };
 
 /* ---- activations ---- */
@@ -261,7 +264,11 @@ rb_tensor *rb_layer_forward(rb_layer *l, rb_tensor *x)
     }
     rb_tensor *y = l->cls->forward(l, x);
     /* Residual blocks apply their activation inside; some layers fuse a ReLU. */
-    if (l->spec.kind == RB_LAYER_RESIDUAL || rb__layer_fuses_activation(l)) return y;
+    /* Residual blocks and recurrent cells apply their activation inside. */
+    if (l->spec.kind == RB_LAYER_RESIDUAL || l->spec.kind == RB_LAYER_SIMPLE_RNN ||
+        l->spec.kind == RB_LAYER_LSTM || l->spec.kind == RB_LAYER_GRU ||
+        rb__layer_fuses_activation(l))
+        return y;
     return rb__layer_activate(l, y);
 }
 

@@ -40,7 +40,8 @@ extern const layer_class rb__dense_class, rb__conv1d_class, rb__conv2d_class,
     rb__max_pool2d_class, rb__avg_pool2d_class, rb__max_abs_pool2d_class,
     rb__global_avg_pool2d_class, rb__global_max_pool2d_class, rb__upsample2d_class,
     rb__flatten_class, rb__dropout_class, rb__alpha_dropout_class, rb__batch_norm_class,
-    rb__layer_norm_class, rb__activation_class, rb__residual_class;
+    rb__layer_norm_class, rb__activation_class, rb__residual_class, rb__simple_rnn_class,
+    rb__lstm_class, rb__gru_class;
 
 /* Create variable "<layer name>.<suffix>" of the given shape, initialised by init. */
 rb_tensor *rb__layer_var(rb_layer *l, rb_params *p, const char *suffix, int ndim,

@@ -51,7 +51,18 @@ static rb_tensor *slice_scatter(rb_tensor *g, const rb_attrs *at)
 
 void rb__bwd_slice(rb_grad_ctx *ctx, const rb_node *n, rb_tensor *g)
 {
-    rb_grad_add(ctx, n, 0, slice_scatter(g, &n->attrs));
+    if (rb__grad_create_graph(ctx)) {
+        rb_grad_add(ctx, n, 0, slice_scatter(g, &n->attrs));
+        return;
+    }
+    /* First order: add into the sliced region only (no full-size zero tensor per slice). */
+    const rb_attrs *at = &n->attrs;
+    int64_t start[RB_MAX_DIMS], step[RB_MAX_DIMS];
+    for (int d = 0; d < n->in[0]->ndim; d++) {
+        start[d] = at->i[AT_START + d];
+        step[d] = at->i[AT_STEP + d];
+    }
+    rb__grad_add_region(ctx, n, 0, g, start, step);
 }
 
 /* The view of `full` selected by the slice attributes. */

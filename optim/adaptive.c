@@ -10,7 +10,6 @@ typedef struct adaptive_state {
     adaptive_kind kind;
     double rho, eps, momentum, initial;
     rb_tensor *w, *g, *a, *b; /* a: accumulated g^2; b: Adadelta's d^2 or RMSprop's momentum */
-    bool initialised;
 } adaptive_state;
 
 #define ADAPTIVE_UPDATE(T, SQRT)                                                               \
@@ -58,11 +57,11 @@ static void adaptive_update(rb_optimizer *opt, int64_t begin, int64_t end)
 }
 
 /* Adagrad's accumulator starts at initial_accumulator (on the first step, so that a restored
- * checkpoint keeps its own). */
+ * checkpoint keeps its own; a checkpoint of step 0 starts afresh). */
 static void adagrad_prepare(rb_optimizer *opt)
 {
     adaptive_state *s = opt->state;
-    if (opt->steps == 1 && !s->initialised) {
+    if (opt->steps == 1) {
         rb_tensor *a = s->a;
         int64_t n = rb_tensor_size(a);
         if (rb_tensor_dtype(a) == RB_F32)
@@ -70,7 +69,6 @@ static void adagrad_prepare(rb_optimizer *opt)
         else
             for (int64_t i = 0; i < n; i++) rb_tensor_f64(a)[i] = s->initial;
     }
-    s->initialised = true;
 }
 
 static rb_optimizer *adaptive_new(const char *name, adaptive_kind kind, rb_params *p, double lr,

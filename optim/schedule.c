@@ -59,8 +59,8 @@ rb_scheduler *rb_scheduler_new(rb_optimizer *opt, rb_schedule s)
     else if ((s.kind == RB_SCHEDULE_TIME_DECAY || s.kind == RB_SCHEDULE_EXPONENTIAL) && s.decay < 0)
         bad = "decay must be >= 0";
     else if (s.kind == RB_SCHEDULE_PLATEAU && s.per_step) bad = "reduce-on-plateau works per epoch";
-    else if (s.factor < 0 || s.factor >= 1 || s.gamma < 0 || s.min_lr < 0 || s.patience < 0 ||
-             s.cooldown < 0)
+    else if (s.factor < 0 || s.factor >= 1 || s.gamma < 0 || s.gamma >= 1 || s.min_lr < 0 ||
+             s.patience < 0 || s.cooldown < 0)
         bad = "factor and gamma in [0, 1), min_lr, patience and cooldown >= 0";
     else if ((int)s.kind < 0 || s.kind > RB_SCHEDULE_PLATEAU) bad = "unknown kind";
     if (bad) {
@@ -107,6 +107,7 @@ void rb_scheduler_epoch_end(rb_scheduler *r, double value)
         if (better) {
             r->best = value;
             r->bad_epochs = 0;
+            if (r->cooldown_left > 0) r->cooldown_left--; /* the cooldown counts every epoch */
         } else if (r->cooldown_left > 0) {
             r->cooldown_left--;
         } else if (++r->bad_epochs >= r->s.patience) {

@@ -104,6 +104,57 @@ void rb_grad_add(rb_grad_ctx *ctx, const rb_node *n, int i, rb_tensor *g)
     rb__add_into(acc, g);
 }
 
+void rb__grad_add_region(rb_grad_ctx *ctx, const rb_node *n, int i, const rb_tensor *g,
+                         const int64_t *start, const int64_t *step)
+{
+    if (!ctx || ctx->failed || !g) return;
+    rb_tensor *x = n->in[i];
+    if (x->dep_gen != ctx->gen) return;
+    if (g->dtype != x->dtype || g->ndim != x->ndim) {
+        rb_error(RB_ERR_SHAPE, "rb_tape_gradient: backward of rb_%s gave a %s%s region gradient "
+                               "for input %d of %s%s",
+                 n->def->name, rb_dtype_name(g->dtype), rb__shp(g), i, rb_dtype_name(x->dtype),
+                 rb__shp(x));
+        backward_failed(ctx);
+        return;
+    }
+    if (rb_anomaly_mode() && rb__find_nonfinite(g) >= 0) {
+        rb_error(RB_ERR_NONFINITE, "rb_tape_gradient: backward of rb_%s produced %s in the "
+                                   "gradient of input %d %s",
+                 n->def->name, rb__nonfinite_name(rb__get_flat(g, rb__find_nonfinite(g))), i,
+                 rb__shp(x));
+        backward_failed(ctx);
+        return;
+    }
+    rb_tensor *acc;
+    if (x->grad_gen != ctx->gen) {
+        acc = rb__tensor_new(x->dtype, x->ndim, x->shape, n->def->name);
+        if (!acc) {
+            backward_failed(ctx);
+            return;
+        }
+        rb__fill(acc, 0.0);
+        x->grad_gen = ctx->gen;
+        x->grad_acc = acc;
+        x->grad_state = ACC_OWNED;
+    } else if (!(acc = owned_accumulator(x))) {
+        backward_failed(ctx);
+        return;
+    }
+    /* The region: acc's elements from start, every step, with g's shape. */
+    rb_tensor view = *acc;
+    int64_t offset = 0;
+    for (int d = 0; d < acc->ndim; d++) {
+        offset += start[d] * acc->strides[d];
+        view.shape[d] = g->shape[d];
+        view.strides[d] = acc->strides[d] * step[d];
+    }
+    view.size = g->size;
+    view.data = (char *)acc->data + offset * (int64_t)rb_dtype_size(acc->dtype);
+    rb__tensor_update_contiguous(&view);
+    rb__add_into(&view, g);
+}
+
 void rb__grad_add_gemm(rb_grad_ctx *ctx, const rb_node *n, int i, const rb_tensor *a, bool ta,
                        const rb_tensor *b, bool tb)
 {

@@ -86,6 +86,8 @@
     /* normalisation (ops/norm.c) */                                                           \
     X(moments, 1, DIFF)                                                                        \
     X(batch_norm, 4, DIFF)                                                                     \
-    X(batch_norm_train, -1, DIFF)
+    X(batch_norm_train, -1, DIFF)                                                              \
+    /* recurrences (ops/rnn.c) */                                                              \
+    X(lstm_sequence, 4, DIFF)
 
 #endif

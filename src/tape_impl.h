@@ -60,6 +60,12 @@ static inline bool rb__grad_create_graph(const rb_grad_ctx *ctx) { return ctx->c
 /* Fast path for matmul-like backward: add alpha * op(A) op(B) to input i's gradient directly
  * with one GEMM (into the parameter store's gradient when possible). A and B are 2-D
  * strided views; ta/tb transpose them. Only valid when !create_graph. */
+/* Add g into the part of input i's gradient that starts at start[d] and advances step[d] per
+ * element along each axis (the slice g came from). The accumulator starts as zeros once per
+ * gradient call: slicing a tensor T times costs T slices, not T full-size scatters. Only valid
+ * when !create_graph. */
+void rb__grad_add_region(rb_grad_ctx *ctx, const rb_node *node, int i, const rb_tensor *g,
+                         const int64_t *start, const int64_t *step);
 void rb__grad_add_gemm(rb_grad_ctx *ctx, const rb_node *node, int i, const rb_tensor *a,
                        bool ta, const rb_tensor *b, bool tb);
 

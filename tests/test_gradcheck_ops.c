@@ -154,6 +154,8 @@ FN(f_batch_norm, rb_batch_norm(X(0), X(1), X(2), X(3), 1e-3))
 FN(f_bn_composed, rb_batch_norm(X(0), rb_moments(X(0)), X(1), X(2), 1e-3))
 FN(f_bn_train, rb_batch_norm_train(X(0), X(1), X(2), NULL, NULL, 0, 1e-3, RB_EPILOGUE_NONE))
 FN(f_bn_train_relu, rb_batch_norm_train(X(0), X(1), X(2), NULL, NULL, 0, 1e-3, RB_EPILOGUE_RELU))
+/* Three steps of 2 rows, 2 units: xw (6, 8), U (2, 8), h0 and c0 (2, 2). */
+FN(f_lstm_sequence, rb_lstm_sequence(X(0), X(1), X(2), X(3), 3))
 FN(f_bn_relu, rb_batch_norm_ex(X(0), X(1), X(2), X(3), 1e-3, RB_EPILOGUE_RELU))
 FN(f_upsample, rb_mul(rb_upsample2d(X(0), 2, 3), rb_upsample2d(X(0), 2, 3)))
 
@@ -293,6 +295,8 @@ static const op_case cases[] = {
      {IN("4x2x3", ANY), IN("3", ANY), IN("3", ANY)}, true},
     {"batch_norm_train_relu", "batch_norm_train", f_bn_train_relu, 3,
      {IN("5x3", ANY), IN("3", NONZERO), IN("3", ANY)}, true},
+    {"lstm_sequence", "lstm_sequence", f_lstm_sequence, 4,
+     {IN("6x8", ANY), IN("2x8", ANY), IN("2x2", ANY), IN("2x2", ANY)}, true},
     {"batch_norm_relu", "batch_norm", f_bn_relu, 4,
      {IN("5x3", ANY), IN("2x3", POS), IN("3", NONZERO), IN("3", ANY)}, true},
     {"take", "take,scatter_add", f_take, 2, {IN("3x4", ANY), LAB("2x3", 12)}, true},

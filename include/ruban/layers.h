@@ -65,6 +65,10 @@ typedef enum rb_layer_kind {
     RB_LAYER_LAYER_NORM,       /* epsilon (1e-3), over the last axis */
     RB_LAYER_ACTIVATION,       /* activation */
     RB_LAYER_RESIDUAL,         /* units filters, kernel (3x3), window.stride[0], bn, momentum */
+    RB_LAYER_SIMPLE_RNN,       /* units; activation (default tanh); (N, T, F) sequences */
+    RB_LAYER_LSTM,             /* units; gates i, f, c, o as Keras; forget-gate bias 1 */
+    RB_LAYER_GRU,              /* units; gates z, r, h; reset applied before the matmul (Cho
+                                * et al. 2014, Keras's reset_after = false) */
     RB_LAYER_KIND_COUNT
 } rb_layer_kind;
 
@@ -93,6 +97,11 @@ typedef struct rb_layer_spec {
     double epsilon;           /* BatchNorm / LayerNorm */
     rb_bn_placement bn;       /* residual blocks */
     uint64_t seed;            /* initialisation and dropout randomness (0: the store's) */
+    /* Recurrent layers: */
+    bool return_sequences;    /* output every step (N, T, units), else the last (N, units) */
+    bool bidirectional;       /* also read the sequence backwards; outputs concatenated
+                               * (2 units), as Keras's Bidirectional(layer) */
+    rb_init_spec recurrent_init; /* default orthogonal */
 } rb_layer_spec;
 
 /* Spec constructors: RB_DENSE(.units = 10, .activation = RB_ACT_RELU). */
@@ -111,6 +120,9 @@ typedef struct rb_layer_spec {
 #define RB_ALPHA_DROPOUT(...) ((rb_layer_spec){.kind = RB_LAYER_ALPHA_DROPOUT, __VA_ARGS__})
 #define RB_ACTIVATION(...) ((rb_layer_spec){.kind = RB_LAYER_ACTIVATION, __VA_ARGS__})
 #define RB_RESIDUAL(...) ((rb_layer_spec){.kind = RB_LAYER_RESIDUAL, __VA_ARGS__})
+#define RB_SIMPLE_RNN(...) ((rb_layer_spec){.kind = RB_LAYER_SIMPLE_RNN, __VA_ARGS__})
+#define RB_LSTM(...) ((rb_layer_spec){.kind = RB_LAYER_LSTM, __VA_ARGS__})
+#define RB_GRU(...) ((rb_layer_spec){.kind = RB_LAYER_GRU, __VA_ARGS__})
 /* Layers whose defaults usually do (customise with (rb_layer_spec){.kind = ..., ...}). */
 #define RB_FLATTEN ((rb_layer_spec){.kind = RB_LAYER_FLATTEN})
 #define RB_GLOBAL_AVG_POOL2D ((rb_layer_spec){.kind = RB_LAYER_GLOBAL_AVG_POOL2D})
@@ -147,6 +159,25 @@ RB_API rb_tensor *rb_layer_variable(const rb_layer *layer, int i);
 RB_API rb_tensor *rb_layer_regularization(const rb_layer *layer);
 /* Apply the spec's constraints in place (after an optimizer step). */
 RB_API rb_status rb_layer_apply_constraints(rb_layer *layer);
+
+/* ---- recurrent layers beyond rb_layer_forward ----
+ * A state is h (N, units) and, for LSTM, the cell c (N, units). Variables: "<name>.kernel"
+ * (F, G units), "<name>.recurrent_kernel" (units, G units), "<name>.bias" (G units), G = 1, 4
+ * or 3 gates in Keras's order; a bidirectional layer adds "<name>.backward_*". */
+typedef struct rb_rnn_state {
+    rb_tensor *h, *c;
+} rb_rnn_state;
+
+/* One step of the layer's cell from your own loop: x_t (N, F) and state (NULL: zeros) -> the
+ * next state into *next; returns next->h. Recorded on the active tape like any op. */
+RB_API rb_tensor *rb_rnn_cell(rb_layer *layer, rb_tensor *x_t, const rb_rnn_state *state,
+                              rb_rnn_state *next);
+/* The layer over x (N, T, F) from `initial` (NULL: zeros), returning what rb_layer_forward
+ * returns. When not NULL: *final receives the last state, and steps[0..T) the hidden state
+ * after each time step (the tensors the tape differentiates: their gradients show how far
+ * back errors reach). Both are the forward direction's for a bidirectional layer. */
+RB_API rb_tensor *rb_rnn_forward(rb_layer *layer, rb_tensor *x, const rb_rnn_state *initial,
+                                 rb_rnn_state *final, rb_tensor **steps);
 
 #ifdef __cplusplus
 }

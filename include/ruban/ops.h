@@ -147,6 +147,14 @@ RB_API rb_tensor *rb_one_hot(rb_tensor *labels, int64_t depth, rb_dtype dtype);
 /* ---- fused epilogues: an activation applied to a product's or a normalisation's output in
  * the same pass (and its gradient mask in the backward pass): f(x) then rb_relu, cheaper ---- */
 typedef enum rb_epilogue { RB_EPILOGUE_NONE = 0, RB_EPILOGUE_RELU } rb_epilogue;
+/* ---- recurrences ---- */
+/* The LSTM recurrence over T steps in one op: xw (T N, 4u) holds each step's input projection
+ * x_t W + b as time-major rows (step t: rows t N to (t+1) N - 1), gates i, f, g, o in Keras's
+ * order; U (u, 4u) the recurrent kernel; h0, c0 (N, u) the initial state. Returns the hidden
+ * states (T N, u), time-major. One product h U per step; backward gets dU in one product. */
+RB_API rb_tensor *rb_lstm_sequence(rb_tensor *xw, rb_tensor *u, rb_tensor *h0, rb_tensor *c0,
+                                   int64_t steps);
+
 /* rb_linear followed by the epilogue. */
 RB_API rb_tensor *rb_linear_ex(rb_tensor *x, rb_tensor *w, rb_tensor *bias, rb_epilogue epi);
 

@@ -1,0 +1,241 @@
+/* The LSTM recurrence as one op over a whole sequence, as cuDNN does it: the input projection
+ * x W + b is computed before (one large product), each step then needs one product h U and a
+ * fused pass over the gates; backward runs the recurrence in reverse with one product per
+ * step and gets the recurrent weights' gradient from one large product over all steps.
+ *
+ *   xw (T N, 4u) time-major rows (step t: rows [t N, (t+1) N)), gates i, f, g, o (Keras's
+ *   order); U (u, 4u); h0, c0 (N, u)  ->  H (T N, u), the hidden state after each step. */
+#include <math.h>
+#include <string.h>
+
+#include "fastmath.h"
+#include "gemm.h"
+#include "op_impl.h"
+
+enum { AT_STEPS = 0 };
+enum { SAVED_GATES = 0, SAVED_CELLS = 1 };
+
+static inline double sigmoid_d(double v) { return v >= 0 ? 1 / (1 + exp(-v)) : exp(v) / (1 + exp(v)); }
+
+rb_tensor *rb_lstm_sequence(rb_tensor *xw, rb_tensor *u, rb_tensor *h0, rb_tensor *c0,
+                            int64_t steps)
+{
+    rb_tensor *in[4] = {xw, u, h0, c0};
+    if (!rb__check_inputs("lstm_sequence", 4, in) || !rb__check_float("lstm_sequence", xw))
+        return NULL;
+    for (int k = 1; k < 4; k++)
+        if (!rb__check_same_dtype("lstm_sequence", xw, in[k])) return NULL;
+    int64_t units = u->ndim == 2 ? u->shape[0] : -1;
+    int64_t n = h0->ndim == 2 ? h0->shape[0] : -1;
+    if (steps < 1 || units < 1 || n < 1 || xw->ndim != 2 || u->shape[1] != 4 * units ||
+        xw->shape[0] != steps * n || xw->shape[1] != 4 * units || h0->shape[1] != units ||
+        c0->ndim != 2 || c0->shape[0] != n || c0->shape[1] != units)
+        return rb__fail(RB_ERR_SHAPE, "rb_lstm_sequence: expects xw (T N, 4u), U (u, 4u), h0 and "
+                                      "c0 (N, u) with T = %lld steps; got xw %s, U %s, h0 %s, "
+                                      "c0 %s",
+                        (long long)steps, rb__shp(xw), rb__shp(u), rb__shp(h0), rb__shp(c0));
+    rb_attrs at = {.i = {steps}};
+    return rb__apply(RB__OP_lstm_sequence, 4, in, &at, xw->dtype, 2,
+                     (int64_t[]){steps * n, units});
+}
+
+/* Gate activations in place over one step's Z (N, 4u), then the cell and hidden states. The
+ * per-row functions take restrict parameters (GCC honours restrict there) so they vectorise. */
+#define LSTM_STEP(T, SIGMOID, TANH)                                                            \
+    static void lstm_row_##T(T *restrict zi, T *restrict zf, T *restrict zg, T *restrict zo,   \
+                             const T *restrict cp, T *restrict c, T *restrict h, int64_t u)    \
+    {                                                                                          \
+        for (int64_t j = 0; j < u; j++) {                                                      \
+            T i = SIGMOID(zi[j]), f = SIGMOID(zf[j]), g = TANH(zg[j]), o = SIGMOID(zo[j]);     \
+            zi[j] = i;                                                                         \
+            zf[j] = f;                                                                         \
+            zg[j] = g;                                                                         \
+            zo[j] = o;                                                                         \
+            T cv = f * cp[j] + i * g;                                                          \
+            c[j] = cv;                                                                         \
+            h[j] = o * TANH(cv);                                                               \
+        }                                                                                      \
+    }                                                                                          \
+    static void lstm_step_##T(T *z, const T *c_prev, T *c, T *h, int64_t n, int64_t u)         \
+    {                                                                                          \
+        for (int64_t r = 0; r < n; r++) {                                                      \
+            T *zr = z + r * 4 * u;                                                             \
+            lstm_row_##T(zr, zr + u, zr + 2 * u, zr + 3 * u, c_prev + r * u, c + r * u,        \
+                         h + r * u, u);                                                        \
+        }                                                                                      \
+    }
+LSTM_STEP(float, rb__sigmoid_f32, rb__tanh_f32)
+LSTM_STEP(double, sigmoid_d, tanh)
+
+static rb__mat mat(void *data, int64_t rows, int64_t cols)
+{
+    return (rb__mat){data, rows, cols, cols, 1};
+}
+
+rb_status rb__fwd_lstm_sequence(rb_node *nd)
+{
+    rb_tensor *xw = rb__contiguous(nd->in[0]), *u = rb__contiguous(nd->in[1]);
+    rb_tensor *h0 = rb__contiguous(nd->in[2]), *c0 = rb__contiguous(nd->in[3]);
+    if (!xw || !u || !h0 || !c0) return rb_last_status();
+    rb_tensor *out = nd->out;
+    int64_t steps = nd->attrs.i[AT_STEPS], units = u->shape[0], n = h0->shape[0];
+    rb_dtype dt = out->dtype;
+    size_t es = rb_dtype_size(dt);
+    /* Gate activations and cell states of every step: kept for backward when recorded. */
+    rb_tensor *gates = nd->recorded ? rb__tensor_new(dt, 2, (int64_t[]){steps * n, 4 * units}, "lstm_sequence")
+                                    : rb__tensor_scratch(dt, 2, (int64_t[]){steps * n, 4 * units});
+    rb_tensor *cells = nd->recorded ? rb__tensor_new(dt, 2, (int64_t[]){steps * n, units}, "lstm_sequence")
+                                    : rb__tensor_scratch(dt, 2, (int64_t[]){steps * n, units});
+    if (!gates || !cells) return rb_last_status();
+    memcpy(gates->data, xw->data, (size_t)(steps * n * 4 * units) * es);
+    for (int64_t t = 0; t < steps; t++) {
+        char *z = (char *)gates->data + (size_t)(t * n * 4 * units) * es;
+        const void *h_prev = t ? (char *)out->data + (size_t)((t - 1) * n * units) * es : h0->data;
+        const void *c_prev = t ? (char *)cells->data + (size_t)((t - 1) * n * units) * es : c0->data;
+        void *c = (char *)cells->data + (size_t)(t * n * units) * es;
+        void *h = (char *)out->data + (size_t)(t * n * units) * es;
+        rb__gemm(dt, mat((void *)h_prev, n, units), false, mat(u->data, units, 4 * units), false,
+                 mat(z, n, 4 * units), 1.0, 1.0);
+        if (dt == RB_F32) lstm_step_float((float *)z, c_prev, c, h, n, units);
+        else lstm_step_double((double *)z, c_prev, c, h, n, units);
+    }
+    if (nd->recorded) {
+        rb_node_save(nd, SAVED_GATES, gates);
+        rb_node_save(nd, SAVED_CELLS, cells);
+    }
+    return RB_OK;
+}
+
+/* One reverse step: from dh (upstream + recurrent) and the saved gates, the gradients of the
+ * gate pre-activations dz (N, 4u) and the carried cell gradient dc_next (updated in place). */
+#define LSTM_BACK(T, TANH)                                                                     \
+    static void lstm_back_row_##T(const T *restrict gate, const T *restrict up,                \
+                                  const T *restrict rec, const T *restrict c,                  \
+                                  const T *restrict cp, T *restrict dcn, T *restrict dz,       \
+                                  int64_t u)                                                   \
+    {                                                                                          \
+        for (int64_t j = 0; j < u; j++) {                                                      \
+            T i = gate[j], f = gate[u + j], g = gate[2 * u + j], o = gate[3 * u + j];         \
+            T dh = up[j] + rec[j], tc = TANH(c[j]);                                            \
+            T dc = dh * o * ((T)1 - tc * tc) + dcn[j];                                         \
+            dz[j] = dc * g * i * ((T)1 - i);                                                   \
+            dz[u + j] = dc * cp[j] * f * ((T)1 - f);                                           \
+            dz[2 * u + j] = dc * i * ((T)1 - g * g);                                           \
+            dz[3 * u + j] = dh * tc * o * ((T)1 - o);                                          \
+            dcn[j] = dc * f;                                                                   \
+        }                                                                                      \
+    }                                                                                          \
+    static void lstm_back_##T(const T *dh_up, const T *dh_rec, const T *gates, const T *c,     \
+                              const T *c_prev, T *dc_next, T *dz, int64_t n, int64_t u)        \
+    {                                                                                          \
+        for (int64_t r = 0; r < n; r++)                                                        \
+            lstm_back_row_##T(gates + r * 4 * u, dh_up + r * u, dh_rec + r * u, c + r * u,     \
+                              c_prev + r * u, dc_next + r * u, dz + r * 4 * u, u);             \
+    }
+LSTM_BACK(float, rb__tanh_f32)
+LSTM_BACK(double, tanh)
+
+/* Second-order path: the same backward written with public ops on a recomputed forward, so
+ * that an outer tape records it. */
+static void lstm_backward_graph(rb_grad_ctx *ctx, const rb_node *nd, rb_tensor *g)
+{
+    rb_tensor *xw = nd->in[0], *u = nd->in[1], *h = nd->in[2], *c = nd->in[3];
+    int64_t steps = nd->attrs.i[AT_STEPS], units = u->shape[0], n = h->shape[0];
+    rb_tensor *hs[1024], *cs[1024], *gs[1024][4];
+    if (steps > 1024) {
+        rb_error(RB_ERR_ARGUMENT, "rb_lstm_sequence: second derivatives over more than 1024 "
+                                  "steps are not supported");
+        return;
+    }
+    rb_tensor *h_prev = h, *c_prev = c;
+    for (int64_t t = 0; t < steps; t++) {
+        rb_tensor *z = rb_add(rb_slice(xw, (int64_t[]){t * n, 0}, (int64_t[]){(t + 1) * n, 4 * units}, NULL),
+                              rb_matmul(h_prev, u));
+        for (int k = 0; k < 4; k++) {
+            rb_tensor *zk = rb_slice(z, (int64_t[]){0, k * units}, (int64_t[]){n, (k + 1) * units}, NULL);
+            gs[t][k] = k == 2 ? rb_tanh(zk) : rb_sigmoid(zk);
+        }
+        cs[t] = rb_add(rb_mul(gs[t][1], c_prev), rb_mul(gs[t][0], gs[t][2]));
+        hs[t] = rb_mul(gs[t][3], rb_tanh(cs[t]));
+        h_prev = hs[t];
+        c_prev = cs[t];
+    }
+    rb_tensor *dh_next = NULL, *dc_next = NULL, *dzs[1024], *du = NULL;
+    for (int64_t t = steps - 1; t >= 0; t--) {
+        rb_tensor *dh = rb_slice(g, (int64_t[]){t * n, 0}, (int64_t[]){(t + 1) * n, units}, NULL);
+        if (dh_next) dh = rb_add(dh, dh_next);
+        rb_tensor *i = gs[t][0], *f = gs[t][1], *gg = gs[t][2], *o = gs[t][3];
+        rb_tensor *tc = rb_tanh(cs[t]);
+        rb_tensor *one = rb_tensor_ones(g->dtype, RB_SHAPE(1));
+        rb_tensor *dc = rb_mul(rb_mul(dh, o), rb_sub(one, rb_square(tc)));
+        if (dc_next) dc = rb_add(dc, dc_next);
+        rb_tensor *cp = t ? cs[t - 1] : c;
+        rb_tensor *parts[4] = {rb_mul(rb_mul(dc, gg), rb_mul(i, rb_sub(one, i))),
+                               rb_mul(rb_mul(dc, cp), rb_mul(f, rb_sub(one, f))),
+                               rb_mul(rb_mul(dc, i), rb_sub(one, rb_square(gg))),
+                               rb_mul(rb_mul(dh, tc), rb_mul(o, rb_sub(one, o)))};
+        dzs[t] = rb_concat(4, parts, 1);
+        dc_next = rb_mul(dc, f);
+        dh_next = rb_matmul(dzs[t], rb_transpose(u, 0, 1));
+        rb_tensor *hp = t ? hs[t - 1] : h;
+        rb_tensor *du_t = rb_matmul(rb_transpose(hp, 0, 1), dzs[t]);
+        du = du ? rb_add(du, du_t) : du_t;
+    }
+    if (rb_grad_needed(ctx, nd, 0)) rb_grad_add(ctx, nd, 0, rb_concat((int)steps, dzs, 0));
+    if (rb_grad_needed(ctx, nd, 1)) rb_grad_add(ctx, nd, 1, du);
+    if (rb_grad_needed(ctx, nd, 2)) rb_grad_add(ctx, nd, 2, dh_next);
+    if (rb_grad_needed(ctx, nd, 3)) rb_grad_add(ctx, nd, 3, dc_next);
+}
+
+void rb__bwd_lstm_sequence(rb_grad_ctx *ctx, const rb_node *nd, rb_tensor *g)
+{
+    if (rb__grad_create_graph(ctx)) {
+        lstm_backward_graph(ctx, nd, g);
+        return;
+    }
+    rb_tensor *u = rb__contiguous(nd->in[1]), *c0 = rb__contiguous(nd->in[3]);
+    rb_tensor *h0 = rb__contiguous(nd->in[2]), *dh_all = rb__contiguous(g);
+    rb_tensor *gates = rb_node_saved(nd, SAVED_GATES), *cells = rb_node_saved(nd, SAVED_CELLS);
+    rb_tensor *hs = nd->out;
+    int64_t steps = nd->attrs.i[AT_STEPS], units = u->shape[0], n = h0->shape[0];
+    rb_dtype dt = g->dtype;
+    size_t es = rb_dtype_size(dt);
+    rb_tensor *dz = rb__tensor_new(dt, 2, (int64_t[]){steps * n, 4 * units}, "lstm_sequence");
+    rb_tensor *dh_rec = rb__tensor_new(dt, 2, (int64_t[]){n, units}, "lstm_sequence");
+    rb_tensor *dc = rb__tensor_new(dt, 2, (int64_t[]){n, units}, "lstm_sequence");
+    if (!u || !c0 || !h0 || !dh_all || !dz || !dh_rec || !dc) return;
+    rb__fill(dh_rec, 0.0);
+    rb__fill(dc, 0.0);
+    for (int64_t t = steps - 1; t >= 0; t--) {
+        size_t row = (size_t)(t * n);
+        const char *c_prev = t ? (char *)cells->data + (row - (size_t)n) * (size_t)units * es : (char *)c0->data;
+        char *dzt = (char *)dz->data + row * (size_t)(4 * units) * es;
+        const char *gt = (char *)gates->data + row * (size_t)(4 * units) * es;
+        const char *ct = (char *)cells->data + row * (size_t)units * es;
+        const char *dht = (char *)dh_all->data + row * (size_t)units * es;
+        if (dt == RB_F32)
+            lstm_back_float((const float *)dht, dh_rec->data, (const float *)gt,
+                            (const float *)ct, (const float *)c_prev, dc->data, (float *)dzt, n, units);
+        else
+            lstm_back_double((const double *)dht, dh_rec->data, (const double *)gt,
+                             (const double *)ct, (const double *)c_prev, dc->data, (double *)dzt, n, units);
+        /* The gradient reaching h_(t-1): dz_t U^T. */
+        rb__gemm(dt, mat(dzt, n, 4 * units), false, mat(u->data, units, 4 * units), true,
+                 mat(dh_rec->data, n, units), 1.0, 0.0);
+    }
+    rb_grad_add(ctx, nd, 0, dz);
+    if (rb_grad_needed(ctx, nd, 1)) {
+        /* dU = sum_t h_(t-1)^T dz_t: h0 with step 0, then H's first T-1 steps with the rest. */
+        rb_tensor *dz0 = rb__tensor_view(dz, 2, (int64_t[]){n, 4 * units}, dz->strides, 0);
+        rb__grad_add_gemm(ctx, nd, 1, h0, true, dz0, false);
+        if (steps > 1) {
+            rb_tensor *h_first = rb__tensor_view(hs, 2, (int64_t[]){(steps - 1) * n, units},
+                                                 hs->strides, 0);
+            rb_tensor *dz_rest = rb__tensor_view(dz, 2, (int64_t[]){(steps - 1) * n, 4 * units},
+                                                 dz->strides, n * 4 * units);
+            rb__grad_add_gemm(ctx, nd, 1, h_first, true, dz_rest, false);
+        }
+    }
+    rb_grad_add(ctx, nd, 2, dh_rec);
+    rb_grad_add(ctx, nd, 3, dc);
+}
