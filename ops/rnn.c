@@ -11,6 +11,10 @@
 #include "fastmath.h"
 #include "gemm.h"
 #include "op_impl.h"
+#include "parallel.h"
+
+/* Rows per thread chunk: about RB__GRAIN / 8 gate values (a few transcendental functions each). */
+#define ROW_GRAIN(u) ((RB__GRAIN / 8 + 4 * (u) - 1) / (4 * (u)))
 
 enum { AT_STEPS = 0 };
 enum { SAVED_GATES = 0, SAVED_CELLS = 1 };
@@ -39,14 +43,25 @@ rb_tensor *rb_lstm_sequence(rb_tensor *xw, rb_tensor *u, rb_tensor *h0, rb_tenso
                      (int64_t[]){steps * n, units});
 }
 
+/* One step's arrays, shared by the row loops (split across threads by rows). */
+typedef struct step_args {
+    void *z;            /* h U, then the gate activations (N, 4u) */
+    const void *x;      /* the step's input projection (N, 4u) */
+    const void *c_prev; /* (N, u) */
+    void *c, *h;        /* (N, u) */
+    int64_t u;
+} step_args;
+
 /* Gate activations in place over one step's Z (N, 4u), then the cell and hidden states. The
  * per-row functions take restrict parameters (GCC honours restrict there) so they vectorise. */
 #define LSTM_STEP(T, SIGMOID, TANH)                                                            \
     static void lstm_row_##T(T *restrict zi, T *restrict zf, T *restrict zg, T *restrict zo,   \
-                             const T *restrict cp, T *restrict c, T *restrict h, int64_t u)    \
+                             const T *restrict x, const T *restrict cp, T *restrict c,         \
+                             T *restrict h, int64_t u)                                         \
     {                                                                                          \
         for (int64_t j = 0; j < u; j++) {                                                      \
-            T i = SIGMOID(zi[j]), f = SIGMOID(zf[j]), g = TANH(zg[j]), o = SIGMOID(zo[j]);     \
+            T i = SIGMOID(zi[j] + x[j]), f = SIGMOID(zf[j] + x[u + j]);                        \
+            T g = TANH(zg[j] + x[2 * u + j]), o = SIGMOID(zo[j] + x[3 * u + j]);               \
             zi[j] = i;                                                                         \
             zf[j] = f;                                                                         \
             zg[j] = g;                                                                         \
@@ -56,12 +71,15 @@ rb_tensor *rb_lstm_sequence(rb_tensor *xw, rb_tensor *u, rb_tensor *h0, rb_tenso
             h[j] = o * TANH(cv);                                                               \
         }                                                                                      \
     }                                                                                          \
-    static void lstm_step_##T(T *z, const T *c_prev, T *c, T *h, int64_t n, int64_t u)         \
+    static void lstm_rows_##T(void *arg, int64_t begin, int64_t end)                          \
     {                                                                                          \
-        for (int64_t r = 0; r < n; r++) {                                                      \
-            T *zr = z + r * 4 * u;                                                             \
-            lstm_row_##T(zr, zr + u, zr + 2 * u, zr + 3 * u, c_prev + r * u, c + r * u,        \
-                         h + r * u, u);                                                        \
+        const step_args *a = arg;                                                              \
+        int64_t u = a->u;                                                                      \
+        for (int64_t r = begin; r < end; r++) {                                                \
+            T *zr = (T *)a->z + r * 4 * u;                                                     \
+            lstm_row_##T(zr, zr + u, zr + 2 * u, zr + 3 * u, (const T *)a->x + r * 4 * u,      \
+                         (const T *)a->c_prev + r * u, (T *)a->c + r * u, (T *)a->h + r * u,   \
+                         u);                                                                   \
         }                                                                                      \
     }
 LSTM_STEP(float, rb__sigmoid_f32, rb__tanh_f32)
@@ -87,17 +105,17 @@ rb_status rb__fwd_lstm_sequence(rb_node *nd)
     rb_tensor *cells = nd->recorded ? rb__tensor_new(dt, 2, (int64_t[]){steps * n, units}, "lstm_sequence")
                                     : rb__tensor_scratch(dt, 2, (int64_t[]){steps * n, units});
     if (!gates || !cells) return rb_last_status();
-    memcpy(gates->data, xw->data, (size_t)(steps * n * 4 * units) * es);
     for (int64_t t = 0; t < steps; t++) {
-        char *z = (char *)gates->data + (size_t)(t * n * 4 * units) * es;
+        size_t gate_at = (size_t)(t * n * 4 * units) * es;
         const void *h_prev = t ? (char *)out->data + (size_t)((t - 1) * n * units) * es : h0->data;
-        const void *c_prev = t ? (char *)cells->data + (size_t)((t - 1) * n * units) * es : c0->data;
-        void *c = (char *)cells->data + (size_t)(t * n * units) * es;
-        void *h = (char *)out->data + (size_t)(t * n * units) * es;
+        step_args a = {(char *)gates->data + gate_at, (const char *)xw->data + gate_at,
+                       t ? (char *)cells->data + (size_t)((t - 1) * n * units) * es : c0->data,
+                       (char *)cells->data + (size_t)(t * n * units) * es,
+                       (char *)out->data + (size_t)(t * n * units) * es, units};
         rb__gemm(dt, mat((void *)h_prev, n, units), false, mat(u->data, units, 4 * units), false,
-                 mat(z, n, 4 * units), 1.0, 1.0);
-        if (dt == RB_F32) lstm_step_float((float *)z, c_prev, c, h, n, units);
-        else lstm_step_double((double *)z, c_prev, c, h, n, units);
+                 mat(a.z, n, 4 * units), 1.0, 0.0);
+        /* Rows in parallel: each row's gates are independent (results do not depend on it). */
+        rb__parallel_for(n, ROW_GRAIN(units), dt == RB_F32 ? lstm_rows_float : lstm_rows_double, &a);
     }
     if (nd->recorded) {
         rb_node_save(nd, SAVED_GATES, gates);
@@ -105,6 +123,12 @@ rb_status rb__fwd_lstm_sequence(rb_node *nd)
     }
     return RB_OK;
 }
+
+typedef struct back_args {
+    const void *dh_up, *dh_rec, *gates, *c, *c_prev;
+    void *dc, *dz;
+    int64_t u;
+} back_args;
 
 /* One reverse step: from dh (upstream + recurrent) and the saved gates, the gradients of the
  * gate pre-activations dz (N, 4u) and the carried cell gradient dc_next (updated in place). */
@@ -125,12 +149,15 @@ rb_status rb__fwd_lstm_sequence(rb_node *nd)
             dcn[j] = dc * f;                                                                   \
         }                                                                                      \
     }                                                                                          \
-    static void lstm_back_##T(const T *dh_up, const T *dh_rec, const T *gates, const T *c,     \
-                              const T *c_prev, T *dc_next, T *dz, int64_t n, int64_t u)        \
+    static void lstm_back_rows_##T(void *arg, int64_t begin, int64_t end)                     \
     {                                                                                          \
-        for (int64_t r = 0; r < n; r++)                                                        \
-            lstm_back_row_##T(gates + r * 4 * u, dh_up + r * u, dh_rec + r * u, c + r * u,     \
-                              c_prev + r * u, dc_next + r * u, dz + r * 4 * u, u);             \
+        const back_args *a = arg;                                                              \
+        int64_t u = a->u;                                                                      \
+        for (int64_t r = begin; r < end; r++)                                                  \
+            lstm_back_row_##T((const T *)a->gates + r * 4 * u, (const T *)a->dh_up + r * u,    \
+                              (const T *)a->dh_rec + r * u, (const T *)a->c + r * u,           \
+                              (const T *)a->c_prev + r * u, (T *)a->dc + r * u,                \
+                              (T *)a->dz + r * 4 * u, u);                                      \
     }
 LSTM_BACK(float, rb__tanh_f32)
 LSTM_BACK(double, tanh)
@@ -203,24 +230,30 @@ void rb__bwd_lstm_sequence(rb_grad_ctx *ctx, const rb_node *nd, rb_tensor *g)
     rb_tensor *dz = rb__tensor_new(dt, 2, (int64_t[]){steps * n, 4 * units}, "lstm_sequence");
     rb_tensor *dh_rec = rb__tensor_new(dt, 2, (int64_t[]){n, units}, "lstm_sequence");
     rb_tensor *dc = rb__tensor_new(dt, 2, (int64_t[]){n, units}, "lstm_sequence");
-    if (!u || !c0 || !h0 || !dh_all || !dz || !dh_rec || !dc) return;
+    /* U^T once, row-major: BLIS's small-product path is slow on a transposed operand. */
+    rb_tensor *ut = rb__tensor_new(dt, 2, (int64_t[]){4 * units, units}, "lstm_sequence");
+    if (!u || !c0 || !h0 || !dh_all || !dz || !dh_rec || !dc || !ut) return;
+    rb_tensor u_view = *u;
+    u_view.shape[0] = 4 * units;
+    u_view.shape[1] = units;
+    u_view.strides[0] = 1;
+    u_view.strides[1] = 4 * units;
+    rb__tensor_update_contiguous(&u_view);
+    rb__copy_strided(ut, &u_view);
     rb__fill(dh_rec, 0.0);
     rb__fill(dc, 0.0);
     for (int64_t t = steps - 1; t >= 0; t--) {
         size_t row = (size_t)(t * n);
-        const char *c_prev = t ? (char *)cells->data + (row - (size_t)n) * (size_t)units * es : (char *)c0->data;
-        char *dzt = (char *)dz->data + row * (size_t)(4 * units) * es;
-        const char *gt = (char *)gates->data + row * (size_t)(4 * units) * es;
-        const char *ct = (char *)cells->data + row * (size_t)units * es;
-        const char *dht = (char *)dh_all->data + row * (size_t)units * es;
-        if (dt == RB_F32)
-            lstm_back_float((const float *)dht, dh_rec->data, (const float *)gt,
-                            (const float *)ct, (const float *)c_prev, dc->data, (float *)dzt, n, units);
-        else
-            lstm_back_double((const double *)dht, dh_rec->data, (const double *)gt,
-                             (const double *)ct, (const double *)c_prev, dc->data, (double *)dzt, n, units);
+        back_args a = {(char *)dh_all->data + row * (size_t)units * es, dh_rec->data,
+                       (char *)gates->data + row * (size_t)(4 * units) * es,
+                       (char *)cells->data + row * (size_t)units * es,
+                       t ? (char *)cells->data + (row - (size_t)n) * (size_t)units * es
+                         : (char *)c0->data,
+                       dc->data, (char *)dz->data + row * (size_t)(4 * units) * es, units};
+        rb__parallel_for(n, ROW_GRAIN(units), dt == RB_F32 ? lstm_back_rows_float
+                                                           : lstm_back_rows_double, &a);
         /* The gradient reaching h_(t-1): dz_t U^T. */
-        rb__gemm(dt, mat(dzt, n, 4 * units), false, mat(u->data, units, 4 * units), true,
+        rb__gemm(dt, mat(a.dz, n, 4 * units), false, mat(ut->data, 4 * units, units), false,
                  mat(dh_rec->data, n, units), 1.0, 0.0);
     }
     rb_grad_add(ctx, nd, 0, dz);

@@ -369,6 +369,11 @@ static rb_status read_file(const char *path, unsigned char **bytes, size_t *size
     uint64_t data_len = (uint64_t)len - 8 - hlen;
     if (st == RB_OK) {
         qsort(e, (size_t)n, sizeof *e, cmp_begin);
+        for (int i = 0; i < n && st == RB_OK; i++)
+            for (int j = i + 1; j < n && st == RB_OK; j++)
+                if (strcmp(e[i].name, e[j].name) == 0)
+                    st = rb_error(RB_ERR_FORMAT, "checkpoint '%s': tensor '%s' appears twice",
+                                  path, e[i].name);
         uint64_t at = 0;
         for (int i = 0; i < n && st == RB_OK; i++) {
             uint64_t want = (uint64_t)e[i].count * rb_dtype_size(e[i].dtype);

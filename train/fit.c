@@ -325,7 +325,7 @@ rb_history *rb_fit(rb_trainable t, rb_optimizer *opt, const rb_dataset *train, r
             best = value;
             h->best_epoch = epoch;
             since_best = 0;
-            if (c.restore_best && c.patience > 0 && !snapshot_take(&best_weights, t.params)) {
+            if (c.restore_best && !snapshot_take(&best_weights, t.params)) {
                 rb_error(RB_ERR_MEMORY, "rb_fit: out of memory keeping the best weights");
                 failed = true;
             }
@@ -354,8 +354,7 @@ rb_history *rb_fit(rb_trainable t, rb_optimizer *opt, const rb_dataset *train, r
             break;
         }
     }
-    if (!failed && c.restore_best && c.patience > 0 && best_weights.values &&
-        h->best_epoch != h->n) {
+    if (!failed && c.restore_best && best_weights.values && h->best_epoch != h->n) {
         snapshot_restore(&best_weights, t.params);
         h->restored = true;
     }

@@ -55,7 +55,8 @@ typedef enum rb_metric {
     RB_METRIC_MSE,
     RB_METRIC_MAE,
     RB_METRIC_TOP_K_ACCURACY, /* the label among the k largest outputs (k: top_k, default 5) */
-    RB_METRIC_R2              /* 1 - SSE / SST over the whole set, as scikit-learn's r2_score */
+    RB_METRIC_R2              /* 1 - SSE / SST over the whole set (every target value pooled:
+                               * scikit-learn's r2_score for a single target column) */
 } rb_metric;
 
 /* What early stopping and reduce-on-plateau watch. AUTO: the validation loss when there is
@@ -98,7 +99,8 @@ typedef struct rb_fit_config {
     /* Early stopping (Keras's EarlyStopping): */
     int patience;                  /* stop after this many epochs without improvement (0: off) */
     double min_delta;              /* smallest change that counts as an improvement */
-    bool restore_best;             /* end with the weights of the best epoch */
+    bool restore_best;             /* end with the weights of the best epoch (also without
+                                    * early stopping) */
     rb_monitor monitor;
 } rb_fit_config;
 
