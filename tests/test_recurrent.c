@@ -253,6 +253,31 @@ static void recurrent_layers_pass_gradcheck(void **state)
     }
 }
 
+/* Stacked layers: the first returns its sequence, the second reads it; the summary counts. */
+static void recurrent_layers_stack_in_a_model(void **state)
+{
+    (void)state;
+    rb_model *m = rb_model_new(RB_F64, "stacked", RB_SHAPE(5, 3));
+    rb_model_seed(m, 4);
+    CHECK_OK(rb_model_add(m, RB_GRU(.units = 4, .return_sequences = true)));
+    CHECK_OK(rb_model_add(m, RB_LSTM(.units = 6)));
+    CHECK_OK(rb_model_add(m, RB_DENSE(.units = 2)));
+    int64_t shape[RB_MAX_DIMS];
+    assert_int_equal(rb_model_output_shape(m, shape), 1);
+    assert_int_equal(shape[0], 2);
+    /* GRU 3 * 4 * (3 + 4 + 1), LSTM 4 * 6 * (4 + 6 + 1), Dense 6 * 2 + 2. */
+    assert_int_equal(rb_model_num_params(m, true), 96 + 264 + 14);
+    rb_rng rng = rb_rng_make(6);
+    rb_tensor *x = rb_tensor_normal(RB_F64, RB_SHAPE(3, 5, 3), 0, 1, &rng);
+    CHECK_SHAPE(rb_model_forward(m, x), 3, 2);
+    /* Wrong stacking (a sequence layer fed a single state) is refused by name. */
+    rb_model *bad = rb_model_new(RB_F64, "bad", RB_SHAPE(5, 3));
+    CHECK_OK(rb_model_add(bad, RB_LSTM(.units = 4)));
+    CHECK_FAILS(rb_model_add(bad, RB_LSTM(.units = 4)), RB_ERR_SHAPE, "sequences (T, F)");
+    rb_model_free(bad);
+    rb_model_free(m);
+}
+
 static void initialisation_follows_keras(void **state)
 {
     (void)state;
@@ -307,6 +332,7 @@ int main(int argc, char **argv)
         TEST(fused_lstm_matches_the_unfused_cells),
         TEST(bidirectional_reads_the_sequence_both_ways),
         TEST(recurrent_layers_pass_gradcheck),
+        TEST(recurrent_layers_stack_in_a_model),
         TEST(initialisation_follows_keras),
         TEST(recurrent_layers_report_bad_inputs),
     };
