@@ -16,9 +16,10 @@ static rb_model *build(int which)
 {
     const int64_t in[3] = {28, 28, 1};
     if (which == 2)
-        return rb_resnet(RB_F32, "resnet", in,
-                         (rb_resnet_config){.stem_filters = 16, .stem_pool = true, .stages = 1,
-                                            .blocks = {2}, .seed = 1});
+        return rb_resnet(
+            RB_F32, "resnet", in,
+            (rb_resnet_config){
+                .stem_filters = 16, .stem_pool = true, .stages = 1, .blocks = {2}, .seed = 1});
     rb_model *m = rb_model_new(RB_F32, names[which], 3, in);
     rb_model_seed(m, 1);
     if (which == 0) {
@@ -59,7 +60,8 @@ static double train_flops(const rb_model *m)
         int nd = rb_layer_output_shape(l, out);
         if (w) {
             double positions = 1;
-            for (int d = 0; d < nd - 1; d++) positions *= (double)out[d];
+            for (int d = 0; d < nd - 1; d++)
+                positions *= (double)out[d];
             fwd = 2.0 * positions * (double)rb_tensor_size(w);
         } else if (strcmp(type, "ResidualBlock") == 0) {
             /* two 3x3 convolutions at the output resolution (no projection here) */
@@ -94,8 +96,10 @@ int main(int argc, char **argv)
     rb_set_num_threads(threads);
 
     rb_dataset train, test;
-    if (which == 1) rb_mnist_load(NULL, &train, &test);
-    else rb_fashion_mnist_load(NULL, &train, &test);
+    if (which == 1)
+        rb_mnist_load(NULL, &train, &test);
+    else
+        rb_fashion_mnist_load(NULL, &train, &test);
     rb_tensor_set_shape(train.x, RB_SHAPE(rb_tensor_dim(train.x, 0), 28, 28, 1));
     rb_model *m = build(which);
     rb_params *params = rb_model_params(m);

@@ -34,7 +34,8 @@ static inline double accuracy_of(rb_tensor *logits, rb_tensor *labels)
     rb_tensor *pred = rb_argmax(logits, 1, false);
     const int64_t *p = rb_tensor_i64(pred), *y = rb_tensor_i64(labels);
     int64_t n = rb_tensor_size(labels), hits = 0;
-    for (int64_t i = 0; i < n; i++) hits += p[i] == y[i];
+    for (int64_t i = 0; i < n; i++)
+        hits += p[i] == y[i];
     rb_scope_end(scope);
     return n ? (double)hits / (double)n : 0.0;
 }
@@ -60,8 +61,10 @@ static inline const char *results_dir(const char *name)
 /* Fashion-MNIST or MNIST with images shaped (N, 28, 28, 1) for convolutions. */
 static inline void load_images(bool fashion, rb_dataset *train, rb_dataset *test)
 {
-    if (fashion) rb_fashion_mnist_load(NULL, train, test);
-    else rb_mnist_load(NULL, train, test);
+    if (fashion)
+        rb_fashion_mnist_load(NULL, train, test);
+    else
+        rb_mnist_load(NULL, train, test);
     rb_tensor_set_shape(train->x, RB_SHAPE(rb_tensor_dim(train->x, 0), 28, 28, 1));
     rb_tensor_set_shape(test->x, RB_SHAPE(rb_tensor_dim(test->x, 0), 28, 28, 1));
 }
@@ -76,7 +79,8 @@ static inline void standardize_images(rb_dataset *train, rb_dataset *test)
     rb_tensor *sets[2] = {train->x, test->x};
     for (int s = 0; s < 2; s++) {
         float *v = rb_tensor_data(sets[s]);
-        for (int64_t i = 0; i < rb_tensor_size(sets[s]); i++) v[i] = (float)((v[i] - mean) / std);
+        for (int64_t i = 0; i < rb_tensor_size(sets[s]); i++)
+            v[i] = (float)((v[i] - mean) / std);
     }
     rb_scope_end(scope);
 }

@@ -45,8 +45,10 @@ int main(void)
     rb_params_seed(params, 42);
     const rb_init_spec he = {.kind = RB_INIT_HE_NORMAL};
     mlp m = {
-        rb_layer_new(params, RB_DENSE(.name = "fc1", .units = 256, .kernel_init = he), RB_SHAPE(784)),
-        rb_layer_new(params, RB_DENSE(.name = "fc2", .units = 128, .kernel_init = he), RB_SHAPE(256)),
+        rb_layer_new(params, RB_DENSE(.name = "fc1", .units = 256, .kernel_init = he),
+                     RB_SHAPE(784)),
+        rb_layer_new(params, RB_DENSE(.name = "fc2", .units = 128, .kernel_init = he),
+                     RB_SHAPE(256)),
         rb_layer_new(params, RB_DENSE(.name = "fc3", .units = 10), RB_SHAPE(128)),
     };
     printf("parameters: %lld\n", (long long)rb_params_size(params, true));

@@ -34,7 +34,8 @@ void rb_init_fans(int ndim, const int64_t *shape, double *fan_in, double *fan_ou
     } else if (ndim >= 2) {
         /* Keras: the receptive field is every axis but the last two (channels in, out). */
         double receptive = 1;
-        for (int d = 0; d < ndim - 2; d++) receptive *= (double)shape[d];
+        for (int d = 0; d < ndim - 2; d++)
+            receptive *= (double)shape[d];
         in = (double)shape[ndim - 2] * receptive;
         out = (double)shape[ndim - 1] * receptive;
     }
@@ -57,18 +58,23 @@ static rb_status orthogonal(rb_tensor *t, double gain, rb_rng *rng)
     int64_t r = flip ? cols : rows, c = flip ? rows : cols;
     double *a = malloc(sizeof(double) * (size_t)(r * c));
     if (!a) return rb_error(RB_ERR_MEMORY, "rb_init_fill: out of memory");
-    for (int64_t i = 0; i < r * c; i++) a[i] = rb_rng_normal(rng);
-    for (int64_t j = 0; j < c; j++) { /* column j of a (r x c, row-major) */
+    for (int64_t i = 0; i < r * c; i++)
+        a[i] = rb_rng_normal(rng);
+    for (int64_t j = 0; j < c; j++) {        /* column j of a (r x c, row-major) */
         for (int pass = 0; pass < 2; pass++) /* twice: re-orthogonalise for accuracy */
             for (int64_t k = 0; k < j; k++) {
                 double dot = 0;
-                for (int64_t i = 0; i < r; i++) dot += a[i * c + j] * a[i * c + k];
-                for (int64_t i = 0; i < r; i++) a[i * c + j] -= dot * a[i * c + k];
+                for (int64_t i = 0; i < r; i++)
+                    dot += a[i * c + j] * a[i * c + k];
+                for (int64_t i = 0; i < r; i++)
+                    a[i * c + j] -= dot * a[i * c + k];
             }
         double norm = 0;
-        for (int64_t i = 0; i < r; i++) norm += a[i * c + j] * a[i * c + j];
+        for (int64_t i = 0; i < r; i++)
+            norm += a[i * c + j] * a[i * c + j];
         norm = sqrt(norm);
-        for (int64_t i = 0; i < r; i++) a[i * c + j] /= norm;
+        for (int64_t i = 0; i < r; i++)
+            a[i * c + j] /= norm;
     }
     double *out = malloc(sizeof(double) * (size_t)(rows * cols));
     if (!out) {
@@ -76,7 +82,8 @@ static rb_status orthogonal(rb_tensor *t, double gain, rb_rng *rng)
         return rb_error(RB_ERR_MEMORY, "rb_init_fill: out of memory");
     }
     for (int64_t i = 0; i < rows; i++)
-        for (int64_t j = 0; j < cols; j++) out[i * cols + j] = gain * (flip ? a[j * c + i] : a[i * c + j]);
+        for (int64_t j = 0; j < cols; j++)
+            out[i * cols + j] = gain * (flip ? a[j * c + i] : a[i * c + j]);
     rb_scope *scope = rb_scope_begin();
     rb_tensor *src = rb_tensor_from_data(RB_F64, rb_tensor_ndim(t), rb_tensor_shape(t), out);
     rb_status st = src ? rb_tensor_assign(t, src) : rb_last_status();
@@ -156,7 +163,8 @@ rb_status rb_max_norm(rb_tensor *w, double max_norm)
     }
     if (st == RB_OK) {
         for (int64_t i = 0; i < rows; i++)
-            for (int64_t j = 0; j < cols; j++) norms[j] += v[i * cols + j] * v[i * cols + j];
+            for (int64_t j = 0; j < cols; j++)
+                norms[j] += v[i * cols + j] * v[i * cols + j];
         for (int64_t i = 0; i < rows; i++)
             for (int64_t j = 0; j < cols; j++) {
                 double n = sqrt(norms[j]);

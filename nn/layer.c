@@ -35,7 +35,7 @@ static const layer_class *const classes[RB_LAYER_KIND_COUNT] = {
 
 const char *rb_activation_name(rb_activation act)
 {
-    static const char *names[] = {"linear", "relu",    "leaky_relu", "elu",     "selu",
+    static const char *names[] = {"linear", "relu",    "leaky_relu", "elu",      "selu",
                                   "gelu",   "sigmoid", "tanh",       "softplus", "softmax"};
     return (unsigned)act < sizeof names / sizeof names[0] ? names[act] : "unknown";
 }
@@ -110,8 +110,10 @@ static bool register_name(rb_params *p, rb_layer *l)
     } else {
         do {
             int k = r->counts[l->spec.kind]++;
-            if (k == 0) snprintf(l->name, sizeof l->name, "%s", l->cls->basename);
-            else snprintf(l->name, sizeof l->name, "%s_%d", l->cls->basename, k);
+            if (k == 0)
+                snprintf(l->name, sizeof l->name, "%s", l->cls->basename);
+            else
+                snprintf(l->name, sizeof l->name, "%s_%d", l->cls->basename, k);
         } while (name_taken(r, l->name));
     }
     if (r->n_names == r->cap) {
@@ -137,8 +139,8 @@ bool rb__layer_fail(const rb_layer *l, rb_status status, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    rb_error(status, "layer '%s' (%s): %s", l->name[0] ? l->name : (l->spec.name ? l->spec.name : "?"),
-             l->cls->type, msg);
+    rb_error(status, "layer '%s' (%s): %s",
+             l->name[0] ? l->name : (l->spec.name ? l->spec.name : "?"), l->cls->type, msg);
     return false;
 }
 
@@ -189,8 +191,7 @@ static rb_layer *build(rb_params *p, rb_layer_spec spec, int ndim, const int64_t
     l->in_ndim = ndim;
     for (int i = 0; i < ndim; i++) {
         if (shape[i] < 1) {
-            rb__layer_fail(l, RB_ERR_SHAPE, "input extent %lld on axis %d", (long long)shape[i],
-                           i);
+            rb__layer_fail(l, RB_ERR_SHAPE, "input extent %lld on axis %d", (long long)shape[i], i);
             free(l);
             return NULL;
         }
@@ -251,7 +252,8 @@ rb_tensor *rb_layer_forward(rb_layer *l, rb_tensor *x)
     }
     if (!x) return NULL;
     bool fits = rb_tensor_ndim(x) == l->in_ndim + 1;
-    for (int i = 0; fits && i < l->in_ndim; i++) fits = rb_tensor_dim(x, i + 1) == l->in_shape[i];
+    for (int i = 0; fits && i < l->in_ndim; i++)
+        fits = rb_tensor_dim(x, i + 1) == l->in_shape[i];
     if (!fits) {
         char got[96], want[96] = "(N";
         rb_tensor_shape_string(x, got, sizeof got);
@@ -276,7 +278,8 @@ void rb_layer_set_training(rb_layer *l, bool training)
 {
     if (!l) return;
     l->training = training;
-    for (int i = 0; i < l->n_children; i++) rb_layer_set_training(l->children[i], training);
+    for (int i = 0; i < l->n_children; i++)
+        rb_layer_set_training(l->children[i], training);
 }
 
 const char *rb_layer_name(const rb_layer *l) { return l ? l->name : ""; }
@@ -295,7 +298,8 @@ int64_t rb_layer_num_params(const rb_layer *l, bool trainable_only)
     if (!l) return 0;
     for (int i = 0; i < l->n_vars; i++)
         if (!trainable_only || rb_params_is_trainable(l->vars[i])) n += rb_tensor_size(l->vars[i]);
-    for (int i = 0; i < l->n_children; i++) n += rb_layer_num_params(l->children[i], trainable_only);
+    for (int i = 0; i < l->n_children; i++)
+        n += rb_layer_num_params(l->children[i], trainable_only);
     return n;
 }
 

@@ -6,7 +6,7 @@
 
 #include "ruban.h"
 
-#define LAYER_MAX_VARS 6
+#define LAYER_MAX_VARS     6
 #define LAYER_MAX_CHILDREN 6
 
 typedef struct layer_class {

@@ -63,13 +63,14 @@ static bool need_image(rb_layer *l, int ndim)
                           ndim, ndim == 3 ? "H, W, C" : "L, C", l->in_ndim);
 }
 
-static bool output_extent(rb_layer *l, int64_t n, int k, int stride, int dilation,
-                          const int *pads, int64_t *out)
+static bool output_extent(rb_layer *l, int64_t n, int k, int stride, int dilation, const int *pads,
+                          int64_t *out)
 {
     *out = rb_window_output(n, k, stride, dilation, l->spec.window.padding, pads, NULL, NULL);
     if (*out >= 1) return true;
-    return rb__layer_fail(l, RB_ERR_SHAPE, "a window of %d (dilation %d) does not fit %lld "
-                                           "positions with this padding",
+    return rb__layer_fail(l, RB_ERR_SHAPE,
+                          "a window of %d (dilation %d) does not fit %lld "
+                          "positions with this padding",
                           k, dilation, (long long)n);
 }
 
@@ -84,8 +85,9 @@ static bool conv2d_build(rb_layer *l, rb_params *p)
     const rb_window2d *w = &l->spec.window;
     int64_t groups = or1(w->groups), cin = l->in_shape[2];
     if (cin % groups || l->spec.units % groups)
-        return rb__layer_fail(l, RB_ERR_SHAPE, "%lld groups must divide the %lld input and %lld "
-                                               "output channels",
+        return rb__layer_fail(l, RB_ERR_SHAPE,
+                              "%lld groups must divide the %lld input and %lld "
+                              "output channels",
                               (long long)groups, (long long)cin, (long long)l->spec.units);
     l->out_ndim = 3;
     if (!output_extent(l, l->in_shape[0], kh, or1(w->stride[0]), or1(w->dilation[0]), &w->pad[0],
@@ -108,8 +110,7 @@ const layer_class rb__conv2d_class = {"Conv2D", "conv2d", conv2d_build, conv2d_f
 static rb_window1d window1d(const rb_layer *l)
 {
     const rb_window2d *w = &l->spec.window;
-    rb_window1d w1 = {w->stride[0], w->dilation[0], w->padding, {w->pad[0], w->pad[1]},
-                      w->groups};
+    rb_window1d w1 = {w->stride[0], w->dilation[0], w->padding, {w->pad[0], w->pad[1]}, w->groups};
     return w1;
 }
 
@@ -153,11 +154,11 @@ static bool conv2d_transpose_build(rb_layer *l, rb_params *p)
     bool ok = probe != NULL;
     if (ok) {
         l->out_ndim = 3;
-        for (int i = 0; i < 3; i++) l->out_shape[i] = rb_tensor_dim(probe, i + 1);
+        for (int i = 0; i < 3; i++)
+            l->out_shape[i] = rb_tensor_dim(probe, i + 1);
     }
     rb_scope_end(s);
-    return ok && kernel_and_bias(l, p, 4, (int64_t[]){kh, kw, l->spec.units, cin},
-                                 l->spec.units);
+    return ok && kernel_and_bias(l, p, 4, (int64_t[]){kh, kw, l->spec.units, cin}, l->spec.units);
 }
 
 static rb_tensor *conv2d_transpose_forward(rb_layer *l, rb_tensor *x)
@@ -181,7 +182,8 @@ static bool probe_build(rb_layer *l, unary_layer_fn fn)
     bool ok = y != NULL;
     if (ok) {
         l->out_ndim = rb_tensor_ndim(y) - 1;
-        for (int i = 0; i < l->out_ndim; i++) l->out_shape[i] = rb_tensor_dim(y, i + 1);
+        for (int i = 0; i < l->out_ndim; i++)
+            l->out_shape[i] = rb_tensor_dim(y, i + 1);
     }
     rb_scope_end(s);
     if (!ok) {
@@ -199,48 +201,48 @@ static int window_k(const rb_layer *l, int i)
     return k ? k : (i == 1 && l->spec.kernel[0] ? l->spec.kernel[0] : 2);
 }
 
-#define POOL2D(NAME, TYPE, BASE, FN)                                                           \
-    static rb_tensor *NAME##_forward(rb_layer *l, rb_tensor *x)                                \
-    {                                                                                          \
-        return FN(x, window_k(l, 0), window_k(l, 1), l->spec.window);                          \
-    }                                                                                          \
-    static bool NAME##_build(rb_layer *l, rb_params *p)                                        \
-    {                                                                                          \
-        (void)p;                                                                               \
-        return need_image(l, 3) && probe_build(l, NAME##_forward);                             \
-    }                                                                                          \
+#define POOL2D(NAME, TYPE, BASE, FN)                                                               \
+    static rb_tensor *NAME##_forward(rb_layer *l, rb_tensor *x)                                    \
+    {                                                                                              \
+        return FN(x, window_k(l, 0), window_k(l, 1), l->spec.window);                              \
+    }                                                                                              \
+    static bool NAME##_build(rb_layer *l, rb_params *p)                                            \
+    {                                                                                              \
+        (void)p;                                                                                   \
+        return need_image(l, 3) && probe_build(l, NAME##_forward);                                 \
+    }                                                                                              \
     const layer_class rb__##NAME##_class = {TYPE, BASE, NAME##_build, NAME##_forward};
 
 POOL2D(max_pool2d, "MaxPooling2D", "max_pooling2d", rb_max_pool2d)
 POOL2D(avg_pool2d, "AveragePooling2D", "average_pooling2d", rb_avg_pool2d)
 POOL2D(max_abs_pool2d, "MaxAbsPooling2D", "max_abs_pooling2d", rb_max_abs_pool2d)
 
-#define POOL1D(NAME, TYPE, BASE, FN)                                                           \
-    static rb_tensor *NAME##_forward(rb_layer *l, rb_tensor *x)                                \
-    {                                                                                          \
-        return FN(x, window_k(l, 0), window1d(l));                                             \
-    }                                                                                          \
-    static bool NAME##_build(rb_layer *l, rb_params *p)                                        \
-    {                                                                                          \
-        (void)p;                                                                               \
-        return need_image(l, 2) && probe_build(l, NAME##_forward);                             \
-    }                                                                                          \
+#define POOL1D(NAME, TYPE, BASE, FN)                                                               \
+    static rb_tensor *NAME##_forward(rb_layer *l, rb_tensor *x)                                    \
+    {                                                                                              \
+        return FN(x, window_k(l, 0), window1d(l));                                                 \
+    }                                                                                              \
+    static bool NAME##_build(rb_layer *l, rb_params *p)                                            \
+    {                                                                                              \
+        (void)p;                                                                                   \
+        return need_image(l, 2) && probe_build(l, NAME##_forward);                                 \
+    }                                                                                              \
     const layer_class rb__##NAME##_class = {TYPE, BASE, NAME##_build, NAME##_forward};
 
 POOL1D(max_pool1d, "MaxPooling1D", "max_pooling1d", rb_max_pool1d)
 POOL1D(avg_pool1d, "AveragePooling1D", "average_pooling1d", rb_avg_pool1d)
 
-#define SHAPE_LAYER(NAME, TYPE, BASE, EXPR, NDIM)                                              \
-    static rb_tensor *NAME##_forward(rb_layer *l, rb_tensor *x)                                \
-    {                                                                                          \
-        (void)l;                                                                               \
-        return (EXPR);                                                                         \
-    }                                                                                          \
-    static bool NAME##_build(rb_layer *l, rb_params *p)                                        \
-    {                                                                                          \
-        (void)p;                                                                               \
-        return (NDIM == 0 || need_image(l, NDIM)) && probe_build(l, NAME##_forward);           \
-    }                                                                                          \
+#define SHAPE_LAYER(NAME, TYPE, BASE, EXPR, NDIM)                                                  \
+    static rb_tensor *NAME##_forward(rb_layer *l, rb_tensor *x)                                    \
+    {                                                                                              \
+        (void)l;                                                                                   \
+        return (EXPR);                                                                             \
+    }                                                                                              \
+    static bool NAME##_build(rb_layer *l, rb_params *p)                                            \
+    {                                                                                              \
+        (void)p;                                                                                   \
+        return (NDIM == 0 || need_image(l, NDIM)) && probe_build(l, NAME##_forward);               \
+    }                                                                                              \
     const layer_class rb__##NAME##_class = {TYPE, BASE, NAME##_build, NAME##_forward};
 
 SHAPE_LAYER(global_avg_pool2d, "GlobalAveragePooling2D", "global_average_pooling2d",

@@ -10,15 +10,16 @@ static bool dropout_build(rb_layer *l, rb_params *p)
     if (!(l->spec.rate >= 0 && l->spec.rate < 1))
         return rb__layer_fail(l, RB_ERR_ARGUMENT, "rate %g must be in [0, 1)", l->spec.rate);
     l->out_ndim = l->in_ndim;
-    for (int i = 0; i < l->in_ndim; i++) l->out_shape[i] = l->in_shape[i];
+    for (int i = 0; i < l->in_ndim; i++)
+        l->out_shape[i] = l->in_shape[i];
     return true;
 }
 
 /* 1 where a uniform draw keeps the unit (probability 1 - rate), else 0. */
 static rb_tensor *keep_mask(rb_layer *l, rb_tensor *x)
 {
-    rb_tensor *u = rb_tensor_uniform(rb_tensor_dtype(x), rb_tensor_ndim(x), rb_tensor_shape(x), 0,
-                                     1, &l->rng);
+    rb_tensor *u =
+        rb_tensor_uniform(rb_tensor_dtype(x), rb_tensor_ndim(x), rb_tensor_shape(x), 0, 1, &l->rng);
     return rb_greater_equal(u, rb_tensor_scalar(rb_tensor_dtype(x), l->spec.rate));
 }
 

@@ -9,7 +9,8 @@ static bool norm_build(rb_layer *l, rb_params *p, bool moving)
 {
     int64_t c = l->in_shape[l->in_ndim - 1];
     l->out_ndim = l->in_ndim;
-    for (int i = 0; i < l->in_ndim; i++) l->out_shape[i] = l->in_shape[i];
+    for (int i = 0; i < l->in_ndim; i++)
+        l->out_shape[i] = l->in_shape[i];
     rb_init_spec ones = {.kind = RB_INIT_ONES}, zeros = {.kind = RB_INIT_ZEROS};
     if (!rb__layer_var(l, p, "gamma", 1, &c, true, ones) ||
         !rb__layer_var(l, p, "beta", 1, &c, true, zeros))
@@ -45,8 +46,8 @@ static rb_epilogue epilogue_of(const rb_layer *l)
 static rb_tensor *batch_norm_forward(rb_layer *l, rb_tensor *x)
 {
     if (!l->training) {
-        rb_tensor *stats = rb_stack(2, (rb_tensor *[]){l->vars[VAR_MEAN], l->vars[VAR_VARIANCE]},
-                                    0);
+        rb_tensor *stats =
+            rb_stack(2, (rb_tensor *[]){l->vars[VAR_MEAN], l->vars[VAR_VARIANCE]}, 0);
         return rb_batch_norm_ex(x, stats, l->vars[VAR_GAMMA], l->vars[VAR_BETA], epsilon_of(l),
                                 epilogue_of(l));
     }
@@ -56,7 +57,6 @@ static rb_tensor *batch_norm_forward(rb_layer *l, rb_tensor *x)
                                l->vars[VAR_VARIANCE], l->spec.momentum, epsilon_of(l),
                                epilogue_of(l));
 }
-
 
 const layer_class rb__batch_norm_class = {"BatchNormalization", "batch_normalization",
                                           batch_norm_build, batch_norm_forward};

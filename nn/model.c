@@ -120,7 +120,8 @@ void rb_model_set_training(rb_model *m, bool training)
 {
     if (!m) return;
     m->training = training;
-    for (int i = 0; i < m->n; i++) rb_layer_set_training(m->layers[i], training);
+    for (int i = 0; i < m->n; i++)
+        rb_layer_set_training(m->layers[i], training);
 }
 
 bool rb_model_training(const rb_model *m) { return m && m->training; }
@@ -136,7 +137,8 @@ rb_layer *rb_model_layer_at(const rb_model *m, int i)
 int64_t rb_model_num_params(const rb_model *m, bool trainable_only)
 {
     int64_t n = 0;
-    for (int i = 0; m && i < m->n; i++) n += rb_layer_num_params(m->layers[i], trainable_only);
+    for (int i = 0; m && i < m->n; i++)
+        n += rb_layer_num_params(m->layers[i], trainable_only);
     return n;
 }
 
@@ -181,9 +183,12 @@ static void with_commas(char *buf, size_t size, long long v)
 
 static void bytes_text(char *buf, size_t size, double bytes)
 {
-    if (bytes >= 1 << 20) snprintf(buf, size, "%.2f MB", bytes / (1 << 20));
-    else if (bytes >= 1 << 10) snprintf(buf, size, "%.2f KB", bytes / (1 << 10));
-    else snprintf(buf, size, "%.0f B", bytes);
+    if (bytes >= 1 << 20)
+        snprintf(buf, size, "%.2f MB", bytes / (1 << 20));
+    else if (bytes >= 1 << 10)
+        snprintf(buf, size, "%.2f KB", bytes / (1 << 10));
+    else
+        snprintf(buf, size, "%.0f B", bytes);
 }
 
 /* "name (type)" of layer i. */
@@ -229,8 +234,9 @@ void rb_model_summary(const rb_model *m, FILE *f)
     bytes_text(ab, sizeof ab, (double)all * es);
     bytes_text(tb, sizeof tb, (double)trainable * es);
     bytes_text(nb, sizeof nb, (double)(all - trainable) * es);
-    fprintf(f, "%s\nTotal params: %s (%s)\nTrainable params: %s (%s)\nNon-trainable params: %s "
-               "(%s)\n%s\n",
+    fprintf(f,
+            "%s\nTotal params: %s (%s)\nTrainable params: %s (%s)\nNon-trainable params: %s "
+            "(%s)\n%s\n",
             bold, a, ab, t, tb, n, nb, rule);
 }
 
@@ -266,8 +272,7 @@ rb_model *rb_resnet(rb_dtype dtype, const char *name, const int64_t input_shape[
         int width = c.widths[s] ? c.widths[s] : stem << s;
         for (int b = 0; ok && b < blocks; b++) {
             int stride = s > 0 && b == 0 ? 2 : 1;
-            ok = rb_model_add(m, RB_RESIDUAL(.units = width, .bn = c.bn,
-                                             .momentum = c.bn_momentum,
+            ok = rb_model_add(m, RB_RESIDUAL(.units = width, .bn = c.bn, .momentum = c.bn_momentum,
                                              .window = {.stride = {stride, stride}})) != NULL;
         }
     }
@@ -276,8 +281,9 @@ rb_model *rb_resnet(rb_dtype dtype, const char *name, const int64_t input_shape[
         ok = rb_model_add(m, (rb_layer_spec){.kind = RB_LAYER_BATCH_NORM,
                                              .momentum = c.bn_momentum,
                                              .activation = RB_ACT_RELU}) != NULL;
-    if (ok) ok = rb_model_add(m, RB_GLOBAL_AVG_POOL2D) &&
-                 rb_model_add(m, RB_DENSE(.units = c.classes ? c.classes : 10));
+    if (ok)
+        ok = rb_model_add(m, RB_GLOBAL_AVG_POOL2D) &&
+             rb_model_add(m, RB_DENSE(.units = c.classes ? c.classes : 10));
     if (!ok) {
         rb_model_free(m);
         return NULL;

@@ -26,8 +26,10 @@ static bool rnn_build(rb_layer *l, rb_params *p)
         return rb__layer_fail(l, RB_ERR_ARGUMENT, "needs .units >= 1 (got %lld)",
                               (long long)l->spec.units);
     if (l->in_ndim != 2)
-        return rb__layer_fail(l, RB_ERR_SHAPE, "expects per-sample sequences (T, F), got %d "
-                                               "axes", l->in_ndim);
+        return rb__layer_fail(l, RB_ERR_SHAPE,
+                              "expects per-sample sequences (T, F), got %d "
+                              "axes",
+                              l->in_ndim);
     int64_t u = l->spec.units, f = l->in_shape[1], g = gates(l) * u;
     int64_t width = l->spec.bidirectional ? 2 * u : u;
     if (l->spec.return_sequences) {
@@ -55,7 +57,8 @@ static bool rnn_build(rb_layer *l, rb_params *p)
         if (!bt) return false;
         /* LSTM: the forget gate starts open (Jozefowicz et al. 2015; Keras's unit_forget_bias). */
         if (l->spec.kind == RB_LAYER_LSTM && l->spec.bias_init.kind == RB_INIT_DEFAULT)
-            for (int64_t i = u; i < 2 * u; i++) rb_tensor_set(bt, (int64_t[]){i}, 1.0);
+            for (int64_t i = u; i < 2 * u; i++)
+                rb_tensor_set(bt, (int64_t[]){i}, 1.0);
         /* Orthogonal per gate block, as Keras does: each (u, u) block of the recurrent kernel. */
         rb_tensor *rk = rb__layer_var(l, p, r, 2, (int64_t[]){u, g}, true,
                                       (rb_init_spec){.kind = RB_INIT_ZEROS});
@@ -146,9 +149,8 @@ static bool state_fits(const rb_layer *l, const rb_rnn_state *s, int64_t n)
         rb_tensor *t = parts[k];
         if (!t || rb_tensor_ndim(t) != 2 || rb_tensor_dim(t, 0) != n ||
             rb_tensor_dim(t, 1) != l->spec.units)
-            return rb__layer_fail(l, RB_ERR_SHAPE, "state %s must be (%lld, %lld)%s",
-                                  k ? "c" : "h", (long long)n, (long long)l->spec.units,
-                                  t ? "" : ", got none");
+            return rb__layer_fail(l, RB_ERR_SHAPE, "state %s must be (%lld, %lld)%s", k ? "c" : "h",
+                                  (long long)n, (long long)l->spec.units, t ? "" : ", got none");
     }
     return true;
 }
@@ -237,8 +239,10 @@ rb_tensor *rb_rnn_forward(rb_layer *l, rb_tensor *x, const rb_rnn_state *initial
         rb_tensor *local[1024];
         rb_tensor **hs = d == 0 && steps ? steps : local;
         if (t_len > 1024 && hs == local) {
-            rb__layer_fail(l, RB_ERR_ARGUMENT, "sequences of %lld steps: at most 1024 without a "
-                                               "steps array", (long long)t_len);
+            rb__layer_fail(l, RB_ERR_ARGUMENT,
+                           "sequences of %lld steps: at most 1024 without a "
+                           "steps array",
+                           (long long)t_len);
             return NULL;
         }
         rb_rnn_state last;
@@ -251,14 +255,16 @@ rb_tensor *rb_rnn_forward(rb_layer *l, rb_tensor *x, const rb_rnn_state *initial
         if (!xw || !run_direction(l, d, xw, t_len, n, start, hs, &last)) return NULL;
         if (d == 0 && final) *final = last;
         /* Every step (N, T, u), or the last one read: t = T - 1 forwards, t = 0 backwards. */
-        outputs[d] = l->spec.return_sequences ? rb_stack((int)t_len, hs, 1)
-                                              : hs[d ? 0 : t_len - 1];
+        outputs[d] = l->spec.return_sequences ? rb_stack((int)t_len, hs, 1) : hs[d ? 0 : t_len - 1];
     }
     if (dirs == 1) return outputs[0];
     return rb_concat(2, outputs, -1);
 }
 
-static rb_tensor *rnn_forward(rb_layer *l, rb_tensor *x) { return rb_rnn_forward(l, x, NULL, NULL, NULL); }
+static rb_tensor *rnn_forward(rb_layer *l, rb_tensor *x)
+{
+    return rb_rnn_forward(l, x, NULL, NULL, NULL);
+}
 
 const layer_class rb__simple_rnn_class = {"SimpleRNN", "simple_rnn", rnn_build, rnn_forward};
 const layer_class rb__lstm_class = {"LSTM", "lstm", rnn_build, rnn_forward};

@@ -30,12 +30,16 @@ static bool residual_build(rb_layer *l, rb_params *p)
     stride = stride ? stride : 1;
     bool bn = l->spec.bn != RB_BN_NONE, after = l->spec.bn == RB_BN_AFTER_CONV;
     int64_t f = l->spec.units;
-    rb_layer_spec conv = {.kind = RB_LAYER_CONV2D, .units = f, .kernel = {k, k},
+    rb_layer_spec conv = {.kind = RB_LAYER_CONV2D,
+                          .units = f,
+                          .kernel = {k, k},
                           .window = {.stride = {stride, stride}, .padding = RB_PAD_SAME},
-                          .no_bias = after, .kernel_init = l->spec.kernel_init,
-                          .l2 = l->spec.l2, .l1 = l->spec.l1};
-    rb_layer_spec norm = {.kind = RB_LAYER_BATCH_NORM, .momentum = l->spec.momentum,
-                          .epsilon = l->spec.epsilon};
+                          .no_bias = after,
+                          .kernel_init = l->spec.kernel_init,
+                          .l2 = l->spec.l2,
+                          .l1 = l->spec.l1};
+    rb_layer_spec norm = {
+        .kind = RB_LAYER_BATCH_NORM, .momentum = l->spec.momentum, .epsilon = l->spec.epsilon};
     /* Normalisations followed by the activation carry it (fused into their pass). */
     rb_layer_spec norm_act = norm;
     norm_act.activation = l->spec.activation;
@@ -44,8 +48,7 @@ static bool residual_build(rb_layer *l, rb_params *p)
     rb_layer *c1 = rb__layer_child(l, p, "conv1", conv, 3, l->in_shape);
     if (!c1) return false;
     rb_layer_output_shape(c1, shape);
-    if (bn && !rb__layer_child(l, p, "bn1", norm_act, 3, after ? shape : l->in_shape))
-        return false;
+    if (bn && !rb__layer_child(l, p, "bn1", norm_act, 3, after ? shape : l->in_shape)) return false;
     conv.window.stride[0] = conv.window.stride[1] = 1;
     rb_layer *c2 = rb__layer_child(l, p, "conv2", conv, 3, shape);
     if (!c2 || (bn && !rb__layer_child(l, p, "bn2", after ? norm : norm_act, 3, shape)))
@@ -58,7 +61,8 @@ static bool residual_build(rb_layer *l, rb_params *p)
         if (after && !rb__layer_child(l, p, "proj_bn", norm, 3, shape)) return false;
     }
     l->out_ndim = 3;
-    for (int i = 0; i < 3; i++) l->out_shape[i] = shape[i];
+    for (int i = 0; i < 3; i++)
+        l->out_shape[i] = shape[i];
     return true;
 }
 

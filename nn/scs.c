@@ -30,12 +30,12 @@ static bool scs_build(rb_layer *l, rb_params *p)
     int64_t cin = l->in_shape[2], units = l->spec.units, one = 1;
     rb_window2d w = l->spec.window;
     l->out_ndim = 3;
-    l->out_shape[0] = rb_window_output(l->in_shape[0], kh, w.stride[0] ? w.stride[0] : 1,
-                                       w.dilation[0] ? w.dilation[0] : 1, w.padding, &w.pad[0],
-                                       NULL, NULL);
-    l->out_shape[1] = rb_window_output(l->in_shape[1], kw, w.stride[1] ? w.stride[1] : 1,
-                                       w.dilation[1] ? w.dilation[1] : 1, w.padding, &w.pad[2],
-                                       NULL, NULL);
+    l->out_shape[0] =
+        rb_window_output(l->in_shape[0], kh, w.stride[0] ? w.stride[0] : 1,
+                         w.dilation[0] ? w.dilation[0] : 1, w.padding, &w.pad[0], NULL, NULL);
+    l->out_shape[1] =
+        rb_window_output(l->in_shape[1], kw, w.stride[1] ? w.stride[1] : 1,
+                         w.dilation[1] ? w.dilation[1] : 1, w.padding, &w.pad[2], NULL, NULL);
     l->out_shape[2] = units;
     if (l->out_shape[0] < 1 || l->out_shape[1] < 1)
         return rb__layer_fail(l, RB_ERR_SHAPE, "the %dx%d window does not fit the input", kh, kw);

@@ -24,7 +24,10 @@ static rb_tensor *grad_op(rb__op_id id, rb_tensor *g, rb_tensor *saved)
 rb_tensor *rb_relu(rb_tensor *x) { return activation(RB__OP_relu, x, 0); }
 
 rb_tensor *rb__relu_mask(rb_tensor *g, rb_tensor *y) { return grad_op(RB__OP_relu_grad, g, y); }
-rb_tensor *rb_leaky_relu(rb_tensor *x, double alpha) { return activation(RB__OP_leaky_relu, x, alpha); }
+rb_tensor *rb_leaky_relu(rb_tensor *x, double alpha)
+{
+    return activation(RB__OP_leaky_relu, x, alpha);
+}
 rb_tensor *rb_elu(rb_tensor *x, double alpha) { return activation(RB__OP_elu, x, alpha); }
 rb_tensor *rb_sigmoid(rb_tensor *x) { return activation(RB__OP_sigmoid, x, 0); }
 rb_tensor *rb_tanh(rb_tensor *x) { return activation(RB__OP_tanh, x, 0); }
@@ -37,11 +40,11 @@ rb_tensor *rb_gelu(rb_tensor *x) { return activation(RB__OP_gelu, x, 0); }
 
 rb_tensor *rb_selu(rb_tensor *x) { return rb_mul_scalar(rb_elu(x, SELU_ALPHA), SELU_SCALE); }
 
-#define ACT_FORWARD(name, KIND)                                                                \
-    rb_status rb__fwd_##name(rb_node *n)                                                       \
-    {                                                                                          \
-        rb__unary(KIND, n->in[0], n->out, n->attrs.f[0], 0.0);                                 \
-        return RB_OK;                                                                          \
+#define ACT_FORWARD(name, KIND)                                                                    \
+    rb_status rb__fwd_##name(rb_node *n)                                                           \
+    {                                                                                              \
+        rb__unary(KIND, n->in[0], n->out, n->attrs.f[0], 0.0);                                     \
+        return RB_OK;                                                                              \
     }
 ACT_FORWARD(relu, RB__U_RELU)
 ACT_FORWARD(leaky_relu, RB__U_LEAKY)
@@ -51,11 +54,11 @@ ACT_FORWARD(tanh, RB__U_TANH)
 ACT_FORWARD(softplus, RB__U_SOFTPLUS)
 ACT_FORWARD(gelu, RB__U_GELU)
 
-#define GRAD_FORWARD(name, KIND)                                                               \
-    rb_status rb__fwd_##name(rb_node *n)                                                       \
-    {                                                                                          \
-        rb__binary(KIND, n->in[0], n->in[1], n->out);                                          \
-        return RB_OK;                                                                          \
+#define GRAD_FORWARD(name, KIND)                                                                   \
+    rb_status rb__fwd_##name(rb_node *n)                                                           \
+    {                                                                                              \
+        rb__binary(KIND, n->in[0], n->in[1], n->out);                                              \
+        return RB_OK;                                                                              \
     }
 GRAD_FORWARD(relu_grad, RB__B_RELU_GRAD)
 GRAD_FORWARD(sigmoid_grad, RB__B_SIGMOID_GRAD)
@@ -79,7 +82,8 @@ void rb__bwd_leaky_relu(rb_grad_ctx *ctx, const rb_node *n, rb_tensor *g)
 {
     rb_tensor *x = n->in[0];
     double alpha = n->attrs.f[0];
-    rb_tensor *slope = rb_add_scalar(rb_mul_scalar(rb_greater(x, zero_like(x)), 1.0 - alpha), alpha);
+    rb_tensor *slope =
+        rb_add_scalar(rb_mul_scalar(rb_greater(x, zero_like(x)), 1.0 - alpha), alpha);
     rb_grad_add(ctx, n, 0, rb_mul(g, slope));
 }
 
@@ -128,8 +132,9 @@ void rb__bwd_gelu(rb_grad_ctx *ctx, const rb_node *n, rb_tensor *g)
 {
     /* d/dx x Phi(x) = Phi(x) + x phi(x) */
     rb_tensor *x = n->in[0];
-    rb_tensor *cdf = rb_mul_scalar(rb_add_scalar(rb_erf(rb_mul_scalar(x, 0.70710678118654752440)), 1.0), 0.5);
-    rb_tensor *pdf = rb_mul_scalar(rb_exp(rb_mul_scalar(rb_square(x), -0.5)),
-                                   0.39894228040143267794);
+    rb_tensor *cdf =
+        rb_mul_scalar(rb_add_scalar(rb_erf(rb_mul_scalar(x, 0.70710678118654752440)), 1.0), 0.5);
+    rb_tensor *pdf =
+        rb_mul_scalar(rb_exp(rb_mul_scalar(rb_square(x), -0.5)), 0.39894228040143267794);
     rb_grad_add(ctx, n, 0, rb_mul(g, rb_add(cdf, rb_mul(x, pdf))));
 }

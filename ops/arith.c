@@ -22,11 +22,11 @@ rb_tensor *rb_add_scalar(rb_tensor *x, double c) { return scalar_op(RB__OP_add_s
 rb_tensor *rb_mul_scalar(rb_tensor *x, double c) { return scalar_op(RB__OP_mul_scalar, x, c); }
 rb_tensor *rb_pow_scalar(rb_tensor *x, double c) { return scalar_op(RB__OP_pow_scalar, x, c); }
 
-#define BINARY_FORWARD(name, KIND)                                                             \
-    rb_status rb__fwd_##name(rb_node *n)                                                       \
-    {                                                                                          \
-        rb__binary(KIND, n->in[0], n->in[1], n->out);                                          \
-        return RB_OK;                                                                          \
+#define BINARY_FORWARD(name, KIND)                                                                 \
+    rb_status rb__fwd_##name(rb_node *n)                                                           \
+    {                                                                                              \
+        rb__binary(KIND, n->in[0], n->in[1], n->out);                                              \
+        return RB_OK;                                                                              \
     }
 BINARY_FORWARD(add, RB__B_ADD)
 BINARY_FORWARD(sub, RB__B_SUB)
@@ -36,11 +36,11 @@ BINARY_FORWARD(pow, RB__B_POW)
 BINARY_FORWARD(maximum, RB__B_MAX)
 BINARY_FORWARD(minimum, RB__B_MIN)
 
-#define SCALAR_FORWARD(name, KIND)                                                             \
-    rb_status rb__fwd_##name(rb_node *n)                                                       \
-    {                                                                                          \
-        rb__unary(KIND, n->in[0], n->out, n->attrs.f[0], 0.0);                                 \
-        return RB_OK;                                                                          \
+#define SCALAR_FORWARD(name, KIND)                                                                 \
+    rb_status rb__fwd_##name(rb_node *n)                                                           \
+    {                                                                                              \
+        rb__unary(KIND, n->in[0], n->out, n->attrs.f[0], 0.0);                                     \
+        return RB_OK;                                                                              \
     }
 SCALAR_FORWARD(add_scalar, RB__U_ADD_S)
 SCALAR_FORWARD(mul_scalar, RB__U_MUL_S)

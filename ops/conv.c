@@ -25,8 +25,8 @@ static rb_tensor *im2col_geom(rb_tensor *x, const rb__geom *g, double pad_value)
     return rb__apply(RB__OP_im2col, 1, &x, &at, x->dtype, 6, shape);
 }
 
-rb_tensor *rb__patches(const char *op, rb_tensor *x, int kh, int kw, rb_window2d win,
-                       bool pooling, double pad_value)
+rb_tensor *rb__patches(const char *op, rb_tensor *x, int kh, int kw, rb_window2d win, bool pooling,
+                       double pad_value)
 {
     if (!rb__check_inputs(op, 1, &x) || !check_image(op, x)) return NULL;
     rb__geom g;
@@ -75,54 +75,57 @@ static inline void copy_small(void *dst, const void *src, size_t n)
         memcpy(d, &a, 4);
         memcpy(d + n - 4, &b, 4);
     } else {
-        for (size_t i = 0; i < n; i++) d[i] = s[i];
+        for (size_t i = 0; i < n; i++)
+            d[i] = s[i];
     }
 }
 
 /* Rows are (n, oh) pairs; each writes its own part of cols. With unit dilation a window row
  * lying inside the image is kw * C contiguous values in both x and cols: one small copy. */
-#define IM2COL_ROWS(T)                                                                         \
-    static void im2col_rows_##T(void *arg, int64_t begin, int64_t end)                         \
-    {                                                                                          \
-        const rb__patch_plan *p = arg;                                                         \
-        const rb__geom *g = &p->g;                                                             \
-        const int64_t C = p->C, kw = g->kw, span = kw * C;                                     \
-        const T pad = (T)p->pad_value, *x = (const T *)p->x;                                   \
-        const T *rows[64];                                                                     \
-        for (int64_t r = begin; r < end; r++) {                                                \
-            int64_t n = r / g->Ho, oh = r % g->Ho;                                             \
-            T *dst = (T *)p->cols + (r - p->first) * g->Wo * g->kh * span;                     \
-            /* The kh image rows this output row reads (NULL: padding). */                     \
-            for (int i = 0; i < g->kh && i < 64; i++) {                                        \
-                int64_t y = oh * g->sh + (int64_t)i * g->dh - g->pt;                           \
-                rows[i] = y < 0 || y >= g->H ? NULL : x + (n * g->H + y) * g->W * C;           \
-            }                                                                                  \
-            for (int64_t ow = 0; ow < g->Wo; ow++) {                                           \
-                int64_t x0 = ow * g->sw - g->pl;                                               \
-                bool inside = g->dw == 1 && x0 >= 0 && x0 + kw <= g->W;                        \
-                for (int i = 0; i < g->kh; i++, dst += span) {                                 \
-                    const T *row = i < 64 ? rows[i] : NULL;                                    \
-                    if (i >= 64) {                                                             \
-                        int64_t y = oh * g->sh + (int64_t)i * g->dh - g->pt;                   \
-                        row = y < 0 || y >= g->H ? NULL : x + (n * g->H + y) * g->W * C;       \
-                    }                                                                          \
-                    if (!row) {                                                                \
-                        for (int64_t e = 0; e < span; e++) dst[e] = pad;                       \
-                    } else if (inside) {                                                       \
-                        copy_small(dst, row + x0 * C, (size_t)span * sizeof(T));              \
-                    } else {                                                                   \
-                        for (int64_t j = 0; j < kw; j++) {                                     \
-                            int64_t xx = x0 + j * g->dw;                                       \
-                            T *d = dst + j * C;                                                \
-                            if (xx < 0 || xx >= g->W)                                          \
-                                for (int64_t c = 0; c < C; c++) d[c] = pad;                    \
-                            else                                                               \
-                                copy_small(d, row + xx * C, (size_t)C * sizeof(T));            \
-                        }                                                                      \
-                    }                                                                          \
-                }                                                                              \
-            }                                                                                  \
-        }                                                                                      \
+#define IM2COL_ROWS(T)                                                                             \
+    static void im2col_rows_##T(void *arg, int64_t begin, int64_t end)                             \
+    {                                                                                              \
+        const rb__patch_plan *p = arg;                                                             \
+        const rb__geom *g = &p->g;                                                                 \
+        const int64_t C = p->C, kw = g->kw, span = kw * C;                                         \
+        const T pad = (T)p->pad_value, *x = (const T *)p->x;                                       \
+        const T *rows[64];                                                                         \
+        for (int64_t r = begin; r < end; r++) {                                                    \
+            int64_t n = r / g->Ho, oh = r % g->Ho;                                                 \
+            T *dst = (T *)p->cols + (r - p->first) * g->Wo * g->kh * span;                         \
+            /* The kh image rows this output row reads (NULL: padding). */                         \
+            for (int i = 0; i < g->kh && i < 64; i++) {                                            \
+                int64_t y = oh * g->sh + (int64_t)i * g->dh - g->pt;                               \
+                rows[i] = y < 0 || y >= g->H ? NULL : x + (n * g->H + y) * g->W * C;               \
+            }                                                                                      \
+            for (int64_t ow = 0; ow < g->Wo; ow++) {                                               \
+                int64_t x0 = ow * g->sw - g->pl;                                                   \
+                bool inside = g->dw == 1 && x0 >= 0 && x0 + kw <= g->W;                            \
+                for (int i = 0; i < g->kh; i++, dst += span) {                                     \
+                    const T *row = i < 64 ? rows[i] : NULL;                                        \
+                    if (i >= 64) {                                                                 \
+                        int64_t y = oh * g->sh + (int64_t)i * g->dh - g->pt;                       \
+                        row = y < 0 || y >= g->H ? NULL : x + (n * g->H + y) * g->W * C;           \
+                    }                                                                              \
+                    if (!row) {                                                                    \
+                        for (int64_t e = 0; e < span; e++)                                         \
+                            dst[e] = pad;                                                          \
+                    } else if (inside) {                                                           \
+                        copy_small(dst, row + x0 * C, (size_t)span * sizeof(T));                   \
+                    } else {                                                                       \
+                        for (int64_t j = 0; j < kw; j++) {                                         \
+                            int64_t xx = x0 + j * g->dw;                                           \
+                            T *d = dst + j * C;                                                    \
+                            if (xx < 0 || xx >= g->W)                                              \
+                                for (int64_t c = 0; c < C; c++)                                    \
+                                    d[c] = pad;                                                    \
+                            else                                                                   \
+                                copy_small(d, row + xx * C, (size_t)C * sizeof(T));                \
+                        }                                                                          \
+                    }                                                                              \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
     }
 IM2COL_ROWS(float)
 IM2COL_ROWS(double)
@@ -131,9 +134,13 @@ rb_status rb__fwd_im2col(rb_node *n)
 {
     rb_tensor *x = rb__contiguous(n->in[0]), *out = n->out;
     if (!x) return rb_last_status();
-    rb__patch_plan p = {x->data, out->data,
-                        rb__window_of_attrs(&n->attrs, out->shape[1], out->shape[2]), x->shape[3],
-                        x->dtype, n->attrs.f[0], 0};
+    rb__patch_plan p = {x->data,
+                        out->data,
+                        rb__window_of_attrs(&n->attrs, out->shape[1], out->shape[2]),
+                        x->shape[3],
+                        x->dtype,
+                        n->attrs.f[0],
+                        0};
     int64_t rows = x->shape[0] * out->shape[1];
     int64_t per_row = out->size / (rows ? rows : 1);
     rb__parallel_for(rows, RB__GRAIN / (per_row + 1) + 1,
@@ -157,11 +164,13 @@ rb_tensor *rb_col2im(rb_tensor *cols, int64_t h, int64_t w, rb_window2d win)
         return rb__fail(RB_ERR_SHAPE, "rb_col2im: expects patches (N, Ho, Wo, kh, kw, C), got %s",
                         rb__shp(cols));
     rb__geom g;
-    if (!rb__window_resolve("col2im", h, w, (int)cols->shape[3], (int)cols->shape[4], win, false, &g))
+    if (!rb__window_resolve("col2im", h, w, (int)cols->shape[3], (int)cols->shape[4], win, false,
+                            &g))
         return NULL;
     if (g.Ho != cols->shape[1] || g.Wo != cols->shape[2])
-        return rb__fail(RB_ERR_SHAPE, "rb_col2im: patches %s do not come from a %lldx%lld image "
-                                      "with this window (it gives %lldx%lld positions)",
+        return rb__fail(RB_ERR_SHAPE,
+                        "rb_col2im: patches %s do not come from a %lldx%lld image "
+                        "with this window (it gives %lldx%lld positions)",
                         rb__shp(cols), (long long)h, (long long)w, (long long)g.Ho,
                         (long long)g.Wo);
     rb_attrs at = {0};
@@ -170,51 +179,56 @@ rb_tensor *rb_col2im(rb_tensor *cols, int64_t h, int64_t w, rb_window2d win)
     return rb__apply(RB__OP_col2im, 1, &cols, &at, cols->dtype, 4, shape);
 }
 
-#define COL2IM_IMAGES(T)                                                                       \
-    static void col2im_##T(void *arg, int64_t begin, int64_t end)                              \
-    {                                                                                          \
+#define COL2IM_IMAGES(T)                                                                           \
+    static void col2im_##T(void *arg, int64_t begin, int64_t end)                                  \
+    {                                                                                              \
         const rb__patch_plan *p = arg;                                                             \
         const rb__geom *g = &p->g;                                                                 \
-        const int64_t C = p->C, kw = g->kw, span = kw * C;                                     \
-        const T *src = (const T *)p->cols + (begin - p->first) * g->Ho * g->Wo * g->kh * span;  \
-        T *img = (T *)p->x;                                                                    \
-        for (int64_t n = begin; n < end; n++)                                                  \
-            for (int64_t oh = 0; oh < g->Ho; oh++)                                             \
-                for (int64_t ow = 0; ow < g->Wo; ow++) {                                       \
-                    int64_t x0 = ow * g->sw - g->pl;                                           \
-                    bool inside = g->dw == 1 && x0 >= 0 && x0 + kw <= g->W;                    \
-                    for (int i = 0; i < g->kh; i++, src += span) {                             \
-                        int64_t y = oh * g->sh + (int64_t)i * g->dh - g->pt;                   \
-                        if (y < 0 || y >= g->H) continue;                                      \
-                        T *row = img + (n * g->H + y) * g->W * C;                              \
-                        if (inside) {                                                          \
-                            T *dst = row + x0 * C;                                             \
-                            for (int64_t e = 0; e < span; e++) dst[e] += src[e];               \
-                            continue;                                                          \
-                        }                                                                      \
-                        for (int64_t j = 0; j < kw; j++) {                                     \
-                            int64_t xx = x0 + j * g->dw;                                       \
-                            if (xx < 0 || xx >= g->W) continue;                                \
-                            for (int64_t c = 0; c < C; c++) row[xx * C + c] += src[j * C + c]; \
-                        }                                                                      \
-                    }                                                                          \
-                }                                                                              \
+        const int64_t C = p->C, kw = g->kw, span = kw * C;                                         \
+        const T *src = (const T *)p->cols + (begin - p->first) * g->Ho * g->Wo * g->kh * span;     \
+        T *img = (T *)p->x;                                                                        \
+        for (int64_t n = begin; n < end; n++)                                                      \
+            for (int64_t oh = 0; oh < g->Ho; oh++)                                                 \
+                for (int64_t ow = 0; ow < g->Wo; ow++) {                                           \
+                    int64_t x0 = ow * g->sw - g->pl;                                               \
+                    bool inside = g->dw == 1 && x0 >= 0 && x0 + kw <= g->W;                        \
+                    for (int i = 0; i < g->kh; i++, src += span) {                                 \
+                        int64_t y = oh * g->sh + (int64_t)i * g->dh - g->pt;                       \
+                        if (y < 0 || y >= g->H) continue;                                          \
+                        T *row = img + (n * g->H + y) * g->W * C;                                  \
+                        if (inside) {                                                              \
+                            T *dst = row + x0 * C;                                                 \
+                            for (int64_t e = 0; e < span; e++)                                     \
+                                dst[e] += src[e];                                                  \
+                            continue;                                                              \
+                        }                                                                          \
+                        for (int64_t j = 0; j < kw; j++) {                                         \
+                            int64_t xx = x0 + j * g->dw;                                           \
+                            if (xx < 0 || xx >= g->W) continue;                                    \
+                            for (int64_t c = 0; c < C; c++)                                        \
+                                row[xx * C + c] += src[j * C + c];                                 \
+                        }                                                                          \
+                    }                                                                              \
+                }                                                                                  \
     }
 COL2IM_IMAGES(float)
 COL2IM_IMAGES(double)
 
 void rb__im2col_rows(const rb__patch_plan *p, int64_t begin, int64_t end)
 {
-    if (p->dtype == RB_F32) im2col_rows_float((void *)p, begin, end);
-    else im2col_rows_double((void *)p, begin, end);
+    if (p->dtype == RB_F32)
+        im2col_rows_float((void *)p, begin, end);
+    else
+        im2col_rows_double((void *)p, begin, end);
 }
 
 void rb__col2im_images(const rb__patch_plan *p, int64_t begin, int64_t end)
 {
-    if (p->dtype == RB_F32) col2im_float((void *)p, begin, end);
-    else col2im_double((void *)p, begin, end);
+    if (p->dtype == RB_F32)
+        col2im_float((void *)p, begin, end);
+    else
+        col2im_double((void *)p, begin, end);
 }
-
 
 rb_status rb__fwd_col2im(rb_node *n)
 {
@@ -222,9 +236,13 @@ rb_status rb__fwd_col2im(rb_node *n)
     if (!cols) return rb_last_status();
     memset(out->data, 0, (size_t)out->size * rb_dtype_size(out->dtype));
     /* The image is the output here; the plan's x field carries it. */
-    rb__patch_plan p = {out->data, cols->data,
+    rb__patch_plan p = {out->data,
+                        cols->data,
                         rb__window_of_attrs(&n->attrs, cols->shape[1], cols->shape[2]),
-                        out->shape[3], out->dtype, 0.0, 0};
+                        out->shape[3],
+                        out->dtype,
+                        0.0,
+                        0};
     /* One image per task: overlapping patches of an image are summed by one thread, in order. */
     rb__parallel_for(out->shape[0], 1, out->dtype == RB_F32 ? col2im_float : col2im_double, &p);
     return RB_OK;
@@ -268,9 +286,10 @@ rb_tensor *rb_conv2d_ex(rb_tensor *x, rb_tensor *w, rb_tensor *bias, rb_window2d
     int64_t groups = win.groups ? win.groups : 1, cin = x->shape[3];
     if (w->ndim != 4 || groups < 1 || cin % groups || w->shape[2] * groups != cin ||
         w->shape[3] % groups)
-        return rb__fail(RB_ERR_SHAPE, "rb_conv2d: kernel %s does not fit input %s with %lld "
-                                      "group(s) (expected (kh, kw, %lld, Cout), Cout a multiple "
-                                      "of the groups)",
+        return rb__fail(RB_ERR_SHAPE,
+                        "rb_conv2d: kernel %s does not fit input %s with %lld "
+                        "group(s) (expected (kh, kw, %lld, Cout), Cout a multiple "
+                        "of the groups)",
                         rb__shp(w), rb__shp(x), (long long)groups,
                         (long long)(groups > 0 ? cin / groups : cin));
     int64_t cout = w->shape[3], kh = w->shape[0], kw = w->shape[1];
@@ -283,8 +302,8 @@ rb_tensor *rb_conv2d_ex(rb_tensor *x, rb_tensor *w, rb_tensor *bias, rb_window2d
         return NULL;
     int64_t N = x->shape[0], M = N * g.Ho * g.Wo, K = kh * kw * cin / groups;
     /* A 1x1 unit-stride convolution is a plain product: no patches needed. */
-    bool pointwise = kh == 1 && kw == 1 && g.sh == 1 && g.sw == 1 && !g.pt && !g.pb && !g.pl &&
-                     !g.pr;
+    bool pointwise =
+        kh == 1 && kw == 1 && g.sh == 1 && g.sw == 1 && !g.pt && !g.pb && !g.pl && !g.pr;
     if (groups == 1 && !pointwise) return rb__conv2d_fused(x, w, bias, &g, epi);
     rb_tensor *cols = pointwise ? x : im2col_geom(x, &g, 0.0);
     rb_tensor *y;
@@ -305,10 +324,14 @@ rb_tensor *rb_conv1d(rb_tensor *x, rb_tensor *w, rb_tensor *bias, rb_window1d wi
     rb_tensor *in[2] = {x, w};
     if (!rb__check_inputs("conv1d", 2, in)) return NULL;
     if (x->ndim != 3 || w->ndim != 3)
-        return rb__fail(RB_ERR_SHAPE, "rb_conv1d: expects x (N, L, Cin) and w (k, Cin/groups, "
-                                      "Cout), got %s and %s", rb__shp(x), rb__shp(w));
-    rb_window2d w2 = {.stride = {1, win.stride}, .dilation = {1, win.dilation},
-                      .padding = win.padding, .pad = {0, 0, win.pad[0], win.pad[1]},
+        return rb__fail(RB_ERR_SHAPE,
+                        "rb_conv1d: expects x (N, L, Cin) and w (k, Cin/groups, "
+                        "Cout), got %s and %s",
+                        rb__shp(x), rb__shp(w));
+    rb_window2d w2 = {.stride = {1, win.stride},
+                      .dilation = {1, win.dilation},
+                      .padding = win.padding,
+                      .pad = {0, 0, win.pad[0], win.pad[1]},
                       .groups = win.groups};
     rb_tensor *x4 = rb_reshape(x, RB_SHAPE(x->shape[0], 1, x->shape[1], x->shape[2]));
     rb_tensor *w4 = rb_reshape(w, RB_SHAPE(1, w->shape[0], w->shape[1], w->shape[2]));
@@ -328,8 +351,9 @@ static bool transpose_geom(const rb_tensor *x, int kh, int kw, rb_window2d win, 
     for (int a = 0; a < 2; a++) {
         int eff = d[a] * ((a ? kw : kh) - 1) + 1, extra = win.output_padding[a];
         if (s[a] < 1 || d[a] < 1 || extra < 0 || extra >= s[a]) {
-            rb_error(RB_ERR_ARGUMENT, "rb_conv2d_transpose: need stride, dilation >= 1 and 0 <= "
-                                      "output_padding < stride (axis %d: %d, %d, %d)",
+            rb_error(RB_ERR_ARGUMENT,
+                     "rb_conv2d_transpose: need stride, dilation >= 1 and 0 <= "
+                     "output_padding < stride (axis %d: %d, %d, %d)",
                      a, s[a], d[a], extra);
             return false;
         }
@@ -348,12 +372,15 @@ static bool transpose_geom(const rb_tensor *x, int kh, int kw, rb_window2d win, 
          * equivalent convolution ignores them: extra < stride). */
         out[a] += extra;
         if (out[a] < 1) {
-            rb_error(RB_ERR_SHAPE, "rb_conv2d_transpose: padding leaves no output on axis %d "
-                                   "for input %s", a + 1, rb__shp(x));
+            rb_error(RB_ERR_SHAPE,
+                     "rb_conv2d_transpose: padding leaves no output on axis %d "
+                     "for input %s",
+                     a + 1, rb__shp(x));
             return false;
         }
     }
-    rb_window2d fw = {.stride = {s[0], s[1]}, .dilation = {d[0], d[1]},
+    rb_window2d fw = {.stride = {s[0], s[1]},
+                      .dilation = {d[0], d[1]},
                       .padding = RB_PAD_EXPLICIT,
                       .pad = {before[0], after[0], before[1], after[1]}};
     if (!rb__window_resolve("conv2d_transpose", out[0], out[1], kh, kw, fw, false, g)) return false;
@@ -375,8 +402,9 @@ rb_tensor *rb_conv2d_transpose(rb_tensor *x, rb_tensor *w, rb_tensor *bias, rb_w
     if (win.groups > 1)
         return rb__fail(RB_ERR_ARGUMENT, "rb_conv2d_transpose: groups are not supported");
     if (w->ndim != 4 || w->shape[3] != x->shape[3])
-        return rb__fail(RB_ERR_SHAPE, "rb_conv2d_transpose: kernel %s must be (kh, kw, Cout, %lld) "
-                                      "for input %s",
+        return rb__fail(RB_ERR_SHAPE,
+                        "rb_conv2d_transpose: kernel %s must be (kh, kw, Cout, %lld) "
+                        "for input %s",
                         rb__shp(w), (long long)x->shape[3], rb__shp(x));
     int64_t kh = w->shape[0], kw = w->shape[1], cout = w->shape[2], cin = x->shape[3];
     if (bias && (bias->ndim != 1 || bias->shape[0] != cout))

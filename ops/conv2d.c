@@ -48,36 +48,40 @@ static rb__mat mat(void *data, int64_t rows, int64_t cols)
  * is built from runs of whole image rows instead. */
 static bool transposed_patches(const conv_plan *p) { return p->C <= 4; }
 
-#define PATCHES_T(T)                                                                           \
-    static void patches_t_##T(const conv_plan *p, int64_t n0, int64_t n1, T *out)              \
-    {                                                                                          \
-        const rb__geom *g = &p->g;                                                             \
-        const int64_t C = p->C, M = (n1 - n0) * p->rows;                                       \
-        const T *x = p->x->data;                                                               \
-        for (int i = 0; i < g->kh; i++)                                                        \
-            for (int j = 0; j < g->kw; j++) {                                                  \
-                int64_t shift = (int64_t)j * g->dw - g->pl;                                    \
-                /* Output columns whose tap falls inside the image: [lo, hi). */               \
-                int64_t lo = shift >= 0 ? 0 : (-shift + g->sw - 1) / g->sw;                    \
-                int64_t hi = g->W - 1 - shift < 0 ? 0 : (g->W - 1 - shift) / g->sw + 1;        \
-                if (hi > g->Wo) hi = g->Wo;                                                    \
-                if (lo > hi) lo = hi;                                                          \
-                for (int64_t c = 0; c < C; c++) {                                              \
-                    T *dst = out + (((int64_t)i * g->kw + j) * C + c) * M;                     \
-                    for (int64_t n = n0; n < n1; n++)                                          \
-                        for (int64_t oh = 0; oh < g->Ho; oh++, dst += g->Wo) {                 \
-                            int64_t y = oh * g->sh + (int64_t)i * g->dh - g->pt;               \
-                            if (y < 0 || y >= g->H) {                                          \
-                                for (int64_t ow = 0; ow < g->Wo; ow++) dst[ow] = 0;            \
-                                continue;                                                      \
-                            }                                                                  \
-                            const T *row = x + ((n * g->H + y) * g->W + shift) * C + c;        \
-                            for (int64_t ow = 0; ow < lo; ow++) dst[ow] = 0;                   \
-                            for (int64_t ow = lo; ow < hi; ow++) dst[ow] = row[ow * g->sw * C]; \
-                            for (int64_t ow = hi; ow < g->Wo; ow++) dst[ow] = 0;               \
-                        }                                                                      \
-                }                                                                              \
-            }                                                                                  \
+#define PATCHES_T(T)                                                                               \
+    static void patches_t_##T(const conv_plan *p, int64_t n0, int64_t n1, T *out)                  \
+    {                                                                                              \
+        const rb__geom *g = &p->g;                                                                 \
+        const int64_t C = p->C, M = (n1 - n0) * p->rows;                                           \
+        const T *x = p->x->data;                                                                   \
+        for (int i = 0; i < g->kh; i++)                                                            \
+            for (int j = 0; j < g->kw; j++) {                                                      \
+                int64_t shift = (int64_t)j * g->dw - g->pl;                                        \
+                /* Output columns whose tap falls inside the image: [lo, hi). */                   \
+                int64_t lo = shift >= 0 ? 0 : (-shift + g->sw - 1) / g->sw;                        \
+                int64_t hi = g->W - 1 - shift < 0 ? 0 : (g->W - 1 - shift) / g->sw + 1;            \
+                if (hi > g->Wo) hi = g->Wo;                                                        \
+                if (lo > hi) lo = hi;                                                              \
+                for (int64_t c = 0; c < C; c++) {                                                  \
+                    T *dst = out + (((int64_t)i * g->kw + j) * C + c) * M;                         \
+                    for (int64_t n = n0; n < n1; n++)                                              \
+                        for (int64_t oh = 0; oh < g->Ho; oh++, dst += g->Wo) {                     \
+                            int64_t y = oh * g->sh + (int64_t)i * g->dh - g->pt;                   \
+                            if (y < 0 || y >= g->H) {                                              \
+                                for (int64_t ow = 0; ow < g->Wo; ow++)                             \
+                                    dst[ow] = 0;                                                   \
+                                continue;                                                          \
+                            }                                                                      \
+                            const T *row = x + ((n * g->H + y) * g->W + shift) * C + c;            \
+                            for (int64_t ow = 0; ow < lo; ow++)                                    \
+                                dst[ow] = 0;                                                       \
+                            for (int64_t ow = lo; ow < hi; ow++)                                   \
+                                dst[ow] = row[ow * g->sw * C];                                     \
+                            for (int64_t ow = hi; ow < g->Wo; ow++)                                \
+                                dst[ow] = 0;                                                       \
+                        }                                                                          \
+                }                                                                                  \
+            }                                                                                      \
     }
 PATCHES_T(float)
 PATCHES_T(double)
@@ -90,8 +94,10 @@ static char *patches(const conv_plan *p, int64_t n0, int64_t n1, rb__mat *a)
     char *cols = rb__scratch((size_t)(m * p->K) * p->es);
     if (!cols) return NULL;
     if (transposed_patches(p)) {
-        if (p->x->dtype == RB_F32) patches_t_float(p, n0, n1, (float *)cols);
-        else patches_t_double(p, n0, n1, (double *)cols);
+        if (p->x->dtype == RB_F32)
+            patches_t_float(p, n0, n1, (float *)cols);
+        else
+            patches_t_double(p, n0, n1, (double *)cols);
         *a = (rb__mat){cols, m, p->K, 1, m};
     } else {
         rb__patch_plan pp = {p->x->data, cols, p->g, p->C, p->x->dtype, 0.0, n0 * p->g.Ho};
@@ -122,9 +128,11 @@ static void forward_chunks(void *arg, int64_t begin, int64_t end)
             if (p->relu) { /* the epilogue, while the chunk is in cache */
                 int64_t count = m * p->Cout;
                 if (p->x->dtype == RB_F32)
-                    for (float *v = (float *)y, *e = v + count; v < e; v++) *v = *v > 0 ? *v : 0;
+                    for (float *v = (float *)y, *e = v + count; v < e; v++)
+                        *v = *v > 0 ? *v : 0;
                 else
-                    for (double *v = (double *)y, *e = v + count; v < e; v++) *v = *v > 0 ? *v : 0;
+                    for (double *v = (double *)y, *e = v + count; v < e; v++)
+                        *v = *v > 0 ? *v : 0;
             }
         }
         rb__arena_release(scratch, mark);
@@ -156,17 +164,15 @@ static void backward_groups(void *arg, int64_t begin, int64_t end)
             if (dw) { /* dW += cols^T dY */
                 rb__mat a;
                 if (patches(p, n0, n1, &a))
-                    rb__gemm_serial(dt, a, true, mat(dy, m, p->Cout), false,
-                                    mat(dw, p->K, p->Cout), 1.0, c == c0 ? 0.0 : 1.0);
+                    rb__gemm_serial(dt, a, true, mat(dy, m, p->Cout), false, mat(dw, p->K, p->Cout),
+                                    1.0, c == c0 ? 0.0 : 1.0);
             }
             if (p->dx) { /* dcols = dY W^T, scattered back into the chunk's images */
                 char *dcols = rb__scratch((size_t)(m * p->K) * p->es);
                 if (dcols) {
-                    rb__gemm_serial(dt, mat(dy, m, p->Cout), false,
-                                    mat(p->w->data, p->K, p->Cout), true, mat(dcols, m, p->K),
-                                    1.0, 0.0);
-                    char *img = (char *)p->dx->data +
-                                (size_t)(n0 * p->g.H * p->g.W * p->C) * p->es;
+                    rb__gemm_serial(dt, mat(dy, m, p->Cout), false, mat(p->w->data, p->K, p->Cout),
+                                    true, mat(dcols, m, p->K), 1.0, 0.0);
+                    char *img = (char *)p->dx->data + (size_t)(n0 * p->g.H * p->g.W * p->C) * p->es;
                     memset(img, 0, (size_t)((n1 - n0) * p->g.H * p->g.W * p->C) * p->es);
                     rb__patch_plan pp = {p->dx->data, dcols, p->g, p->C, dt, 0.0, n0};
                     rb__col2im_images(&pp, n0, n1);
@@ -211,22 +217,25 @@ static void conv2d_backward_graph(rb_grad_ctx *ctx, const rb_node *n, rb_tensor 
 {
     rb_tensor *x = n->in[0], *w = n->in[1];
     conv_plan p = plan_of(n);
-    rb_window2d win = {.stride = {p.g.sh, p.g.sw}, .dilation = {p.g.dh, p.g.dw},
-                       .padding = RB_PAD_EXPLICIT, .pad = {p.g.pt, p.g.pb, p.g.pl, p.g.pr}};
+    rb_window2d win = {.stride = {p.g.sh, p.g.sw},
+                       .dilation = {p.g.dh, p.g.dw},
+                       .padding = RB_PAD_EXPLICIT,
+                       .pad = {p.g.pt, p.g.pb, p.g.pl, p.g.pr}};
     int64_t M = p.N * p.rows;
     rb_tensor *gy = rb_reshape(g, RB_SHAPE(M, p.Cout));
     rb_tensor *w2 = rb_reshape(w, RB_SHAPE(p.K, p.Cout));
     if (rb_grad_needed(ctx, n, 1)) {
         rb_tensor *cols = rb_reshape(rb_im2col(x, p.g.kh, p.g.kw, win, 0.0), RB_SHAPE(M, p.K));
-        rb_grad_add(ctx, n, 1, rb_reshape(rb_matmul(rb_transpose(cols, 0, 1), gy), w->ndim,
-                                          w->shape));
+        rb_grad_add(ctx, n, 1,
+                    rb_reshape(rb_matmul(rb_transpose(cols, 0, 1), gy), w->ndim, w->shape));
     }
     if (rb_grad_needed(ctx, n, 0)) {
         rb_tensor *dcols = rb_matmul(gy, rb_transpose(w2, 0, 1));
         dcols = rb_reshape(dcols, 6, (int64_t[]){p.N, p.g.Ho, p.g.Wo, p.g.kh, p.g.kw, p.C});
         rb_grad_add(ctx, n, 0, rb_col2im(dcols, p.g.H, p.g.W, win));
     }
-    if (n->n_in > 2 && rb_grad_needed(ctx, n, 2)) rb_grad_add(ctx, n, 2, rb_sum(gy, RB_AXES(0), false));
+    if (n->n_in > 2 && rb_grad_needed(ctx, n, 2))
+        rb_grad_add(ctx, n, 2, rb_sum(gy, RB_AXES(0), false));
 }
 
 void rb__bwd_conv2d(rb_grad_ctx *ctx, const rb_node *n, rb_tensor *g)
@@ -268,19 +277,21 @@ void rb__bwd_conv2d(rb_grad_ctx *ctx, const rb_node *n, rb_tensor *g)
             if (p.x->dtype == RB_F32) {
                 const float *src = (const float *)p.dw_groups + grp * kc;
                 float *dst = dw->data;
-                for (int64_t i = 0; i < kc; i++) dst[i] += src[i];
+                for (int64_t i = 0; i < kc; i++)
+                    dst[i] += src[i];
             } else {
                 const double *src = (const double *)p.dw_groups + grp * kc;
                 double *dst = dw->data;
-                for (int64_t i = 0; i < kc; i++) dst[i] += src[i];
+                for (int64_t i = 0; i < kc; i++)
+                    dst[i] += src[i];
             }
         }
         rb_grad_add(ctx, n, 1, dw);
     }
     if (need_x) rb_grad_add(ctx, n, 0, p.dx);
     if (n->n_in > 2 && rb_grad_needed(ctx, n, 2))
-        rb_grad_add(ctx, n, 2, rb_sum(rb_reshape(g, RB_SHAPE(p.N * p.rows, p.Cout)), RB_AXES(0),
-                                      false));
+        rb_grad_add(ctx, n, 2,
+                    rb_sum(rb_reshape(g, RB_SHAPE(p.N * p.rows, p.Cout)), RB_AXES(0), false));
 }
 
 /* The fused op for one group (see rb_conv2d): x (N, H, W, C), w (kh, kw, C, Cout), bias or

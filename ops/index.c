@@ -107,7 +107,8 @@ rb_tensor *rb_concat(int n, rb_tensor *const *xs, int axis)
     if (n < 1 || !xs) return rb__fail(RB_ERR_ARGUMENT, "rb_concat: needs at least one tensor");
     if (!rb__check_inputs("concat", n, xs)) return NULL;
     rb_tensor *x0 = xs[0];
-    if (x0->ndim == 0) return rb__fail(RB_ERR_SHAPE, "rb_concat: cannot join scalars (use rb_stack)");
+    if (x0->ndim == 0)
+        return rb__fail(RB_ERR_SHAPE, "rb_concat: cannot join scalars (use rb_stack)");
     int a = rb__norm_axis("concat", x0->ndim, axis);
     if (a < 0) return NULL;
     int64_t shape[RB_MAX_DIMS];
@@ -117,10 +118,12 @@ rb_tensor *rb_concat(int n, rb_tensor *const *xs, int axis)
         rb_tensor *x = xs[i];
         if (!rb__check_same_dtype("concat", x0, x)) return NULL;
         bool ok = x->ndim == x0->ndim;
-        for (int d = 0; ok && d < x0->ndim; d++) ok = d == a || x->shape[d] == x0->shape[d];
+        for (int d = 0; ok && d < x0->ndim; d++)
+            ok = d == a || x->shape[d] == x0->shape[d];
         if (!ok)
-            return rb__fail(RB_ERR_SHAPE, "rb_concat: tensor %d has shape %s, tensor 0 has %s "
-                                          "(they may differ only on axis %d)",
+            return rb__fail(RB_ERR_SHAPE,
+                            "rb_concat: tensor %d has shape %s, tensor 0 has %s "
+                            "(they may differ only on axis %d)",
                             i, rb__shp(x), rb__shp(x0), a);
         shape[a] += x->shape[a];
     }
@@ -201,7 +204,8 @@ rb_status rb__fwd_pad(rb_node *n)
     rb__fill(out, n->attrs.f[0]);
     rb_tensor v = *out;
     int64_t offset = 0;
-    for (int d = 0; d < x->ndim; d++) offset += n->attrs.i[d] * out->strides[d];
+    for (int d = 0; d < x->ndim; d++)
+        offset += n->attrs.i[d] * out->strides[d];
     memcpy(v.shape, x->shape, sizeof v.shape);
     v.data = (char *)out->data + offset * (int64_t)rb_dtype_size(out->dtype);
     rb__copy_strided(&v, x);
@@ -229,8 +233,10 @@ typedef struct gather_dims {
 static gather_dims dims_of(const rb_tensor *x, int axis, int64_t k)
 {
     gather_dims g = {1, x->shape[axis], 1, k};
-    for (int d = 0; d < axis; d++) g.outer *= x->shape[d];
-    for (int d = axis + 1; d < x->ndim; d++) g.inner *= x->shape[d];
+    for (int d = 0; d < axis; d++)
+        g.outer *= x->shape[d];
+    for (int d = axis + 1; d < x->ndim; d++)
+        g.inner *= x->shape[d];
     return g;
 }
 
@@ -250,15 +256,19 @@ rb_tensor *rb_gather(rb_tensor *x, rb_tensor *indices, int axis)
     for (int64_t i = 0; i < indices->size; i++) {
         int64_t k = (int64_t)rb__get_flat(indices, i);
         if (k < 0 || k >= x->shape[a])
-            return rb__fail(RB_ERR_ARGUMENT, "rb_gather: index %lld at position %lld is out of "
-                                             "range for axis %d of %s",
+            return rb__fail(RB_ERR_ARGUMENT,
+                            "rb_gather: index %lld at position %lld is out of "
+                            "range for axis %d of %s",
                             (long long)k, (long long)i, a, rb__shp(x));
     }
     int64_t shape[RB_MAX_DIMS];
     int nd = 0;
-    for (int d = 0; d < a; d++) shape[nd++] = x->shape[d];
-    for (int d = 0; d < indices->ndim; d++) shape[nd++] = indices->shape[d];
-    for (int d = a + 1; d < x->ndim; d++) shape[nd++] = x->shape[d];
+    for (int d = 0; d < a; d++)
+        shape[nd++] = x->shape[d];
+    for (int d = 0; d < indices->ndim; d++)
+        shape[nd++] = indices->shape[d];
+    for (int d = a + 1; d < x->ndim; d++)
+        shape[nd++] = x->shape[d];
     rb_attrs at = {.i = {a}};
     return rb__apply(RB__OP_gather, 2, in, &at, x->dtype, nd, shape);
 }
@@ -274,8 +284,8 @@ rb_status rb__fwd_gather(rb_node *n)
     const char *src = x->data;
     for (int64_t o = 0; o < g.outer; o++)
         for (int64_t j = 0; j < g.k; j++)
-            memcpy(out + (o * g.k + j) * (int64_t)row,
-                   src + (o * g.extent + ind[j]) * (int64_t)row, row);
+            memcpy(out + (o * g.k + j) * (int64_t)row, src + (o * g.extent + ind[j]) * (int64_t)row,
+                   row);
     return RB_OK;
 }
 
@@ -285,8 +295,8 @@ void rb__bwd_gather(rb_grad_ctx *ctx, const rb_node *n, rb_tensor *g)
     rb_tensor *x = n->in[0];
     rb_tensor *in[2] = {g, n->in[1]};
     rb_attrs at = n->attrs;
-    rb_grad_add(ctx, n, 0, rb__apply(RB__OP_gather_scatter, 2, in, &at, g->dtype, x->ndim,
-                                     x->shape));
+    rb_grad_add(ctx, n, 0,
+                rb__apply(RB__OP_gather_scatter, 2, in, &at, g->dtype, x->ndim, x->shape));
 }
 
 /* Scatter-add of gathered slices back to the source shape (repeated indices add up). */
@@ -303,11 +313,13 @@ rb_status rb__fwd_gather_scatter(rb_node *n)
             if (out->dtype == RB_F32) {
                 const float *s = (const float *)g->data + src;
                 float *t = (float *)out->data + dst;
-                for (int64_t i = 0; i < d.inner; i++) t[i] += s[i];
+                for (int64_t i = 0; i < d.inner; i++)
+                    t[i] += s[i];
             } else {
                 const double *s = (const double *)g->data + src;
                 double *t = (double *)out->data + dst;
-                for (int64_t i = 0; i < d.inner; i++) t[i] += s[i];
+                for (int64_t i = 0; i < d.inner; i++)
+                    t[i] += s[i];
             }
         }
     return RB_OK;
@@ -335,8 +347,9 @@ rb_tensor *rb_one_hot(rb_tensor *labels, int64_t depth, rb_dtype dtype)
     for (int64_t i = 0; i < labels->size; i++) {
         int64_t k = (int64_t)rb__get_flat(labels, i);
         if (k < 0 || k >= depth)
-            return rb__fail(RB_ERR_ARGUMENT, "rb_one_hot: label %lld at position %lld is out of "
-                                             "range for depth %lld",
+            return rb__fail(RB_ERR_ARGUMENT,
+                            "rb_one_hot: label %lld at position %lld is out of "
+                            "range for depth %lld",
                             (long long)k, (long long)i, (long long)depth);
     }
     int64_t shape[RB_MAX_DIMS];
@@ -370,8 +383,9 @@ rb_tensor *rb_take(rb_tensor *x, rb_tensor *indices)
     for (int64_t i = 0; i < indices->size; i++) {
         int64_t k = (int64_t)rb__get_flat(indices, i);
         if (k < 0 || k >= x->size)
-            return rb__fail(RB_ERR_ARGUMENT, "rb_take: index %lld at position %lld is out of "
-                                             "range for %lld elements",
+            return rb__fail(RB_ERR_ARGUMENT,
+                            "rb_take: index %lld at position %lld is out of "
+                            "range for %lld elements",
                             (long long)k, (long long)i, (long long)x->size);
     }
     return rb__apply(RB__OP_take, 2, in, NULL, x->dtype, indices->ndim, indices->shape);
@@ -397,7 +411,8 @@ rb_tensor *rb__scatter_add(rb_tensor *g, rb_tensor *indices, int ndim, const int
     rb_tensor *in[2] = {g, indices};
     if (!rb__check_inputs("scatter_add", 2, in)) return NULL;
     rb_attrs at = {0};
-    for (int d = 0; d < ndim; d++) at.i[d] = shape[d];
+    for (int d = 0; d < ndim; d++)
+        at.i[d] = shape[d];
     at.i[RB_MAX_DIMS] = ndim;
     return rb__apply(RB__OP_scatter_add, 2, in, &at, g->dtype, ndim, shape);
 }

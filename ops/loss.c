@@ -49,8 +49,8 @@ rb_tensor *rb_bce(rb_tensor *p, rb_tensor *target)
     if (!same_shape("bce", p, target)) return NULL;
     rb_tensor *pc = rb_clamp(p, PROB_EPS, 1.0 - PROB_EPS);
     rb_tensor *pos = rb_mul(target, rb_log(pc));
-    rb_tensor *neg = rb_mul(rb_add_scalar(rb_neg(target), 1.0),
-                            rb_log(rb_add_scalar(rb_neg(pc), 1.0)));
+    rb_tensor *neg =
+        rb_mul(rb_add_scalar(rb_neg(target), 1.0), rb_log(rb_add_scalar(rb_neg(pc), 1.0)));
     return rb_neg(mean_all(rb_add(pos, neg)));
 }
 

@@ -16,7 +16,7 @@ static int64_t rows_of(const rb_tensor *x) { return channels(x) ? x->size / chan
 enum { ROW_BLOCK = 256 };
 
 typedef struct sums_plan {
-    const void *a, *b; /* (rows, C); b may be NULL (then only the first sum is wanted) */
+    const void *a, *b;   /* (rows, C); b may be NULL (then only the first sum is wanted) */
     const double *shift; /* per channel, subtracted from a (NULL: none) */
     double *out;         /* blocks x (2 C): sum of a', sum of a' * (b or a') */
     int64_t rows, C;
@@ -24,49 +24,50 @@ typedef struct sums_plan {
     rb_dtype dtype;
 } sums_plan;
 
-#define BLOCK_SUMS(T)                                                                          \
-    static void block_sums_##T(void *arg, int64_t begin, int64_t end)                          \
-    {                                                                                          \
-        const sums_plan *p = arg;                                                              \
-        const T *a = p->a, *b = p->b;                                                          \
-        const int64_t C = p->C;                                                                \
-        /* In T within a block of at most ROW_BLOCK rows (vectorised), in double across. */    \
-        T s1[256], s2[256], shift[256];                                                        \
-        for (int64_t blk = begin; blk < end; blk++) {                                          \
-            double *o1 = p->out + blk * 2 * C, *o2 = o1 + C;                                   \
-            int64_t r0 = blk * ROW_BLOCK;                                                      \
-            int64_t r1 = r0 + ROW_BLOCK < p->rows ? r0 + ROW_BLOCK : p->rows;                  \
-            for (int64_t c0 = 0; c0 < C; c0 += 256) {                                          \
-                int64_t w = C - c0 < 256 ? C - c0 : 256;                                       \
-                for (int64_t c = 0; c < w; c++) {                                              \
-                    s1[c] = s2[c] = 0;                                                         \
-                    shift[c] = p->shift ? (T)p->shift[c0 + c] : (T)0;                          \
-                }                                                                              \
-                for (int64_t r = r0; r < r1; r++) {                                            \
-                    const T *ar = a + r * C + c0;                                              \
-                    if (p->square) {                                                           \
-                        for (int64_t c = 0; c < w; c++) {                                      \
-                            T v = ar[c] - shift[c];                                            \
-                            s1[c] += v;                                                        \
-                            s2[c] += v * v;                                                    \
-                        }                                                                      \
-                    } else if (b) {                                                            \
-                        const T *br = b + r * C + c0;                                          \
-                        for (int64_t c = 0; c < w; c++) {                                      \
-                            T v = ar[c] - shift[c];                                            \
-                            s1[c] += v;                                                        \
-                            s2[c] += v * br[c];                                                \
-                        }                                                                      \
-                    } else {                                                                   \
-                        for (int64_t c = 0; c < w; c++) s1[c] += ar[c] - shift[c];             \
-                    }                                                                          \
-                }                                                                              \
-                for (int64_t c = 0; c < w; c++) {                                              \
-                    o1[c0 + c] = s1[c];                                                        \
-                    o2[c0 + c] = s2[c];                                                        \
-                }                                                                              \
-            }                                                                                  \
-        }                                                                                      \
+#define BLOCK_SUMS(T)                                                                              \
+    static void block_sums_##T(void *arg, int64_t begin, int64_t end)                              \
+    {                                                                                              \
+        const sums_plan *p = arg;                                                                  \
+        const T *a = p->a, *b = p->b;                                                              \
+        const int64_t C = p->C;                                                                    \
+        /* In T within a block of at most ROW_BLOCK rows (vectorised), in double across. */        \
+        T s1[256], s2[256], shift[256];                                                            \
+        for (int64_t blk = begin; blk < end; blk++) {                                              \
+            double *o1 = p->out + blk * 2 * C, *o2 = o1 + C;                                       \
+            int64_t r0 = blk * ROW_BLOCK;                                                          \
+            int64_t r1 = r0 + ROW_BLOCK < p->rows ? r0 + ROW_BLOCK : p->rows;                      \
+            for (int64_t c0 = 0; c0 < C; c0 += 256) {                                              \
+                int64_t w = C - c0 < 256 ? C - c0 : 256;                                           \
+                for (int64_t c = 0; c < w; c++) {                                                  \
+                    s1[c] = s2[c] = 0;                                                             \
+                    shift[c] = p->shift ? (T)p->shift[c0 + c] : (T)0;                              \
+                }                                                                                  \
+                for (int64_t r = r0; r < r1; r++) {                                                \
+                    const T *ar = a + r * C + c0;                                                  \
+                    if (p->square) {                                                               \
+                        for (int64_t c = 0; c < w; c++) {                                          \
+                            T v = ar[c] - shift[c];                                                \
+                            s1[c] += v;                                                            \
+                            s2[c] += v * v;                                                        \
+                        }                                                                          \
+                    } else if (b) {                                                                \
+                        const T *br = b + r * C + c0;                                              \
+                        for (int64_t c = 0; c < w; c++) {                                          \
+                            T v = ar[c] - shift[c];                                                \
+                            s1[c] += v;                                                            \
+                            s2[c] += v * br[c];                                                    \
+                        }                                                                          \
+                    } else {                                                                       \
+                        for (int64_t c = 0; c < w; c++)                                            \
+                            s1[c] += ar[c] - shift[c];                                             \
+                    }                                                                              \
+                }                                                                                  \
+                for (int64_t c = 0; c < w; c++) {                                                  \
+                    o1[c0 + c] = s1[c];                                                            \
+                    o2[c0 + c] = s2[c];                                                            \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
     }
 BLOCK_SUMS(float)
 BLOCK_SUMS(double)
@@ -78,7 +79,8 @@ static bool channel_sums(sums_plan p, double *sum1, double *sum2)
     p.out = rb__scratch(sizeof(double) * (size_t)(blocks * 2 * p.C + 1));
     if (!p.out) return false;
     rb__parallel_for(blocks, 4, p.dtype == RB_F32 ? block_sums_float : block_sums_double, &p);
-    for (int64_t c = 0; c < p.C; c++) sum1[c] = sum2[c] = 0;
+    for (int64_t c = 0; c < p.C; c++)
+        sum1[c] = sum2[c] = 0;
     for (int64_t blk = 0; blk < blocks; blk++)
         for (int64_t c = 0; c < p.C; c++) {
             sum1[c] += p.out[blk * 2 * p.C + c];
@@ -109,7 +111,8 @@ rb_status rb__fwd_moments(rb_node *n)
     /* Two passes (mean, then squared deviations): accurate even when |mean| >> std. */
     sums_plan p = {x->data, NULL, NULL, NULL, R, C, false, x->dtype};
     if (!channel_sums(p, mean, unused)) return rb_last_status();
-    for (int64_t c = 0; c < C; c++) mean[c] /= (double)R;
+    for (int64_t c = 0; c < C; c++)
+        mean[c] /= (double)R;
     p.shift = mean;
     p.square = true;
     if (!channel_sums(p, tmp, var)) return rb_last_status();
@@ -128,17 +131,17 @@ typedef struct moments_grad_plan {
 } moments_grad_plan;
 
 /* dx = g_mean / R + g_var * 2 (x - mean) / R */
-#define MOMENTS_GRAD(T)                                                                        \
-    static void moments_grad_##T(void *arg, int64_t begin, int64_t end)                        \
-    {                                                                                          \
-        const moments_grad_plan *p = arg;                                                      \
-        const T *x = p->x, *st = p->stats, *g = p->g;                                          \
-        T *dx = p->dx;                                                                         \
-        const int64_t C = p->C;                                                                \
-        const T ir = (T)p->inv_rows;                                                           \
-        for (int64_t r = begin; r < end; r++)                                                  \
-            for (int64_t c = 0; c < C; c++)                                                    \
-                dx[r * C + c] = g[c] * ir + g[C + c] * (T)2 * (x[r * C + c] - st[c]) * ir;     \
+#define MOMENTS_GRAD(T)                                                                            \
+    static void moments_grad_##T(void *arg, int64_t begin, int64_t end)                            \
+    {                                                                                              \
+        const moments_grad_plan *p = arg;                                                          \
+        const T *x = p->x, *st = p->stats, *g = p->g;                                              \
+        T *dx = p->dx;                                                                             \
+        const int64_t C = p->C;                                                                    \
+        const T ir = (T)p->inv_rows;                                                               \
+        for (int64_t r = begin; r < end; r++)                                                      \
+            for (int64_t c = 0; c < C; c++)                                                        \
+                dx[r * C + c] = g[c] * ir + g[C + c] * (T)2 * (x[r * C + c] - st[c]) * ir;         \
     }
 MOMENTS_GRAD(float)
 MOMENTS_GRAD(double)
@@ -149,12 +152,12 @@ void rb__bwd_moments(rb_grad_ctx *ctx, const rb_node *n, rb_tensor *g)
     int64_t C = channels(x), R = rows_of(x);
     if (rb__grad_create_graph(ctx)) {
         /* Composed of public ops so that an outer tape records it. */
-        rb_tensor *gm = rb_reshape(rb_slice(g, (int64_t[]){0, 0}, (int64_t[]){1, C}, NULL),
-                                   RB_SHAPE(C));
-        rb_tensor *gv = rb_reshape(rb_slice(g, (int64_t[]){1, 0}, (int64_t[]){2, C}, NULL),
-                                   RB_SHAPE(C));
-        rb_tensor *mean = rb_reshape(rb_slice(stats, (int64_t[]){0, 0}, (int64_t[]){1, C}, NULL),
-                                     RB_SHAPE(C));
+        rb_tensor *gm =
+            rb_reshape(rb_slice(g, (int64_t[]){0, 0}, (int64_t[]){1, C}, NULL), RB_SHAPE(C));
+        rb_tensor *gv =
+            rb_reshape(rb_slice(g, (int64_t[]){1, 0}, (int64_t[]){2, C}, NULL), RB_SHAPE(C));
+        rb_tensor *mean =
+            rb_reshape(rb_slice(stats, (int64_t[]){0, 0}, (int64_t[]){1, C}, NULL), RB_SHAPE(C));
         rb_tensor *dev = rb_mul(rb_sub(x, mean), rb_mul_scalar(gv, 2.0 / (double)R));
         rb_grad_add(ctx, n, 0, rb_add(dev, rb_mul_scalar(gm, 1.0 / (double)R)));
         return;
@@ -181,8 +184,9 @@ static bool check_affine(const char *op, rb_tensor *x, rb_tensor *gamma, rb_tens
     int64_t C = x->ndim ? channels(x) : 0;
     if (x->ndim < 2 || gamma->ndim != 1 || gamma->shape[0] != C || beta->ndim != 1 ||
         beta->shape[0] != C) {
-        rb_error(RB_ERR_SHAPE, "rb_%s: x %s needs gamma (C) and beta (C) with C its last "
-                               "extent; got %s, %s",
+        rb_error(RB_ERR_SHAPE,
+                 "rb_%s: x %s needs gamma (C) and beta (C) with C its last "
+                 "extent; got %s, %s",
                  op, rb__shp(x), rb__shp(gamma), rb__shp(beta));
         return false;
     }
@@ -228,8 +232,9 @@ rb_tensor *rb_batch_norm_train(rb_tensor *x, rb_tensor *gamma, rb_tensor *beta,
         for (int i = 3; i < 5; i++)
             if (!in[i] || in[i]->ndim != 1 || in[i]->shape[0] != channels(x) ||
                 !rb__is_float(in[i]->dtype))
-                return rb__fail(RB_ERR_SHAPE, "rb_batch_norm_train: moving mean and variance "
-                                              "must both be given as (%lld) float tensors",
+                return rb__fail(RB_ERR_SHAPE,
+                                "rb_batch_norm_train: moving mean and variance "
+                                "must both be given as (%lld) float tensors",
                                 (long long)channels(x));
         if (!(momentum >= 0 && momentum < 1))
             return rb__fail(RB_ERR_ARGUMENT, "rb_batch_norm_train: momentum %g not in [0, 1)",
@@ -249,38 +254,38 @@ typedef struct bn_plan {
     bool relu;
 } bn_plan;
 
-#define BN_AFFINE(T)                                                                           \
-    static void bn_affine_##T(void *arg, int64_t begin, int64_t end)                           \
-    {                                                                                          \
-        const bn_plan *p = arg;                                                                \
-        const T *x = p->x;                                                                     \
-        T *y = p->y;                                                                           \
-        const int64_t C = p->C;                                                                \
-        T scale[256], shift[256];                                                              \
-        for (int64_t c0 = 0; c0 < C; c0 += 256) {                                              \
-            int64_t w = C - c0 < 256 ? C - c0 : 256;                                           \
-            for (int64_t c = 0; c < w; c++) {                                                  \
-                scale[c] = (T)p->scale[c0 + c];                                                \
-                shift[c] = (T)p->shift[c0 + c];                                                \
-            }                                                                                  \
-            for (int64_t r = begin; r < end; r++) {                                            \
-                const T *xr = x + r * C + c0;                                                  \
-                T *yr = y + r * C + c0;                                                        \
-                if (p->relu)                                                                   \
-                    for (int64_t c = 0; c < w; c++) {                                          \
-                        T v = xr[c] * scale[c] + shift[c];                                     \
-                        yr[c] = v > 0 ? v : (T)0;                                              \
-                    }                                                                          \
-                else                                                                           \
-                    for (int64_t c = 0; c < w; c++) yr[c] = xr[c] * scale[c] + shift[c];       \
-            }                                                                                  \
-        }                                                                                      \
+#define BN_AFFINE(T)                                                                               \
+    static void bn_affine_##T(void *arg, int64_t begin, int64_t end)                               \
+    {                                                                                              \
+        const bn_plan *p = arg;                                                                    \
+        const T *x = p->x;                                                                         \
+        T *y = p->y;                                                                               \
+        const int64_t C = p->C;                                                                    \
+        T scale[256], shift[256];                                                                  \
+        for (int64_t c0 = 0; c0 < C; c0 += 256) {                                                  \
+            int64_t w = C - c0 < 256 ? C - c0 : 256;                                               \
+            for (int64_t c = 0; c < w; c++) {                                                      \
+                scale[c] = (T)p->scale[c0 + c];                                                    \
+                shift[c] = (T)p->shift[c0 + c];                                                    \
+            }                                                                                      \
+            for (int64_t r = begin; r < end; r++) {                                                \
+                const T *xr = x + r * C + c0;                                                      \
+                T *yr = y + r * C + c0;                                                            \
+                if (p->relu)                                                                       \
+                    for (int64_t c = 0; c < w; c++) {                                              \
+                        T v = xr[c] * scale[c] + shift[c];                                         \
+                        yr[c] = v > 0 ? v : (T)0;                                                  \
+                    }                                                                              \
+                else                                                                               \
+                    for (int64_t c = 0; c < w; c++)                                                \
+                        yr[c] = xr[c] * scale[c] + shift[c];                                       \
+            }                                                                                      \
+        }                                                                                          \
     }
 BN_AFFINE(float)
 BN_AFFINE(double)
 
-static void affine(const rb_tensor *x, void *y, const double *scale, const double *shift,
-                   bool relu)
+static void affine(const rb_tensor *x, void *y, const double *scale, const double *shift, bool relu)
 {
     int64_t C = channels(x);
     bn_plan p = {x->data, y, scale, shift, C, relu};
@@ -330,11 +335,13 @@ rb_status rb__fwd_batch_norm_train(rb_node *n)
     double *mean = b, *var = b + C, *junk = b + 5 * C;
     sums_plan p = {x->data, NULL, NULL, NULL, R, C, false, x->dtype};
     if (!channel_sums(p, mean, junk)) return rb_last_status();
-    for (int64_t c = 0; c < C; c++) mean[c] /= (double)R;
+    for (int64_t c = 0; c < C; c++)
+        mean[c] /= (double)R;
     p.shift = mean;
     p.square = true;
     if (!channel_sums(p, junk, var)) return rb_last_status();
-    for (int64_t c = 0; c < C; c++) var[c] /= (double)R;
+    for (int64_t c = 0; c < C; c++)
+        var[c] /= (double)R;
     /* Moving averages follow the batch moments; backward keeps them. */
     if (n->n_in == 5) {
         double m = n->attrs.f[1];
@@ -345,8 +352,8 @@ rb_status rb__fwd_batch_norm_train(rb_node *n)
         rb__bump_version(n->in[3]);
         rb__bump_version(n->in[4]);
     }
-    rb_tensor *stats = n->recorded ? rb__tensor_new(x->dtype, 2, (int64_t[]){2, C}, "batch_norm")
-                                   : NULL;
+    rb_tensor *stats =
+        n->recorded ? rb__tensor_new(x->dtype, 2, (int64_t[]){2, C}, "batch_norm") : NULL;
     for (int64_t c = 0; stats && c < C; c++) {
         rb__set_flat(stats, c, mean[c]);
         rb__set_flat(stats, C + c, var[c]);
@@ -369,47 +376,47 @@ typedef struct grad_sums_plan {
     int64_t rows, C;
 } grad_sums_plan;
 
-#define GRAD_SUMS(T)                                                                           \
-    static void grad_sums_##T(void *arg, int64_t begin, int64_t end)                           \
-    {                                                                                          \
-        const grad_sums_plan *p = arg;                                                         \
-        const T *g = p->g, *x = p->x, *y = p->y;                                               \
-        const int64_t C = p->C;                                                                \
-        /* Each block sums its rows in T (vectorised, at most ROW_BLOCK terms), blocks are    \
-         * then added in double. */                                                           \
-        T a1[256], a2[256], mean[256];                                                         \
-        for (int64_t blk = begin; blk < end; blk++) {                                          \
-            double *s1 = p->out + blk * 2 * C, *s2 = s1 + C;                                   \
-            int64_t r0 = blk * ROW_BLOCK;                                                      \
-            int64_t r1 = r0 + ROW_BLOCK < p->rows ? r0 + ROW_BLOCK : p->rows;                  \
-            for (int64_t c0 = 0; c0 < C; c0 += 256) {                                          \
-                int64_t w = C - c0 < 256 ? C - c0 : 256;                                       \
-                for (int64_t c = 0; c < w; c++) {                                              \
-                    a1[c] = a2[c] = 0;                                                         \
-                    mean[c] = (T)p->mean[c0 + c];                                              \
-                }                                                                              \
-                for (int64_t r = r0; r < r1; r++) {                                            \
-                    const T *gr = g + r * C + c0, *xr = x + r * C + c0;                        \
-                    if (y) {                                                                   \
-                        const T *yr = y + r * C + c0;                                          \
-                        for (int64_t c = 0; c < w; c++) {                                      \
-                            T gm = yr[c] > 0 ? gr[c] : (T)0;                                   \
-                            a1[c] += gm;                                                       \
-                            a2[c] += gm * (xr[c] - mean[c]);                                   \
-                        }                                                                      \
-                    } else {                                                                   \
-                        for (int64_t c = 0; c < w; c++) {                                      \
-                            a1[c] += gr[c];                                                    \
-                            a2[c] += gr[c] * (xr[c] - mean[c]);                                \
-                        }                                                                      \
-                    }                                                                          \
-                }                                                                              \
-                for (int64_t c = 0; c < w; c++) {                                              \
-                    s1[c0 + c] = a1[c];                                                        \
-                    s2[c0 + c] = a2[c];                                                        \
-                }                                                                              \
-            }                                                                                  \
-        }                                                                                      \
+#define GRAD_SUMS(T)                                                                               \
+    static void grad_sums_##T(void *arg, int64_t begin, int64_t end)                               \
+    {                                                                                              \
+        const grad_sums_plan *p = arg;                                                             \
+        const T *g = p->g, *x = p->x, *y = p->y;                                                   \
+        const int64_t C = p->C;                                                                    \
+        /* Each block sums its rows in T (vectorised, at most ROW_BLOCK terms), blocks are         \
+         * then added in double. */                                                                \
+        T a1[256], a2[256], mean[256];                                                             \
+        for (int64_t blk = begin; blk < end; blk++) {                                              \
+            double *s1 = p->out + blk * 2 * C, *s2 = s1 + C;                                       \
+            int64_t r0 = blk * ROW_BLOCK;                                                          \
+            int64_t r1 = r0 + ROW_BLOCK < p->rows ? r0 + ROW_BLOCK : p->rows;                      \
+            for (int64_t c0 = 0; c0 < C; c0 += 256) {                                              \
+                int64_t w = C - c0 < 256 ? C - c0 : 256;                                           \
+                for (int64_t c = 0; c < w; c++) {                                                  \
+                    a1[c] = a2[c] = 0;                                                             \
+                    mean[c] = (T)p->mean[c0 + c];                                                  \
+                }                                                                                  \
+                for (int64_t r = r0; r < r1; r++) {                                                \
+                    const T *gr = g + r * C + c0, *xr = x + r * C + c0;                            \
+                    if (y) {                                                                       \
+                        const T *yr = y + r * C + c0;                                              \
+                        for (int64_t c = 0; c < w; c++) {                                          \
+                            T gm = yr[c] > 0 ? gr[c] : (T)0;                                       \
+                            a1[c] += gm;                                                           \
+                            a2[c] += gm * (xr[c] - mean[c]);                                       \
+                        }                                                                          \
+                    } else {                                                                       \
+                        for (int64_t c = 0; c < w; c++) {                                          \
+                            a1[c] += gr[c];                                                        \
+                            a2[c] += gr[c] * (xr[c] - mean[c]);                                    \
+                        }                                                                          \
+                    }                                                                              \
+                }                                                                                  \
+                for (int64_t c = 0; c < w; c++) {                                                  \
+                    s1[c0 + c] = a1[c];                                                            \
+                    s2[c0 + c] = a2[c];                                                            \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
     }
 GRAD_SUMS(float)
 GRAD_SUMS(double)
@@ -422,7 +429,8 @@ static bool grad_sums(const rb_tensor *g, const rb_tensor *x, const rb_tensor *y
     p.out = rb__scratch(sizeof(double) * (size_t)(blocks * 2 * C + 1));
     if (!p.out) return false;
     rb__parallel_for(blocks, 4, x->dtype == RB_F32 ? grad_sums_float : grad_sums_double, &p);
-    for (int64_t c = 0; c < C; c++) sum_g[c] = sum_gdev[c] = 0;
+    for (int64_t c = 0; c < C; c++)
+        sum_g[c] = sum_gdev[c] = 0;
     for (int64_t blk = 0; blk < blocks; blk++)
         for (int64_t c = 0; c < C; c++) {
             sum_g[c] += p.out[blk * 2 * C + c];
@@ -439,34 +447,35 @@ typedef struct dx_plan {
     int64_t C;
 } dx_plan;
 
-#define DX_PASS(T)                                                                             \
-    static void dx_pass_##T(void *arg, int64_t begin, int64_t end)                             \
-    {                                                                                          \
-        const dx_plan *p = arg;                                                                \
-        const T *g = p->g, *x = p->x, *y = p->y;                                               \
-        T *dx = p->dx;                                                                         \
-        const int64_t C = p->C;                                                                \
-        T a[256], b[256], d[256];                                                              \
-        for (int64_t c0 = 0; c0 < C; c0 += 256) {                                              \
-            int64_t w = C - c0 < 256 ? C - c0 : 256;                                           \
-            /* dx = gm a + (x - mean) b + d = gm a + x b + (d - mean b) */                     \
-            for (int64_t c = 0; c < w; c++) {                                                  \
-                a[c] = (T)p->a[c0 + c];                                                        \
-                b[c] = (T)p->b[c0 + c];                                                        \
-                d[c] = (T)(p->d[c0 + c] - p->mean[c0 + c] * p->b[c0 + c]);                     \
-            }                                                                                  \
-            for (int64_t r = begin; r < end; r++) {                                            \
-                const T *gr = g + r * C + c0, *xr = x + r * C + c0;                            \
-                T *out = dx + r * C + c0;                                                      \
-                if (y) {                                                                       \
-                    const T *yr = y + r * C + c0;                                              \
-                    for (int64_t c = 0; c < w; c++)                                            \
-                        out[c] = (yr[c] > 0 ? gr[c] : (T)0) * a[c] + xr[c] * b[c] + d[c];      \
-                } else {                                                                       \
-                    for (int64_t c = 0; c < w; c++) out[c] = gr[c] * a[c] + xr[c] * b[c] + d[c]; \
-                }                                                                              \
-            }                                                                                  \
-        }                                                                                      \
+#define DX_PASS(T)                                                                                 \
+    static void dx_pass_##T(void *arg, int64_t begin, int64_t end)                                 \
+    {                                                                                              \
+        const dx_plan *p = arg;                                                                    \
+        const T *g = p->g, *x = p->x, *y = p->y;                                                   \
+        T *dx = p->dx;                                                                             \
+        const int64_t C = p->C;                                                                    \
+        T a[256], b[256], d[256];                                                                  \
+        for (int64_t c0 = 0; c0 < C; c0 += 256) {                                                  \
+            int64_t w = C - c0 < 256 ? C - c0 : 256;                                               \
+            /* dx = gm a + (x - mean) b + d = gm a + x b + (d - mean b) */                         \
+            for (int64_t c = 0; c < w; c++) {                                                      \
+                a[c] = (T)p->a[c0 + c];                                                            \
+                b[c] = (T)p->b[c0 + c];                                                            \
+                d[c] = (T)(p->d[c0 + c] - p->mean[c0 + c] * p->b[c0 + c]);                         \
+            }                                                                                      \
+            for (int64_t r = begin; r < end; r++) {                                                \
+                const T *gr = g + r * C + c0, *xr = x + r * C + c0;                                \
+                T *out = dx + r * C + c0;                                                          \
+                if (y) {                                                                           \
+                    const T *yr = y + r * C + c0;                                                  \
+                    for (int64_t c = 0; c < w; c++)                                                \
+                        out[c] = (yr[c] > 0 ? gr[c] : (T)0) * a[c] + xr[c] * b[c] + d[c];          \
+                } else {                                                                           \
+                    for (int64_t c = 0; c < w; c++)                                                \
+                        out[c] = gr[c] * a[c] + xr[c] * b[c] + d[c];                               \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
     }
 DX_PASS(float)
 DX_PASS(double)
@@ -487,7 +496,8 @@ static rb_tensor *from_doubles(const rb_tensor *like, int ndim, const int64_t *s
 {
     rb_tensor *t = rb__tensor_new(like->dtype, ndim, shape, "batch_norm");
     if (!t) return NULL;
-    for (int64_t i = 0; i < t->size; i++) rb__set_flat(t, i, v[i]);
+    for (int64_t i = 0; i < t->size; i++)
+        rb__set_flat(t, i, v[i]);
     return t;
 }
 
@@ -514,7 +524,8 @@ static void backward_graph(rb_grad_ctx *ctx, const rb_node *n, rb_tensor *g, boo
     int gi = train ? 1 : 2;
     rb_tensor *gamma = n->in[gi];
     int nd = x->ndim, ax[RB_MAX_DIMS];
-    for (int i = 0; i < nd - 1; i++) ax[i] = i;
+    for (int i = 0; i < nd - 1; i++)
+        ax[i] = i;
     rb_tensor *stats = train ? rb_moments(x) : n->in[1];
     rb_tensor *mean = stats_row(stats, 0), *var = stats_row(stats, 1);
     rb_tensor *inv = rb_rsqrt(rb_add_scalar(var, n->attrs.f[0]));
@@ -526,8 +537,8 @@ static void backward_graph(rb_grad_ctx *ctx, const rb_node *n, rb_tensor *g, boo
         rb_tensor *direct = rb_mul(gm, rb_mul(gamma, inv));
         if (train) { /* gamma inv / R (R gm - dbeta - xhat dgamma) */
             double r = (double)rows_of(x);
-            rb_tensor *corr = rb_add(rb_mul_scalar(dbeta, 1.0 / r),
-                                     rb_mul(xhat, rb_mul_scalar(dgamma, 1.0 / r)));
+            rb_tensor *corr =
+                rb_add(rb_mul_scalar(dbeta, 1.0 / r), rb_mul(xhat, rb_mul_scalar(dgamma, 1.0 / r)));
             direct = rb_mul(rb_sub(gm, corr), rb_mul(gamma, inv));
         }
         rb_grad_add(ctx, n, 0, direct);
@@ -561,7 +572,8 @@ static void backward_fast(rb_grad_ctx *ctx, const rb_node *n, rb_tensor *g, bool
         rb_grad_add(ctx, n, 0, NULL);
         return;
     }
-    for (int64_t c = 0; c < C; c++) inv[c] = 1.0 / sqrt(var[c] + n->attrs.f[0]);
+    for (int64_t c = 0; c < C; c++)
+        inv[c] = 1.0 / sqrt(var[c] + n->attrs.f[0]);
     if (rb_grad_needed(ctx, n, 0)) {
         for (int64_t c = 0; c < C; c++) {
             double gamma = rb__get_flat(n->in[gi], c);
@@ -575,7 +587,7 @@ static void backward_fast(rb_grad_ctx *ctx, const rb_node *n, rb_tensor *g, bool
     if (!train && rb_grad_needed(ctx, n, 1)) {
         for (int64_t c = 0; c < C; c++) {
             double gamma = rb__get_flat(n->in[gi], c);
-            ca[c] = -gamma * inv[c] * sum_g[c];                             /* d mean */
+            ca[c] = -gamma * inv[c] * sum_g[c];                            /* d mean */
             cb[c] = -0.5 * gamma * inv[c] * inv[c] * inv[c] * sum_gdev[c]; /* d var */
         }
         double *pair = rb__scratch(sizeof(double) * (size_t)(2 * C));
@@ -586,7 +598,8 @@ static void backward_fast(rb_grad_ctx *ctx, const rb_node *n, rb_tensor *g, bool
         rb_grad_add(ctx, n, 1, pair ? from_doubles(n->in[1], 2, n->in[1]->shape, pair) : NULL);
     }
     if (rb_grad_needed(ctx, n, gi)) {
-        for (int64_t c = 0; c < C; c++) out[c] = sum_gdev[c] * inv[c];
+        for (int64_t c = 0; c < C; c++)
+            out[c] = sum_gdev[c] * inv[c];
         rb_grad_add(ctx, n, gi, from_doubles(n->in[gi], 1, &C, out));
     }
     if (rb_grad_needed(ctx, n, gi + 1))
@@ -595,12 +608,16 @@ static void backward_fast(rb_grad_ctx *ctx, const rb_node *n, rb_tensor *g, bool
 
 void rb__bwd_batch_norm(rb_grad_ctx *ctx, const rb_node *n, rb_tensor *g)
 {
-    if (rb__grad_create_graph(ctx)) backward_graph(ctx, n, g, false);
-    else backward_fast(ctx, n, g, false);
+    if (rb__grad_create_graph(ctx))
+        backward_graph(ctx, n, g, false);
+    else
+        backward_fast(ctx, n, g, false);
 }
 
 void rb__bwd_batch_norm_train(rb_grad_ctx *ctx, const rb_node *n, rb_tensor *g)
 {
-    if (rb__grad_create_graph(ctx)) backward_graph(ctx, n, g, true);
-    else backward_fast(ctx, n, g, true);
+    if (rb__grad_create_graph(ctx))
+        backward_graph(ctx, n, g, true);
+    else
+        backward_fast(ctx, n, g, true);
 }

@@ -28,8 +28,7 @@ static bool pool_geometry(const char *op, rb_tensor *x, int kh, int kw, rb_windo
 
 enum { POOL_MAX = 0, POOL_MAX_ABS = 1 };
 
-static rb_tensor *max_pool(const char *op, int mode, rb_tensor *x, int kh, int kw,
-                           rb_window2d win)
+static rb_tensor *max_pool(const char *op, int mode, rb_tensor *x, int kh, int kw, rb_window2d win)
 {
     rb__geom g;
     if (!pool_geometry(op, x, kh, kw, win, &g)) return NULL;
@@ -61,25 +60,24 @@ typedef struct pool_plan {
 
 /* One window position's channels against the running best: branch-free, so that it
  * vectorises. A NaN wins and then stays. pos holds the winning window position. */
-#define POOL_UPDATE(T, FABS)                                                                   \
-    static inline void pool_update_##T(T *restrict best, int32_t *restrict pos,                \
-                                       const T *restrict v, int64_t C, int32_t here,           \
-                                       bool by_abs)                                            \
-    {                                                                                          \
-        if (by_abs)                                                                            \
-            for (int64_t c = 0; c < C; c++) {                                                  \
-                T a = v[c], b = best[c];                                                       \
-                bool take = (FABS(a) > FABS(b) || a != a) && b == b;                           \
-                best[c] = take ? a : b;                                                        \
-                pos[c] = take ? here : pos[c];                                                 \
-            }                                                                                  \
-        else                                                                                   \
-            for (int64_t c = 0; c < C; c++) {                                                  \
-                T a = v[c], b = best[c];                                                       \
-                bool take = (a > b || a != a) && b == b;                                       \
-                best[c] = take ? a : b;                                                        \
-                pos[c] = take ? here : pos[c];                                                 \
-            }                                                                                  \
+#define POOL_UPDATE(T, FABS)                                                                       \
+    static inline void pool_update_##T(T *restrict best, int32_t *restrict pos,                    \
+                                       const T *restrict v, int64_t C, int32_t here, bool by_abs)  \
+    {                                                                                              \
+        if (by_abs)                                                                                \
+            for (int64_t c = 0; c < C; c++) {                                                      \
+                T a = v[c], b = best[c];                                                           \
+                bool take = (FABS(a) > FABS(b) || a != a) && b == b;                               \
+                best[c] = take ? a : b;                                                            \
+                pos[c] = take ? here : pos[c];                                                     \
+            }                                                                                      \
+        else                                                                                       \
+            for (int64_t c = 0; c < C; c++) {                                                      \
+                T a = v[c], b = best[c];                                                           \
+                bool take = (a > b || a != a) && b == b;                                           \
+                best[c] = take ? a : b;                                                            \
+                pos[c] = take ? here : pos[c];                                                     \
+            }                                                                                      \
     }
 POOL_UPDATE(float, fabsf)
 POOL_UPDATE(double, fabs)
@@ -87,63 +85,68 @@ POOL_UPDATE(double, fabs)
 /* Rows are (n, oh) pairs; each output pixel's window is scanned position by position with the
  * channels innermost. The first winner is kept at ties (as PyTorch and TensorFlow do); windows
  * lying wholly in the padding give 0. */
-#define MAX_POOL_ROWS(T, FABS)                                                                 \
-    static void max_pool_rows_##T(void *arg, int64_t begin, int64_t end)                       \
-    {                                                                                          \
-        const pool_plan *p = arg;                                                              \
-        const rb__geom *g = &p->g;                                                             \
-        const T *x = p->x;                                                                     \
-        T *y = p->y;                                                                           \
-        const int64_t C = p->C;                                                                \
-        const bool by_abs = p->mode == POOL_MAX_ABS;                                           \
-        /* Per-thread scratch: the winners' window positions and each position's offset. */  \
-        rb__arena *scratch = rb__scratch_arena();                                              \
-        rb__arena_mark mark = rb__arena_get_mark(scratch);                                     \
-        int32_t *pos = p->where ? rb__scratch(sizeof(int32_t) * (size_t)C) : NULL;             \
-        int64_t *where_of = rb__scratch(sizeof(int64_t) * (size_t)(g->kh * g->kw));            \
-        if ((p->where && !pos) || !where_of) return;                                           \
-        for (int64_t r = begin; r < end; r++) {                                                \
-            int64_t n = r / g->Ho, oh = r % g->Ho;                                             \
-            for (int64_t ow = 0; ow < g->Wo; ow++) {                                           \
-                int64_t o = (r * g->Wo + ow) * C;                                              \
-                T *best = y + o;                                                               \
-                int64_t first = -1; /* flat index of the window's first real position */      \
-                int32_t here = 0;                                                              \
-                for (int i = 0; i < g->kh; i++) {                                              \
-                    int64_t yy = oh * g->sh + (int64_t)i * g->dh - g->pt;                      \
-                    for (int j = 0; j < g->kw; j++) {                                          \
-                        int64_t xx = ow * g->sw + (int64_t)j * g->dw - g->pl;                  \
-                        if (yy < 0 || yy >= g->H || xx < 0 || xx >= g->W) continue;            \
-                        int64_t k = ((n * g->H + yy) * g->W + xx) * C;                         \
-                        where_of[here] = k;                                                    \
-                        if (first < 0) {                                                       \
-                            first = k;                                                         \
-                            for (int64_t c = 0; c < C; c++) best[c] = x[k + c];                \
-                            if (pos)                                                           \
-                                for (int64_t c = 0; c < C; c++) pos[c] = 0;                    \
-                        } else if (pos) {                                                      \
-                            pool_update_##T(best, pos, x + k, C, here, by_abs);                \
-                        } else {                                                               \
-                            for (int64_t c = 0; c < C; c++) {                                  \
-                                T a = x[k + c], b = best[c];                                   \
-                                bool take = ((by_abs ? FABS(a) > FABS(b) : a > b) || a != a) && \
-                                            b == b;                                            \
-                                best[c] = take ? a : b;                                        \
-                            }                                                                  \
-                        }                                                                      \
-                        here++;                                                                \
-                    }                                                                          \
-                }                                                                              \
-                if (first < 0) { /* only padding */                                            \
-                    for (int64_t c = 0; c < C; c++) best[c] = 0;                               \
-                    if (p->where)                                                              \
-                        for (int64_t c = 0; c < C; c++) p->where[o + c] = 0;                   \
-                } else if (p->where) {                                                         \
-                    for (int64_t c = 0; c < C; c++) p->where[o + c] = where_of[pos[c]] + c;   \
-                }                                                                              \
-            }                                                                                  \
-        }                                                                                      \
-        rb__arena_release(scratch, mark);                                                      \
+#define MAX_POOL_ROWS(T, FABS)                                                                     \
+    static void max_pool_rows_##T(void *arg, int64_t begin, int64_t end)                           \
+    {                                                                                              \
+        const pool_plan *p = arg;                                                                  \
+        const rb__geom *g = &p->g;                                                                 \
+        const T *x = p->x;                                                                         \
+        T *y = p->y;                                                                               \
+        const int64_t C = p->C;                                                                    \
+        const bool by_abs = p->mode == POOL_MAX_ABS;                                               \
+        /* Per-thread scratch: the winners' window positions and each position's offset. */        \
+        rb__arena *scratch = rb__scratch_arena();                                                  \
+        rb__arena_mark mark = rb__arena_get_mark(scratch);                                         \
+        int32_t *pos = p->where ? rb__scratch(sizeof(int32_t) * (size_t)C) : NULL;                 \
+        int64_t *where_of = rb__scratch(sizeof(int64_t) * (size_t)(g->kh * g->kw));                \
+        if ((p->where && !pos) || !where_of) return;                                               \
+        for (int64_t r = begin; r < end; r++) {                                                    \
+            int64_t n = r / g->Ho, oh = r % g->Ho;                                                 \
+            for (int64_t ow = 0; ow < g->Wo; ow++) {                                               \
+                int64_t o = (r * g->Wo + ow) * C;                                                  \
+                T *best = y + o;                                                                   \
+                int64_t first = -1; /* flat index of the window's first real position */           \
+                int32_t here = 0;                                                                  \
+                for (int i = 0; i < g->kh; i++) {                                                  \
+                    int64_t yy = oh * g->sh + (int64_t)i * g->dh - g->pt;                          \
+                    for (int j = 0; j < g->kw; j++) {                                              \
+                        int64_t xx = ow * g->sw + (int64_t)j * g->dw - g->pl;                      \
+                        if (yy < 0 || yy >= g->H || xx < 0 || xx >= g->W) continue;                \
+                        int64_t k = ((n * g->H + yy) * g->W + xx) * C;                             \
+                        where_of[here] = k;                                                        \
+                        if (first < 0) {                                                           \
+                            first = k;                                                             \
+                            for (int64_t c = 0; c < C; c++)                                        \
+                                best[c] = x[k + c];                                                \
+                            if (pos)                                                               \
+                                for (int64_t c = 0; c < C; c++)                                    \
+                                    pos[c] = 0;                                                    \
+                        } else if (pos) {                                                          \
+                            pool_update_##T(best, pos, x + k, C, here, by_abs);                    \
+                        } else {                                                                   \
+                            for (int64_t c = 0; c < C; c++) {                                      \
+                                T a = x[k + c], b = best[c];                                       \
+                                bool take =                                                        \
+                                    ((by_abs ? FABS(a) > FABS(b) : a > b) || a != a) && b == b;    \
+                                best[c] = take ? a : b;                                            \
+                            }                                                                      \
+                        }                                                                          \
+                        here++;                                                                    \
+                    }                                                                              \
+                }                                                                                  \
+                if (first < 0) { /* only padding */                                                \
+                    for (int64_t c = 0; c < C; c++)                                                \
+                        best[c] = 0;                                                               \
+                    if (p->where)                                                                  \
+                        for (int64_t c = 0; c < C; c++)                                            \
+                            p->where[o + c] = 0;                                                   \
+                } else if (p->where) {                                                             \
+                    for (int64_t c = 0; c < C; c++)                                                \
+                        p->where[o + c] = where_of[pos[c]] + c;                                    \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+        rb__arena_release(scratch, mark);                                                          \
     }
 MAX_POOL_ROWS(float, fabsf)
 MAX_POOL_ROWS(double, fabs)
@@ -158,8 +161,11 @@ rb_status rb__fwd_max_pool2d(rb_node *n)
         if (!where) return rb_last_status();
         rb_node_save(n, 0, where);
     }
-    pool_plan p = {x->data, y->data, where ? where->data : NULL,
-                   rb__window_of_attrs(&n->attrs, y->shape[1], y->shape[2]), x->shape[3],
+    pool_plan p = {x->data,
+                   y->data,
+                   where ? where->data : NULL,
+                   rb__window_of_attrs(&n->attrs, y->shape[1], y->shape[2]),
+                   x->shape[3],
                    (int)n->attrs.i[10]};
     int64_t rows = y->shape[0] * y->shape[1];
     rb__parallel_for(rows, RB__GRAIN / (y->size / (rows ? rows : 1) + 1) + 1,
@@ -204,41 +210,45 @@ static int64_t window_count(const rb__geom *g, int64_t oh, int64_t ow)
 
 /* Forward (images -> windows, averaging) or adjoint (windows -> images, spreading), one image
  * per task so that the adjoint's overlapping writes never race. */
-#define AVG_POOL_IMAGES(T)                                                                     \
-    static void avg_pool_images_##T(void *arg, int64_t begin, int64_t end)                     \
-    {                                                                                          \
-        const pool_plan *p = arg;                                                              \
-        const rb__geom *g = &p->g;                                                             \
-        const int64_t C = p->C;                                                                \
-        bool adjoint = p->mode;                                                                \
-        for (int64_t n = begin; n < end; n++)                                                  \
-            for (int64_t oh = 0; oh < g->Ho; oh++)                                             \
-                for (int64_t ow = 0; ow < g->Wo; ow++) {                                       \
-                    int64_t count = window_count(g, oh, ow);                                   \
-                    T scale = count ? (T)1 / (T)count : (T)0;                                  \
-                    int64_t o = ((n * g->Ho + oh) * g->Wo + ow) * C;                           \
-                    T *win = adjoint ? (T *)p->x + o : (T *)p->y + o;                          \
-                    if (!adjoint)                                                              \
-                        for (int64_t c = 0; c < C; c++) win[c] = 0;                            \
-                    for (int i = 0; i < g->kh; i++) {                                          \
-                        int64_t yy = oh * g->sh + (int64_t)i * g->dh - g->pt;                  \
-                        if (yy < 0 || yy >= g->H) continue;                                    \
-                        for (int j = 0; j < g->kw; j++) {                                      \
-                            int64_t xx = ow * g->sw + (int64_t)j * g->dw - g->pl;              \
-                            if (xx < 0 || xx >= g->W) continue;                                \
-                            int64_t k = ((n * g->H + yy) * g->W + xx) * C;                     \
-                            if (adjoint) {                                                     \
-                                T *img = (T *)p->y + k;                                        \
-                                for (int64_t c = 0; c < C; c++) img[c] += win[c] * scale;      \
-                            } else {                                                           \
-                                const T *img = (const T *)p->x + k;                            \
-                                for (int64_t c = 0; c < C; c++) win[c] += img[c];              \
-                            }                                                                  \
-                        }                                                                      \
-                    }                                                                          \
-                    if (!adjoint)                                                              \
-                        for (int64_t c = 0; c < C; c++) win[c] *= scale;                       \
-                }                                                                              \
+#define AVG_POOL_IMAGES(T)                                                                         \
+    static void avg_pool_images_##T(void *arg, int64_t begin, int64_t end)                         \
+    {                                                                                              \
+        const pool_plan *p = arg;                                                                  \
+        const rb__geom *g = &p->g;                                                                 \
+        const int64_t C = p->C;                                                                    \
+        bool adjoint = p->mode;                                                                    \
+        for (int64_t n = begin; n < end; n++)                                                      \
+            for (int64_t oh = 0; oh < g->Ho; oh++)                                                 \
+                for (int64_t ow = 0; ow < g->Wo; ow++) {                                           \
+                    int64_t count = window_count(g, oh, ow);                                       \
+                    T scale = count ? (T)1 / (T)count : (T)0;                                      \
+                    int64_t o = ((n * g->Ho + oh) * g->Wo + ow) * C;                               \
+                    T *win = adjoint ? (T *)p->x + o : (T *)p->y + o;                              \
+                    if (!adjoint)                                                                  \
+                        for (int64_t c = 0; c < C; c++)                                            \
+                            win[c] = 0;                                                            \
+                    for (int i = 0; i < g->kh; i++) {                                              \
+                        int64_t yy = oh * g->sh + (int64_t)i * g->dh - g->pt;                      \
+                        if (yy < 0 || yy >= g->H) continue;                                        \
+                        for (int j = 0; j < g->kw; j++) {                                          \
+                            int64_t xx = ow * g->sw + (int64_t)j * g->dw - g->pl;                  \
+                            if (xx < 0 || xx >= g->W) continue;                                    \
+                            int64_t k = ((n * g->H + yy) * g->W + xx) * C;                         \
+                            if (adjoint) {                                                         \
+                                T *img = (T *)p->y + k;                                            \
+                                for (int64_t c = 0; c < C; c++)                                    \
+                                    img[c] += win[c] * scale;                                      \
+                            } else {                                                               \
+                                const T *img = (const T *)p->x + k;                                \
+                                for (int64_t c = 0; c < C; c++)                                    \
+                                    win[c] += img[c];                                              \
+                            }                                                                      \
+                        }                                                                          \
+                    }                                                                              \
+                    if (!adjoint)                                                                  \
+                        for (int64_t c = 0; c < C; c++)                                            \
+                            win[c] *= scale;                                                       \
+                }                                                                                  \
     }
 AVG_POOL_IMAGES(float)
 AVG_POOL_IMAGES(double)
@@ -249,9 +259,10 @@ static rb_status avg_pool_run(rb_node *n, bool adjoint)
     rb_tensor *in = rb__contiguous(n->in[0]), *out = n->out;
     if (!in) return rb_last_status();
     const rb_tensor *windows = adjoint ? in : out;
-    pool_plan p = {in->data, out->data, NULL,
-                   rb__window_of_attrs(&n->attrs, windows->shape[1], windows->shape[2]),
-                   in->shape[3], adjoint};
+    pool_plan p = {
+        in->data,     out->data,
+        NULL,         rb__window_of_attrs(&n->attrs, windows->shape[1], windows->shape[2]),
+        in->shape[3], adjoint};
     if (adjoint) memset(out->data, 0, (size_t)out->size * rb_dtype_size(out->dtype));
     rb__parallel_for(out->shape[0], 1,
                      out->dtype == RB_F32 ? avg_pool_images_float : avg_pool_images_double, &p);
@@ -272,8 +283,7 @@ void rb__bwd_avg_unpool2d(rb_grad_ctx *ctx, const rb_node *n, rb_tensor *gg)
 {
     rb_attrs at = n->attrs;
     rb_tensor *windows = n->in[0];
-    rb_grad_add(ctx, n, 0,
-                rb__apply(RB__OP_avg_pool2d, 1, &gg, &at, gg->dtype, 4, windows->shape));
+    rb_grad_add(ctx, n, 0, rb__apply(RB__OP_avg_pool2d, 1, &gg, &at, gg->dtype, 4, windows->shape));
 }
 
 /* 1-D pools: a sequence (N, L, C) is an image of one row. */
@@ -282,12 +292,13 @@ static rb_tensor *pool1d(rb_tensor *(*pool2d)(rb_tensor *, int, int, rb_window2d
 {
     if (!rb__check_inputs(op, 1, &x)) return NULL;
     if (x->ndim != 3)
-        return rb__fail(RB_ERR_SHAPE, "rb_%s: expects sequences (N, L, C), got %s", op,
-                        rb__shp(x));
-    rb_window2d w2 = {.stride = {1, win.stride}, .dilation = {1, win.dilation},
-                      .padding = win.padding, .pad = {0, 0, win.pad[0], win.pad[1]}};
-    rb_tensor *y = pool2d(rb_reshape(x, RB_SHAPE(x->shape[0], 1, x->shape[1], x->shape[2])), 1,
-                          k, w2);
+        return rb__fail(RB_ERR_SHAPE, "rb_%s: expects sequences (N, L, C), got %s", op, rb__shp(x));
+    rb_window2d w2 = {.stride = {1, win.stride},
+                      .dilation = {1, win.dilation},
+                      .padding = win.padding,
+                      .pad = {0, 0, win.pad[0], win.pad[1]}};
+    rb_tensor *y =
+        pool2d(rb_reshape(x, RB_SHAPE(x->shape[0], 1, x->shape[1], x->shape[2])), 1, k, w2);
     if (!y) return NULL;
     return rb_reshape(y, RB_SHAPE(y->shape[0], y->shape[2], y->shape[3]));
 }

@@ -32,20 +32,21 @@ static inline double combine(reduce_kind k, double acc, double v)
 }
 
 /* Reduce one strided row of n elements into acc (double accumulation). */
-#define REDUCE_ROW(T)                                                                          \
-    static double reduce_row_##T(reduce_kind kind, const T *r, int64_t n, int64_t stride,       \
-                                 double acc, bool *first)                                       \
-    {                                                                                          \
-        if (kind == R_SUM) {                                                                   \
-            double s = 0;                                                                      \
-            for (int64_t i = 0; i < n; i++) s += r[i * stride];                                \
-            return acc + s;                                                                    \
-        }                                                                                      \
-        for (int64_t i = 0; i < n; i++) {                                                      \
-            acc = *first ? r[i * stride] : combine(kind, acc, r[i * stride]);                  \
-            *first = false;                                                                    \
-        }                                                                                      \
-        return acc;                                                                            \
+#define REDUCE_ROW(T)                                                                              \
+    static double reduce_row_##T(reduce_kind kind, const T *r, int64_t n, int64_t stride,          \
+                                 double acc, bool *first)                                          \
+    {                                                                                              \
+        if (kind == R_SUM) {                                                                       \
+            double s = 0;                                                                          \
+            for (int64_t i = 0; i < n; i++)                                                        \
+                s += r[i * stride];                                                                \
+            return acc + s;                                                                        \
+        }                                                                                          \
+        for (int64_t i = 0; i < n; i++) {                                                          \
+            acc = *first ? r[i * stride] : combine(kind, acc, r[i * stride]);                      \
+            *first = false;                                                                        \
+        }                                                                                          \
+        return acc;                                                                                \
     }
 REDUCE_ROW(float)
 REDUCE_ROW(double)
@@ -60,13 +61,15 @@ static double reduce_one(const reduce_plan *p, const char *base)
     int64_t inner = p->rshape[last], istride = p->rstride[last];
     for (;;) {
         int64_t off = 0;
-        for (int d = 0; d < last; d++) off += idx[d] * p->rstride[d];
+        for (int d = 0; d < last; d++)
+            off += idx[d] * p->rstride[d];
         const char *row = base + off * (int64_t)es;
         acc = p->dtype == RB_F32
                   ? reduce_row_float(p->kind, (const float *)row, inner, istride, acc, &first)
                   : reduce_row_double(p->kind, (const double *)row, inner, istride, acc, &first);
         int d = last - 1;
-        while (d >= 0 && ++idx[d] == p->rshape[d]) idx[d--] = 0;
+        while (d >= 0 && ++idx[d] == p->rshape[d])
+            idx[d--] = 0;
         if (d < 0) break;
     }
     return acc;
@@ -83,8 +86,10 @@ static void reduce_outputs(void *arg, int64_t begin, int64_t end)
             rem /= p->kshape[d];
         }
         double v = reduce_one(p, p->x + off * (int64_t)es);
-        if (p->dtype == RB_F32) ((float *)p->out)[o] = (float)v;
-        else ((double *)p->out)[o] = v;
+        if (p->dtype == RB_F32)
+            ((float *)p->out)[o] = (float)v;
+        else
+            ((double *)p->out)[o] = v;
     }
 }
 
@@ -101,35 +106,39 @@ typedef struct rows_plan {
 
 enum { ROW_BLOCK = 256 };
 
-#define ROWS_REDUCE(T)                                                                         \
-    static void rows_##T(void *arg, int64_t begin, int64_t end)                                \
-    {                                                                                          \
-        const rows_plan *p = arg;                                                              \
-        const T *x = p->x;                                                                     \
-        T *o = p->out;                                                                         \
-        if (p->kind == R_SUM) {                                                                \
-            double acc[ROW_BLOCK];                                                             \
-            for (int64_t c0 = begin; c0 < end; c0 += ROW_BLOCK) {                              \
-                int64_t w = end - c0 < ROW_BLOCK ? end - c0 : ROW_BLOCK;                       \
-                for (int64_t c = 0; c < w; c++) acc[c] = 0;                                    \
-                for (int64_t r = 0; r < p->rows; r++) {                                        \
-                    const T *xr = x + r * p->cols + c0;                                        \
-                    for (int64_t c = 0; c < w; c++) acc[c] += (double)xr[c];                   \
-                }                                                                              \
-                for (int64_t c = 0; c < w; c++) o[c0 + c] = (T)acc[c];                         \
-            }                                                                                  \
-            return;                                                                            \
-        }                                                                                      \
-        for (int64_t c = begin; c < end; c++) o[c] = x[c];                                     \
-        for (int64_t r = 1; r < p->rows; r++) {                                                \
-            const T *xr = x + r * p->cols;                                                     \
-            if (p->kind == R_MAX)                                                              \
-                for (int64_t c = begin; c < end; c++)                                          \
-                    o[c] = (xr[c] > o[c] || xr[c] != xr[c]) && o[c] == o[c] ? xr[c] : o[c];    \
-            else                                                                               \
-                for (int64_t c = begin; c < end; c++)                                          \
-                    o[c] = (xr[c] < o[c] || xr[c] != xr[c]) && o[c] == o[c] ? xr[c] : o[c];    \
-        }                                                                                      \
+#define ROWS_REDUCE(T)                                                                             \
+    static void rows_##T(void *arg, int64_t begin, int64_t end)                                    \
+    {                                                                                              \
+        const rows_plan *p = arg;                                                                  \
+        const T *x = p->x;                                                                         \
+        T *o = p->out;                                                                             \
+        if (p->kind == R_SUM) {                                                                    \
+            double acc[ROW_BLOCK];                                                                 \
+            for (int64_t c0 = begin; c0 < end; c0 += ROW_BLOCK) {                                  \
+                int64_t w = end - c0 < ROW_BLOCK ? end - c0 : ROW_BLOCK;                           \
+                for (int64_t c = 0; c < w; c++)                                                    \
+                    acc[c] = 0;                                                                    \
+                for (int64_t r = 0; r < p->rows; r++) {                                            \
+                    const T *xr = x + r * p->cols + c0;                                            \
+                    for (int64_t c = 0; c < w; c++)                                                \
+                        acc[c] += (double)xr[c];                                                   \
+                }                                                                                  \
+                for (int64_t c = 0; c < w; c++)                                                    \
+                    o[c0 + c] = (T)acc[c];                                                         \
+            }                                                                                      \
+            return;                                                                                \
+        }                                                                                          \
+        for (int64_t c = begin; c < end; c++)                                                      \
+            o[c] = x[c];                                                                           \
+        for (int64_t r = 1; r < p->rows; r++) {                                                    \
+            const T *xr = x + r * p->cols;                                                         \
+            if (p->kind == R_MAX)                                                                  \
+                for (int64_t c = begin; c < end; c++)                                              \
+                    o[c] = (xr[c] > o[c] || xr[c] != xr[c]) && o[c] == o[c] ? xr[c] : o[c];        \
+            else                                                                                   \
+                for (int64_t c = begin; c < end; c++)                                              \
+                    o[c] = (xr[c] < o[c] || xr[c] != xr[c]) && o[c] == o[c] ? xr[c] : o[c];        \
+        }                                                                                          \
     }
 ROWS_REDUCE(float)
 ROWS_REDUCE(double)
@@ -173,15 +182,18 @@ static rb_status reduce_kernel(reduce_kind kind, rb_tensor *x, unsigned mask, rb
     }
     int64_t n_out = out->size;
     if (p.nr == 0) { /* only extent-1 axes reduced: the same elements in the same order */
-        for (int64_t i = 0; i < x->size; i++) rb__set_flat(out, i, rb__get_flat(x, i));
+        for (int64_t i = 0; i < x->size; i++)
+            rb__set_flat(out, i, rb__get_flat(x, i));
         return RB_OK;
     }
     bool contiguous = (x->flags & RB__CONTIGUOUS) != 0;
     bool leading = true; /* reduced axes come before every kept axis */
     for (int d = 0, seen_kept = 0; d < x->ndim; d++) {
         if (x->shape[d] == 1) continue;
-        if (!(mask & (1u << d))) seen_kept = 1;
-        else if (seen_kept) leading = false;
+        if (!(mask & (1u << d)))
+            seen_kept = 1;
+        else if (seen_kept)
+            leading = false;
     }
     if (contiguous && p.nk == 0 && x->size > 4 * FULL_BLOCK) {
         full_plan f = {.plan = p, .n = x->size};
@@ -190,7 +202,8 @@ static rb_status reduce_kernel(reduce_kind kind, rb_tensor *x, unsigned mask, rb
         if (!f.partial) return rb_last_status();
         rb__parallel_for(blocks, 4, full_blocks, &f);
         double acc = f.partial[0];
-        for (int64_t b = 1; b < blocks; b++) acc = combine(kind, acc, f.partial[b]);
+        for (int64_t b = 1; b < blocks; b++)
+            acc = combine(kind, acc, f.partial[b]);
         rb__set_flat(out, 0, acc);
         return RB_OK;
     }
@@ -207,8 +220,7 @@ static rb_status reduce_kernel(reduce_kind kind, rb_tensor *x, unsigned mask, rb
 
 /* ---- public reductions ---- */
 
-static rb_tensor *reduce_op(rb__op_id id, rb_tensor *x, int n_axes, const int *axes,
-                            bool keepdims)
+static rb_tensor *reduce_op(rb__op_id id, rb_tensor *x, int n_axes, const int *axes, bool keepdims)
 {
     const char *name = rb__ops[id].name;
     if (!rb__check_inputs(name, 1, &x) || !rb__check_float(name, x)) return NULL;
@@ -269,8 +281,9 @@ rb_tensor *rb_var(rb_tensor *x, int n_axes, const int *axes, bool keepdims, int 
     int64_t count = reduced_count(x, n_axes, axes, "var", NULL);
     if (count < 0) return NULL;
     if (correction < 0 || count - correction <= 0)
-        return rb__fail(RB_ERR_ARGUMENT, "rb_var: %lld elements with correction %d leave no "
-                                         "degrees of freedom (shape %s)",
+        return rb__fail(RB_ERR_ARGUMENT,
+                        "rb_var: %lld elements with correction %d leave no "
+                        "degrees of freedom (shape %s)",
                         (long long)count, correction, rb__shp(x));
     /* Two passes (centre, then square) keep float32 accurate. */
     rb_tensor *centred = rb_sub(x, rb_mean(x, n_axes, axes, true));
@@ -355,7 +368,8 @@ static rb_status arg_forward(rb_node *n, bool largest)
     if (!x) return rb_last_status();
     int axis = (int)n->attrs.i[0];
     int64_t len = x->shape[axis], inner = 1;
-    for (int d = axis + 1; d < x->ndim; d++) inner *= x->shape[d];
+    for (int d = axis + 1; d < x->ndim; d++)
+        inner *= x->shape[d];
     int64_t lines = x->size / len;
     int64_t *out = n->out->data;
     for (int64_t line = 0; line < lines; line++) {

@@ -3,13 +3,11 @@
 
 #include "op_impl.h"
 
-#define RB__BWD_DIFF(op) rb__bwd_##op
+#define RB__BWD_DIFF(op)   rb__bwd_##op
 #define RB__BWD_NODIFF(op) NULL
-#define RB__OP_DESC(op, ar, kind)                                                              \
-    [RB__OP_##op] = {.name = #op,                                                              \
-                     .arity = ar,                                                              \
-                     .forward = rb__fwd_##op,                                                  \
-                     .backward = RB__BWD_##kind(op)},
+#define RB__OP_DESC(op, ar, kind)                                                                  \
+    [RB__OP_##                                                                                     \
+        op] = {.name = #op, .arity = ar, .forward = rb__fwd_##op, .backward = RB__BWD_##kind(op)},
 const rb_op_def rb__ops[RB__OP_COUNT] = {RB__OP_LIST(RB__OP_DESC)};
 #undef RB__OP_DESC
 

@@ -14,12 +14,15 @@
 #include "parallel.h"
 
 /* Rows per thread chunk: about RB__GRAIN / 8 gate values (a few transcendental functions each). */
-#define ROW_GRAIN(u) ((RB__GRAIN / 8 + 4 * (u) - 1) / (4 * (u)))
+#define ROW_GRAIN(u) ((RB__GRAIN / 8 + 4 * (u)-1) / (4 * (u)))
 
 enum { AT_STEPS = 0 };
 enum { SAVED_GATES = 0, SAVED_CELLS = 1 };
 
-static inline double sigmoid_d(double v) { return v >= 0 ? 1 / (1 + exp(-v)) : exp(v) / (1 + exp(v)); }
+static inline double sigmoid_d(double v)
+{
+    return v >= 0 ? 1 / (1 + exp(-v)) : exp(v) / (1 + exp(v));
+}
 
 rb_tensor *rb_lstm_sequence(rb_tensor *xw, rb_tensor *u, rb_tensor *h0, rb_tensor *c0,
                             int64_t steps)
@@ -34,13 +37,13 @@ rb_tensor *rb_lstm_sequence(rb_tensor *xw, rb_tensor *u, rb_tensor *h0, rb_tenso
     if (steps < 1 || units < 1 || n < 1 || xw->ndim != 2 || u->shape[1] != 4 * units ||
         xw->shape[0] != steps * n || xw->shape[1] != 4 * units || h0->shape[1] != units ||
         c0->ndim != 2 || c0->shape[0] != n || c0->shape[1] != units)
-        return rb__fail(RB_ERR_SHAPE, "rb_lstm_sequence: expects xw (T N, 4u), U (u, 4u), h0 and "
-                                      "c0 (N, u) with T = %lld steps; got xw %s, U %s, h0 %s, "
-                                      "c0 %s",
+        return rb__fail(RB_ERR_SHAPE,
+                        "rb_lstm_sequence: expects xw (T N, 4u), U (u, 4u), h0 and "
+                        "c0 (N, u) with T = %lld steps; got xw %s, U %s, h0 %s, "
+                        "c0 %s",
                         (long long)steps, rb__shp(xw), rb__shp(u), rb__shp(h0), rb__shp(c0));
     rb_attrs at = {.i = {steps}};
-    return rb__apply(RB__OP_lstm_sequence, 4, in, &at, xw->dtype, 2,
-                     (int64_t[]){steps * n, units});
+    return rb__apply(RB__OP_lstm_sequence, 4, in, &at, xw->dtype, 2, (int64_t[]){steps * n, units});
 }
 
 /* One step's arrays, shared by the row loops (split across threads by rows). */
@@ -54,33 +57,32 @@ typedef struct step_args {
 
 /* Gate activations in place over one step's Z (N, 4u), then the cell and hidden states. The
  * per-row functions take restrict parameters (GCC honours restrict there) so they vectorise. */
-#define LSTM_STEP(T, SIGMOID, TANH)                                                            \
-    static void lstm_row_##T(T *restrict zi, T *restrict zf, T *restrict zg, T *restrict zo,   \
-                             const T *restrict x, const T *restrict cp, T *restrict c,         \
-                             T *restrict h, int64_t u)                                         \
-    {                                                                                          \
-        for (int64_t j = 0; j < u; j++) {                                                      \
-            T i = SIGMOID(zi[j] + x[j]), f = SIGMOID(zf[j] + x[u + j]);                        \
-            T g = TANH(zg[j] + x[2 * u + j]), o = SIGMOID(zo[j] + x[3 * u + j]);               \
-            zi[j] = i;                                                                         \
-            zf[j] = f;                                                                         \
-            zg[j] = g;                                                                         \
-            zo[j] = o;                                                                         \
-            T cv = f * cp[j] + i * g;                                                          \
-            c[j] = cv;                                                                         \
-            h[j] = o * TANH(cv);                                                               \
-        }                                                                                      \
-    }                                                                                          \
-    static void lstm_rows_##T(void *arg, int64_t begin, int64_t end)                          \
-    {                                                                                          \
-        const step_args *a = arg;                                                              \
-        int64_t u = a->u;                                                                      \
-        for (int64_t r = begin; r < end; r++) {                                                \
-            T *zr = (T *)a->z + r * 4 * u;                                                     \
-            lstm_row_##T(zr, zr + u, zr + 2 * u, zr + 3 * u, (const T *)a->x + r * 4 * u,      \
-                         (const T *)a->c_prev + r * u, (T *)a->c + r * u, (T *)a->h + r * u,   \
-                         u);                                                                   \
-        }                                                                                      \
+#define LSTM_STEP(T, SIGMOID, TANH)                                                                \
+    static void lstm_row_##T(T *restrict zi, T *restrict zf, T *restrict zg, T *restrict zo,       \
+                             const T *restrict x, const T *restrict cp, T *restrict c,             \
+                             T *restrict h, int64_t u)                                             \
+    {                                                                                              \
+        for (int64_t j = 0; j < u; j++) {                                                          \
+            T i = SIGMOID(zi[j] + x[j]), f = SIGMOID(zf[j] + x[u + j]);                            \
+            T g = TANH(zg[j] + x[2 * u + j]), o = SIGMOID(zo[j] + x[3 * u + j]);                   \
+            zi[j] = i;                                                                             \
+            zf[j] = f;                                                                             \
+            zg[j] = g;                                                                             \
+            zo[j] = o;                                                                             \
+            T cv = f * cp[j] + i * g;                                                              \
+            c[j] = cv;                                                                             \
+            h[j] = o * TANH(cv);                                                                   \
+        }                                                                                          \
+    }                                                                                              \
+    static void lstm_rows_##T(void *arg, int64_t begin, int64_t end)                               \
+    {                                                                                              \
+        const step_args *a = arg;                                                                  \
+        int64_t u = a->u;                                                                          \
+        for (int64_t r = begin; r < end; r++) {                                                    \
+            T *zr = (T *)a->z + r * 4 * u;                                                         \
+            lstm_row_##T(zr, zr + u, zr + 2 * u, zr + 3 * u, (const T *)a->x + r * 4 * u,          \
+                         (const T *)a->c_prev + r * u, (T *)a->c + r * u, (T *)a->h + r * u, u);   \
+        }                                                                                          \
     }
 LSTM_STEP(float, rb__sigmoid_f32, rb__tanh_f32)
 LSTM_STEP(double, sigmoid_d, tanh)
@@ -100,22 +102,27 @@ rb_status rb__fwd_lstm_sequence(rb_node *nd)
     rb_dtype dt = out->dtype;
     size_t es = rb_dtype_size(dt);
     /* Gate activations and cell states of every step: kept for backward when recorded. */
-    rb_tensor *gates = nd->recorded ? rb__tensor_new(dt, 2, (int64_t[]){steps * n, 4 * units}, "lstm_sequence")
-                                    : rb__tensor_scratch(dt, 2, (int64_t[]){steps * n, 4 * units});
-    rb_tensor *cells = nd->recorded ? rb__tensor_new(dt, 2, (int64_t[]){steps * n, units}, "lstm_sequence")
-                                    : rb__tensor_scratch(dt, 2, (int64_t[]){steps * n, units});
+    rb_tensor *gates =
+        nd->recorded ? rb__tensor_new(dt, 2, (int64_t[]){steps * n, 4 * units}, "lstm_sequence")
+                     : rb__tensor_scratch(dt, 2, (int64_t[]){steps * n, 4 * units});
+    rb_tensor *cells = nd->recorded
+                           ? rb__tensor_new(dt, 2, (int64_t[]){steps * n, units}, "lstm_sequence")
+                           : rb__tensor_scratch(dt, 2, (int64_t[]){steps * n, units});
     if (!gates || !cells) return rb_last_status();
     for (int64_t t = 0; t < steps; t++) {
         size_t gate_at = (size_t)(t * n * 4 * units) * es;
         const void *h_prev = t ? (char *)out->data + (size_t)((t - 1) * n * units) * es : h0->data;
-        step_args a = {(char *)gates->data + gate_at, (const char *)xw->data + gate_at,
+        step_args a = {(char *)gates->data + gate_at,
+                       (const char *)xw->data + gate_at,
                        t ? (char *)cells->data + (size_t)((t - 1) * n * units) * es : c0->data,
                        (char *)cells->data + (size_t)(t * n * units) * es,
-                       (char *)out->data + (size_t)(t * n * units) * es, units};
+                       (char *)out->data + (size_t)(t * n * units) * es,
+                       units};
         rb__gemm(dt, mat((void *)h_prev, n, units), false, mat(u->data, units, 4 * units), false,
                  mat(a.z, n, 4 * units), 1.0, 0.0);
         /* Rows in parallel: each row's gates are independent (results do not depend on it). */
-        rb__parallel_for(n, ROW_GRAIN(units), dt == RB_F32 ? lstm_rows_float : lstm_rows_double, &a);
+        rb__parallel_for(n, ROW_GRAIN(units), dt == RB_F32 ? lstm_rows_float : lstm_rows_double,
+                         &a);
     }
     if (nd->recorded) {
         rb_node_save(nd, SAVED_GATES, gates);
@@ -132,32 +139,31 @@ typedef struct back_args {
 
 /* One reverse step: from dh (upstream + recurrent) and the saved gates, the gradients of the
  * gate pre-activations dz (N, 4u) and the carried cell gradient dc_next (updated in place). */
-#define LSTM_BACK(T, TANH)                                                                     \
-    static void lstm_back_row_##T(const T *restrict gate, const T *restrict up,                \
-                                  const T *restrict rec, const T *restrict c,                  \
-                                  const T *restrict cp, T *restrict dcn, T *restrict dz,       \
-                                  int64_t u)                                                   \
-    {                                                                                          \
-        for (int64_t j = 0; j < u; j++) {                                                      \
-            T i = gate[j], f = gate[u + j], g = gate[2 * u + j], o = gate[3 * u + j];         \
-            T dh = up[j] + rec[j], tc = TANH(c[j]);                                            \
-            T dc = dh * o * ((T)1 - tc * tc) + dcn[j];                                         \
-            dz[j] = dc * g * i * ((T)1 - i);                                                   \
-            dz[u + j] = dc * cp[j] * f * ((T)1 - f);                                           \
-            dz[2 * u + j] = dc * i * ((T)1 - g * g);                                           \
-            dz[3 * u + j] = dh * tc * o * ((T)1 - o);                                          \
-            dcn[j] = dc * f;                                                                   \
-        }                                                                                      \
-    }                                                                                          \
-    static void lstm_back_rows_##T(void *arg, int64_t begin, int64_t end)                     \
-    {                                                                                          \
-        const back_args *a = arg;                                                              \
-        int64_t u = a->u;                                                                      \
-        for (int64_t r = begin; r < end; r++)                                                  \
-            lstm_back_row_##T((const T *)a->gates + r * 4 * u, (const T *)a->dh_up + r * u,    \
-                              (const T *)a->dh_rec + r * u, (const T *)a->c + r * u,           \
-                              (const T *)a->c_prev + r * u, (T *)a->dc + r * u,                \
-                              (T *)a->dz + r * 4 * u, u);                                      \
+#define LSTM_BACK(T, TANH)                                                                         \
+    static void lstm_back_row_##T(                                                                 \
+        const T *restrict gate, const T *restrict up, const T *restrict rec, const T *restrict c,  \
+        const T *restrict cp, T *restrict dcn, T *restrict dz, int64_t u)                          \
+    {                                                                                              \
+        for (int64_t j = 0; j < u; j++) {                                                          \
+            T i = gate[j], f = gate[u + j], g = gate[2 * u + j], o = gate[3 * u + j];              \
+            T dh = up[j] + rec[j], tc = TANH(c[j]);                                                \
+            T dc = dh * o * ((T)1 - tc * tc) + dcn[j];                                             \
+            dz[j] = dc * g * i * ((T)1 - i);                                                       \
+            dz[u + j] = dc * cp[j] * f * ((T)1 - f);                                               \
+            dz[2 * u + j] = dc * i * ((T)1 - g * g);                                               \
+            dz[3 * u + j] = dh * tc * o * ((T)1 - o);                                              \
+            dcn[j] = dc * f;                                                                       \
+        }                                                                                          \
+    }                                                                                              \
+    static void lstm_back_rows_##T(void *arg, int64_t begin, int64_t end)                          \
+    {                                                                                              \
+        const back_args *a = arg;                                                                  \
+        int64_t u = a->u;                                                                          \
+        for (int64_t r = begin; r < end; r++)                                                      \
+            lstm_back_row_##T((const T *)a->gates + r * 4 * u, (const T *)a->dh_up + r * u,        \
+                              (const T *)a->dh_rec + r * u, (const T *)a->c + r * u,               \
+                              (const T *)a->c_prev + r * u, (T *)a->dc + r * u,                    \
+                              (T *)a->dz + r * 4 * u, u);                                          \
     }
 LSTM_BACK(float, rb__tanh_f32)
 LSTM_BACK(double, tanh)
@@ -176,10 +182,12 @@ static void lstm_backward_graph(rb_grad_ctx *ctx, const rb_node *nd, rb_tensor *
     }
     rb_tensor *h_prev = h, *c_prev = c;
     for (int64_t t = 0; t < steps; t++) {
-        rb_tensor *z = rb_add(rb_slice(xw, (int64_t[]){t * n, 0}, (int64_t[]){(t + 1) * n, 4 * units}, NULL),
-                              rb_matmul(h_prev, u));
+        rb_tensor *z =
+            rb_add(rb_slice(xw, (int64_t[]){t * n, 0}, (int64_t[]){(t + 1) * n, 4 * units}, NULL),
+                   rb_matmul(h_prev, u));
         for (int k = 0; k < 4; k++) {
-            rb_tensor *zk = rb_slice(z, (int64_t[]){0, k * units}, (int64_t[]){n, (k + 1) * units}, NULL);
+            rb_tensor *zk =
+                rb_slice(z, (int64_t[]){0, k * units}, (int64_t[]){n, (k + 1) * units}, NULL);
             gs[t][k] = k == 2 ? rb_tanh(zk) : rb_sigmoid(zk);
         }
         cs[t] = rb_add(rb_mul(gs[t][1], c_prev), rb_mul(gs[t][0], gs[t][2]));
@@ -244,14 +252,17 @@ void rb__bwd_lstm_sequence(rb_grad_ctx *ctx, const rb_node *nd, rb_tensor *g)
     rb__fill(dc, 0.0);
     for (int64_t t = steps - 1; t >= 0; t--) {
         size_t row = (size_t)(t * n);
-        back_args a = {(char *)dh_all->data + row * (size_t)units * es, dh_rec->data,
+        back_args a = {(char *)dh_all->data + row * (size_t)units * es,
+                       dh_rec->data,
                        (char *)gates->data + row * (size_t)(4 * units) * es,
                        (char *)cells->data + row * (size_t)units * es,
                        t ? (char *)cells->data + (row - (size_t)n) * (size_t)units * es
                          : (char *)c0->data,
-                       dc->data, (char *)dz->data + row * (size_t)(4 * units) * es, units};
-        rb__parallel_for(n, ROW_GRAIN(units), dt == RB_F32 ? lstm_back_rows_float
-                                                           : lstm_back_rows_double, &a);
+                       dc->data,
+                       (char *)dz->data + row * (size_t)(4 * units) * es,
+                       units};
+        rb__parallel_for(n, ROW_GRAIN(units),
+                         dt == RB_F32 ? lstm_back_rows_float : lstm_back_rows_double, &a);
         /* The gradient reaching h_(t-1): dz_t U^T. */
         rb__gemm(dt, mat(a.dz, n, 4 * units), false, mat(ut->data, 4 * units, units), false,
                  mat(dh_rec->data, n, units), 1.0, 0.0);
@@ -262,8 +273,8 @@ void rb__bwd_lstm_sequence(rb_grad_ctx *ctx, const rb_node *nd, rb_tensor *g)
         rb_tensor *dz0 = rb__tensor_view(dz, 2, (int64_t[]){n, 4 * units}, dz->strides, 0);
         rb__grad_add_gemm(ctx, nd, 1, h0, true, dz0, false);
         if (steps > 1) {
-            rb_tensor *h_first = rb__tensor_view(hs, 2, (int64_t[]){(steps - 1) * n, units},
-                                                 hs->strides, 0);
+            rb_tensor *h_first =
+                rb__tensor_view(hs, 2, (int64_t[]){(steps - 1) * n, units}, hs->strides, 0);
             rb_tensor *dz_rest = rb__tensor_view(dz, 2, (int64_t[]){(steps - 1) * n, 4 * units},
                                                  dz->strides, n * 4 * units);
             rb__grad_add_gemm(ctx, nd, 1, h_first, true, dz_rest, false);

@@ -3,17 +3,26 @@
 #include "op_impl.h"
 
 rb_tensor *rb_greater(rb_tensor *a, rb_tensor *b) { return rb__apply_binary(RB__OP_greater, a, b); }
-rb_tensor *rb_greater_equal(rb_tensor *a, rb_tensor *b) { return rb__apply_binary(RB__OP_greater_equal, a, b); }
+rb_tensor *rb_greater_equal(rb_tensor *a, rb_tensor *b)
+{
+    return rb__apply_binary(RB__OP_greater_equal, a, b);
+}
 rb_tensor *rb_less(rb_tensor *a, rb_tensor *b) { return rb__apply_binary(RB__OP_less, a, b); }
-rb_tensor *rb_less_equal(rb_tensor *a, rb_tensor *b) { return rb__apply_binary(RB__OP_less_equal, a, b); }
+rb_tensor *rb_less_equal(rb_tensor *a, rb_tensor *b)
+{
+    return rb__apply_binary(RB__OP_less_equal, a, b);
+}
 rb_tensor *rb_equal(rb_tensor *a, rb_tensor *b) { return rb__apply_binary(RB__OP_equal, a, b); }
-rb_tensor *rb_not_equal(rb_tensor *a, rb_tensor *b) { return rb__apply_binary(RB__OP_not_equal, a, b); }
+rb_tensor *rb_not_equal(rb_tensor *a, rb_tensor *b)
+{
+    return rb__apply_binary(RB__OP_not_equal, a, b);
+}
 
-#define COMPARE_FORWARD(name, KIND)                                                            \
-    rb_status rb__fwd_##name(rb_node *n)                                                       \
-    {                                                                                          \
-        rb__binary(KIND, n->in[0], n->in[1], n->out);                                          \
-        return RB_OK;                                                                          \
+#define COMPARE_FORWARD(name, KIND)                                                                \
+    rb_status rb__fwd_##name(rb_node *n)                                                           \
+    {                                                                                              \
+        rb__binary(KIND, n->in[0], n->in[1], n->out);                                              \
+        return RB_OK;                                                                              \
     }
 COMPARE_FORWARD(greater, RB__B_GT)
 COMPARE_FORWARD(greater_equal, RB__B_GE)
@@ -39,13 +48,13 @@ rb_tensor *rb_where(rb_tensor *cond, rb_tensor *a, rb_tensor *b)
     return rb__apply(RB__OP_where, 3, in, NULL, a->dtype, nd2, shape);
 }
 
-#define WHERE_LOOP(T, C)                                                                       \
-    do {                                                                                       \
-        T *o = (T *)ptrs[0];                                                                   \
-        const C *c = (const C *)ptrs[1];                                                       \
-        const T *a = (const T *)ptrs[2], *b = (const T *)ptrs[3];                              \
-        for (int64_t i = 0; i < n; i++)                                                        \
-            o[i] = c[i * strides[1]] != 0 ? a[i * strides[2]] : b[i * strides[3]];             \
+#define WHERE_LOOP(T, C)                                                                           \
+    do {                                                                                           \
+        T *o = (T *)ptrs[0];                                                                       \
+        const C *c = (const C *)ptrs[1];                                                           \
+        const T *a = (const T *)ptrs[2], *b = (const T *)ptrs[3];                                  \
+        for (int64_t i = 0; i < n; i++)                                                            \
+            o[i] = c[i * strides[1]] != 0 ? a[i * strides[2]] : b[i * strides[3]];                 \
     } while (0)
 
 typedef struct where_ctx {
@@ -55,11 +64,11 @@ typedef struct where_ctx {
 static void where_inner(int64_t n, char **ptrs, const int64_t *strides, void *arg)
 {
     const where_ctx *w = arg;
-#define COND_CASES(T)                                                                          \
-    switch (w->cond) {                                                                         \
-    case RB_F32: WHERE_LOOP(T, float); break;                                                  \
-    case RB_F64: WHERE_LOOP(T, double); break;                                                 \
-    case RB_I64: WHERE_LOOP(T, int64_t); break;                                                \
+#define COND_CASES(T)                                                                              \
+    switch (w->cond) {                                                                             \
+    case RB_F32: WHERE_LOOP(T, float); break;                                                      \
+    case RB_F64: WHERE_LOOP(T, double); break;                                                     \
+    case RB_I64: WHERE_LOOP(T, int64_t); break;                                                    \
     }
     if (w->value == RB_F32) COND_CASES(float) else COND_CASES(double)
 #undef COND_CASES
@@ -69,7 +78,8 @@ rb_status rb__fwd_where(rb_node *n)
 {
     rb_tensor *out = n->out;
     int64_t s[3][RB_MAX_DIMS];
-    for (int k = 0; k < 3; k++) rb__broadcast_strides(n->in[k], out->ndim, s[k]);
+    for (int k = 0; k < 3; k++)
+        rb__broadcast_strides(n->in[k], out->ndim, s[k]);
     size_t es = rb_dtype_size(out->dtype);
     rb__operand ops[4] = {{out->data, es, out->strides},
                           {n->in[0]->data, rb_dtype_size(n->in[0]->dtype), s[0]},

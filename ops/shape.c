@@ -21,12 +21,14 @@ rb_tensor *rb_reshape(rb_tensor *x, int ndim, const int64_t *shape)
     int infer = -1;
     for (int i = 0; i < ndim; i++) {
         s[i] = shape[i];
-        if (s[i] == -1 && infer < 0) infer = i;
+        if (s[i] == -1 && infer < 0)
+            infer = i;
         else if (s[i] < 0) {
             char buf[RB__SHAPE_STR];
             return rb__fail(RB_ERR_SHAPE, "rb_reshape: bad shape %s for %s",
                             rb__shape_str(buf, ndim, shape), rb__shp(x));
-        } else known *= s[i];
+        } else
+            known *= s[i];
     }
     if (infer >= 0) {
         if (known == 0 || x->size % known) {
@@ -43,7 +45,8 @@ rb_tensor *rb_reshape(rb_tensor *x, int ndim, const int64_t *shape)
                         (long long)x->size, rb__shape_str(buf, ndim, s), (long long)known);
     }
     rb_attrs at = {0};
-    for (int i = 0; i < x->ndim; i++) at.i[i] = x->shape[i];
+    for (int i = 0; i < x->ndim; i++)
+        at.i[i] = x->shape[i];
     at.i[RB_MAX_DIMS] = x->ndim;
     if (x->flags & RB__CONTIGUOUS) {
         int64_t strides[RB_MAX_DIMS];
@@ -80,7 +83,8 @@ rb_tensor *rb_flatten(rb_tensor *x)
     if (x->shape[0] == 0) shape[1] = 0;
     if (x->ndim == 1) return rb_reshape(x, 2, (int64_t[]){x->shape[0], 1});
     int64_t rest = 1;
-    for (int d = 1; d < x->ndim; d++) rest *= x->shape[d];
+    for (int d = 1; d < x->ndim; d++)
+        rest *= x->shape[d];
     shape[1] = rest;
     return rb_reshape(x, 2, shape);
 }
@@ -94,7 +98,8 @@ rb_tensor *rb_expand_dims(rb_tensor *x, int axis)
     int a = rb__norm_axis("expand_dims", x->ndim + 1, axis);
     if (a < 0) return NULL;
     int64_t shape[RB_MAX_DIMS];
-    for (int i = 0, j = 0; i <= x->ndim; i++) shape[i] = i == a ? 1 : x->shape[j++];
+    for (int i = 0, j = 0; i <= x->ndim; i++)
+        shape[i] = i == a ? 1 : x->shape[j++];
     return rb_reshape(x, x->ndim + 1, shape);
 }
 
@@ -124,8 +129,9 @@ rb_tensor *rb_permute(rb_tensor *x, const int *perm)
     for (int i = 0; i < x->ndim; i++) {
         int p = perm[i];
         if (p < 0 || p >= x->ndim || (seen & (1u << p)))
-            return rb__fail(RB_ERR_AXIS, "rb_permute: entry %d (%d) of the permutation is out of "
-                                         "range or repeated for %s",
+            return rb__fail(RB_ERR_AXIS,
+                            "rb_permute: entry %d (%d) of the permutation is out of "
+                            "range or repeated for %s",
                             i, p, rb__shp(x));
         seen |= 1u << p;
         shape[i] = x->shape[p];
@@ -144,7 +150,8 @@ rb_status rb__fwd_permute(rb_node *n)
 void rb__bwd_permute(rb_grad_ctx *ctx, const rb_node *n, rb_tensor *g)
 {
     int inverse[RB_MAX_DIMS];
-    for (int i = 0; i < n->in[0]->ndim; i++) inverse[n->attrs.i[i]] = i;
+    for (int i = 0; i < n->in[0]->ndim; i++)
+        inverse[n->attrs.i[i]] = i;
     rb_grad_add(ctx, n, 0, rb_permute(g, inverse));
 }
 
@@ -155,7 +162,8 @@ rb_tensor *rb_transpose(rb_tensor *x, int axis0, int axis1)
     int b = a < 0 ? -1 : rb__norm_axis("transpose", x->ndim, axis1);
     if (b < 0) return NULL;
     int perm[RB_MAX_DIMS];
-    for (int i = 0; i < x->ndim; i++) perm[i] = i;
+    for (int i = 0; i < x->ndim; i++)
+        perm[i] = i;
     perm[a] = b;
     perm[b] = a;
     return rb_permute(x, perm);
@@ -207,7 +215,8 @@ rb_tensor *rb_sum_to(rb_tensor *x, int ndim, const int64_t *shape)
     rb_tensor target = {0};
     target.ndim = ndim;
     if (ndim >= 0 && ndim <= RB_MAX_DIMS && (ndim == 0 || shape))
-        for (int i = 0; i < ndim; i++) target.shape[i] = shape[i];
+        for (int i = 0; i < ndim; i++)
+            target.shape[i] = shape[i];
     if (ndim < 0 || ndim > RB_MAX_DIMS || (ndim > 0 && !shape) ||
         !broadcastable(&target, x->ndim, x->shape)) {
         char buf[RB__SHAPE_STR];

@@ -13,34 +13,36 @@ typedef struct lines {
     bool log;
 } lines;
 
-#define SOFTMAX_LINES(T, EXP, LOG)                                                             \
-    static void softmax_lines_##T(void *arg, int64_t begin, int64_t end)                       \
-    {                                                                                          \
-        const lines *L = arg;                                                                  \
-        const T *x = L->x;                                                                     \
-        T *y = L->y;                                                                           \
-        int64_t len = L->len, inner = L->inner;                                                \
-        for (int64_t line = begin; line < end; line++) {                                       \
-            int64_t o = line / inner, i = line % inner;                                        \
-            const T *xl = x + o * len * inner + i;                                             \
-            T *yl = y + o * len * inner + i;                                                   \
-            T m = xl[0];                                                                       \
-            for (int64_t r = 1; r < len; r++)                                                  \
-                if (xl[r * inner] > m) m = xl[r * inner];                                      \
-            double s = 0;                                                                      \
-            for (int64_t r = 0; r < len; r++) {                                                \
-                T e = EXP(xl[r * inner] - m);                                                  \
-                s += e;                                                                        \
-                if (!L->log) yl[r * inner] = e;                                                \
-            }                                                                                  \
-            if (L->log) { /* (x - m) - log s: no large intermediate to round */               \
-                T ls = (T)log(s);                                                              \
-                for (int64_t r = 0; r < len; r++) yl[r * inner] = (xl[r * inner] - m) - ls;    \
-            } else {                                                                           \
-                T inv = (T)(1.0 / s);                                                          \
-                for (int64_t r = 0; r < len; r++) yl[r * inner] *= inv;                        \
-            }                                                                                  \
-        }                                                                                      \
+#define SOFTMAX_LINES(T, EXP, LOG)                                                                 \
+    static void softmax_lines_##T(void *arg, int64_t begin, int64_t end)                           \
+    {                                                                                              \
+        const lines *L = arg;                                                                      \
+        const T *x = L->x;                                                                         \
+        T *y = L->y;                                                                               \
+        int64_t len = L->len, inner = L->inner;                                                    \
+        for (int64_t line = begin; line < end; line++) {                                           \
+            int64_t o = line / inner, i = line % inner;                                            \
+            const T *xl = x + o * len * inner + i;                                                 \
+            T *yl = y + o * len * inner + i;                                                       \
+            T m = xl[0];                                                                           \
+            for (int64_t r = 1; r < len; r++)                                                      \
+                if (xl[r * inner] > m) m = xl[r * inner];                                          \
+            double s = 0;                                                                          \
+            for (int64_t r = 0; r < len; r++) {                                                    \
+                T e = EXP(xl[r * inner] - m);                                                      \
+                s += e;                                                                            \
+                if (!L->log) yl[r * inner] = e;                                                    \
+            }                                                                                      \
+            if (L->log) { /* (x - m) - log s: no large intermediate to round */                    \
+                T ls = (T)log(s);                                                                  \
+                for (int64_t r = 0; r < len; r++)                                                  \
+                    yl[r * inner] = (xl[r * inner] - m) - ls;                                      \
+            } else {                                                                               \
+                T inv = (T)(1.0 / s);                                                              \
+                for (int64_t r = 0; r < len; r++)                                                  \
+                    yl[r * inner] *= inv;                                                          \
+            }                                                                                      \
+        }                                                                                          \
     }
 SOFTMAX_LINES(float, expf, logf)
 SOFTMAX_LINES(double, exp, log)
@@ -48,11 +50,12 @@ SOFTMAX_LINES(double, exp, log)
 static void softmax_kernel(const rb_tensor *x, rb_tensor *y, int axis, bool log)
 {
     lines L = {x->data, y->data, x->shape[axis], 1, log};
-    for (int d = axis + 1; d < x->ndim; d++) L.inner *= x->shape[d];
+    for (int d = axis + 1; d < x->ndim; d++)
+        L.inner *= x->shape[d];
     int64_t n_lines = L.len ? x->size / L.len : 0;
     int64_t grain = RB__GRAIN / (L.len ? L.len : 1) + 1;
-    rb__parallel_for(n_lines, grain, x->dtype == RB_F32 ? softmax_lines_float : softmax_lines_double,
-                     &L);
+    rb__parallel_for(n_lines, grain,
+                     x->dtype == RB_F32 ? softmax_lines_float : softmax_lines_double, &L);
 }
 
 static rb_tensor *softmax_op(rb__op_id id, rb_tensor *x, int axis)
@@ -66,7 +69,10 @@ static rb_tensor *softmax_op(rb__op_id id, rb_tensor *x, int axis)
 }
 
 rb_tensor *rb_softmax(rb_tensor *x, int axis) { return softmax_op(RB__OP_softmax, x, axis); }
-rb_tensor *rb_log_softmax(rb_tensor *x, int axis) { return softmax_op(RB__OP_log_softmax, x, axis); }
+rb_tensor *rb_log_softmax(rb_tensor *x, int axis)
+{
+    return softmax_op(RB__OP_log_softmax, x, axis);
+}
 
 static rb_status softmax_forward(rb_node *n, bool log)
 {
@@ -111,14 +117,16 @@ rb_tensor *rb_softmax_cross_entropy(rb_tensor *logits, rb_tensor *labels)
         return rb__fail(RB_ERR_EMPTY, "rb_%s: empty logits %s", name, rb__shp(logits));
     if (labels->dtype == RB_I64) {
         if (labels->ndim != 1 || labels->shape[0] != B)
-            return rb__fail(RB_ERR_SHAPE, "rb_%s: integer labels must be (%lld), got %s for "
-                                          "logits %s",
+            return rb__fail(RB_ERR_SHAPE,
+                            "rb_%s: integer labels must be (%lld), got %s for "
+                            "logits %s",
                             name, (long long)B, rb__shp(labels), rb__shp(logits));
         for (int64_t b = 0; b < B; b++) {
             int64_t k = (int64_t)rb__get_flat(labels, b);
             if (k < 0 || k >= C)
-                return rb__fail(RB_ERR_ARGUMENT, "rb_%s: label %lld at row %lld is out of range "
-                                                 "for %lld classes",
+                return rb__fail(RB_ERR_ARGUMENT,
+                                "rb_%s: label %lld at row %lld is out of range "
+                                "for %lld classes",
                                 name, (long long)k, (long long)b, (long long)C);
         }
     } else {
@@ -137,36 +145,38 @@ typedef struct ce_ctx {
     int64_t C;
 } ce_ctx;
 
-#define CE_ROWS(T, EXP)                                                                        \
-    static void ce_rows_##T(void *arg, int64_t begin, int64_t end)                             \
-    {                                                                                          \
-        const ce_ctx *c = arg;                                                                 \
-        const T *x = c->x->data;                                                               \
-        T *p = c->probs;                                                                       \
-        int64_t C = c->C;                                                                      \
-        for (int64_t b = begin; b < end; b++) {                                                \
-            const T *xr = x + b * C;                                                           \
-            T *pr = p + b * C;                                                                 \
-            T m = xr[0];                                                                       \
-            for (int64_t k = 1; k < C; k++)                                                    \
-                if (xr[k] > m) m = xr[k];                                                      \
-            double s = 0;                                                                      \
-            for (int64_t k = 0; k < C; k++) {                                                  \
-                pr[k] = EXP(xr[k] - m);                                                        \
-                s += pr[k];                                                                    \
-            }                                                                                  \
-            double lse = (double)m + log(s), inv = 1.0 / s;                                    \
-            for (int64_t k = 0; k < C; k++) pr[k] = (T)(pr[k] * inv);                          \
-            if (c->labels->dtype == RB_I64) {                                                  \
-                int64_t k = ((const int64_t *)c->labels->data)[b];                             \
-                c->row_loss[b] = lse - (double)xr[k];                                          \
-            } else {                                                                           \
-                const T *t = (const T *)c->labels->data + b * C;                               \
-                double l = 0;                                                                  \
-                for (int64_t k = 0; k < C; k++) l += (double)t[k] * (lse - (double)xr[k]);     \
-                c->row_loss[b] = l;                                                            \
-            }                                                                                  \
-        }                                                                                      \
+#define CE_ROWS(T, EXP)                                                                            \
+    static void ce_rows_##T(void *arg, int64_t begin, int64_t end)                                 \
+    {                                                                                              \
+        const ce_ctx *c = arg;                                                                     \
+        const T *x = c->x->data;                                                                   \
+        T *p = c->probs;                                                                           \
+        int64_t C = c->C;                                                                          \
+        for (int64_t b = begin; b < end; b++) {                                                    \
+            const T *xr = x + b * C;                                                               \
+            T *pr = p + b * C;                                                                     \
+            T m = xr[0];                                                                           \
+            for (int64_t k = 1; k < C; k++)                                                        \
+                if (xr[k] > m) m = xr[k];                                                          \
+            double s = 0;                                                                          \
+            for (int64_t k = 0; k < C; k++) {                                                      \
+                pr[k] = EXP(xr[k] - m);                                                            \
+                s += pr[k];                                                                        \
+            }                                                                                      \
+            double lse = (double)m + log(s), inv = 1.0 / s;                                        \
+            for (int64_t k = 0; k < C; k++)                                                        \
+                pr[k] = (T)(pr[k] * inv);                                                          \
+            if (c->labels->dtype == RB_I64) {                                                      \
+                int64_t k = ((const int64_t *)c->labels->data)[b];                                 \
+                c->row_loss[b] = lse - (double)xr[k];                                              \
+            } else {                                                                               \
+                const T *t = (const T *)c->labels->data + b * C;                                   \
+                double l = 0;                                                                      \
+                for (int64_t k = 0; k < C; k++)                                                    \
+                    l += (double)t[k] * (lse - (double)xr[k]);                                     \
+                c->row_loss[b] = l;                                                                \
+            }                                                                                      \
+        }                                                                                          \
     }
 CE_ROWS(float, expf)
 CE_ROWS(double, exp)
@@ -184,11 +194,12 @@ rb_status rb__fwd_softmax_cross_entropy(rb_node *n)
     rb_tensor *row_loss = rb__tensor_scratch(RB_F64, 1, bshape);
     if (!probs || !row_loss) return rb_last_status();
     ce_ctx c = {x, labels, probs->data, row_loss->data, C};
-    rb__parallel_for(B, RB__GRAIN / (C + 1) + 1, x->dtype == RB_F32 ? ce_rows_float : ce_rows_double,
-                     &c);
+    rb__parallel_for(B, RB__GRAIN / (C + 1) + 1,
+                     x->dtype == RB_F32 ? ce_rows_float : ce_rows_double, &c);
     /* Sum the rows in order: the same result whatever the thread count. */
     double total = 0;
-    for (int64_t b = 0; b < B; b++) total += c.row_loss[b];
+    for (int64_t b = 0; b < B; b++)
+        total += c.row_loss[b];
     rb__set_flat(n->out, 0, total / (double)B);
     if (n->recorded) rb_node_save(n, 0, probs);
     return RB_OK;
@@ -227,9 +238,8 @@ void rb__bwd_softmax_cross_entropy(rb_grad_ctx *ctx, const rb_node *n, rb_tensor
         if (!rb__grad_create_graph(ctx) && n->saved[0]) {
             rb_grad_add(ctx, n, 0, ce_logit_grad_fast(n, g));
         } else {
-            rb_tensor *target = labels->dtype == RB_I64
-                                    ? rb_one_hot(labels, x->shape[1], x->dtype)
-                                    : labels;
+            rb_tensor *target =
+                labels->dtype == RB_I64 ? rb_one_hot(labels, x->shape[1], x->dtype) : labels;
             rb_tensor *d = rb_sub(rb_softmax(x, 1), target);
             rb_grad_add(ctx, n, 0, rb_mul(d, rb_mul_scalar(g, inv_b)));
         }

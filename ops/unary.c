@@ -29,11 +29,11 @@ rb_tensor *rb_clamp(rb_tensor *x, double lo, double hi)
     return unary_op(RB__OP_clamp, x, lo, hi);
 }
 
-#define UNARY_FORWARD(name, KIND)                                                              \
-    rb_status rb__fwd_##name(rb_node *n)                                                       \
-    {                                                                                          \
-        rb__unary(KIND, n->in[0], n->out, n->attrs.f[0], n->attrs.f[1]);                       \
-        return RB_OK;                                                                          \
+#define UNARY_FORWARD(name, KIND)                                                                  \
+    rb_status rb__fwd_##name(rb_node *n)                                                           \
+    {                                                                                              \
+        rb__unary(KIND, n->in[0], n->out, n->attrs.f[0], n->attrs.f[1]);                           \
+        return RB_OK;                                                                              \
     }
 UNARY_FORWARD(neg, RB__U_NEG)
 UNARY_FORWARD(square, RB__U_SQUARE)

@@ -35,8 +35,10 @@ bool rb__window_resolve(const char *op, int64_t H, int64_t W, int kh, int kw, rb
     g->dh = win.dilation[0] ? win.dilation[0] : 1;
     g->dw = win.dilation[1] ? win.dilation[1] : 1;
     if (kh < 1 || kw < 1 || g->sh < 1 || g->sw < 1 || g->dh < 1 || g->dw < 1) {
-        rb_error(RB_ERR_ARGUMENT, "rb_%s: window %dx%d, stride %dx%d and dilation %dx%d must be "
-                                  "positive", op, kh, kw, g->sh, g->sw, g->dh, g->dw);
+        rb_error(RB_ERR_ARGUMENT,
+                 "rb_%s: window %dx%d, stride %dx%d and dilation %dx%d must be "
+                 "positive",
+                 op, kh, kw, g->sh, g->sw, g->dh, g->dw);
         return false;
     }
     if (win.padding == RB_PAD_EXPLICIT)
@@ -55,11 +57,12 @@ bool rb__window_resolve(const char *op, int64_t H, int64_t W, int kh, int kw, rb
     g->Ho = rb_window_output(H, kh, g->sh, g->dh, win.padding, &win.pad[0], &g->pt, &g->pb);
     g->Wo = rb_window_output(W, kw, g->sw, g->dw, win.padding, &win.pad[2], &g->pl, &g->pr);
     if (g->Ho < 1 || g->Wo < 1) {
-        rb_error(RB_ERR_SHAPE, "rb_%s: a %dx%d window (dilation %dx%d, %dx%d when dilated) does "
-                               "not fit in the %lldx%lld input padded by %d,%d,%d,%d "
-                               "(top, bottom, left, right)",
-                 op, kh, kw, g->dh, g->dw, g->dh * (kh - 1) + 1, g->dw * (kw - 1) + 1,
-                 (long long)H, (long long)W, g->pt, g->pb, g->pl, g->pr);
+        rb_error(RB_ERR_SHAPE,
+                 "rb_%s: a %dx%d window (dilation %dx%d, %dx%d when dilated) does "
+                 "not fit in the %lldx%lld input padded by %d,%d,%d,%d "
+                 "(top, bottom, left, right)",
+                 op, kh, kw, g->dh, g->dw, g->dh * (kh - 1) + 1, g->dw * (kw - 1) + 1, (long long)H,
+                 (long long)W, g->pt, g->pb, g->pl, g->pr);
         return false;
     }
     return true;
@@ -76,10 +79,19 @@ void rb__window_to_attrs(const rb__geom *g, rb_attrs *at, double pad_value)
 
 rb__geom rb__window_of_attrs(const rb_attrs *at, int64_t Ho, int64_t Wo)
 {
-    rb__geom g = {(int)at->i[0], (int)at->i[1], (int)at->i[2],  (int)at->i[3],
-                  (int)at->i[6], (int)at->i[7], (int)at->i[4],  (int)at->i[14],
-                  (int)at->i[5], (int)at->i[15], at->i[8],      at->i[9],
-                  Ho,            Wo};
+    rb__geom g = {(int)at->i[0],
+                  (int)at->i[1],
+                  (int)at->i[2],
+                  (int)at->i[3],
+                  (int)at->i[6],
+                  (int)at->i[7],
+                  (int)at->i[4],
+                  (int)at->i[14],
+                  (int)at->i[5],
+                  (int)at->i[15],
+                  at->i[8],
+                  at->i[9],
+                  Ho,
+                  Wo};
     return g;
 }
-

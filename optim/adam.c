@@ -12,38 +12,38 @@ typedef struct adam_state {
     adam_kind kind;
     rb_tensor *w, *g, *m, *v, *vmax;
     /* Per-step scalars (prepare): */
-    double lr_t;      /* Adam: lr / (1 - beta1^t) */
-    double vcorr;     /* 1 / (1 - beta2^t) */
-    double decay;     /* AdamW: 1 - lr weight_decay */
-    double cm, cg;    /* Nadam: m^ = cm m + cg g */
-    double mu_prod;   /* Nadam: prod of mu_i for i <= t, for step t = mu_steps */
+    double lr_t;    /* Adam: lr / (1 - beta1^t) */
+    double vcorr;   /* 1 / (1 - beta2^t) */
+    double decay;   /* AdamW: 1 - lr weight_decay */
+    double cm, cg;  /* Nadam: m^ = cm m + cg g */
+    double mu_prod; /* Nadam: prod of mu_i for i <= t, for step t = mu_steps */
     int64_t mu_steps;
 } adam_state;
 
-#define ADAM_UPDATE(T, SQRT)                                                                   \
-    static void adam_##T(const adam_state *s, T lr, int64_t begin, int64_t end)                \
-    {                                                                                          \
-        T *w = rb_tensor_data(s->w), *m = rb_tensor_data(s->m), *v = rb_tensor_data(s->v);     \
-        T *vmax = s->vmax ? rb_tensor_data(s->vmax) : NULL;                                    \
-        const T *g = rb_tensor_data(s->g);                                                     \
-        const T b1 = (T)s->cfg.beta1, b2 = (T)s->cfg.beta2, eps = (T)s->cfg.eps;               \
-        const T lr_t = (T)s->lr_t, vcorr = (T)s->vcorr, decay = (T)s->decay;                   \
-        const T cm = (T)s->cm, cg = (T)s->cg;                                                  \
-        for (int64_t i = begin; i < end; i++) {                                                \
-            T gi = g[i];                                                                       \
-            if (s->kind == ADAMW) w[i] *= decay;                                               \
-            m[i] = b1 * m[i] + ((T)1 - b1) * gi;                                               \
-            v[i] = b2 * v[i] + ((T)1 - b2) * gi * gi;                                          \
-            T vi = v[i];                                                                       \
-            if (vmax) {                                                                        \
-                if (vi > vmax[i]) vmax[i] = vi;                                                \
-                vi = vmax[i];                                                                  \
-            }                                                                                  \
-            if (s->kind == NADAM)                                                              \
-                w[i] -= lr * (cm * m[i] + cg * gi) / (SQRT(vi * vcorr) + eps);                 \
-            else                                                                               \
-                w[i] -= lr_t * m[i] / (SQRT(vi * vcorr) + eps);                                \
-        }                                                                                      \
+#define ADAM_UPDATE(T, SQRT)                                                                       \
+    static void adam_##T(const adam_state *s, T lr, int64_t begin, int64_t end)                    \
+    {                                                                                              \
+        T *w = rb_tensor_data(s->w), *m = rb_tensor_data(s->m), *v = rb_tensor_data(s->v);         \
+        T *vmax = s->vmax ? rb_tensor_data(s->vmax) : NULL;                                        \
+        const T *g = rb_tensor_data(s->g);                                                         \
+        const T b1 = (T)s->cfg.beta1, b2 = (T)s->cfg.beta2, eps = (T)s->cfg.eps;                   \
+        const T lr_t = (T)s->lr_t, vcorr = (T)s->vcorr, decay = (T)s->decay;                       \
+        const T cm = (T)s->cm, cg = (T)s->cg;                                                      \
+        for (int64_t i = begin; i < end; i++) {                                                    \
+            T gi = g[i];                                                                           \
+            if (s->kind == ADAMW) w[i] *= decay;                                                   \
+            m[i] = b1 * m[i] + ((T)1 - b1) * gi;                                                   \
+            v[i] = b2 * v[i] + ((T)1 - b2) * gi * gi;                                              \
+            T vi = v[i];                                                                           \
+            if (vmax) {                                                                            \
+                if (vi > vmax[i]) vmax[i] = vi;                                                    \
+                vi = vmax[i];                                                                      \
+            }                                                                                      \
+            if (s->kind == NADAM)                                                                  \
+                w[i] -= lr * (cm * m[i] + cg * gi) / (SQRT(vi * vcorr) + eps);                     \
+            else                                                                                   \
+                w[i] -= lr_t * m[i] / (SQRT(vi * vcorr) + eps);                                    \
+        }                                                                                          \
     }
 ADAM_UPDATE(float, sqrtf)
 ADAM_UPDATE(double, sqrt)
@@ -51,8 +51,10 @@ ADAM_UPDATE(double, sqrt)
 static void adam_update(rb_optimizer *opt, int64_t begin, int64_t end)
 {
     adam_state *s = opt->state;
-    if (rb_tensor_dtype(s->w) == RB_F32) adam_float(s, (float)opt->lr, begin, end);
-    else adam_double(s, opt->lr, begin, end);
+    if (rb_tensor_dtype(s->w) == RB_F32)
+        adam_float(s, (float)opt->lr, begin, end);
+    else
+        adam_double(s, opt->lr, begin, end);
 }
 
 /* Nadam's momentum at step t. */
@@ -73,7 +75,8 @@ static void adam_prepare(rb_optimizer *opt)
         /* The product of mu_i up to t, kept across steps (rebuilt after a restored count). */
         if (s->mu_steps != opt->steps - 1) {
             s->mu_prod = 1.0;
-            for (int64_t i = 1; i < opt->steps; i++) s->mu_prod *= nadam_mu(s, (double)i);
+            for (int64_t i = 1; i < opt->steps; i++)
+                s->mu_prod *= nadam_mu(s, (double)i);
         }
         double mu = nadam_mu(s, t), mu_next = nadam_mu(s, t + 1);
         s->mu_prod *= mu;
@@ -90,23 +93,26 @@ static rb_optimizer *adam_like(const char *name, adam_kind kind, rb_params *p, r
     if (cfg.eps == 0) cfg.eps = 1e-7;
     if (cfg.beta1 < 0 || cfg.beta1 >= 1 || cfg.beta2 < 0 || cfg.beta2 >= 1 || cfg.eps < 0 ||
         cfg.weight_decay < 0) {
-        rb_error(RB_ERR_ARGUMENT, "rb_%s_new: need betas in [0, 1), eps > 0 and weight_decay >= "
-                                  "0 (got %g, %g, %g, %g)",
+        rb_error(RB_ERR_ARGUMENT,
+                 "rb_%s_new: need betas in [0, 1), eps > 0 and weight_decay >= "
+                 "0 (got %g, %g, %g, %g)",
                  name, cfg.beta1, cfg.beta2, cfg.eps, cfg.weight_decay);
         return NULL;
     }
     if (kind != ADAMW && cfg.weight_decay != 0) {
-        rb_error(RB_ERR_ARGUMENT, "rb_%s_new: weight decay %g: use rb_adamw_new for decoupled "
-                                  "decay, or an L2 penalty in the loss", name, cfg.weight_decay);
+        rb_error(RB_ERR_ARGUMENT,
+                 "rb_%s_new: weight decay %g: use rb_adamw_new for decoupled "
+                 "decay, or an L2 penalty in the loss",
+                 name, cfg.weight_decay);
         return NULL;
     }
     if (kind == NADAM && cfg.amsgrad) {
         rb_error(RB_ERR_ARGUMENT, "rb_nadam_new: amsgrad is not defined for Nadam");
         return NULL;
     }
-    rb_optimizer *opt = rb__optimizer_new(cfg.amsgrad ? (kind == ADAMW ? "adamw_amsgrad" : "amsgrad")
-                                                      : name,
-                                          p, cfg.lr, sizeof(adam_state));
+    rb_optimizer *opt =
+        rb__optimizer_new(cfg.amsgrad ? (kind == ADAMW ? "adamw_amsgrad" : "amsgrad") : name, p,
+                          cfg.lr, sizeof(adam_state));
     if (!opt) return NULL;
     adam_state *s = opt->state;
     s->cfg = cfg;
@@ -122,7 +128,10 @@ static rb_optimizer *adam_like(const char *name, adam_kind kind, rb_params *p, r
     return opt;
 }
 
-rb_optimizer *rb_adam_new(rb_params *p, rb_adam_config cfg) { return adam_like("adam", ADAM, p, cfg); }
+rb_optimizer *rb_adam_new(rb_params *p, rb_adam_config cfg)
+{
+    return adam_like("adam", ADAM, p, cfg);
+}
 
 rb_optimizer *rb_adamw_new(rb_params *p, rb_adam_config cfg)
 {
@@ -130,4 +139,7 @@ rb_optimizer *rb_adamw_new(rb_params *p, rb_adam_config cfg)
     return adam_like("adamw", ADAMW, p, cfg);
 }
 
-rb_optimizer *rb_nadam_new(rb_params *p, rb_adam_config cfg) { return adam_like("nadam", NADAM, p, cfg); }
+rb_optimizer *rb_nadam_new(rb_params *p, rb_adam_config cfg)
+{
+    return adam_like("nadam", NADAM, p, cfg);
+}

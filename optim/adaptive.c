@@ -12,39 +12,39 @@ typedef struct adaptive_state {
     rb_tensor *w, *g, *a, *b; /* a: accumulated g^2; b: Adadelta's d^2 or RMSprop's momentum */
 } adaptive_state;
 
-#define ADAPTIVE_UPDATE(T, SQRT)                                                               \
-    static void adaptive_##T(const adaptive_state *s, T lr, int64_t begin, int64_t end)        \
-    {                                                                                          \
-        T *w = rb_tensor_data(s->w), *a = rb_tensor_data(s->a);                                \
-        T *b = s->b ? rb_tensor_data(s->b) : NULL;                                             \
-        const T *g = rb_tensor_data(s->g);                                                     \
-        const T rho = (T)s->rho, eps = (T)s->eps, mu = (T)s->momentum;                         \
-        for (int64_t i = begin; i < end; i++) {                                                \
-            T gi = g[i];                                                                       \
-            switch (s->kind) {                                                                 \
-            case ADAGRAD:                                                                      \
-                a[i] += gi * gi;                                                               \
-                w[i] -= lr * gi / SQRT(a[i] + eps);                                            \
-                break;                                                                         \
-            case ADADELTA: {                                                                   \
-                a[i] = rho * a[i] + ((T)1 - rho) * gi * gi;                                    \
-                T d = SQRT(b[i] + eps) / SQRT(a[i] + eps) * gi;                                \
-                b[i] = rho * b[i] + ((T)1 - rho) * d * d;                                      \
-                w[i] -= lr * d;                                                                \
-                break;                                                                         \
-            }                                                                                  \
-            case RMSPROP: {                                                                    \
-                a[i] = rho * a[i] + ((T)1 - rho) * gi * gi;                                    \
-                T step = gi / (SQRT(a[i]) + eps);                                              \
-                if (b) {                                                                       \
-                    b[i] = mu * b[i] + step;                                                   \
-                    step = b[i];                                                               \
-                }                                                                              \
-                w[i] -= lr * step;                                                             \
-                break;                                                                         \
-            }                                                                                  \
-            }                                                                                  \
-        }                                                                                      \
+#define ADAPTIVE_UPDATE(T, SQRT)                                                                   \
+    static void adaptive_##T(const adaptive_state *s, T lr, int64_t begin, int64_t end)            \
+    {                                                                                              \
+        T *w = rb_tensor_data(s->w), *a = rb_tensor_data(s->a);                                    \
+        T *b = s->b ? rb_tensor_data(s->b) : NULL;                                                 \
+        const T *g = rb_tensor_data(s->g);                                                         \
+        const T rho = (T)s->rho, eps = (T)s->eps, mu = (T)s->momentum;                             \
+        for (int64_t i = begin; i < end; i++) {                                                    \
+            T gi = g[i];                                                                           \
+            switch (s->kind) {                                                                     \
+            case ADAGRAD:                                                                          \
+                a[i] += gi * gi;                                                                   \
+                w[i] -= lr * gi / SQRT(a[i] + eps);                                                \
+                break;                                                                             \
+            case ADADELTA: {                                                                       \
+                a[i] = rho * a[i] + ((T)1 - rho) * gi * gi;                                        \
+                T d = SQRT(b[i] + eps) / SQRT(a[i] + eps) * gi;                                    \
+                b[i] = rho * b[i] + ((T)1 - rho) * d * d;                                          \
+                w[i] -= lr * d;                                                                    \
+                break;                                                                             \
+            }                                                                                      \
+            case RMSPROP: {                                                                        \
+                a[i] = rho * a[i] + ((T)1 - rho) * gi * gi;                                        \
+                T step = gi / (SQRT(a[i]) + eps);                                                  \
+                if (b) {                                                                           \
+                    b[i] = mu * b[i] + step;                                                       \
+                    step = b[i];                                                                   \
+                }                                                                                  \
+                w[i] -= lr * step;                                                                 \
+                break;                                                                             \
+            }                                                                                      \
+            }                                                                                      \
+        }                                                                                          \
     }
 ADAPTIVE_UPDATE(float, sqrtf)
 ADAPTIVE_UPDATE(double, sqrt)
@@ -52,8 +52,10 @@ ADAPTIVE_UPDATE(double, sqrt)
 static void adaptive_update(rb_optimizer *opt, int64_t begin, int64_t end)
 {
     adaptive_state *s = opt->state;
-    if (rb_tensor_dtype(s->w) == RB_F32) adaptive_float(s, (float)opt->lr, begin, end);
-    else adaptive_double(s, opt->lr, begin, end);
+    if (rb_tensor_dtype(s->w) == RB_F32)
+        adaptive_float(s, (float)opt->lr, begin, end);
+    else
+        adaptive_double(s, opt->lr, begin, end);
 }
 
 /* Adagrad's accumulator starts at initial_accumulator (on the first step, so that a restored
@@ -65,9 +67,11 @@ static void adagrad_prepare(rb_optimizer *opt)
         rb_tensor *a = s->a;
         int64_t n = rb_tensor_size(a);
         if (rb_tensor_dtype(a) == RB_F32)
-            for (int64_t i = 0; i < n; i++) rb_tensor_f32(a)[i] = (float)s->initial;
+            for (int64_t i = 0; i < n; i++)
+                rb_tensor_f32(a)[i] = (float)s->initial;
         else
-            for (int64_t i = 0; i < n; i++) rb_tensor_f64(a)[i] = s->initial;
+            for (int64_t i = 0; i < n; i++)
+                rb_tensor_f64(a)[i] = s->initial;
     }
 }
 
@@ -75,8 +79,9 @@ static rb_optimizer *adaptive_new(const char *name, adaptive_kind kind, rb_param
                                   double rho, double eps, double momentum, double initial)
 {
     if (rho < 0 || rho >= 1 || eps < 0 || momentum < 0 || momentum >= 1 || initial < 0) {
-        rb_error(RB_ERR_ARGUMENT, "rb_%s_new: need rho and momentum in [0, 1), eps >= 0 and a "
-                                  "non-negative initial accumulator (got %g, %g, %g, %g)",
+        rb_error(RB_ERR_ARGUMENT,
+                 "rb_%s_new: need rho and momentum in [0, 1), eps >= 0 and a "
+                 "non-negative initial accumulator (got %g, %g, %g, %g)",
                  name, rho, momentum, eps, initial);
         return NULL;
     }
@@ -90,7 +95,8 @@ static rb_optimizer *adaptive_new(const char *name, adaptive_kind kind, rb_param
     s->initial = initial;
     s->w = rb_params_flat_values(p);
     s->g = rb_params_flat_grads(p);
-    const char *acc = kind == ADAGRAD ? "adagrad.acc" : (kind == ADADELTA ? "adadelta.g2" : "rmsprop.v");
+    const char *acc =
+        kind == ADAGRAD ? "adagrad.acc" : (kind == ADADELTA ? "adadelta.g2" : "rmsprop.v");
     s->a = rb__optimizer_state(opt, acc);
     if (kind == ADADELTA) s->b = rb__optimizer_state(opt, "adadelta.d2");
     if (kind == RMSPROP && momentum > 0) s->b = rb__optimizer_state(opt, "rmsprop.momentum");

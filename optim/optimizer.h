@@ -15,7 +15,7 @@ struct rb_optimizer {
     void (*prepare)(rb_optimizer *opt); /* optional: per-step scalars, before the pass */
     rb__update_fn update;               /* elementwise update of one range of the slabs */
     void *state;
-    int n_states;               /* state slabs of this optimizer in the store */
+    int n_states; /* state slabs of this optimizer in the store */
     const char *state_names[4];
 };
 

@@ -8,8 +8,8 @@ struct rb_scheduler {
     rb_schedule s;
     rb_optimizer *opt;
     double lr0, lr;
-    int64_t t;          /* steps or epochs elapsed */
-    double best;        /* plateau */
+    int64_t t;   /* steps or epochs elapsed */
+    double best; /* plateau */
     int bad_epochs, cooldown_left;
 };
 
@@ -40,8 +40,8 @@ double rb_schedule_lr(const rb_schedule *s, double lr0, int64_t t)
     case RB_SCHEDULE_EXPONENTIAL: return lr0 * exp(-s->decay * u);
     case RB_SCHEDULE_COSINE:
         if (u >= (double)s->period) return s->min_lr;
-        return s->min_lr + (lr0 - s->min_lr) * (1.0 + cos(3.14159265358979323846 * u /
-                                                           (double)s->period)) / 2.0;
+        return s->min_lr + (lr0 - s->min_lr) *
+                               (1.0 + cos(3.14159265358979323846 * u / (double)s->period)) / 2.0;
     }
     return lr0;
 }
@@ -53,16 +53,21 @@ rb_scheduler *rb_scheduler_new(rb_optimizer *opt, rb_schedule s)
         return NULL;
     }
     const char *bad = NULL;
-    if (s.warmup < 0) bad = "warmup must be >= 0";
-    else if (s.kind == RB_SCHEDULE_STEP && s.step_size < 1) bad = "step decay needs step_size >= 1";
-    else if (s.kind == RB_SCHEDULE_COSINE && s.period < 1) bad = "cosine needs period >= 1";
+    if (s.warmup < 0)
+        bad = "warmup must be >= 0";
+    else if (s.kind == RB_SCHEDULE_STEP && s.step_size < 1)
+        bad = "step decay needs step_size >= 1";
+    else if (s.kind == RB_SCHEDULE_COSINE && s.period < 1)
+        bad = "cosine needs period >= 1";
     else if ((s.kind == RB_SCHEDULE_TIME_DECAY || s.kind == RB_SCHEDULE_EXPONENTIAL) && s.decay < 0)
         bad = "decay must be >= 0";
-    else if (s.kind == RB_SCHEDULE_PLATEAU && s.per_step) bad = "reduce-on-plateau works per epoch";
+    else if (s.kind == RB_SCHEDULE_PLATEAU && s.per_step)
+        bad = "reduce-on-plateau works per epoch";
     else if (s.factor < 0 || s.factor >= 1 || s.gamma < 0 || s.gamma >= 1 || s.min_lr < 0 ||
              s.patience < 0 || s.cooldown < 0)
         bad = "factor and gamma in [0, 1), min_lr, patience and cooldown >= 0";
-    else if ((int)s.kind < 0 || s.kind > RB_SCHEDULE_PLATEAU) bad = "unknown kind";
+    else if ((int)s.kind < 0 || s.kind > RB_SCHEDULE_PLATEAU)
+        bad = "unknown kind";
     if (bad) {
         rb_error(RB_ERR_ARGUMENT, "rb_scheduler_new (%s): %s", rb_schedule_name(s.kind), bad);
         return NULL;
@@ -102,8 +107,8 @@ void rb_scheduler_epoch_end(rb_scheduler *r, double value)
 {
     if (!r || r->s.per_step) return;
     if (r->s.kind == RB_SCHEDULE_PLATEAU && r->t >= r->s.warmup && !isnan(value)) {
-        bool better = r->s.maximize ? value > r->best + r->s.min_delta
-                                    : value < r->best - r->s.min_delta;
+        bool better =
+            r->s.maximize ? value > r->best + r->s.min_delta : value < r->best - r->s.min_delta;
         if (better) {
             r->best = value;
             r->bad_epochs = 0;

@@ -12,9 +12,9 @@
 typedef struct draw {
     double cos_a, sin_a; /* rotation */
     bool rotate;
-    int dy, dx;          /* shift of the content, pixels */
+    int dy, dx; /* shift of the content, pixels */
     bool flip;
-    int cut_y, cut_x;    /* cutout centre */
+    int cut_y, cut_x; /* cutout centre */
     uint64_t noise_seed;
 } draw;
 
@@ -27,11 +27,16 @@ typedef struct plan {
     double *scratch; /* one image per image index, (N, H, W, C) doubles */
 } plan;
 
-static double get(const plan *p, int64_t i) { return p->f32 ? ((float *)p->data)[i] : ((double *)p->data)[i]; }
+static double get(const plan *p, int64_t i)
+{
+    return p->f32 ? ((float *)p->data)[i] : ((double *)p->data)[i];
+}
 static void put(const plan *p, int64_t i, double v)
 {
-    if (p->f32) ((float *)p->data)[i] = (float)v;
-    else ((double *)p->data)[i] = v;
+    if (p->f32)
+        ((float *)p->data)[i] = (float)v;
+    else
+        ((double *)p->data)[i] = v;
 }
 
 /* Source pixel (sy, sx) of image n, channel k, or fill outside. */
@@ -72,13 +77,16 @@ static void augment_images(void *ctx, int64_t begin, int64_t end)
             int64_t y0 = d->cut_y - c->cutout / 2, x0 = d->cut_x - c->cutout / 2;
             for (int64_t y = y0 < 0 ? 0 : y0; y < y0 + c->cutout && y < p->h; y++)
                 for (int64_t x = x0 < 0 ? 0 : x0; x < x0 + c->cutout && x < p->w; x++)
-                    for (int64_t k = 0; k < p->ch; k++) out[(y * p->w + x) * p->ch + k] = c->fill;
+                    for (int64_t k = 0; k < p->ch; k++)
+                        out[(y * p->w + x) * p->ch + k] = c->fill;
         }
         if (c->noise_std > 0) {
             rb_rng rng = rb_rng_make(d->noise_seed);
-            for (int64_t i = 0; i < per_image; i++) out[i] += c->noise_std * rb_rng_normal(&rng);
+            for (int64_t i = 0; i < per_image; i++)
+                out[i] += c->noise_std * rb_rng_normal(&rng);
         }
-        for (int64_t i = 0; i < per_image; i++) put(p, n * per_image + i, out[i]);
+        for (int64_t i = 0; i < per_image; i++)
+            put(p, n * per_image + i, out[i]);
     }
 }
 
@@ -89,19 +97,29 @@ rb_status rb_augment(rb_tensor *images, const rb_augment_config *c, rb_rng *rng)
         return rb_error(RB_ERR_SHAPE, "rb_augment: expects float images (N, H, W, C), got %s",
                         rb__shp(images));
     if (!(images->flags & RB__CONTIGUOUS))
-        return rb_error(RB_ERR_ARGUMENT, "rb_augment: images must be contiguous (augment a copy: "
-                                         "rb_contiguous), got a strided %s", rb__shp(images));
+        return rb_error(RB_ERR_ARGUMENT,
+                        "rb_augment: images must be contiguous (augment a copy: "
+                        "rb_contiguous), got a strided %s",
+                        rb__shp(images));
     if (c->max_shift < 0 || c->crop_padding < 0 || c->cutout < 0 || !(c->noise_std >= 0) ||
         !(c->max_rotation >= 0 && c->max_rotation <= 180))
-        return rb_error(RB_ERR_ARGUMENT, "rb_augment: shift %d, crop padding %d, cutout %d, noise "
-                                         "%g, rotation %g: need non-negative values (rotation "
-                                         "<= 180)", c->max_shift, c->crop_padding, c->cutout,
-                        c->noise_std, c->max_rotation);
+        return rb_error(RB_ERR_ARGUMENT,
+                        "rb_augment: shift %d, crop padding %d, cutout %d, noise "
+                        "%g, rotation %g: need non-negative values (rotation "
+                        "<= 180)",
+                        c->max_shift, c->crop_padding, c->cutout, c->noise_std, c->max_rotation);
     int64_t n = images->shape[0];
-    plan p = {c, NULL, images->data, images->dtype == RB_F32, images->shape[1], images->shape[2],
-              images->shape[3], NULL};
+    plan p = {c,
+              NULL,
+              images->data,
+              images->dtype == RB_F32,
+              images->shape[1],
+              images->shape[2],
+              images->shape[3],
+              NULL};
     draw *draws = malloc(sizeof(draw) * (size_t)(n ? n : 1));
-    p.scratch = malloc(sizeof(double) * (size_t)(rb_tensor_size(images) ? rb_tensor_size(images) : 1));
+    p.scratch =
+        malloc(sizeof(double) * (size_t)(rb_tensor_size(images) ? rb_tensor_size(images) : 1));
     if (!draws || !p.scratch) {
         free(draws);
         free(p.scratch);

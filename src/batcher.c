@@ -72,7 +72,8 @@ rb_batcher *rb_batcher_new(rb_tensor *x, rb_tensor *y, int64_t batch_size, bool 
         rb_batcher_free(b);
         return NULL;
     }
-    for (int64_t i = 0; i < b->n; i++) b->order[i] = i;
+    for (int64_t i = 0; i < b->n; i++)
+        b->order[i] = i;
     if (shuffle) rb_rng_shuffle(&b->rng, b->order, b->n);
     return b;
 }

@@ -19,8 +19,10 @@ void rb__cpu_query(rb__cpu *cpu)
     memcpy(cpu->vendor_string + 4, &edx, 4);
     memcpy(cpu->vendor_string + 8, &ecx, 4);
     cpu->vendor_string[12] = '\0';
-    if (strcmp(cpu->vendor_string, "GenuineIntel") == 0) cpu->vendor = RB__CPU_INTEL;
-    else if (strcmp(cpu->vendor_string, "AuthenticAMD") == 0) cpu->vendor = RB__CPU_AMD;
+    if (strcmp(cpu->vendor_string, "GenuineIntel") == 0)
+        cpu->vendor = RB__CPU_INTEL;
+    else if (strcmp(cpu->vendor_string, "AuthenticAMD") == 0)
+        cpu->vendor = RB__CPU_AMD;
 
     __get_cpuid(1, &eax, &ebx, &ecx, &edx);
     unsigned base_family = (eax >> 8) & 0xf, base_model = (eax >> 4) & 0xf;

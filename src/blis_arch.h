@@ -17,9 +17,9 @@ typedef struct rb__cpu {
 
 /* Kernel sets ruban may ask for; values are BLIS's arch_t ids of the linked BLIS. */
 typedef struct rb__arch_choice {
-    int blis_would;     /* arch BLIS 0.9's own detection picks for this CPU */
-    int chosen;         /* arch ruban wants BLIS to use */
-    bool override;      /* chosen differs from blis_would: set BLIS_ARCH_TYPE */
+    int blis_would; /* arch BLIS 0.9's own detection picks for this CPU */
+    int chosen;     /* arch ruban wants BLIS to use */
+    bool override;  /* chosen differs from blis_would: set BLIS_ARCH_TYPE */
     const char *reason;
 } rb__arch_choice;
 

@@ -1,4 +1,5 @@
-/* Checkpoints in the safetensors format (this code assumes a little-endian host, as x86-64): an 8-byte little-endian header length, a JSON header
+/* Checkpoints in the safetensors format (this code assumes a little-endian host, as x86-64): an
+ * 8-byte little-endian header length, a JSON header
  * {"name": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]}, ...,
  *  "__metadata__": {"key": "value"}}, then the tensors' bytes, little-endian, row-major, with
  * no holes. Loading validates everything before it changes anything. */
@@ -23,7 +24,10 @@ typedef struct entry {
     int64_t count;    /* values */
 } entry;
 
-static const char *dtype_code(rb_dtype d) { return d == RB_F32 ? "F32" : d == RB_F64 ? "F64" : "I64"; }
+static const char *dtype_code(rb_dtype d)
+{
+    return d == RB_F32 ? "F32" : d == RB_F64 ? "F64" : "I64";
+}
 
 /* Variables, then for each optimizer state slab one entry per trainable variable. */
 static int collect(rb_params *p, const rb_optimizer *opt, entry **out)
@@ -68,8 +72,10 @@ static void put_json_string(FILE *f, const char *s)
     fputc('"', f);
     for (; *s; s++) {
         if (*s == '"' || *s == '\\') fputc('\\', f);
-        if ((unsigned char)*s < 0x20) fprintf(f, "\\u%04x", *s);
-        else fputc(*s, f);
+        if ((unsigned char)*s < 0x20)
+            fprintf(f, "\\u%04x", *s);
+        else
+            fputc(*s, f);
     }
     fputc('"', f);
 }
@@ -108,23 +114,27 @@ rb_status rb_checkpoint_save(const char *path, rb_params *p, const rb_optimizer 
         fputc(',', h);
         put_json_string(h, e[i].name);
         fprintf(h, ":{\"dtype\":\"%s\",\"shape\":[", dtype_code(e[i].dtype));
-        for (int d = 0; d < e[i].ndim; d++) fprintf(h, "%s%lld", d ? "," : "", (long long)e[i].shape[d]);
+        for (int d = 0; d < e[i].ndim; d++)
+            fprintf(h, "%s%lld", d ? "," : "", (long long)e[i].shape[d]);
         fprintf(h, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)e[i].begin,
                 (unsigned long long)e[i].end);
     }
     fputc('}', h);
     /* Pad with spaces so that the data starts 8-byte aligned, as the format recommends. */
-    while (ftell(h) % 8 != 0) fputc(' ', h);
+    while (ftell(h) % 8 != 0)
+        fputc(' ', h);
     fclose(h);
 
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%.4000s.tmp.%ld", path, (long)getpid());
     FILE *f = fopen(tmp, "wb");
     rb_status st = RB_OK;
-    if (!f) st = rb_error(RB_ERR_IO, "rb_checkpoint_save: cannot write '%s': %s", tmp, strerror(errno));
+    if (!f)
+        st = rb_error(RB_ERR_IO, "rb_checkpoint_save: cannot write '%s': %s", tmp, strerror(errno));
     if (st == RB_OK) {
         unsigned char len[8];
-        for (int b = 0; b < 8; b++) len[b] = (unsigned char)((uint64_t)header_len >> (8 * b));
+        for (int b = 0; b < 8; b++)
+            len[b] = (unsigned char)((uint64_t)header_len >> (8 * b));
         bool ok = fwrite(len, 1, 8, f) == 8 && fwrite(header, 1, header_len, f) == header_len;
         for (int i = 0; ok && i < n; i++) {
             size_t bytes = (size_t)(e[i].end - e[i].begin);
@@ -134,7 +144,8 @@ rb_status rb_checkpoint_save(const char *path, rb_params *p, const rb_optimizer 
         if (fclose(f) != 0) ok = false;
         if (!ok || rename(tmp, path) != 0) {
             remove(tmp);
-            st = rb_error(RB_ERR_IO, "rb_checkpoint_save: cannot write '%s': %s", path, strerror(errno));
+            st = rb_error(RB_ERR_IO, "rb_checkpoint_save: cannot write '%s': %s", path,
+                          strerror(errno));
         }
     }
     free(header);
@@ -153,14 +164,15 @@ typedef struct reader {
 static bool fail_at(reader *r, const char *what)
 {
     if (r->st == RB_OK)
-        r->st = rb_error(RB_ERR_FORMAT, "checkpoint '%s': header byte %zu: %s", r->path,
-                         r->pos + 8, what);
+        r->st = rb_error(RB_ERR_FORMAT, "checkpoint '%s': header byte %zu: %s", r->path, r->pos + 8,
+                         what);
     return false;
 }
 
 static void blank(reader *r)
 {
-    while (r->pos < r->len && strchr(" \t\r\n", r->s[r->pos])) r->pos++;
+    while (r->pos < r->len && strchr(" \t\r\n", r->s[r->pos]))
+        r->pos++;
 }
 
 static bool expect(reader *r, char c)
@@ -190,7 +202,12 @@ static bool read_string(reader *r, char *out, size_t size)
         if (c == '\\') {
             if (r->pos >= r->len) break;
             char e = r->s[r->pos++];
-            c = e == 'n' ? '\n' : e == 't' ? '\t' : e == 'r' ? '\r' : e == 'b' ? '\b' : e == 'f' ? '\f' : e;
+            c = e == 'n'   ? '\n'
+                : e == 't' ? '\t'
+                : e == 'r' ? '\r'
+                : e == 'b' ? '\b'
+                : e == 'f' ? '\f'
+                           : e;
             if (e == 'u') {
                 unsigned v = 0;
                 if (r->pos + 4 > r->len || sscanf(r->s + r->pos, "%4x", &v) != 1 || v > 0x7f)
@@ -252,8 +269,10 @@ static bool read_metadata(reader *r, file_meta *m)
         if (strcmp(key, "optimizer") == 0) {
             snprintf(m->optimizer, sizeof m->optimizer, "%.63s", value);
             m->has_optimizer = true;
-        } else if (strcmp(key, "optimizer.steps") == 0) m->steps = strtoll(value, NULL, 10);
-        else if (strcmp(key, "optimizer.lr") == 0) m->lr = strtod(value, NULL);
+        } else if (strcmp(key, "optimizer.steps") == 0)
+            m->steps = strtoll(value, NULL, 10);
+        else if (strcmp(key, "optimizer.lr") == 0)
+            m->lr = strtod(value, NULL);
     } while (peek(r, ',') && expect(r, ','));
     return expect(r, '}');
 }
@@ -268,10 +287,14 @@ static bool read_entry(reader *r, entry *e)
         if (strcmp(key, "dtype") == 0) {
             char d[16];
             if (!read_string(r, d, sizeof d)) return false;
-            if (strcmp(d, "F32") == 0) e->dtype = RB_F32;
-            else if (strcmp(d, "F64") == 0) e->dtype = RB_F64;
-            else if (strcmp(d, "I64") == 0) e->dtype = RB_I64;
-            else return fail_at(r, "dtype not one of F32, F64, I64");
+            if (strcmp(d, "F32") == 0)
+                e->dtype = RB_F32;
+            else if (strcmp(d, "F64") == 0)
+                e->dtype = RB_F64;
+            else if (strcmp(d, "I64") == 0)
+                e->dtype = RB_I64;
+            else
+                return fail_at(r, "dtype not one of F32, F64, I64");
             dtype = true;
         } else if (strcmp(key, "shape") == 0) {
             uint64_t v[RB_MAX_DIMS];
@@ -291,10 +314,12 @@ static bool read_entry(reader *r, entry *e)
             e->begin = v[0];
             e->end = v[1];
             offsets = true;
-        } else return fail_at(r, "unknown key in a tensor entry");
+        } else
+            return fail_at(r, "unknown key in a tensor entry");
     } while (peek(r, ',') && expect(r, ','));
     if (!expect(r, '}')) return false;
-    if (!dtype || !shape || !offsets) return fail_at(r, "tensor entry lacks dtype, shape or data_offsets");
+    if (!dtype || !shape || !offsets)
+        return fail_at(r, "tensor entry lacks dtype, shape or data_offsets");
     return true;
 }
 
@@ -328,15 +353,19 @@ static rb_status read_file(const char *path, unsigned char **bytes, size_t *size
     fclose(f);
     if (len < 8) {
         free(b);
-        return rb_error(RB_ERR_FORMAT, "checkpoint '%s': %ld bytes, shorter than the 8-byte header "
-                                       "length", path, len);
+        return rb_error(RB_ERR_FORMAT,
+                        "checkpoint '%s': %ld bytes, shorter than the 8-byte header "
+                        "length",
+                        path, len);
     }
     uint64_t hlen = 0;
-    for (int i = 0; i < 8; i++) hlen |= (uint64_t)b[i] << (8 * i);
+    for (int i = 0; i < 8; i++)
+        hlen |= (uint64_t)b[i] << (8 * i);
     if (hlen > (uint64_t)len - 8) {
         free(b);
-        return rb_error(RB_ERR_FORMAT, "checkpoint '%s': header of %llu bytes announced, file has "
-                                       "%ld bytes (truncated, or not a safetensors file)",
+        return rb_error(RB_ERR_FORMAT,
+                        "checkpoint '%s': header of %llu bytes announced, file has "
+                        "%ld bytes (truncated, or not a safetensors file)",
                         path, (unsigned long long)hlen, len);
     }
     reader r = {path, (const char *)b + 8, 0, (size_t)hlen, RB_OK};
@@ -364,7 +393,9 @@ static rb_status read_file(const char *path, unsigned char **bytes, size_t *size
             n++;
         } while (ok && peek(&r, ',') && expect(&r, ','));
     if (ok) ok = expect(&r, '}');
-    rb_status st = r.st != RB_OK ? r.st : ok ? RB_OK : rb_error(RB_ERR_MEMORY, "checkpoint '%s': out of memory", path);
+    rb_status st = r.st != RB_OK ? r.st
+                   : ok          ? RB_OK
+                                 : rb_error(RB_ERR_MEMORY, "checkpoint '%s': out of memory", path);
     /* The data: each tensor's bytes where its offsets say, covering the buffer exactly. */
     uint64_t data_len = (uint64_t)len - 8 - hlen;
     if (st == RB_OK) {
@@ -372,29 +403,35 @@ static rb_status read_file(const char *path, unsigned char **bytes, size_t *size
         for (int i = 0; i < n && st == RB_OK; i++)
             for (int j = i + 1; j < n && st == RB_OK; j++)
                 if (strcmp(e[i].name, e[j].name) == 0)
-                    st = rb_error(RB_ERR_FORMAT, "checkpoint '%s': tensor '%s' appears twice",
-                                  path, e[i].name);
+                    st = rb_error(RB_ERR_FORMAT, "checkpoint '%s': tensor '%s' appears twice", path,
+                                  e[i].name);
         uint64_t at = 0;
         for (int i = 0; i < n && st == RB_OK; i++) {
             uint64_t want = (uint64_t)e[i].count * rb_dtype_size(e[i].dtype);
             if (e[i].end - e[i].begin != want)
-                st = rb_error(RB_ERR_FORMAT, "checkpoint '%s': '%s' spans %llu bytes, its shape "
-                                             "needs %llu", path, e[i].name,
-                              (unsigned long long)(e[i].end - e[i].begin), (unsigned long long)want);
+                st = rb_error(RB_ERR_FORMAT,
+                              "checkpoint '%s': '%s' spans %llu bytes, its shape "
+                              "needs %llu",
+                              path, e[i].name, (unsigned long long)(e[i].end - e[i].begin),
+                              (unsigned long long)want);
             else if (e[i].begin != at)
-                st = rb_error(RB_ERR_FORMAT, "checkpoint '%s': '%s' starts at data byte %llu, "
-                                             "expected %llu (a hole or an overlap)", path,
-                              e[i].name, (unsigned long long)e[i].begin, (unsigned long long)at);
+                st = rb_error(RB_ERR_FORMAT,
+                              "checkpoint '%s': '%s' starts at data byte %llu, "
+                              "expected %llu (a hole or an overlap)",
+                              path, e[i].name, (unsigned long long)e[i].begin,
+                              (unsigned long long)at);
             else if (e[i].end > data_len)
-                st = rb_error(RB_ERR_FORMAT, "checkpoint '%s': '%s' ends at data byte %llu of "
-                                             "%llu: the file is truncated", path, e[i].name,
-                              (unsigned long long)e[i].end, (unsigned long long)data_len);
+                st = rb_error(RB_ERR_FORMAT,
+                              "checkpoint '%s': '%s' ends at data byte %llu of "
+                              "%llu: the file is truncated",
+                              path, e[i].name, (unsigned long long)e[i].end,
+                              (unsigned long long)data_len);
             at = e[i].end;
             e[i].data = b + 8 + hlen + e[i].begin;
         }
         if (st == RB_OK && at != data_len)
-            st = rb_error(RB_ERR_FORMAT, "checkpoint '%s': %llu bytes after the last tensor",
-                          path, (unsigned long long)(data_len - at));
+            st = rb_error(RB_ERR_FORMAT, "checkpoint '%s': %llu bytes after the last tensor", path,
+                          (unsigned long long)(data_len - at));
     }
     if (st != RB_OK) {
         free(e);
@@ -439,7 +476,8 @@ rb_status rb_checkpoint_load(const char *path, rb_params *p, rb_optimizer *opt)
     entry *want;
     int n_want = collect(p, opt, &want);
     if (n_want < 0) st = rb_error(RB_ERR_MEMORY, "rb_checkpoint_load: out of memory");
-    if (st == RB_OK && opt && (!meta.has_optimizer || strcmp(meta.optimizer, rb_optimizer_name(opt)) != 0))
+    if (st == RB_OK && opt &&
+        (!meta.has_optimizer || strcmp(meta.optimizer, rb_optimizer_name(opt)) != 0))
         st = rb_error(RB_ERR_ARGUMENT, "checkpoint '%s': holds %s%s%s, the optimizer is %s", path,
                       meta.has_optimizer ? "the state of '" : "no optimizer state",
                       meta.has_optimizer ? meta.optimizer : "", meta.has_optimizer ? "'" : "",
@@ -453,20 +491,25 @@ rb_status rb_checkpoint_load(const char *path, rb_params *p, rb_optimizer *opt)
             break;
         }
         bool same = f->dtype == want[i].dtype && f->ndim == want[i].ndim;
-        for (int d = 0; same && d < f->ndim; d++) same = f->shape[d] == want[i].shape[d];
+        for (int d = 0; same && d < f->ndim; d++)
+            same = f->shape[d] == want[i].shape[d];
         if (!same) {
             shape_text(a, sizeof a, f->ndim, f->shape);
             shape_text(b, sizeof b, want[i].ndim, want[i].shape);
-            st = rb_error(RB_ERR_SHAPE, "checkpoint '%s': '%s' is %s%s in the file, %s%s in the "
-                                        "model", path, want[i].name, dtype_code(f->dtype), a,
-                          dtype_code(want[i].dtype), b);
+            st =
+                rb_error(RB_ERR_SHAPE,
+                         "checkpoint '%s': '%s' is %s%s in the file, %s%s in the "
+                         "model",
+                         path, want[i].name, dtype_code(f->dtype), a, dtype_code(want[i].dtype), b);
         }
     }
     /* ... and nothing the model lacks (optimizer state is skipped when no optimizer is given). */
     for (int i = 0; st == RB_OK && i < n_file; i++)
         if (!find(want, n_want, file[i].name) && (opt || !strchr(file[i].name, '/')))
-            st = rb_error(RB_ERR_NOT_FOUND, "checkpoint '%s': tensor '%s' has no place in the "
-                                            "model", path, file[i].name);
+            st = rb_error(RB_ERR_NOT_FOUND,
+                          "checkpoint '%s': tensor '%s' has no place in the "
+                          "model",
+                          path, file[i].name);
     /* Only now: copy. */
     for (int i = 0; st == RB_OK && i < n_want; i++) {
         const entry *f = find(file, n_file, want[i].name);

@@ -17,13 +17,15 @@ static rb_status decode(const char *path, const unsigned char *bytes, int64_t re
     for (int64_t r = 0; r < records; r++) {
         const unsigned char *rec = bytes + r * RECORD;
         if (rec[0] > 9)
-            return rb_error(RB_ERR_FORMAT, "'%s': byte %lld (label of record %lld) is %d, not a "
-                                           "class 0..9", path, (long long)(r * RECORD),
-                            (long long)r, rec[0]);
+            return rb_error(RB_ERR_FORMAT,
+                            "'%s': byte %lld (label of record %lld) is %d, not a "
+                            "class 0..9",
+                            path, (long long)(r * RECORD), (long long)r, rec[0]);
         y[r] = rec[0];
         float *img = x + r * PLANE * 3;
         for (int p = 0; p < PLANE; p++)
-            for (int c = 0; c < 3; c++) img[p * 3 + c] = rec[1 + c * PLANE + p] * (1.0f / 255.0f);
+            for (int c = 0; c < 3; c++)
+                img[p * 3 + c] = rec[1 + c * PLANE + p] * (1.0f / 255.0f);
     }
     return RB_OK;
 }
@@ -46,9 +48,10 @@ static rb_status load_files(const char *const *paths, int n_files, const char *n
         long size = ftell(f);
         fseek(f, 0, SEEK_SET);
         if (size <= 0 || size % RECORD != 0)
-            st = rb_error(RB_ERR_FORMAT, "'%s': %ld bytes is not a whole number of %d-byte "
-                                         "records (truncated after byte %ld?)", paths[i], size,
-                          RECORD, size > 0 ? size - size % RECORD : 0L);
+            st = rb_error(RB_ERR_FORMAT,
+                          "'%s': %ld bytes is not a whole number of %d-byte "
+                          "records (truncated after byte %ld?)",
+                          paths[i], size, RECORD, size > 0 ? size - size % RECORD : 0L);
         else if (!(blobs[i] = malloc((size_t)size)))
             st = rb_error(RB_ERR_MEMORY, "'%s': out of memory for %ld bytes", paths[i], size);
         else if (fread(blobs[i], 1, (size_t)size, f) != (size_t)size)
@@ -79,7 +82,8 @@ static rb_status load_files(const char *const *paths, int n_files, const char *n
         if (!rb__meta_set_name(&out->meta->class_names[c], rb_cifar10_classes[c]))
             st = rb_last_status();
     if (st == RB_OK && !rb__meta_set_name(&out->meta->target_name, "label")) st = rb_last_status();
-    for (int i = 0; i < n_files; i++) free(blobs[i]);
+    for (int i = 0; i < n_files; i++)
+        free(blobs[i]);
     if (st != RB_OK) rb_dataset_free(out);
     return st;
 }
@@ -98,8 +102,10 @@ rb_status rb_cifar10_load(const char *dir, rb_dataset *train, rb_dataset *test)
     const char *paths[6];
     for (int i = 0; i < 6; i++) {
         char file[32];
-        if (i < 5) snprintf(file, sizeof file, "data_batch_%d.bin", i + 1);
-        else snprintf(file, sizeof file, "test_batch.bin");
+        if (i < 5)
+            snprintf(file, sizeof file, "data_batch_%d.bin", i + 1);
+        else
+            snprintf(file, sizeof file, "test_batch.bin");
         if (rb__data_find_in("cifar10", file, dir, NULL, found[i], sizeof found[i]) != RB_OK)
             return rb_last_status();
         paths[i] = found[i];

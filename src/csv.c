@@ -10,8 +10,11 @@ static int target_index(const char *path, rb_csv_options o, char **names, int co
 {
     if (o.target) {
         if (o.no_header)
-            return rb_error(RB_ERR_ARGUMENT, "rb_csv_load: '%s': a target by name ('%s') needs a "
-                                             "header line", path, o.target), -1;
+            return rb_error(RB_ERR_ARGUMENT,
+                            "rb_csv_load: '%s': a target by name ('%s') needs a "
+                            "header line",
+                            path, o.target),
+                   -1;
         for (int c = 0; c < cols; c++)
             if (strcmp(names[c], o.target) == 0) return c;
         char known[512] = "";
@@ -20,11 +23,13 @@ static int target_index(const char *path, rb_csv_options o, char **names, int co
             strncat(known, names[c], sizeof known - strlen(known) - 1);
         }
         return rb_error(RB_ERR_NOT_FOUND, "rb_csv_load: '%s' has no column '%s' (columns: %s)",
-                        path, o.target, known), -1;
+                        path, o.target, known),
+               -1;
     }
     if (o.target_column < 0 || o.target_column > cols)
         return rb_error(RB_ERR_ARGUMENT, "rb_csv_load: '%s': target column %d of %d", path,
-                        o.target_column, cols), -1;
+                        o.target_column, cols),
+               -1;
     return o.target_column ? o.target_column - 1 : cols - 1;
 }
 
@@ -37,9 +42,10 @@ static rb_status assemble(const char *path, rb_csv_options o, char **names, int 
         for (int64_t i = 0; i < rows; i++) {
             double label = v[i * cols + t];
             if (!(label >= 0 && label == floor(label) && label < 1e6))
-                return rb_error(RB_ERR_FORMAT, "%s:%lld: class label %g in column %d is not a "
-                                               "small non-negative integer", path,
-                                (long long)(i + 1 + !o.no_header), label, t + 1);
+                return rb_error(RB_ERR_FORMAT,
+                                "%s:%lld: class label %g in column %d is not a "
+                                "small non-negative integer",
+                                path, (long long)(i + 1 + !o.no_header), label, t + 1);
             if ((int64_t)label + 1 > n_classes) n_classes = (int64_t)label + 1;
         }
     rb_dtype dtype = o.dtype == RB_F64 ? RB_F64 : RB_F32;
@@ -53,18 +59,23 @@ static rb_status assemble(const char *path, rb_csv_options o, char **names, int 
         for (int c = 0; c < cols; c++) {
             double value = v[i * cols + c];
             if (c == t) {
-                if (o.classification) rb_tensor_i64(out->y)[i] = (int64_t)value;
-                else if (dtype == RB_F32) rb_tensor_f32(out->y)[i] = (float)value;
-                else rb_tensor_f64(out->y)[i] = value;
-            } else if (dtype == RB_F32) rb_tensor_f32(out->x)[i * (cols - 1) + k++] = (float)value;
-            else rb_tensor_f64(out->x)[i * (cols - 1) + k++] = value;
+                if (o.classification)
+                    rb_tensor_i64(out->y)[i] = (int64_t)value;
+                else if (dtype == RB_F32)
+                    rb_tensor_f32(out->y)[i] = (float)value;
+                else
+                    rb_tensor_f64(out->y)[i] = value;
+            } else if (dtype == RB_F32)
+                rb_tensor_f32(out->x)[i * (cols - 1) + k++] = (float)value;
+            else
+                rb_tensor_f64(out->x)[i * (cols - 1) + k++] = value;
         }
     }
     char generated[24];
     int k = 0;
     for (int c = 0; c < cols; c++) {
-        const char *name = names ? names[c] : (snprintf(generated, sizeof generated, "c%d", c + 1),
-                                               generated);
+        const char *name =
+            names ? names[c] : (snprintf(generated, sizeof generated, "c%d", c + 1), generated);
         if (!rb__meta_set_name(c == t ? &out->meta->target_name : &out->meta->feature_names[k],
                                name))
             return rb_last_status();
@@ -92,24 +103,27 @@ rb_status rb_csv_load(const char *path, rb_csv_options o, rb_dataset *out)
     int64_t rows = 0;
     int cols = 0, t = -1;
     st = rb__split_lines(text, &lines);
-    if (st == RB_OK && lines.n == 0) st = rb_error(RB_ERR_FORMAT, "rb_csv_load: '%s' is empty", path);
+    if (st == RB_OK && lines.n == 0)
+        st = rb_error(RB_ERR_FORMAT, "rb_csv_load: '%s' is empty", path);
     if (st == RB_OK) {
         /* The first line fixes the column count; it names them unless no_header. */
         char *first = strdup(lines.line[0]);
         cols = first ? rb__split_fields(first, delim, NULL, 0) : 0;
         names = cols ? malloc(sizeof(char *) * (size_t)cols) : NULL;
-        if (!first || !names) st = rb_error(RB_ERR_MEMORY, "rb_csv_load: out of memory");
+        if (!first || !names)
+            st = rb_error(RB_ERR_MEMORY, "rb_csv_load: out of memory");
         else if (cols < 2)
-            st = rb_error(RB_ERR_FORMAT, "%s:1: %d column; needs features and a target", path,
-                          cols);
-        else if (!o.no_header) rb__split_fields(lines.line[0], delim, names, cols);
+            st =
+                rb_error(RB_ERR_FORMAT, "%s:1: %d column; needs features and a target", path, cols);
+        else if (!o.no_header)
+            rb__split_fields(lines.line[0], delim, names, cols);
         free(first);
     }
     if (st == RB_OK && (t = target_index(path, o, names, cols)) < 0) st = rb_last_status();
     if (st == RB_OK)
-        st = rb__parse_numeric_rows(path, &lines, o.no_header ? 0 : 1, cols, delim, &values,
-                                    &rows);
-    if (st == RB_OK && rows == 0) st = rb_error(RB_ERR_FORMAT, "rb_csv_load: '%s' has no data rows", path);
+        st = rb__parse_numeric_rows(path, &lines, o.no_header ? 0 : 1, cols, delim, &values, &rows);
+    if (st == RB_OK && rows == 0)
+        st = rb_error(RB_ERR_FORMAT, "rb_csv_load: '%s' has no data rows", path);
     if (st == RB_OK) st = assemble(path, o, o.no_header ? NULL : names, cols, t, values, rows, out);
     if (st == RB_OK) {
         /* A CSV's name is its file name without folders. */

@@ -48,8 +48,10 @@ rb_status rb__data_find_in(const char *set, const char *file, const char *dir,
         places[n++] = env_place;
     }
     const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-    if (xdg && *xdg) snprintf(cache_place, sizeof cache_place, "%s/ruban/%s", xdg, set);
-    else snprintf(cache_place, sizeof cache_place, "%s/.cache/ruban/%s", home ? home : ".", set);
+    if (xdg && *xdg)
+        snprintf(cache_place, sizeof cache_place, "%s/ruban/%s", xdg, set);
+    else
+        snprintf(cache_place, sizeof cache_place, "%s/.cache/ruban/%s", home ? home : ".", set);
     places[n++] = cache_place;
     /* Debian's dataset packages (dataset-fashion-mnist), then the package of this set. */
     snprintf(debian_place, sizeof debian_place, "/usr/share/datasets/%s", set);
@@ -61,9 +63,10 @@ rb_status rb__data_find_in(const char *set, const char *file, const char *dir,
         if (i) strncat(tried, ", ", sizeof tried - strlen(tried) - 1);
         strncat(tried, place, sizeof tried - strlen(tried) - 1);
     }
-    return rb_error(RB_ERR_NOT_FOUND, "%s: '%s' not found (looked in %s); fetch it with "
-                                      "scripts/fetch-data.sh %s, or set RUBAN_DATA to a folder "
-                                      "holding %s/",
+    return rb_error(RB_ERR_NOT_FOUND,
+                    "%s: '%s' not found (looked in %s); fetch it with "
+                    "scripts/fetch-data.sh %s, or set RUBAN_DATA to a folder "
+                    "holding %s/",
                     set, file, tried, set, set);
 }
 
@@ -83,8 +86,10 @@ static rb_status load_split(const char *set, const char *dir, const char *images
     if (rb_idx_load(path, RB_F32, 1.0 / 255.0, &x) != RB_OK) return rb_last_status();
     if (rb_tensor_ndim(x) != 3) {
         rb_tensor_free(x);
-        return rb_error(RB_ERR_FORMAT, "loading %s: '%s' holds %d-D data, expected images "
-                                       "(N, rows, cols)", set, path, rb_tensor_ndim(x));
+        return rb_error(RB_ERR_FORMAT,
+                        "loading %s: '%s' holds %d-D data, expected images "
+                        "(N, rows, cols)",
+                        set, path, rb_tensor_ndim(x));
     }
     if (rb_data_find(set, labels, dir, path, sizeof path) != RB_OK ||
         rb_idx_load(path, RB_I64, 1.0, &y) != RB_OK) {
@@ -93,9 +98,10 @@ static rb_status load_split(const char *set, const char *dir, const char *images
     }
     int64_t n = rb_tensor_dim(x, 0);
     if (rb_tensor_ndim(y) != 1 || rb_tensor_dim(y, 0) != n) {
-        rb_status st = rb_error(RB_ERR_FORMAT, "loading %s: '%s' has %lld labels for %lld "
-                                               "images", set, path, (long long)rb_tensor_size(y),
-                                (long long)n);
+        rb_status st = rb_error(RB_ERR_FORMAT,
+                                "loading %s: '%s' has %lld labels for %lld "
+                                "images",
+                                set, path, (long long)rb_tensor_size(y), (long long)n);
         rb_tensor_free(x);
         rb_tensor_free(y);
         return st;
@@ -115,8 +121,8 @@ static rb_status load_mnist_like(const char *set, const char *dir, rb_dataset *t
 {
     if (!train || !test) return rb_error(RB_ERR_ARGUMENT, "loading %s: NULL output", set);
     *train = *test = (rb_dataset){0};
-    rb_status st = load_split(set, dir, "train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-                              train);
+    rb_status st =
+        load_split(set, dir, "train-images-idx3-ubyte", "train-labels-idx1-ubyte", train);
     if (st == RB_OK)
         st = load_split(set, dir, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", test);
     if (st != RB_OK) rb_dataset_free(train);
@@ -133,8 +139,8 @@ rb_status rb_fashion_mnist_load(const char *dir, rb_dataset *train, rb_dataset *
     return load_mnist_like("fashion-mnist", dir, train, test);
 }
 
-const char *const rb_fashion_mnist_classes[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress",
-                                                  "Coat",        "Sandal",  "Shirt",    "Sneaker",
+const char *const rb_fashion_mnist_classes[10] = {"T-shirt/top", "Trouser",   "Pullover", "Dress",
+                                                  "Coat",        "Sandal",    "Shirt",    "Sneaker",
                                                   "Bag",         "Ankle boot"};
 
 rb_status rb_dataset_head(const rb_dataset *d, int64_t n, rb_dataset *out)
@@ -143,8 +149,8 @@ rb_status rb_dataset_head(const rb_dataset *d, int64_t n, rb_dataset *out)
     *out = (rb_dataset){0};
     int64_t rows = rb_tensor_dim(d->x, 0);
     if (n < 0 || n > rows)
-        return rb_error(RB_ERR_ARGUMENT, "rb_dataset_head: %lld rows asked of %lld",
-                        (long long)n, (long long)rows);
+        return rb_error(RB_ERR_ARGUMENT, "rb_dataset_head: %lld rows asked of %lld", (long long)n,
+                        (long long)rows);
     rb_tensor *src[2] = {d->x, d->y};
     rb_tensor **dst[2] = {&out->x, &out->y};
     for (int k = 0; k < 2; k++) {

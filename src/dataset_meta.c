@@ -21,8 +21,7 @@ bool rb__meta_set_name(char **slot, const char *s)
     return true;
 }
 
-rb_dataset_meta *rb__meta_new(const char *name, const char *source, int n_features,
-                              int n_classes)
+rb_dataset_meta *rb__meta_new(const char *name, const char *source, int n_features, int n_classes)
 {
     rb_dataset_meta *m = calloc(1, sizeof *m);
     if (m) {
@@ -59,8 +58,10 @@ rb_dataset_meta *rb__meta_copy(const rb_dataset_meta *m)
 void rb__meta_free(rb_dataset_meta *m)
 {
     if (!m) return;
-    for (int i = 0; m->feature_names && i < m->n_features; i++) free(m->feature_names[i]);
-    for (int i = 0; m->class_names && i < m->n_classes; i++) free(m->class_names[i]);
+    for (int i = 0; m->feature_names && i < m->n_features; i++)
+        free(m->feature_names[i]);
+    for (int i = 0; m->class_names && i < m->n_classes; i++)
+        free(m->class_names[i]);
     free(m->feature_names);
     free(m->class_names);
     free(m->name);

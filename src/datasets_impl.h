@@ -39,8 +39,7 @@ rb_status rb__parse_numeric_rows(const char *path, rb__lines *lines, int64_t fir
 
 /* Metadata: a new record with n_features unnamed features (names set afterwards with
  * rb__meta_set_name), or NULL on allocation failure (error recorded). */
-rb_dataset_meta *rb__meta_new(const char *name, const char *source, int n_features,
-                              int n_classes);
+rb_dataset_meta *rb__meta_new(const char *name, const char *source, int n_features, int n_classes);
 /* Copy s into *slot (freeing what was there); false when out of memory. */
 bool rb__meta_set_name(char **slot, const char *s);
 rb_dataset_meta *rb__meta_copy(const rb_dataset_meta *m);

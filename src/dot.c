@@ -13,8 +13,8 @@ static void tensor_node(FILE *f, const rb_tensor *t)
     const char *shape = t->flags & RB__VARIABLE ? "box3d" : "ellipse";
     const char *fill = t->flags & RB__VARIABLE ? "lightblue" : "white";
     fprintf(f, "  t%p [shape=%s, style=filled, fillcolor=%s, label=\"%s%s%s\\n%s\"];\n",
-            (const void *)t, shape, fill, t->name, t->name[0] ? "\\n" : "",
-            rb_dtype_name(t->dtype), rb__shp(t));
+            (const void *)t, shape, fill, t->name, t->name[0] ? "\\n" : "", rb_dtype_name(t->dtype),
+            rb__shp(t));
 }
 
 rb_status rb_tape_write_dot(const rb_tape *tape, FILE *f)
@@ -32,7 +32,8 @@ rb_status rb_tape_write_dot(const rb_tape *tape, FILE *f)
                 produced = m->out == n->in[i];
             bool seen = produced;
             for (const rb_node *m = tape->first; m != n && !seen; m = m->next)
-                for (int k = 0; k < m->n_in && !seen; k++) seen = m->in[k] == n->in[i];
+                for (int k = 0; k < m->n_in && !seen; k++)
+                    seen = m->in[k] == n->in[i];
             if (!seen) tensor_node(f, n->in[i]);
             fprintf(f, "  t%p -> n%p;\n", (const void *)n->in[i], (const void *)n);
         }
@@ -49,8 +50,8 @@ rb_status rb_tape_save_dot(const rb_tape *tape, const char *path)
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     FILE *f = fopen(tmp, "w");
-    if (!f) return rb_error(RB_ERR_IO, "rb_tape_save_dot: cannot write '%s': %s", tmp,
-                            strerror(errno));
+    if (!f)
+        return rb_error(RB_ERR_IO, "rb_tape_save_dot: cannot write '%s': %s", tmp, strerror(errno));
     rb_status st = rb_tape_write_dot(tape, f);
     if (fclose(f) != 0 && st == RB_OK)
         st = rb_error(RB_ERR_IO, "rb_tape_save_dot: cannot write '%s'", tmp);

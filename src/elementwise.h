@@ -14,19 +14,19 @@ typedef enum rb__unary_kind {
     RB__U_LOG,
     RB__U_ABS,
     RB__U_SIGN,
-    RB__U_CLAMP,    /* p0 = lo, p1 = hi */
+    RB__U_CLAMP, /* p0 = lo, p1 = hi */
     RB__U_ERF,
     RB__U_RELU,
-    RB__U_LEAKY,    /* p0 = alpha */
-    RB__U_ELU,      /* p0 = alpha */
+    RB__U_LEAKY, /* p0 = alpha */
+    RB__U_ELU,   /* p0 = alpha */
     RB__U_SIGMOID,
     RB__U_TANH,
     RB__U_SOFTPLUS,
     RB__U_GELU,
-    RB__U_ADD_S,    /* p0 = c */
-    RB__U_MUL_S,    /* p0 = c */
-    RB__U_POW_S,    /* p0 = c */
-    RB__U_STEP      /* 1 where x > 0 else 0 */
+    RB__U_ADD_S, /* p0 = c */
+    RB__U_MUL_S, /* p0 = c */
+    RB__U_POW_S, /* p0 = c */
+    RB__U_STEP   /* 1 where x > 0 else 0 */
 } rb__unary_kind;
 
 typedef enum rb__binary_kind {

@@ -17,26 +17,22 @@ static void *error_handler_data = NULL;
 const char *rb_status_string(rb_status status)
 {
     switch (status) {
-#define RB__STATUS_TEXT(name, text) \
-    case name:                      \
-        return text;
+#define RB__STATUS_TEXT(name, text)                                                                \
+    case name: return text;
         RB_STATUS_LIST(RB__STATUS_TEXT)
 #undef RB__STATUS_TEXT
-    default:
-        return "unknown status";
+    default: return "unknown status";
     }
 }
 
 const char *rb_status_name(rb_status status)
 {
     switch (status) {
-#define RB__STATUS_NAME(name, text) \
-    case name:                      \
-        return #name;
+#define RB__STATUS_NAME(name, text)                                                                \
+    case name: return #name;
         RB_STATUS_LIST(RB__STATUS_NAME)
 #undef RB__STATUS_NAME
-    default:
-        return "RB_UNKNOWN";
+    default: return "RB_UNKNOWN";
     }
 }
 

@@ -40,18 +40,18 @@ static bool needs_copy(rb__mat m) { return !(m.rs == 1 || m.cs == 1) || m.rs == 
 
 /* Row-major copy of a strided float or double matrix, in 32x32 tiles so that a transposed
  * source is read and written a cache line at a time. */
-#define PACKED_COPY_LOOP(T)                                                                    \
-    do {                                                                                       \
-        const T *src = (const T *)m.data;                                                      \
-        T *dst = (T *)t->data;                                                                 \
-        for (int64_t r0 = 0; r0 < m.rows; r0 += 32)                                            \
-            for (int64_t c0 = 0; c0 < m.cols; c0 += 32) {                                      \
-                int64_t r1 = r0 + 32 < m.rows ? r0 + 32 : m.rows;                              \
-                int64_t c1 = c0 + 32 < m.cols ? c0 + 32 : m.cols;                              \
-                for (int64_t r = r0; r < r1; r++)                                              \
-                    for (int64_t c = c0; c < c1; c++)                                          \
-                        dst[r * m.cols + c] = src[r * m.rs + c * m.cs];                        \
-            }                                                                                  \
+#define PACKED_COPY_LOOP(T)                                                                        \
+    do {                                                                                           \
+        const T *src = (const T *)m.data;                                                          \
+        T *dst = (T *)t->data;                                                                     \
+        for (int64_t r0 = 0; r0 < m.rows; r0 += 32)                                                \
+            for (int64_t c0 = 0; c0 < m.cols; c0 += 32) {                                          \
+                int64_t r1 = r0 + 32 < m.rows ? r0 + 32 : m.rows;                                  \
+                int64_t c1 = c0 + 32 < m.cols ? c0 + 32 : m.cols;                                  \
+                for (int64_t r = r0; r < r1; r++)                                                  \
+                    for (int64_t c = c0; c < c1; c++)                                              \
+                        dst[r * m.cols + c] = src[r * m.rs + c * m.cs];                            \
+            }                                                                                      \
     } while (0)
 
 static rb__mat packed_copy(rb_dtype dtype, rb__mat m, rb_tensor **holder)
@@ -60,8 +60,10 @@ static rb__mat packed_copy(rb_dtype dtype, rb__mat m, rb_tensor **holder)
     rb_tensor *t = rb__tensor_scratch(dtype, 2, shape);
     *holder = t;
     if (!t) return m;
-    if (dtype == RB_F32) PACKED_COPY_LOOP(float);
-    else PACKED_COPY_LOOP(double);
+    if (dtype == RB_F32)
+        PACKED_COPY_LOOP(float);
+    else
+        PACKED_COPY_LOOP(double);
     rb__mat out = {t->data, m.rows, m.cols, m.cols, 1};
     return out;
 }
@@ -102,8 +104,10 @@ static void gemm(rb_dtype dtype, rb__mat a, bool ta, rb__mat b, bool tb, rb__mat
         if (serial) bli_rntm_set_num_threads(1, &rntm);
         bool sup = use_sup(a, m, n, k);
         if (sup && b.cs != 1 && b.rows * b.cols <= SUP_B_COPY_LIMIT) b = packed_copy(dtype, b, &hb);
-        if (sup) bli_rntm_enable_l3_sup(&rntm);
-        else bli_rntm_disable_l3_sup(&rntm);
+        if (sup)
+            bli_rntm_enable_l3_sup(&rntm);
+        else
+            bli_rntm_disable_l3_sup(&rntm);
         if (dtype == RB_F32) {
             float al = (float)alpha, be = (float)beta;
             bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, m, n, k, &al, a.data, a.rs, a.cs,

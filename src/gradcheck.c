@@ -90,8 +90,10 @@ static bool run_check(check *c, rb_gradcheck_report *r)
             return false;
         }
         if (x->dtype == RB_F32) {
-            rb_error(RB_ERR_DTYPE, "rb_gradcheck: input %d is float32; check gradients in float64 "
-                                   "(rb_cast) so finite differences are accurate", i);
+            rb_error(RB_ERR_DTYPE,
+                     "rb_gradcheck: input %d is float32; check gradients in float64 "
+                     "(rb_cast) so finite differences are accurate",
+                     i);
             snprintf(r->message, sizeof r->message, "%s", rb_last_error());
             return false;
         }
@@ -101,8 +103,9 @@ static bool run_check(check *c, rb_gradcheck_report *r)
     rb_tape *probe = rb_tape_begin(RB_TAPE_MANUAL_WATCH);
     rb_tensor *y0 = probe ? c->fn(c->inputs, c->n, c->ud) : NULL;
     if (!y0 || y0->dtype != RB_F64) {
-        if (y0) rb_error(RB_ERR_DTYPE, "rb_gradcheck: the function returned %s, not float64",
-                         rb_dtype_name(y0->dtype));
+        if (y0)
+            rb_error(RB_ERR_DTYPE, "rb_gradcheck: the function returned %s, not float64",
+                     rb_dtype_name(y0->dtype));
         snprintf(r->message, sizeof r->message, "function failed: %s", rb_last_error());
         rb_tape_end(probe);
         return false;
@@ -121,8 +124,8 @@ static bool run_check(check *c, rb_gradcheck_report *r)
     bool ok = true;
     for (int i = 0; i < c->n && ok; i++)
         if (checked_input(c->inputs[i])) {
-            analytic[i] = rb__calloc((size_t)(c->inputs[i]->size ? c->inputs[i]->size : 1),
-                                     sizeof(double));
+            analytic[i] =
+                rb__calloc((size_t)(c->inputs[i]->size ? c->inputs[i]->size : 1), sizeof(double));
             ok = analytic[i] != NULL;
         }
     ok = ok && analytic_gradients(c, analytic);
@@ -187,7 +190,8 @@ static bool run_check(check *c, rb_gradcheck_report *r)
                      r->abs_error, r->rel_error);
         }
     }
-    for (int i = 0; i < c->n; i++) rb__free(analytic[i]);
+    for (int i = 0; i < c->n; i++)
+        rb__free(analytic[i]);
     if (c->v->owner == RB__OWN_HEAP) rb_tensor_free(c->v);
     return r->passed;
 }
@@ -210,7 +214,7 @@ bool rb_gradcheck(rb_fn fn, void *ud, int n, rb_tensor *const *inputs,
 typedef struct gg_ctx {
     rb_fn fn;
     void *ud;
-    rb_tensor *v; /* cotangent of fn's output */
+    rb_tensor *v;             /* cotangent of fn's output */
     rb_tensor *u[MAX_INPUTS]; /* cotangents of the first gradients */
 } gg_ctx;
 
@@ -276,6 +280,7 @@ bool rb_gradgradcheck(rb_fn fn, void *ud, int n, rb_tensor *const *inputs,
         }
     bool passed = ok && rb_gradcheck(first_gradient_projection, &g, n, inputs, &o, report);
     rb_tensor_free(g.v);
-    for (int i = 0; i < n; i++) rb_tensor_free(g.u[i]);
+    for (int i = 0; i < n; i++)
+        rb_tensor_free(g.u[i]);
     return passed;
 }

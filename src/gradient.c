@@ -29,34 +29,35 @@ bool rb_grad_needed(const rb_grad_ctx *ctx, const rb_node *n, int i)
     return n->in[i]->dep_gen == ctx->gen;
 }
 
-static void backward_failed(rb_grad_ctx *ctx)
-{
-    ctx->failed = true;
-}
+static void backward_failed(rb_grad_ctx *ctx) { ctx->failed = true; }
 
 static bool check_grad(rb_grad_ctx *ctx, const rb_node *n, int i, rb_tensor *g)
 {
     rb_tensor *x = n->in[i];
     if (!g) {
         if (rb_last_status() == RB_OK)
-            rb_error(RB_ERR_STATE, "rb_tape_gradient: backward of rb_%s gave no gradient for "
-                                   "input %d", n->def->name, i);
+            rb_error(RB_ERR_STATE,
+                     "rb_tape_gradient: backward of rb_%s gave no gradient for "
+                     "input %d",
+                     n->def->name, i);
         backward_failed(ctx);
         return false;
     }
     if (!rb_tensor_same_shape(g, x) || g->dtype != x->dtype) {
-        rb_error(RB_ERR_SHAPE, "rb_tape_gradient: backward of rb_%s gave a %s%s gradient for "
-                               "input %d of %s%s",
-                 n->def->name, rb_dtype_name(g->dtype), rb__shp(g), i,
-                 rb_dtype_name(x->dtype), rb__shp(x));
+        rb_error(RB_ERR_SHAPE,
+                 "rb_tape_gradient: backward of rb_%s gave a %s%s gradient for "
+                 "input %d of %s%s",
+                 n->def->name, rb_dtype_name(g->dtype), rb__shp(g), i, rb_dtype_name(x->dtype),
+                 rb__shp(x));
         backward_failed(ctx);
         return false;
     }
     if (rb_anomaly_mode()) {
         int64_t bad = rb__find_nonfinite(g);
         if (bad >= 0) {
-            rb_error(RB_ERR_NONFINITE, "rb_tape_gradient: backward of rb_%s produced %s at flat "
-                                       "index %lld of the gradient of input %d %s",
+            rb_error(RB_ERR_NONFINITE,
+                     "rb_tape_gradient: backward of rb_%s produced %s at flat "
+                     "index %lld of the gradient of input %d %s",
                      n->def->name, rb__nonfinite_name(rb__get_flat(g, bad)), (long long)bad, i,
                      rb__shp(x));
             backward_failed(ctx);
@@ -111,16 +112,18 @@ void rb__grad_add_region(rb_grad_ctx *ctx, const rb_node *n, int i, const rb_ten
     rb_tensor *x = n->in[i];
     if (x->dep_gen != ctx->gen) return;
     if (g->dtype != x->dtype || g->ndim != x->ndim) {
-        rb_error(RB_ERR_SHAPE, "rb_tape_gradient: backward of rb_%s gave a %s%s region gradient "
-                               "for input %d of %s%s",
+        rb_error(RB_ERR_SHAPE,
+                 "rb_tape_gradient: backward of rb_%s gave a %s%s region gradient "
+                 "for input %d of %s%s",
                  n->def->name, rb_dtype_name(g->dtype), rb__shp(g), i, rb_dtype_name(x->dtype),
                  rb__shp(x));
         backward_failed(ctx);
         return;
     }
     if (rb_anomaly_mode() && rb__find_nonfinite(g) >= 0) {
-        rb_error(RB_ERR_NONFINITE, "rb_tape_gradient: backward of rb_%s produced %s in the "
-                                   "gradient of input %d %s",
+        rb_error(RB_ERR_NONFINITE,
+                 "rb_tape_gradient: backward of rb_%s produced %s in the "
+                 "gradient of input %d %s",
                  n->def->name, rb__nonfinite_name(rb__get_flat(g, rb__find_nonfinite(g))), i,
                  rb__shp(x));
         backward_failed(ctx);
@@ -197,7 +200,8 @@ static void mark_dependencies(rb_tape *t, uint64_t gen, const rb_node *last)
 {
     for (rb_node *n = t->first; n; n = n->next) {
         bool dep = false;
-        for (int i = 0; i < n->n_in && !dep; i++) dep = n->in[i]->dep_gen == gen;
+        for (int i = 0; i < n->n_in && !dep; i++)
+            dep = n->in[i]->dep_gen == gen;
         if (dep && rb__is_float(n->out->dtype)) {
             n->mark = gen;
             n->out->dep_gen = gen;
@@ -211,8 +215,9 @@ static rb_status check_versions(const rb_node *n)
     const char *what;
     int which;
     if (rb__node_inputs_unchanged(n, &what, &which)) return RB_OK;
-    return rb_error(RB_ERR_STATE, "rb_tape_gradient: %s %d of rb_%s was modified in place after "
-                                  "it was recorded; its gradient would be wrong",
+    return rb_error(RB_ERR_STATE,
+                    "rb_tape_gradient: %s %d of rb_%s was modified in place after "
+                    "it was recorded; its gradient would be wrong",
                     what, which, n->def->name);
 }
 
@@ -242,8 +247,7 @@ static rb_status replay(rb_grad_ctx *ctx, rb_tensor *target, rb_tensor *seed)
         rb__arena_release(scratch, mark);
         if (ctx->failed) {
             if (rb_last_status() == RB_OK)
-                rb_error(RB_ERR_STATE, "rb_tape_gradient: backward of rb_%s failed",
-                         n->def->name);
+                rb_error(RB_ERR_STATE, "rb_tape_gradient: backward of rb_%s failed", n->def->name);
             return rb_last_status();
         }
     }
@@ -301,8 +305,7 @@ rb_status rb_tape_gradient_seeded(rb_tape *t, rb_tensor *target, rb_tensor *seed
         return rb_error(RB_ERR_ARGUMENT, "rb_tape_gradient: bad source list (n=%d)", n);
     for (int i = 0; i < n; i++) {
         grads[i] = NULL;
-        if (!sources[i])
-            return rb_error(RB_ERR_ARGUMENT, "rb_tape_gradient: source %d is NULL", i);
+        if (!sources[i]) return rb_error(RB_ERR_ARGUMENT, "rb_tape_gradient: source %d is NULL", i);
         if (!rb__is_float(sources[i]->dtype))
             return rb_error(RB_ERR_DTYPE, "rb_tape_gradient: source %d is %s, not float", i,
                             rb_dtype_name(sources[i]->dtype));
@@ -311,14 +314,15 @@ rb_status rb_tape_gradient_seeded(rb_tape *t, rb_tensor *target, rb_tensor *seed
         return rb_error(RB_ERR_SHAPE, "rb_tape_gradient: seed %s%s differs from target %s%s",
                         rb_dtype_name(seed->dtype), rb__shp(seed), rb_dtype_name(target->dtype),
                         rb__shp(target));
-    for (int i = 0; i < n; i++) sources[i]->dep_gen = ctx.gen;
+    for (int i = 0; i < n; i++)
+        sources[i]->dep_gen = ctx.gen;
     st = run_replay(&ctx, target, seed);
     if (st != RB_OK) return st;
     rb__owner_push(t->arena, &ctx);
     for (int i = 0; i < n; i++) {
         rb_tensor *s = sources[i];
-        grads[i] = s->grad_gen == ctx.gen ? s->grad_acc
-                                          : rb_tensor_zeros(s->dtype, s->ndim, s->shape);
+        grads[i] =
+            s->grad_gen == ctx.gen ? s->grad_acc : rb_tensor_zeros(s->dtype, s->ndim, s->shape);
         if (!grads[i]) st = rb_last_status();
     }
     rb__owner_pop(&ctx);
@@ -361,8 +365,10 @@ rb_status rb_tape_gradient_params(rb_tape *t, rb_tensor *loss, rb_params *p)
         rb_tensor *v = rb_params_at(p, i);
         if (!(v->flags & RB__TRAINABLE)) continue;
         rb_tensor *dst = v->var_grad;
-        if (v->grad_gen != ctx.gen) rb__fill(dst, 0.0);
-        else if (v->grad_acc != dst) rb__copy_strided(dst, v->grad_acc);
+        if (v->grad_gen != ctx.gen)
+            rb__fill(dst, 0.0);
+        else if (v->grad_acc != dst)
+            rb__copy_strided(dst, v->grad_acc);
         rb__bump_version(dst);
     }
     return RB_OK;

@@ -92,11 +92,11 @@ rb_status rb_idx_load(const char *path, rb_dtype dtype, double scale, rb_tensor 
     long long got = read_fully(f, head, 4);
     if (got < 0) return fail(f, RB_ERR_FORMAT, path, "corrupt compressed data in the header");
     if (got < 4)
-        return fail(f, RB_ERR_FORMAT, path, "truncated at byte %lld of the 4-byte magic number", got);
+        return fail(f, RB_ERR_FORMAT, path, "truncated at byte %lld of the 4-byte magic number",
+                    got);
     const idx_type *type = find_type(head[2]);
     if (head[0] != 0 || head[1] != 0 || !type)
-        return fail(f, RB_ERR_FORMAT, path,
-                    "bad magic number 0x%08llx at byte 0 (not an IDX file)",
+        return fail(f, RB_ERR_FORMAT, path, "bad magic number 0x%08llx at byte 0 (not an IDX file)",
                     (unsigned long long)be32(head));
     int ndim = head[3];
     if (ndim < 1 || ndim > RB_MAX_DIMS)
@@ -132,8 +132,9 @@ rb_status rb_idx_load(const char *path, rb_dtype dtype, double scale, rb_tensor 
     unsigned char extra;
     if (read_fully(f, &extra, 1) > 0) {
         rb__free(raw);
-        return fail(f, RB_ERR_FORMAT, path, "unexpected data after byte %lld (the header "
-                                            "announces %lld bytes)",
+        return fail(f, RB_ERR_FORMAT, path,
+                    "unexpected data after byte %lld (the header "
+                    "announces %lld bytes)",
                     header + payload, header + payload);
     }
     gzclose(f);
@@ -144,7 +145,8 @@ rb_status rb_idx_load(const char *path, rb_dtype dtype, double scale, rb_tensor 
     }
     if (dtype == RB_F32 && type->code == 0x08) {
         float *dst = t->data, s = (float)scale; /* the common case, kept fast */
-        for (int64_t i = 0; i < count; i++) dst[i] = (float)raw[i] * s;
+        for (int64_t i = 0; i < count; i++)
+            dst[i] = (float)raw[i] * s;
     } else {
         for (int64_t i = 0; i < count; i++)
             rb__set_flat(t, i, decode(type, raw + (size_t)i * type->size) * scale);

@@ -39,14 +39,16 @@ static void iterate_range(void *arg, int64_t begin, int64_t end)
     }
     char *ptrs[RB__MAX_OPERANDS];
     int64_t inner_strides[RB__MAX_OPERANDS];
-    for (int k = 0; k < p->nops; k++) inner_strides[k] = p->strides[k][nd - 1];
+    for (int k = 0; k < p->nops; k++)
+        inner_strides[k] = p->strides[k][nd - 1];
     int64_t pos = begin;
     while (pos < end) {
         int64_t n = inner_len - col;
         if (n > end - pos) n = end - pos;
         for (int k = 0; k < p->nops; k++) {
             int64_t off = col * p->strides[k][nd - 1];
-            for (int d = 0; d < nd - 1; d++) off += idx[d] * p->strides[k][d];
+            for (int d = 0; d < nd - 1; d++)
+                off += idx[d] * p->strides[k][d];
             ptrs[k] = p->base[k] + off * (int64_t)p->esize[k];
         }
         p->inner(n, ptrs, inner_strides, p->ctx);
@@ -67,7 +69,8 @@ void rb__iterate(int ndim, const int64_t *shape, int nops, const rb__operand *op
     p.inner = inner;
     p.ctx = ctx;
     int64_t total = 1;
-    for (int i = 0; i < ndim; i++) total *= shape[i];
+    for (int i = 0; i < ndim; i++)
+        total *= shape[i];
     if (total == 0) return;
     for (int k = 0; k < nops; k++) {
         p.base[k] = ops[k].data;
@@ -82,16 +85,19 @@ void rb__iterate(int ndim, const int64_t *shape, int nops, const rb__operand *op
             merge = p.strides[k][nd - 1] == ops[k].strides[i] * shape[i];
         if (merge) {
             p.shape[nd - 1] *= shape[i];
-            for (int k = 0; k < nops; k++) p.strides[k][nd - 1] = ops[k].strides[i];
+            for (int k = 0; k < nops; k++)
+                p.strides[k][nd - 1] = ops[k].strides[i];
         } else {
             p.shape[nd] = shape[i];
-            for (int k = 0; k < nops; k++) p.strides[k][nd] = ops[k].strides[i];
+            for (int k = 0; k < nops; k++)
+                p.strides[k][nd] = ops[k].strides[i];
             nd++;
         }
     }
     if (nd == 0) {
         p.shape[0] = 1;
-        for (int k = 0; k < nops; k++) p.strides[k][0] = 0;
+        for (int k = 0; k < nops; k++)
+            p.strides[k][0] = 0;
         nd = 1;
     }
     p.ndim = nd;
@@ -113,17 +119,20 @@ static void fill_inner(int64_t n, char **ptrs, const int64_t *strides, void *arg
     switch (c->dtype) {
     case RB_F32: {
         float *o = (float *)ptrs[0], fv = (float)v;
-        for (int64_t i = 0; i < n; i++) o[i * s] = fv;
+        for (int64_t i = 0; i < n; i++)
+            o[i * s] = fv;
         break;
     }
     case RB_F64: {
         double *o = (double *)ptrs[0];
-        for (int64_t i = 0; i < n; i++) o[i * s] = v;
+        for (int64_t i = 0; i < n; i++)
+            o[i * s] = v;
         break;
     }
     case RB_I64: {
         int64_t *o = (int64_t *)ptrs[0], iv = (int64_t)v;
-        for (int64_t i = 0; i < n; i++) o[i * s] = iv;
+        for (int64_t i = 0; i < n; i++)
+            o[i * s] = iv;
         break;
     }
     }
@@ -142,15 +151,17 @@ typedef struct copy_ctx {
     rb_dtype to, from;
 } copy_ctx;
 
-#define COPY_LOOP(TO, FROM)                                                                    \
-    do {                                                                                       \
-        TO *o = (TO *)ptrs[0];                                                                 \
-        const FROM *x = (const FROM *)ptrs[1];                                                 \
-        int64_t so = strides[0], sx = strides[1];                                              \
-        if (so == 1 && sx == 1)                                                                \
-            for (int64_t i = 0; i < n; i++) o[i] = (TO)x[i];                                   \
-        else                                                                                   \
-            for (int64_t i = 0; i < n; i++) o[i * so] = (TO)x[i * sx];                         \
+#define COPY_LOOP(TO, FROM)                                                                        \
+    do {                                                                                           \
+        TO *o = (TO *)ptrs[0];                                                                     \
+        const FROM *x = (const FROM *)ptrs[1];                                                     \
+        int64_t so = strides[0], sx = strides[1];                                                  \
+        if (so == 1 && sx == 1)                                                                    \
+            for (int64_t i = 0; i < n; i++)                                                        \
+                o[i] = (TO)x[i];                                                                   \
+        else                                                                                       \
+            for (int64_t i = 0; i < n; i++)                                                        \
+                o[i * so] = (TO)x[i * sx];                                                         \
     } while (0)
 
 static void copy_inner(int64_t n, char **ptrs, const int64_t *strides, void *arg)
@@ -160,11 +171,11 @@ static void copy_inner(int64_t n, char **ptrs, const int64_t *strides, void *arg
         memcpy(ptrs[0], ptrs[1], (size_t)n * rb_dtype_size(c->to));
         return;
     }
-#define FROM_CASES(TO)                                                                         \
-    switch (c->from) {                                                                         \
-    case RB_F32: COPY_LOOP(TO, float); break;                                                  \
-    case RB_F64: COPY_LOOP(TO, double); break;                                                 \
-    case RB_I64: COPY_LOOP(TO, int64_t); break;                                                \
+#define FROM_CASES(TO)                                                                             \
+    switch (c->from) {                                                                             \
+    case RB_F32: COPY_LOOP(TO, float); break;                                                      \
+    case RB_F64: COPY_LOOP(TO, double); break;                                                     \
+    case RB_I64: COPY_LOOP(TO, int64_t); break;                                                    \
     }
     switch (c->to) {
     case RB_F32: FROM_CASES(float); break;

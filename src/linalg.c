@@ -11,29 +11,34 @@
 static int64_t cholesky_solve(double *a, double *r, int64_t f, int64_t t)
 {
     double scale = 0;
-    for (int64_t i = 0; i < f; i++) scale = fmax(scale, fabs(a[i * f + i]));
+    for (int64_t i = 0; i < f; i++)
+        scale = fmax(scale, fabs(a[i * f + i]));
     for (int64_t j = 0; j < f; j++) {
         double d = a[j * f + j];
-        for (int64_t k = 0; k < j; k++) d -= a[j * f + k] * a[j * f + k];
+        for (int64_t k = 0; k < j; k++)
+            d -= a[j * f + k] * a[j * f + k];
         /* Relative threshold: a pivot lost to rounding means dependent columns. */
         if (!(d > 1e-12 * scale)) return j;
         d = sqrt(d);
         a[j * f + j] = d;
         for (int64_t i = j + 1; i < f; i++) {
             double s = a[i * f + j];
-            for (int64_t k = 0; k < j; k++) s -= a[i * f + k] * a[j * f + k];
+            for (int64_t k = 0; k < j; k++)
+                s -= a[i * f + k] * a[j * f + k];
             a[i * f + j] = s / d;
         }
     }
     for (int64_t c = 0; c < t; c++) {
         for (int64_t i = 0; i < f; i++) { /* L z = r */
             double s = r[i * t + c];
-            for (int64_t k = 0; k < i; k++) s -= a[i * f + k] * r[k * t + c];
+            for (int64_t k = 0; k < i; k++)
+                s -= a[i * f + k] * r[k * t + c];
             r[i * t + c] = s / a[i * f + i];
         }
         for (int64_t i = f - 1; i >= 0; i--) { /* L^T w = z */
             double s = r[i * t + c];
-            for (int64_t k = i + 1; k < f; k++) s -= a[k * f + i] * r[k * t + c];
+            for (int64_t k = i + 1; k < f; k++)
+                s -= a[k * f + i] * r[k * t + c];
             r[i * t + c] = s / a[i * f + i];
         }
     }
@@ -52,41 +57,58 @@ rb_status rb_linear_regression(const rb_tensor *x, const rb_tensor *y, double ri
                         rb__shp(x));
     int64_t n = x->shape[0], f = x->shape[1], t = y->ndim == 2 ? y->shape[1] : 1;
     if ((y->ndim != 1 && y->ndim != 2) || y->shape[0] != n || y->dtype == RB_I64)
-        return rb_error(RB_ERR_SHAPE, "rb_linear_regression: y must be float (N) or (N, T) with "
-                                      "N = %lld, got %s", (long long)n, rb__shp(y));
+        return rb_error(RB_ERR_SHAPE,
+                        "rb_linear_regression: y must be float (N) or (N, T) with "
+                        "N = %lld, got %s",
+                        (long long)n, rb__shp(y));
     if (n < 2 || !(ridge >= 0))
-        return rb_error(RB_ERR_ARGUMENT, "rb_linear_regression: %lld rows, ridge %g (needs 2 "
-                                         "rows, ridge >= 0)", (long long)n, ridge);
+        return rb_error(RB_ERR_ARGUMENT,
+                        "rb_linear_regression: %lld rows, ridge %g (needs 2 "
+                        "rows, ridge >= 0)",
+                        (long long)n, ridge);
     double *mx = calloc((size_t)f, sizeof(double)), *my = calloc((size_t)t, sizeof(double));
-    double *a = calloc((size_t)(f * f), sizeof(double)), *r = calloc((size_t)(f * t), sizeof(double));
+    double *a = calloc((size_t)(f * f), sizeof(double)),
+           *r = calloc((size_t)(f * t), sizeof(double));
     double *row = malloc(sizeof(double) * (size_t)(f + t));
-    rb_status st = mx && my && a && r && row ? RB_OK
-                                             : rb_error(RB_ERR_MEMORY, "rb_linear_regression: out of memory");
+    rb_status st = mx && my && a && r && row
+                       ? RB_OK
+                       : rb_error(RB_ERR_MEMORY, "rb_linear_regression: out of memory");
     for (int64_t i = 0; st == RB_OK && i < n; i++) {
-        for (int64_t j = 0; j < f; j++) mx[j] += rb__get_flat(x, i * f + j);
-        for (int64_t c = 0; c < t; c++) my[c] += rb__get_flat(y, i * t + c);
+        for (int64_t j = 0; j < f; j++)
+            mx[j] += rb__get_flat(x, i * f + j);
+        for (int64_t c = 0; c < t; c++)
+            my[c] += rb__get_flat(y, i * t + c);
     }
-    for (int64_t j = 0; st == RB_OK && j < f; j++) mx[j] /= (double)n;
-    for (int64_t c = 0; st == RB_OK && c < t; c++) my[c] /= (double)n;
+    for (int64_t j = 0; st == RB_OK && j < f; j++)
+        mx[j] /= (double)n;
+    for (int64_t c = 0; st == RB_OK && c < t; c++)
+        my[c] /= (double)n;
     /* Centred Gram matrix and right-hand side, accumulated row by row. */
     for (int64_t i = 0; st == RB_OK && i < n; i++) {
-        for (int64_t j = 0; j < f; j++) row[j] = rb__get_flat(x, i * f + j) - mx[j];
-        for (int64_t c = 0; c < t; c++) row[f + c] = rb__get_flat(y, i * t + c) - my[c];
+        for (int64_t j = 0; j < f; j++)
+            row[j] = rb__get_flat(x, i * f + j) - mx[j];
+        for (int64_t c = 0; c < t; c++)
+            row[f + c] = rb__get_flat(y, i * t + c) - my[c];
         for (int64_t j = 0; j < f; j++) {
-            for (int64_t k = 0; k <= j; k++) a[j * f + k] += row[j] * row[k];
-            for (int64_t c = 0; c < t; c++) r[j * t + c] += row[j] * row[f + c];
+            for (int64_t k = 0; k <= j; k++)
+                a[j * f + k] += row[j] * row[k];
+            for (int64_t c = 0; c < t; c++)
+                r[j * t + c] += row[j] * row[f + c];
         }
     }
     for (int64_t j = 0; st == RB_OK && j < f; j++) {
         a[j * f + j] += ridge;
-        for (int64_t k = 0; k < j; k++) a[k * f + j] = a[j * f + k];
+        for (int64_t k = 0; k < j; k++)
+            a[k * f + j] = a[j * f + k];
     }
     if (st == RB_OK) {
         int64_t bad = cholesky_solve(a, r, f, t);
         if (bad >= 0)
-            st = rb_error(RB_ERR_ARGUMENT, "rb_linear_regression: feature %lld is constant or a "
-                                           "linear combination of the ones before it; drop it or "
-                                           "use ridge > 0", (long long)bad);
+            st = rb_error(RB_ERR_ARGUMENT,
+                          "rb_linear_regression: feature %lld is constant or a "
+                          "linear combination of the ones before it; drop it or "
+                          "use ridge > 0",
+                          (long long)bad);
     }
     if (st == RB_OK) {
         *weights = rb__tensor_heap(x->dtype, 2, (int64_t[]){f, t}, "rb_linear_regression");

@@ -170,8 +170,10 @@ void rb__arena_release(rb__arena *a, rb__arena_mark m)
 void rb__arena_reset(rb__arena *a)
 {
     int blocks = 0;
-    for (arena_block *b = a->head; b; b = b->next) blocks++;
-    for (arena_block *b = a->spare; b; b = b->next) blocks++;
+    for (arena_block *b = a->head; b; b = b->next)
+        blocks++;
+    for (arena_block *b = a->spare; b; b = b->next)
+        blocks++;
     if (blocks == 1) {
         if (!a->head) {
             a->head = a->spare;

@@ -19,10 +19,10 @@ extern const rb_op_def rb__ops[RB__OP_COUNT];
 #define RB__OPDEF(name) (&rb__ops[RB__OP_##name])
 
 /* Prototypes of every forward and backward rule named in the list. */
-#define RB__OP_PROTO_DIFF(name)                                                                \
-    rb_status rb__fwd_##name(rb_node *node);                                                   \
+#define RB__OP_PROTO_DIFF(name)                                                                    \
+    rb_status rb__fwd_##name(rb_node *node);                                                       \
     void rb__bwd_##name(rb_grad_ctx *ctx, const rb_node *node, rb_tensor *g);
-#define RB__OP_PROTO_NODIFF(name) rb_status rb__fwd_##name(rb_node *node);
+#define RB__OP_PROTO_NODIFF(name)       rb_status rb__fwd_##name(rb_node *node);
 #define RB__OP_PROTO(name, arity, kind) RB__OP_PROTO_##kind(name)
 RB__OP_LIST(RB__OP_PROTO)
 #undef RB__OP_PROTO
@@ -37,8 +37,8 @@ rb_tensor *rb__view_op(rb__op_id id, rb_tensor *x, const rb_attrs *attrs, int nd
 
 /* Patches of x (N, H, W, C) for op (named in errors); pooling windows default their stride
  * to the window size. */
-rb_tensor *rb__patches(const char *op, rb_tensor *x, int kh, int kw, rb_window2d win,
-                       bool pooling, double pad_value);
+rb_tensor *rb__patches(const char *op, rb_tensor *x, int kh, int kw, rb_window2d win, bool pooling,
+                       double pad_value);
 
 /* Zeros of the given shape with g[i] added at flat position indices[i] (differentiable; the
  * adjoint of rb_take). */

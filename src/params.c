@@ -42,8 +42,10 @@ struct rb_params {
 rb_params *rb_params_new(rb_dtype dtype)
 {
     if (!rb__is_float(dtype))
-        return rb__fail(RB_ERR_DTYPE, "rb_params_new: variables must be float32 or float64, "
-                                      "not %s", rb_dtype_name(dtype));
+        return rb__fail(RB_ERR_DTYPE,
+                        "rb_params_new: variables must be float32 or float64, "
+                        "not %s",
+                        rb_dtype_name(dtype));
     rb_params *p = rb__calloc(1, sizeof *p);
     if (!p) return NULL;
     p->dtype = dtype;
@@ -58,7 +60,8 @@ static rb_tensor *new_header(rb_params *p, int ndim, const int64_t *shape, char 
     if (!t) return NULL;
     t->dtype = p->dtype;
     t->ndim = ndim;
-    for (int i = 0; i < ndim; i++) t->shape[i] = shape[i];
+    for (int i = 0; i < ndim; i++)
+        t->shape[i] = shape[i];
     t->size = rb__contiguous_strides(ndim, shape, t->strides);
     t->flags = RB__CONTIGUOUS;
     t->version = &t->own_version;
@@ -70,7 +73,8 @@ static rb_tensor *new_header(rb_params *p, int ndim, const int64_t *shape, char 
 void rb_params_free(rb_params *p)
 {
     if (!p) return;
-    for (int i = p->n_attached - 1; i >= 0; i--) p->attached[i].free_fn(p->attached[i].obj);
+    for (int i = p->n_attached - 1; i >= 0; i--)
+        p->attached[i].free_fn(p->attached[i].obj);
     rb__free(p->attached);
     for (int i = 0; i < p->n; i++) {
         rb__free(p->vars[i]->var_grad);
@@ -96,7 +100,8 @@ static bool grow(slab *s, int64_t need, size_t esize)
 {
     if (need <= s->cap) return true;
     int64_t cap = s->cap ? s->cap : 1024;
-    while (cap < need) cap *= 2;
+    while (cap < need)
+        cap *= 2;
     char *d = rb__aligned_alloc((size_t)cap * esize);
     if (!d) return false;
     memset(d, 0, (size_t)cap * esize);
@@ -228,8 +233,11 @@ rb_tensor *rb_params_grad(const rb_params *p, const rb_tensor *var)
 {
     if (!p || !var) return rb__fail(RB_ERR_ARGUMENT, "rb_params_grad: NULL argument");
     int i = index_of(p, var);
-    if (i < 0) return rb__fail(RB_ERR_NOT_FOUND, "rb_params_grad: tensor %s is not a variable of "
-                                                 "this store", rb__shp(var));
+    if (i < 0)
+        return rb__fail(RB_ERR_NOT_FOUND,
+                        "rb_params_grad: tensor %s is not a variable of "
+                        "this store",
+                        rb__shp(var));
     if (!var->var_grad)
         return rb__fail(RB_ERR_ARGUMENT, "rb_params_grad: '%s' is not trainable", var->name);
     return var->var_grad;
@@ -304,7 +312,8 @@ int64_t rb_params_offset(const rb_params *p, const rb_tensor *var)
 
 void rb_params_touch(rb_params *p)
 {
-    for (int i = 0; p && i < p->n; i++) rb__bump_version(p->vars[i]);
+    for (int i = 0; p && i < p->n; i++)
+        rb__bump_version(p->vars[i]);
 }
 
 rb_status rb_params_attach(rb_params *p, void *obj, void (*free_fn)(void *))
@@ -341,8 +350,9 @@ rb_status rb_params_moving_average(rb_tensor *moving, const rb_tensor *value, do
         return rb_error(RB_ERR_SHAPE, "rb_params_moving_average: %s and %s differ in size",
                         rb__shp(moving), rb__shp(value));
     for (int64_t i = 0; i < moving->size; i++)
-        rb__set_flat(moving, i, momentum * rb__get_flat(moving, i) +
-                                    (1.0 - momentum) * rb__get_flat(value, i));
+        rb__set_flat(moving, i,
+                     momentum * rb__get_flat(moving, i) +
+                         (1.0 - momentum) * rb__get_flat(value, i));
     rb__bump_version(moving);
     return RB_OK;
 }

@@ -29,8 +29,7 @@ static bool write_chunk(FILE *f, const char *type, const unsigned char *data, ui
            fwrite(tail, 1, 4, f) == 4;
 }
 
-rb_status rb_png_write(const char *path, int width, int height, int channels,
-                       const uint8_t *pixels)
+rb_status rb_png_write(const char *path, int width, int height, int channels, const uint8_t *pixels)
 {
     if (!path || !pixels || width < 1 || height < 1 || (channels != 1 && channels != 3))
         return rb_error(RB_ERR_ARGUMENT, "rb_png_write: bad image %dx%d with %d channel(s)", width,
@@ -66,8 +65,8 @@ rb_status rb_png_write(const char *path, int width, int height, int channels,
     unsigned char ihdr[13];
     be32(ihdr, (uint32_t)width);
     be32(ihdr + 4, (uint32_t)height);
-    ihdr[8] = 8;                       /* bit depth */
-    ihdr[9] = channels == 1 ? 0 : 2;   /* grey or RGB */
+    ihdr[8] = 8;                        /* bit depth */
+    ihdr[9] = channels == 1 ? 0 : 2;    /* grey or RGB */
     ihdr[10] = ihdr[11] = ihdr[12] = 0; /* deflate, adaptive filters, no interlace */
     bool ok = fwrite(signature, 1, 8, f) == 8 && write_chunk(f, "IHDR", ihdr, 13) &&
               write_chunk(f, "IDAT", packed, (uint32_t)packed_len) &&
@@ -87,8 +86,10 @@ rb_status rb_image_grid_png(const char *path, const rb_tensor *images, int colum
     int nd = images->ndim;
     int64_t c = nd == 4 ? images->shape[3] : 1;
     if ((nd != 3 && nd != 4) || (c != 1 && c != 3) || images->shape[0] < 1)
-        return rb_error(RB_ERR_SHAPE, "rb_image_grid_png: expects (N, H, W) or (N, H, W, 1|3), "
-                                      "got %s", rb__shp(images));
+        return rb_error(RB_ERR_SHAPE,
+                        "rb_image_grid_png: expects (N, H, W) or (N, H, W, 1|3), "
+                        "got %s",
+                        rb__shp(images));
     if (columns < 1 || padding < 0)
         return rb_error(RB_ERR_ARGUMENT, "rb_image_grid_png: %d columns, padding %d", columns,
                         padding);
@@ -99,7 +100,8 @@ rb_status rb_image_grid_png(const char *path, const rb_tensor *images, int colum
     if (!px) return rb_error(RB_ERR_MEMORY, "rb_image_grid_png: out of memory");
     memset(px, 96, (size_t)(W * H * c)); /* grey gaps, visible against black backgrounds */
     for (int64_t k = 0; k < n; k++) {
-        int64_t ox = padding + (k % columns) * (w + padding), oy = padding + (k / columns) * (h + padding);
+        int64_t ox = padding + (k % columns) * (w + padding),
+                oy = padding + (k / columns) * (h + padding);
         for (int64_t y = 0; y < h; y++)
             for (int64_t x = 0; x < w; x++)
                 for (int64_t ch = 0; ch < c; ch++) {

@@ -51,10 +51,12 @@ rb_scaler *rb_scaler_fit(rb_scale_kind kind, const rb_tensor *x, bool global)
         if (kind == RB_SCALE_MINMAX) {
             if (v < a[f]) a[f] = v;
             if (v > b[f]) b[f] = v;
-        } else a[f] += v;
+        } else
+            a[f] += v;
     }
     if (kind == RB_SCALE_STANDARD) {
-        for (int64_t f = 0; f < features; f++) a[f] /= (double)rows;
+        for (int64_t f = 0; f < features; f++)
+            a[f] /= (double)rows;
         for (int64_t i = 0; i < n; i++) {
             double d = rb__get_flat(x, i) - a[i % features];
             b[i % features] += d * d;
@@ -107,8 +109,8 @@ rb_status rb_scaler_transform_inplace(const rb_scaler *s, rb_tensor *x)
     int64_t features = s->global ? 1 : s->shift->shape[0], n = rb_tensor_size(x);
     for (int64_t i = 0; i < n; i++) {
         int64_t f = i % features;
-        rb__set_flat(x, i, (rb__get_flat(x, i) - rb__get_flat(s->shift, f)) /
-                               rb__get_flat(s->scale, f));
+        rb__set_flat(x, i,
+                     (rb__get_flat(x, i) - rb__get_flat(s->shift, f)) / rb__get_flat(s->scale, f));
     }
     rb__bump_version(x);
     return RB_OK;
@@ -161,9 +163,10 @@ rb_status rb_dataset_take(const rb_dataset *d, const int64_t *rows, int64_t n, r
                         rb__shp(d->x), rb__shp(d->y));
     for (int64_t i = 0; i < n; i++)
         if (rows[i] < 0 || rows[i] >= total)
-            return rb_error(RB_ERR_ARGUMENT, "rb_dataset_take: row %lld (entry %lld) outside "
-                                             "0..%lld", (long long)rows[i], (long long)i,
-                            (long long)total - 1);
+            return rb_error(RB_ERR_ARGUMENT,
+                            "rb_dataset_take: row %lld (entry %lld) outside "
+                            "0..%lld",
+                            (long long)rows[i], (long long)i, (long long)total - 1);
     const rb_tensor *src[2] = {d->x, d->y};
     rb_tensor **dst[2] = {&out->x, &out->y};
     for (int k = 0; k < 2; k++) {
@@ -176,7 +179,8 @@ rb_status rb_dataset_take(const rb_dataset *d, const int64_t *rows, int64_t n, r
             rb_dataset_free(out);
             return rb_last_status();
         }
-        for (int64_t i = 0; i < n; i++) copy_row(src[k], rows[i], t, i);
+        for (int64_t i = 0; i < n; i++)
+            copy_row(src[k], rows[i], t, i);
         *dst[k] = t;
     }
     if (d->meta && !(out->meta = rb__meta_copy(d->meta))) {
@@ -192,8 +196,10 @@ rb_status rb_dataset_take(const rb_dataset *d, const int64_t *rows, int64_t n, r
 static rb_status class_ids(const rb_tensor *y, int64_t n, const char *who, int64_t *classes)
 {
     if (!y || y->dtype != RB_I64 || y->ndim != 1 || y->shape[0] != n)
-        return rb_error(RB_ERR_ARGUMENT, "%s: stratifying needs int64 labels (N) for %lld rows, "
-                                         "got %s", who, (long long)n, y ? rb__shp(y) : "none");
+        return rb_error(RB_ERR_ARGUMENT,
+                        "%s: stratifying needs int64 labels (N) for %lld rows, "
+                        "got %s",
+                        who, (long long)n, y ? rb__shp(y) : "none");
     int64_t k = 0;
     for (int64_t i = 0; i < n; i++) {
         int64_t c = (int64_t)rb__get_flat(y, i);
@@ -220,8 +226,10 @@ static rb_status grouped_order(int64_t n, const rb_tensor *labels, bool shuffle,
         free(st);
         return rb_error(RB_ERR_MEMORY, "%s: out of memory", who);
     }
-    for (int64_t i = 0; i < n; i++) st[(labels ? (int64_t)rb__get_flat(labels, i) : 0) + 1]++;
-    for (int64_t g = 0; g < k; g++) st[g + 1] += st[g];
+    for (int64_t i = 0; i < n; i++)
+        st[(labels ? (int64_t)rb__get_flat(labels, i) : 0) + 1]++;
+    for (int64_t g = 0; g < k; g++)
+        st[g + 1] += st[g];
     int64_t *fill = malloc(sizeof(int64_t) * (size_t)k);
     if (!fill) {
         free(o);
@@ -229,11 +237,13 @@ static rb_status grouped_order(int64_t n, const rb_tensor *labels, bool shuffle,
         return rb_error(RB_ERR_MEMORY, "%s: out of memory", who);
     }
     memcpy(fill, st, sizeof(int64_t) * (size_t)k);
-    for (int64_t i = 0; i < n; i++) o[fill[labels ? (int64_t)rb__get_flat(labels, i) : 0]++] = i;
+    for (int64_t i = 0; i < n; i++)
+        o[fill[labels ? (int64_t)rb__get_flat(labels, i) : 0]++] = i;
     free(fill);
     rb_rng rng = rb_rng_make(seed);
     if (shuffle)
-        for (int64_t g = 0; g < k; g++) rb_rng_shuffle(&rng, o + st[g], st[g + 1] - st[g]);
+        for (int64_t g = 0; g < k; g++)
+            rb_rng_shuffle(&rng, o + st[g], st[g + 1] - st[g]);
     *order = o;
     *start = st;
     *groups = k;
@@ -254,23 +264,29 @@ rb_status rb_split(const rb_dataset *d, rb_split_config c, rb_dataset *train, rb
     if (val) *val = (rb_dataset){0};
     if (test) *test = (rb_dataset){0};
     if (!(c.validation >= 0 && c.test >= 0 && c.validation + c.test < 1))
-        return rb_error(RB_ERR_ARGUMENT, "rb_split: fractions validation %g and test %g must be "
-                                         ">= 0 and leave rows for training", c.validation, c.test);
+        return rb_error(RB_ERR_ARGUMENT,
+                        "rb_split: fractions validation %g and test %g must be "
+                        ">= 0 and leave rows for training",
+                        c.validation, c.test);
     if ((c.validation > 0 && !val) || (c.test > 0 && !test))
         return rb_error(RB_ERR_ARGUMENT, "rb_split: a part with a fraction needs an output");
     int64_t n = rb_dataset_rows(d), *order, *start, groups;
     if (c.stratify && !d->y)
-        return rb_error(RB_ERR_ARGUMENT, "rb_split: stratifying needs int64 labels (N) for %lld "
-                                         "rows, got none", (long long)n);
+        return rb_error(RB_ERR_ARGUMENT,
+                        "rb_split: stratifying needs int64 labels (N) for %lld "
+                        "rows, got none",
+                        (long long)n);
     if (grouped_order(n, c.stratify ? d->y : NULL, !c.no_shuffle, c.seed, "rb_split", &order,
                       &start, &groups) != RB_OK)
         return rb_last_status();
     /* Per group: the first rows go to test, the next to validation, the rest to training;
      * then each part is reassembled in the shuffled order. */
     int64_t *parts[3], counts[3] = {0, 0, 0};
-    for (int p = 0; p < 3; p++) parts[p] = malloc(sizeof(int64_t) * (size_t)(n ? n : 1));
-    rb_status st = parts[0] && parts[1] && parts[2] ? RB_OK
-                                                    : rb_error(RB_ERR_MEMORY, "rb_split: out of memory");
+    for (int p = 0; p < 3; p++)
+        parts[p] = malloc(sizeof(int64_t) * (size_t)(n ? n : 1));
+    rb_status st = parts[0] && parts[1] && parts[2]
+                       ? RB_OK
+                       : rb_error(RB_ERR_MEMORY, "rb_split: out of memory");
     for (int64_t g = 0; st == RB_OK && g < groups; g++) {
         int64_t size = start[g + 1] - start[g];
         int64_t n_test = (int64_t)llround(c.test * (double)size);
@@ -286,8 +302,10 @@ rb_status rb_split(const rb_dataset *d, rb_split_config c, rb_dataset *train, rb
     if (st == RB_OK && groups > 1) {
         rb_rng rng = rb_rng_make(c.seed), mix = rb_rng_split(&rng);
         for (int p = 0; p < 3; p++) {
-            if (c.no_shuffle) qsort(parts[p], (size_t)counts[p], sizeof(int64_t), by_row);
-            else rb_rng_shuffle(&mix, parts[p], counts[p]);
+            if (c.no_shuffle)
+                qsort(parts[p], (size_t)counts[p], sizeof(int64_t), by_row);
+            else
+                rb_rng_shuffle(&mix, parts[p], counts[p]);
         }
     }
     if (st == RB_OK && counts[0] == 0)
@@ -301,7 +319,8 @@ rb_status rb_split(const rb_dataset *d, rb_split_config c, rb_dataset *train, rb
         rb_dataset_free(val);
         rb_dataset_free(test);
     }
-    for (int p = 0; p < 3; p++) free(parts[p]);
+    for (int p = 0; p < 3; p++)
+        free(parts[p]);
     free(order);
     free(start);
     return st;
@@ -320,8 +339,10 @@ struct rb_kfold {
 rb_kfold *rb_kfold_new(int64_t n, int k, uint64_t seed, const rb_tensor *labels)
 {
     if (k < 2 || n < k)
-        return rb__fail(RB_ERR_ARGUMENT, "rb_kfold_new: %d folds of %lld rows (needs 2 <= k <= "
-                                         "rows)", k, (long long)n);
+        return rb__fail(RB_ERR_ARGUMENT,
+                        "rb_kfold_new: %d folds of %lld rows (needs 2 <= k <= "
+                        "rows)",
+                        k, (long long)n);
     int64_t *order, *start, groups;
     if (grouped_order(n, labels, true, seed, "rb_kfold_new", &order, &start, &groups) != RB_OK)
         return NULL;
@@ -358,7 +379,8 @@ rb_kfold *rb_kfold_new(int64_t n, int k, uint64_t seed, const rb_tensor *labels)
         rb_kfold_free(kf);
         return rb__fail(RB_ERR_MEMORY, "rb_kfold_new: out of memory");
     }
-    for (int f = 0; f < k; f++) kf->val_start[f + 1] = kf->val_start[f] + per_fold[f];
+    for (int f = 0; f < k; f++)
+        kf->val_start[f + 1] = kf->val_start[f] + per_fold[f];
     memset(per_fold, 0, sizeof(int64_t) * (size_t)k);
     for (int64_t i = 0; i < n; i++) {
         int64_t f = fold_of[i];
@@ -367,12 +389,14 @@ rb_kfold *rb_kfold_new(int64_t n, int k, uint64_t seed, const rb_tensor *labels)
     /* Stratified folds were dealt class by class: mix the classes within each part. */
     rb_rng rng = rb_rng_make(seed), mix = rb_rng_split(&rng);
     for (int f = 0; groups > 1 && f < k; f++)
-        rb_rng_shuffle(&mix, kf->val_rows + kf->val_start[f], kf->val_start[f + 1] - kf->val_start[f]);
+        rb_rng_shuffle(&mix, kf->val_rows + kf->val_start[f],
+                       kf->val_start[f + 1] - kf->val_start[f]);
     for (int f = 0; f < k; f++) {
         int64_t *t = kf->train_rows + (int64_t)f * n, m = 0;
         for (int g = 0; g < k; g++)
             if (g != f)
-                for (int64_t i = kf->val_start[g]; i < kf->val_start[g + 1]; i++) t[m++] = kf->val_rows[i];
+                for (int64_t i = kf->val_start[g]; i < kf->val_start[g + 1]; i++)
+                    t[m++] = kf->val_rows[i];
         if (groups > 1) rb_rng_shuffle(&mix, t, m);
     }
     free(fold_of);
@@ -401,7 +425,8 @@ const int64_t *rb_kfold_train_rows(const rb_kfold *kf, int i, int64_t *n_train)
 rb_status rb_kfold_split(const rb_kfold *kf, int i, const rb_dataset *d, rb_dataset *train,
                          rb_dataset *val)
 {
-    if (!kf || !d || !train || !val) return rb_error(RB_ERR_ARGUMENT, "rb_kfold_split: NULL argument");
+    if (!kf || !d || !train || !val)
+        return rb_error(RB_ERR_ARGUMENT, "rb_kfold_split: NULL argument");
     if (rb_dataset_rows(d) != kf->n)
         return rb_error(RB_ERR_SHAPE, "rb_kfold_split: folds of %lld rows, data set of %lld",
                         (long long)kf->n, (long long)rb_dataset_rows(d));

@@ -8,30 +8,37 @@ enum { EDGE = 3, FULL_LIMIT = 1000 };
 static void print_value(FILE *f, const rb_tensor *t, int64_t flat)
 {
     double v = rb__get_flat(t, flat);
-    if (t->dtype == RB_I64) fprintf(f, "%lld", (long long)v);
-    else fprintf(f, "% .5g", v);
+    if (t->dtype == RB_I64)
+        fprintf(f, "%lld", (long long)v);
+    else
+        fprintf(f, "% .5g", v);
 }
 
-static void print_axis(FILE *f, const rb_tensor *t, int axis, int64_t base, bool elide,
-                       int indent)
+static void print_axis(FILE *f, const rb_tensor *t, int axis, int64_t base, bool elide, int indent)
 {
     int64_t n = t->shape[axis];
     int64_t step = 1;
-    for (int d = axis + 1; d < t->ndim; d++) step *= t->shape[d];
+    for (int d = axis + 1; d < t->ndim; d++)
+        step *= t->shape[d];
     fputc('[', f);
     for (int64_t i = 0; i < n; i++) {
         if (elide && n > 2 * EDGE && i == EDGE) {
-            fprintf(f, axis == t->ndim - 1 ? " ...," : "\n%*s...,", axis == t->ndim - 1 ? 0 : indent + 1, "");
+            fprintf(f, axis == t->ndim - 1 ? " ...," : "\n%*s...,",
+                    axis == t->ndim - 1 ? 0 : indent + 1, "");
             i = n - EDGE - 1;
             continue;
         }
-        if (axis == t->ndim - 1) print_value(f, t, base + i);
-        else print_axis(f, t, axis + 1, base + i * step, elide, indent + 1);
+        if (axis == t->ndim - 1)
+            print_value(f, t, base + i);
+        else
+            print_axis(f, t, axis + 1, base + i * step, elide, indent + 1);
         if (i < n - 1) {
             fputc(',', f);
-            if (axis == t->ndim - 1) fputc(' ', f);
+            if (axis == t->ndim - 1)
+                fputc(' ', f);
             else {
-                for (int d = axis + 1; d < t->ndim; d++) fputc('\n', f);
+                for (int d = axis + 1; d < t->ndim; d++)
+                    fputc('\n', f);
                 fprintf(f, "%*s", indent + 1, "");
             }
         }

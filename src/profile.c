@@ -83,13 +83,14 @@ void rb_profile_print(FILE *f)
     for (int i = 0; i < n; i++) {
         const op_time *t = &times[order[i]];
         const char *name = order[i] < RB__OP_COUNT ? rb__ops[order[i]].name : "(custom ops)";
-        fprintf(f, "%-24s %10lld %12.2f %10lld %12.2f %7.1f%%\n", name, t->calls,
-                1e3 * t->forward, t->backward_calls, 1e3 * t->backward,
+        fprintf(f, "%-24s %10lld %12.2f %10lld %12.2f %7.1f%%\n", name, t->calls, 1e3 * t->forward,
+                t->backward_calls, 1e3 * t->backward,
                 wall > 0 ? 100 * (t->forward + t->backward) / wall : 0);
     }
     fprintf(f, "(time of ops run inside another op or a backward rule counts for that one)\n");
-    fprintf(f, "%-24s %10s %12.2f ms of %.2f ms profiled (%.1f%% outside ops: optimizer, "
-               "data, user code)\n",
+    fprintf(f,
+            "%-24s %10s %12.2f ms of %.2f ms profiled (%.1f%% outside ops: optimizer, "
+            "data, user code)\n",
             "total in ops", "", 1e3 * in_ops, 1e3 * wall,
             wall > 0 ? 100 * (wall - in_ops) / wall : 0);
 }

@@ -41,8 +41,10 @@ double rb_progress_elapsed(const rb_progress *p) { return p ? rb_now() - p->star
 static void format_seconds(char *buf, size_t size, double s)
 {
     long t = (long)(s + 0.5);
-    if (t >= 3600) snprintf(buf, size, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
-    else snprintf(buf, size, "%ld:%02ld", t / 60, t % 60);
+    if (t >= 3600)
+        snprintf(buf, size, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+    else
+        snprintf(buf, size, "%ld:%02ld", t / 60, t % 60);
 }
 
 void rb_progress_update(rb_progress *p, int64_t done, const char *fmt, ...)
@@ -56,7 +58,8 @@ void rb_progress_update(rb_progress *p, int64_t done, const char *fmt, ...)
     enum { WIDTH = 30 };
     char bar[WIDTH + 1];
     int filled = (int)(WIDTH * (done > p->total ? p->total : done) / p->total);
-    for (int i = 0; i < WIDTH; i++) bar[i] = i < filled ? '=' : (i == filled ? '>' : '.');
+    for (int i = 0; i < WIDTH; i++)
+        bar[i] = i < filled ? '=' : (i == filled ? '>' : '.');
     bar[WIDTH] = '\0';
     double elapsed = now - p->start;
     double eta = done > 0 ? elapsed * (double)(p->total - done) / (double)done : 0;

@@ -125,7 +125,8 @@ int64_t rb_rng_below(rb_rng *r, int64_t n)
     /* Rejection keeps every value equally likely. */
     uint64_t un = (uint64_t)n, limit = UINT64_MAX - UINT64_MAX % un;
     uint64_t v;
-    do v = rb_rng_u64(r);
+    do
+        v = rb_rng_u64(r);
     while (v >= limit);
     return (int64_t)(v % un);
 }
@@ -163,7 +164,8 @@ static void block_values(const fill_plan *p, uint64_t index, double *out)
     block4 blk = philox(p->key, p->counter + index);
     if (p->per_block == 4) { /* float32 */
         if (p->kind == FILL_UNIFORM) {
-            for (int i = 0; i < 4; i++) out[i] = p->a + (p->b - p->a) * unit24(blk.v[i]);
+            for (int i = 0; i < 4; i++)
+                out[i] = p->a + (p->b - p->a) * unit24(blk.v[i]);
         } else {
             for (int i = 0; i < 4; i += 2) {
                 float u1 = 1.0f - unit24(blk.v[i]), u2 = unit24(blk.v[i + 1]);
@@ -193,9 +195,12 @@ static void fill_range(void *arg, int64_t begin, int64_t end)
         uint64_t blk = (uint64_t)(k / per);
         block_values(p, blk, v);
         for (int i = (int)(k % per); i < per && k < end; i++, k++) {
-            if (!contiguous) rb__set_flat(p->t, k, v[i]);
-            else if (p->t->dtype == RB_F32) ((float *)p->t->data)[k] = (float)v[i];
-            else ((double *)p->t->data)[k] = v[i];
+            if (!contiguous)
+                rb__set_flat(p->t, k, v[i]);
+            else if (p->t->dtype == RB_F32)
+                ((float *)p->t->data)[k] = (float)v[i];
+            else
+                ((double *)p->t->data)[k] = v[i];
         }
     }
 }
@@ -237,7 +242,8 @@ rb_status rb_fill_truncated_normal(rb_tensor *t, double mean, double std, rb_rng
     r = use(r);
     for (int64_t k = 0; k < t->size; k++) {
         double z;
-        do z = rb_rng_normal(r);
+        do
+            z = rb_rng_normal(r);
         while (fabs(z) > 2.0);
         rb__set_flat(t, k, mean + std * z);
     }
@@ -245,11 +251,12 @@ rb_status rb_fill_truncated_normal(rb_tensor *t, double mean, double std, rb_rng
     return RB_OK;
 }
 
-rb_tensor *rb_tensor_normal(rb_dtype dtype, int ndim, const int64_t *shape, double mean,
-                            double std, rb_rng *r)
+rb_tensor *rb_tensor_normal(rb_dtype dtype, int ndim, const int64_t *shape, double mean, double std,
+                            rb_rng *r)
 {
     if (!(std >= 0)) return rb__fail(RB_ERR_ARGUMENT, "rb_tensor_normal: std %g < 0", std);
-    if (!rb__is_float(dtype)) return rb__fail(RB_ERR_DTYPE, "rb_tensor_normal: dtype must be float");
+    if (!rb__is_float(dtype))
+        return rb__fail(RB_ERR_DTYPE, "rb_tensor_normal: dtype must be float");
     rb_tensor *t = rb__tensor_new(dtype, ndim, shape, "rb_tensor_normal");
     if (t) rb_fill_normal(t, mean, std, r);
     return t;
@@ -259,7 +266,8 @@ rb_tensor *rb_tensor_uniform(rb_dtype dtype, int ndim, const int64_t *shape, dou
                              rb_rng *r)
 {
     if (!(lo <= hi)) return rb__fail(RB_ERR_ARGUMENT, "rb_tensor_uniform: lo %g > hi %g", lo, hi);
-    if (!rb__is_float(dtype)) return rb__fail(RB_ERR_DTYPE, "rb_tensor_uniform: dtype must be float");
+    if (!rb__is_float(dtype))
+        return rb__fail(RB_ERR_DTYPE, "rb_tensor_uniform: dtype must be float");
     rb_tensor *t = rb__tensor_new(dtype, ndim, shape, "rb_tensor_uniform");
     if (t) rb_fill_uniform(t, lo, hi, r);
     return t;

@@ -150,11 +150,10 @@ void rb_runtime_print_info(FILE *f)
 {
     rb_runtime_info i;
     rb_runtime_get_info(&i);
-    fprintf(f, "ruban %s: CPU %s family 0x%x model 0x%x (AVX2+FMA %s, AVX-512 %s)\n",
-            RUBAN_VERSION, i.cpu_vendor, i.cpu_family, i.cpu_model,
-            i.has_avx2_fma ? "yes" : "no", i.has_avx512 ? "yes" : "no");
-    fprintf(f, "ruban: BLIS %s kernels '%s' (%s)\n", i.blis_version, i.blis_arch,
-            i.arch_reason);
+    fprintf(f, "ruban %s: CPU %s family 0x%x model 0x%x (AVX2+FMA %s, AVX-512 %s)\n", RUBAN_VERSION,
+            i.cpu_vendor, i.cpu_family, i.cpu_model, i.has_avx2_fma ? "yes" : "no",
+            i.has_avx512 ? "yes" : "no");
+    fprintf(f, "ruban: BLIS %s kernels '%s' (%s)\n", i.blis_version, i.blis_arch, i.arch_reason);
     fprintf(f, "ruban: %d thread%s (%d core%s available)\n", i.num_threads,
             i.num_threads == 1 ? "" : "s", i.num_cores, i.num_cores == 1 ? "" : "s");
 }

@@ -11,11 +11,12 @@
 static const char *const iris_features[] = {"sepal length (cm)", "sepal width (cm)",
                                             "petal length (cm)", "petal width (cm)"};
 static const char *const wine_features[] = {
-    "alcohol", "malic_acid", "ash", "alcalinity_of_ash", "magnesium", "total_phenols",
-    "flavanoids", "nonflavanoid_phenols", "proanthocyanins", "color_intensity", "hue",
-    "od280/od315_of_diluted_wines", "proline"};
+    "alcohol",         "malic_acid",      "ash",        "alcalinity_of_ash",
+    "magnesium",       "total_phenols",   "flavanoids", "nonflavanoid_phenols",
+    "proanthocyanins", "color_intensity", "hue",        "od280/od315_of_diluted_wines",
+    "proline"};
 static const char *const cancer_measures[] = {
-    "radius",    "texture",   "perimeter",      "area",     "smoothness",
+    "radius",      "texture",   "perimeter",      "area",     "smoothness",
     "compactness", "concavity", "concave points", "symmetry", "fractal dimension"};
 
 typedef enum layout {
@@ -44,15 +45,22 @@ static bool name_features(const sklearn_set *s, rb_dataset_meta *m, char **heade
     char buf[48];
     for (int i = 0; i < s->features; i++) {
         const char *name = buf;
-        if (strcmp(s->name, "iris") == 0) name = iris_features[i];
-        else if (strcmp(s->name, "wine") == 0) name = wine_features[i];
+        if (strcmp(s->name, "iris") == 0)
+            name = iris_features[i];
+        else if (strcmp(s->name, "wine") == 0)
+            name = wine_features[i];
         else if (strcmp(s->name, "breast_cancer") == 0) {
             const char *measure = cancer_measures[i % 10];
-            if (i < 10) snprintf(buf, sizeof buf, "mean %s", measure);
-            else if (i < 20) snprintf(buf, sizeof buf, "%s error", measure);
-            else snprintf(buf, sizeof buf, "worst %s", measure);
-        } else if (strcmp(s->name, "digits") == 0) snprintf(buf, sizeof buf, "pixel_%d_%d", i / 8, i % 8);
-        else name = header[i];
+            if (i < 10)
+                snprintf(buf, sizeof buf, "mean %s", measure);
+            else if (i < 20)
+                snprintf(buf, sizeof buf, "%s error", measure);
+            else
+                snprintf(buf, sizeof buf, "worst %s", measure);
+        } else if (strcmp(s->name, "digits") == 0)
+            snprintf(buf, sizeof buf, "pixel_%d_%d", i / 8, i % 8);
+        else
+            name = header[i];
         if (!rb__meta_set_name(&m->feature_names[i], name)) return false;
     }
     if (strcmp(s->name, "digits") == 0)
@@ -79,7 +87,8 @@ static rb_status check_counts(const char *path, const sklearn_set *s, char *line
         if (n != 2 + s->classes)
             return rb_error(RB_ERR_FORMAT, "%s:1: %d class names, expected %d", path, n - 2,
                             s->classes);
-        for (int c = 0; c < s->classes; c++) classes[c] = fields[2 + c];
+        for (int c = 0; c < s->classes; c++)
+            classes[c] = fields[2 + c];
     }
     *declared_rows = rows;
     return RB_OK;
@@ -123,10 +132,13 @@ static rb_status build(const char *path, const sklearn_set *s, rb__lines *lines,
     if (st == RB_OK) {
         float *x = rb_tensor_f32(out->x);
         for (int64_t i = 0; i < rows; i++) {
-            for (int f = 0; f < s->features; f++) x[i * s->features + f] = (float)v[i * cols + f];
+            for (int f = 0; f < s->features; f++)
+                x[i * s->features + f] = (float)v[i * cols + f];
             double target = v[i * cols + s->features];
-            if (s->classes) rb_tensor_i64(out->y)[i] = (int64_t)target;
-            else rb_tensor_f32(out->y)[i] = (float)target;
+            if (s->classes)
+                rb_tensor_i64(out->y)[i] = (int64_t)target;
+            else
+                rb_tensor_f32(out->y)[i] = (float)target;
         }
         for (int c = 0; c < s->classes && classes[0]; c++)
             if (!rb__meta_set_name(&out->meta->class_names[c], classes[c])) st = rb_last_status();
@@ -144,8 +156,10 @@ rb_status rb_sklearn_load(const char *name, const char *dir, rb_dataset *out)
     for (size_t i = 0; i < sizeof sklearn_sets / sizeof *sklearn_sets; i++)
         if (strcmp(sklearn_sets[i].name, name) == 0) s = &sklearn_sets[i];
     if (!s)
-        return rb_error(RB_ERR_NOT_FOUND, "rb_sklearn_load: no set '%s' (known: iris, wine, "
-                                          "breast_cancer, digits, boston)", name);
+        return rb_error(RB_ERR_NOT_FOUND,
+                        "rb_sklearn_load: no set '%s' (known: iris, wine, "
+                        "breast_cancer, digits, boston)",
+                        name);
     char path[1024];
     if (rb__data_find_in("sklearn", s->file, dir, SKLEARN_SYSTEM_DIR, path, sizeof path) != RB_OK)
         return rb_last_status();
@@ -168,9 +182,9 @@ rb_status rb_sklearn_load(const char *name, const char *dir, rb_dataset *out)
  * population, households, medianIncome, medianHouseValue. */
 enum { LON, LAT, AGE, ROOMS, BEDROOMS, POPULATION, HOUSEHOLDS, INCOME, VALUE, CAL_COLS };
 
-static const char *const california_features[8] = {"MedInc",     "HouseAge", "AveRooms",
-                                                   "AveBedrms",  "Population", "AveOccup",
-                                                   "Latitude",   "Longitude"};
+static const char *const california_features[8] = {"MedInc",    "HouseAge",   "AveRooms",
+                                                   "AveBedrms", "Population", "AveOccup",
+                                                   "Latitude",  "Longitude"};
 
 rb_status rb_california_housing_load(const char *path, rb_dataset *out)
 {
@@ -194,9 +208,10 @@ rb_status rb_california_housing_load(const char *path, rb_dataset *out)
     if (st == RB_OK) st = rb__parse_numeric_rows(path, &lines, 0, CAL_COLS, ',', &v, &rows);
     for (int64_t i = 0; st == RB_OK && i < rows; i++)
         if (!(v[i * CAL_COLS + HOUSEHOLDS] > 0))
-            st = rb_error(RB_ERR_FORMAT, "%s:%lld: column %d (households) is %g; it divides "
-                                         "rooms, bedrooms and population", path,
-                          (long long)(i + 1), HOUSEHOLDS + 1, v[i * CAL_COLS + HOUSEHOLDS]);
+            st = rb_error(RB_ERR_FORMAT,
+                          "%s:%lld: column %d (households) is %g; it divides "
+                          "rooms, bedrooms and population",
+                          path, (long long)(i + 1), HOUSEHOLDS + 1, v[i * CAL_COLS + HOUSEHOLDS]);
     if (st == RB_OK) {
         out->x = rb__tensor_heap(RB_F32, RB_SHAPE(rows, 8), "rb_california_housing_load");
         out->y = rb__tensor_heap(RB_F32, RB_SHAPE(rows, 1), "rb_california_housing_load");
@@ -215,7 +230,8 @@ rb_status rb_california_housing_load(const char *path, rb_dataset *out)
                            r[POPULATION] / r[HOUSEHOLDS],
                            r[LAT],
                            r[LON]};
-            for (int k = 0; k < 8; k++) x[i * 8 + k] = (float)f[k];
+            for (int k = 0; k < 8; k++)
+                x[i * 8 + k] = (float)f[k];
             y[i] = (float)(r[VALUE] / 100000.0);
         }
         for (int k = 0; k < 8 && st == RB_OK; k++)

@@ -145,8 +145,10 @@ rb_status rb_tape_watch(rb_tape *t, rb_tensor *x)
     if (!t || !x) return rb_error(RB_ERR_ARGUMENT, "rb_tape_watch: tape or tensor is NULL");
     if (!t->serial) return rb_error(RB_ERR_STATE, "rb_tape_watch: the tape has ended");
     if (!rb__is_float(x->dtype))
-        return rb_error(RB_ERR_DTYPE, "rb_tape_watch: cannot differentiate with respect to a %s "
-                                      "tensor", rb_dtype_name(x->dtype));
+        return rb_error(RB_ERR_DTYPE,
+                        "rb_tape_watch: cannot differentiate with respect to a %s "
+                        "tensor",
+                        rb_dtype_name(x->dtype));
     if (find_watch(x, t->serial)) return RB_OK;
     return add_watch(x, t->serial, NULL);
 }
@@ -174,7 +176,8 @@ static rb_node *copy_node(const rb_node *src, rb__arena *arena)
         if (!n->in || !n->in_version) return NULL;
     }
     memcpy(n->in, src->in, sizeof(rb_tensor *) * (size_t)src->n_in);
-    for (int i = 0; i < src->n_in; i++) n->in_version[i] = *src->in[i]->version;
+    for (int i = 0; i < src->n_in; i++)
+        n->in_version[i] = *src->in[i]->version;
     n->out_version = *src->out->version;
     n->prev = n->next = NULL;
     return n;
@@ -205,8 +208,10 @@ static rb_status record(const rb_node *node)
         if (!n) return rb_last_status();
         n->seq = t->n_nodes++;
         n->prev = t->last;
-        if (t->last) t->last->next = n;
-        else t->first = n;
+        if (t->last)
+            t->last->next = n;
+        else
+            t->first = n;
         t->last = n;
         rb_status st = add_watch(node->out, t->serial, n);
         if (st != RB_OK) return st;
@@ -214,10 +219,7 @@ static rb_status record(const rb_node *node)
     return RB_OK;
 }
 
-const char *rb__nonfinite_name(double v)
-{
-    return isnan(v) ? "NaN" : (v > 0 ? "+Inf" : "-Inf");
-}
+const char *rb__nonfinite_name(double v) { return isnan(v) ? "NaN" : (v > 0 ? "+Inf" : "-Inf"); }
 
 int64_t rb__find_nonfinite(const rb_tensor *t)
 {
@@ -232,12 +234,11 @@ static void describe_inputs(const rb_node *n, char *buf, size_t size)
     size_t used = 0;
     buf[0] = '\0';
     for (int i = 0; i < n->n_in && used < size; i++)
-        used += (size_t)snprintf(buf + used, size - used, "%s%s", i ? ", " : "",
-                                 rb__shp(n->in[i]));
+        used += (size_t)snprintf(buf + used, size - used, "%s%s", i ? ", " : "", rb__shp(n->in[i]));
 }
 
-rb_tensor *rb__op_run(const rb_op_def *def, int n_in, rb_tensor *const *in,
-                      const rb_attrs *attrs, rb_tensor *out)
+rb_tensor *rb__op_run(const rb_op_def *def, int n_in, rb_tensor *const *in, const rb_attrs *attrs,
+                      rb_tensor *out)
 {
     if (!out) return NULL;
     rb_node node;
@@ -247,8 +248,8 @@ rb_tensor *rb__op_run(const rb_op_def *def, int n_in, rb_tensor *const *in,
     node.in = (rb_tensor **)in;
     node.out = out;
     if (attrs) node.attrs = *attrs;
-    node.recorded = rb__recording_tapes && def->backward && rb__is_float(out->dtype) &&
-                    any_tape_wants(&node);
+    node.recorded =
+        rb__recording_tapes && def->backward && rb__is_float(out->dtype) && any_tape_wants(&node);
     rb__arena *scratch = rb__scratch_arena();
     rb__arena_mark mark = rb__arena_get_mark(scratch);
     double t0 = rb__profiling ? rb__profile_begin() : 0;
@@ -267,8 +268,8 @@ rb_tensor *rb__op_run(const rb_op_def *def, int n_in, rb_tensor *const *in,
             return rb__fail(RB_ERR_NONFINITE,
                             "rb_%s: produced %s at flat index %lld of its output %s "
                             "(inputs %s)%s",
-                            def->name, rb__nonfinite_name(rb__get_flat(out, bad)),
-                            (long long)bad, rb__shp(out), inputs, context);
+                            def->name, rb__nonfinite_name(rb__get_flat(out, bad)), (long long)bad,
+                            rb__shp(out), inputs, context);
         }
     }
     if (node.recorded && record(&node) != RB_OK) return NULL;
@@ -284,8 +285,8 @@ rb_tensor *rb_op_apply(const rb_op_def *def, int n_inputs, rb_tensor *const *inp
     if (!def || !def->forward || !def->name)
         return rb__fail(RB_ERR_ARGUMENT, "rb_op_apply: op definition incomplete");
     if (n_inputs < 0 || (n_inputs > 0 && !inputs) || (def->arity >= 0 && n_inputs != def->arity))
-        return rb__fail(RB_ERR_ARGUMENT, "rb_%s: expects %d inputs, got %d", def->name,
-                        def->arity, n_inputs);
+        return rb__fail(RB_ERR_ARGUMENT, "rb_%s: expects %d inputs, got %d", def->name, def->arity,
+                        n_inputs);
     for (int i = 0; i < n_inputs; i++)
         if (!inputs[i]) {
             if (rb_last_status() == RB_OK)

@@ -5,7 +5,7 @@
 #include "core.h"
 
 #define RB__NODE_INLINE 4
-#define RB__NODE_SAVED 4
+#define RB__NODE_SAVED  4
 
 struct rb_node {
     const rb_op_def *def;
@@ -50,8 +50,8 @@ extern _Thread_local int rb__recording_tapes;
 
 /* Run def's forward on inputs into out (already allocated with its final shape), then record
  * the node on every recording tape that watches an input. Returns out, or NULL on error. */
-rb_tensor *rb__op_run(const rb_op_def *def, int n_in, rb_tensor *const *in,
-                      const rb_attrs *attrs, rb_tensor *out);
+rb_tensor *rb__op_run(const rb_op_def *def, int n_in, rb_tensor *const *in, const rb_attrs *attrs,
+                      rb_tensor *out);
 
 /* Whether some tape other than the one replaying may record ops: backward rules then use
  * only out-of-place public ops. */
@@ -66,8 +66,8 @@ static inline bool rb__grad_create_graph(const rb_grad_ctx *ctx) { return ctx->c
  * when !create_graph. */
 void rb__grad_add_region(rb_grad_ctx *ctx, const rb_node *node, int i, const rb_tensor *g,
                          const int64_t *start, const int64_t *step);
-void rb__grad_add_gemm(rb_grad_ctx *ctx, const rb_node *node, int i, const rb_tensor *a,
-                       bool ta, const rb_tensor *b, bool tb);
+void rb__grad_add_gemm(rb_grad_ctx *ctx, const rb_node *node, int i, const rb_tensor *a, bool ta,
+                       const rb_tensor *b, bool tb);
 
 /* Check a tensor for NaN/Inf; returns the flat index of the first one or -1. */
 int64_t rb__find_nonfinite(const rb_tensor *t);

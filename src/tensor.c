@@ -62,8 +62,10 @@ void rb__tensor_update_contiguous(rb_tensor *t)
         if (t->shape[i] != 1 && t->strides[i] != expect) contiguous = false;
         expect *= t->shape[i];
     }
-    if (contiguous) t->flags |= RB__CONTIGUOUS;
-    else t->flags &= ~(unsigned)RB__CONTIGUOUS;
+    if (contiguous)
+        t->flags |= RB__CONTIGUOUS;
+    else
+        t->flags &= ~(unsigned)RB__CONTIGUOUS;
 }
 
 static bool valid_shape(rb_dtype dtype, int ndim, const int64_t *shape, const char *who)
@@ -104,7 +106,8 @@ static void init_header(rb_tensor *t, rb_dtype dtype, int ndim, const int64_t *s
     memset(t, 0, sizeof *t);
     t->dtype = dtype;
     t->ndim = ndim;
-    for (int i = 0; i < ndim; i++) t->shape[i] = shape[i];
+    for (int i = 0; i < ndim; i++)
+        t->shape[i] = shape[i];
     t->size = rb__contiguous_strides(ndim, shape, t->strides);
     t->flags = RB__CONTIGUOUS;
     t->version = &t->own_version;
@@ -115,11 +118,12 @@ static rb_tensor *tensor_in(rb__arena *arena, rb_dtype dtype, int ndim, const in
 {
     if (!valid_shape(dtype, ndim, shape, who)) return NULL;
     int64_t size = 1;
-    for (int i = 0; i < ndim; i++) size *= shape[i];
+    for (int i = 0; i < ndim; i++)
+        size *= shape[i];
     size_t bytes = (size_t)size * rb_dtype_size(dtype);
     size_t header = (sizeof(rb_tensor) + RB__ALIGN - 1) / RB__ALIGN * RB__ALIGN;
-    unsigned char *block = arena ? rb__arena_alloc(arena, header + bytes)
-                                 : rb__aligned_alloc(header + bytes);
+    unsigned char *block =
+        arena ? rb__arena_alloc(arena, header + bytes) : rb__aligned_alloc(header + bytes);
     if (!block) return NULL;
     rb_tensor *t = (rb_tensor *)block;
     init_header(t, dtype, ndim, shape);
@@ -152,7 +156,8 @@ rb_tensor *rb__tensor_view(const rb_tensor *base, int ndim, const int64_t *shape
     rb_tensor *t = arena ? rb__arena_alloc(arena, sizeof *t) : rb__aligned_alloc(sizeof *t);
     if (!t) return NULL;
     init_header(t, base->dtype, ndim, shape);
-    for (int i = 0; i < ndim; i++) t->strides[i] = strides[i];
+    for (int i = 0; i < ndim; i++)
+        t->strides[i] = strides[i];
     t->data = (char *)base->data + offset * (int64_t)rb_dtype_size(base->dtype);
     t->owner = arena ? RB__OWN_ARENA : RB__OWN_HEAP_VIEW;
     t->version = base->version;
@@ -225,14 +230,16 @@ rb_tensor *rb_tensor_arange(rb_dtype dtype, double start, double stop, double st
     int64_t n = count > 0 ? (int64_t)count : 0;
     rb_tensor *t = rb__tensor_new(dtype, 1, &n, "rb_tensor_arange");
     if (!t) return NULL;
-    for (int64_t i = 0; i < n; i++) rb__set_flat(t, i, start + (double)i * step);
+    for (int64_t i = 0; i < n; i++)
+        rb__set_flat(t, i, start + (double)i * step);
     return t;
 }
 
 rb_tensor *rb_tensor_linspace(rb_dtype dtype, double start, double stop, int64_t n)
 {
-    if (n < 1) return rb__fail(RB_ERR_ARGUMENT, "rb_tensor_linspace: n must be >= 1, got %lld",
-                               (long long)n);
+    if (n < 1)
+        return rb__fail(RB_ERR_ARGUMENT, "rb_tensor_linspace: n must be >= 1, got %lld",
+                        (long long)n);
     rb_tensor *t = rb__tensor_new(dtype, 1, &n, "rb_tensor_linspace");
     if (!t) return NULL;
     double step = n > 1 ? (stop - start) / (double)(n - 1) : 0.0;
@@ -264,8 +271,7 @@ int64_t rb_tensor_dim(const rb_tensor *t, int axis)
     if (!t) return -1;
     int a = axis < 0 ? axis + t->ndim : axis;
     if (a < 0 || a >= t->ndim) {
-        rb_error(RB_ERR_AXIS, "rb_tensor_dim: axis %d out of range for shape %s", axis,
-                 rb__shp(t));
+        rb_error(RB_ERR_AXIS, "rb_tensor_dim: axis %d out of range for shape %s", axis, rb__shp(t));
         return -1;
     }
     return t->shape[a];
@@ -403,7 +409,8 @@ rb_status rb_tensor_to_doubles(const rb_tensor *t, double *out, int64_t n)
     if (n < t->size)
         return rb_error(RB_ERR_ARGUMENT, "rb_tensor_to_doubles: buffer of %lld for %lld elements",
                         (long long)n, (long long)t->size);
-    for (int64_t i = 0; i < t->size; i++) out[i] = rb__get_flat(t, i);
+    for (int64_t i = 0; i < t->size; i++)
+        out[i] = rb__get_flat(t, i);
     return RB_OK;
 }
 
@@ -430,7 +437,8 @@ rb_status rb_tensor_set_shape(rb_tensor *t, int ndim, const int64_t *shape)
         return rb_error(RB_ERR_ARGUMENT, "rb_tensor_set_shape: %s is not contiguous", rb__shp(t));
     if (!valid_shape(t->dtype, ndim, shape, "rb_tensor_set_shape")) return rb_last_status();
     int64_t size = 1;
-    for (int i = 0; i < ndim; i++) size *= shape[i];
+    for (int i = 0; i < ndim; i++)
+        size *= shape[i];
     if (size != t->size) {
         char s[RB__SHAPE_STR];
         return rb_error(RB_ERR_SHAPE, "rb_tensor_set_shape: %s has %lld elements, %s has %lld",
@@ -438,7 +446,8 @@ rb_status rb_tensor_set_shape(rb_tensor *t, int ndim, const int64_t *shape)
                         (long long)size);
     }
     t->ndim = ndim;
-    for (int i = 0; i < ndim; i++) t->shape[i] = shape[i];
+    for (int i = 0; i < ndim; i++)
+        t->shape[i] = shape[i];
     rb__contiguous_strides(ndim, shape, t->strides);
     return RB_OK;
 }

@@ -21,8 +21,8 @@ rb_status rb__read_text(const char *path, char **text, size_t *len)
         if (got < 0) {
             int code;
             const char *why = gzerror(f, &code);
-            rb_status st = rb_error(RB_ERR_FORMAT, "'%s': cannot read past byte %zu: %s", path, n,
-                                    why);
+            rb_status st =
+                rb_error(RB_ERR_FORMAT, "'%s': cannot read past byte %zu: %s", path, n, why);
             free(buf);
             gzclose(f);
             return st;
@@ -33,8 +33,10 @@ rb_status rb__read_text(const char *path, char **text, size_t *len)
             int code;
             const char *why = gzerror(f, &code);
             if (code != Z_OK) {
-                rb_status st = rb_error(RB_ERR_FORMAT, "'%s': compressed data ends early, after "
-                                                       "%zu bytes of text: %s", path, n, why);
+                rb_status st = rb_error(RB_ERR_FORMAT,
+                                        "'%s': compressed data ends early, after "
+                                        "%zu bytes of text: %s",
+                                        path, n, why);
                 free(buf);
                 gzclose(f);
                 return st;
@@ -69,11 +71,12 @@ rb_status rb__read_text(const char *path, char **text, size_t *len)
 rb_status rb__split_lines(char *text, rb__lines *out)
 {
     int64_t n = 1;
-    for (const char *p = text; *p; p++) n += *p == '\n';
+    for (const char *p = text; *p; p++)
+        n += *p == '\n';
     out->line = malloc(sizeof(char *) * (size_t)n);
     out->n = 0;
-    if (!out->line) return rb_error(RB_ERR_MEMORY, "out of memory splitting %lld lines",
-                                    (long long)n);
+    if (!out->line)
+        return rb_error(RB_ERR_MEMORY, "out of memory splitting %lld lines", (long long)n);
     char *p = text;
     while (*p) {
         out->line[out->n++] = p;
@@ -96,9 +99,11 @@ void rb__lines_free(rb__lines *l)
 
 static char *trim(char *s)
 {
-    while (*s == ' ' || *s == '\t') s++;
+    while (*s == ' ' || *s == '\t')
+        s++;
     char *e = s + strlen(s);
-    while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r')) *--e = '\0';
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+        *--e = '\0';
     size_t len = strlen(s);
     if (len >= 2 && s[0] == '"' && s[len - 1] == '"') {
         s[len - 1] = '\0';
@@ -124,7 +129,8 @@ int rb__split_fields(char *line, char delim, char **fields, int max)
 
 static bool blank(const char *s)
 {
-    while (*s && isspace((unsigned char)*s)) s++;
+    while (*s && isspace((unsigned char)*s))
+        s++;
     return *s == '\0';
 }
 
@@ -146,7 +152,8 @@ rb_status rb__parse_numeric_rows(const char *path, rb__lines *lines, int64_t fir
     *values = NULL;
     *rows = 0;
     int64_t last = lines->n; /* blank lines at the end are not rows */
-    while (last > first && blank(lines->line[last - 1])) last--;
+    while (last > first && blank(lines->line[last - 1]))
+        last--;
     int64_t n = last - first > 0 ? last - first : 0;
     double *v = malloc(sizeof(double) * (size_t)(n * cols + 1));
     char **fields = malloc(sizeof(char *) * (size_t)cols);

@@ -35,12 +35,14 @@ static inline rb_tensor *tensor_of(rb_dtype dtype, int ndim, const int64_t *shap
     int64_t n = rb_tensor_size(t);
     if (dtype == RB_F32) {
         float *p = rb_tensor_f32(t);
-        for (int64_t i = 0; i < n; i++) v[i] = p[i] = (float)v[i];
+        for (int64_t i = 0; i < n; i++)
+            v[i] = p[i] = (float)v[i];
     } else if (dtype == RB_F64) {
         memcpy(rb_tensor_f64(t), v, (size_t)n * sizeof(double));
     } else {
         int64_t *p = rb_tensor_i64(t);
-        for (int64_t i = 0; i < n; i++) p[i] = (int64_t)v[i];
+        for (int64_t i = 0; i < n; i++)
+            p[i] = (int64_t)v[i];
     }
     return t;
 }
@@ -57,7 +59,7 @@ static inline double *values_of(rb_tensor *t)
 
 /* t holds n values, each within atol + rtol |expect[i]| of expect[i] (NaN matches NaN, and an
  * infinity only the same infinity). */
-#define CHECK_VALUES(t, expect, n, rtol, atol)                                                 \
+#define CHECK_VALUES(t, expect, n, rtol, atol)                                                     \
     check_values_((t), #t, (expect), (n), (rtol), (atol), __FILE__, __LINE__)
 
 static inline void check_values_(rb_tensor *t, const char *expr, const double *expect, int64_t n,
@@ -67,15 +69,14 @@ static inline void check_values_(rb_tensor *t, const char *expr, const double *e
     if (rb_tensor_size(t) != n) {
         char s[96];
         FAIL_AT(file, line, "%s has %lld elements (shape %s), expected %lld", expr,
-                (long long)rb_tensor_size(t), rb_tensor_shape_string(t, s, sizeof s),
-                (long long)n);
+                (long long)rb_tensor_size(t), rb_tensor_shape_string(t, s, sizeof s), (long long)n);
     }
     double *got = values_of(t);
     if (!got) FAIL_AT(file, line, "out of memory");
     for (int64_t i = 0; i < n; i++) {
         double g = got[i], e = expect[i];
-        bool ok = fabs(g - e) <= atol + rtol * fabs(e) || (isnan(g) && isnan(e)) ||
-                  (isinf(e) && g == e);
+        bool ok =
+            fabs(g - e) <= atol + rtol * fabs(e) || (isnan(g) && isnan(e)) || (isinf(e) && g == e);
         if (!ok) {
             free(got);
             FAIL_AT(file, line, "%s[%lld] = %.17g, expected %.17g (rtol %.3g, atol %.3g)", expr,
@@ -86,10 +87,10 @@ static inline void check_values_(rb_tensor *t, const char *expr, const double *e
 }
 
 /* Literal form: CHECK_REL(t, rtol, v0, v1, ...) compares with a relative tolerance only. */
-#define CHECK_REL(t, rtol, ...)                                                                \
-    check_values_((t), #t, (const double[]){__VA_ARGS__},                                      \
-                  (int64_t)(sizeof((const double[]){__VA_ARGS__}) / sizeof(double)), (rtol),  \
-                  0.0, __FILE__, __LINE__)
+#define CHECK_REL(t, rtol, ...)                                                                    \
+    check_values_((t), #t, (const double[]){__VA_ARGS__},                                          \
+                  (int64_t)(sizeof((const double[]){__VA_ARGS__}) / sizeof(double)), (rtol), 0.0,  \
+                  __FILE__, __LINE__)
 
 /* a and b have the same shape and dtype and bit-identical values. */
 #define CHECK_SAME_BITS(a, b) check_same_bits_((a), (b), #a, #b, __FILE__, __LINE__)

@@ -14,8 +14,10 @@ static rb_tensor *numbered(rb_dtype dt, int64_t n, int64_t h, int64_t w, int64_t
     int64_t per = h * w * c;
     for (int64_t i = 0; i < n * per; i++) {
         double v = (double)(1 + i % per);
-        if (dt == RB_F32) rb_tensor_f32(t)[i] = (float)v;
-        else rb_tensor_f64(t)[i] = v;
+        if (dt == RB_F32)
+            rb_tensor_f32(t)[i] = (float)v;
+        else
+            rb_tensor_f64(t)[i] = v;
     }
     return t;
 }
@@ -52,8 +54,9 @@ static void recover_shift(const rb_tensor *out, int64_t n, double fill, int *dy,
                 double got = at(out, base + (y * w + x) * c + k);
                 if (got != want)
                     fail_msg("image %lld shifted by (%d, %d): pixel (%lld, %lld, %lld) = %g, "
-                             "expected %g", (long long)n, *dy, *dx, (long long)y, (long long)x,
-                             (long long)k, got, want);
+                             "expected %g",
+                             (long long)n, *dy, *dx, (long long)y, (long long)x, (long long)k, got,
+                             want);
             }
 }
 
@@ -114,7 +117,8 @@ static void shift_moves_a_single_bright_pixel_within_max_shift(void **state)
     enum { N = 100, H = 11, W = 11 };
     rb_tensor *x = rb_tensor_zeros(RB_F32, RB_SHAPE(N, H, W, 1));
     float *p = rb_tensor_f32(x);
-    for (int n = 0; n < N; n++) p[(n * H + 5) * W + 5] = 0.7f;
+    for (int n = 0; n < N; n++)
+        p[(n * H + 5) * W + 5] = 0.7f;
     rb_rng rng = rb_rng_make(5);
     CHECK_STATUS_OK(rb_augment(x, &(rb_augment_config){.max_shift = 3}, &rng));
     for (int n = 0; n < N; n++) {
@@ -126,7 +130,8 @@ static void shift_moves_a_single_bright_pixel_within_max_shift(void **state)
                     bright++;
                     assert_in_range(y, 5 - 3, 5 + 3);
                     assert_in_range(x2, 5 - 3, 5 + 3);
-                } else if (v != 0) fail_msg("image %d: pixel (%d, %d) = %g", n, y, x2, (double)v);
+                } else if (v != 0)
+                    fail_msg("image %d: pixel (%d, %d) = %g", n, y, x2, (double)v);
             }
         assert_int_equal(bright, 1);
     }
@@ -201,7 +206,8 @@ static void rotation_turns_a_radially_symmetric_image_about_its_centre(void **st
     double *p = rb_tensor_f64(x);
     for (int n = 0; n < N; n++)
         for (int y = 0; y < S; y++)
-            for (int x2 = 0; x2 < S; x2++) p[(n * S + y) * S + x2] = (y - 4) * (y - 4) + (x2 - 4) * (x2 - 4);
+            for (int x2 = 0; x2 < S; x2++)
+                p[(n * S + y) * S + x2] = (y - 4) * (y - 4) + (x2 - 4) * (x2 - 4);
     rb_rng rng = rb_rng_make(41);
     CHECK_STATUS_OK(rb_augment(x, &(rb_augment_config){.max_rotation = 15}, &rng));
     int changed = 0;
@@ -227,7 +233,8 @@ static void rotation_up_to_180_degrees_is_allowed_and_more_refused(void **state)
     rb_tensor *x = rb_tensor_ones(RB_F32, RB_SHAPE(4, 5, 5, 1));
     CHECK_STATUS_OK(rb_augment(x, &(rb_augment_config){.max_rotation = 180}, &rng));
     /* The centre of an odd-sized image stays put whatever the angle. */
-    for (int64_t n = 0; n < 4; n++) CHECK_CLOSE(rb_tensor_get(x, (int64_t[]){n, 2, 2, 0}), 1, 0);
+    for (int64_t n = 0; n < 4; n++)
+        CHECK_CLOSE(rb_tensor_get(x, (int64_t[]){n, 2, 2, 0}), 1, 0);
     CHECK_FAILS(rb_augment(x, &(rb_augment_config){.max_rotation = 180.5}, &rng), RB_ERR_ARGUMENT,
                 "rotation <= 180");
     CHECK_FAILS(rb_augment(x, &(rb_augment_config){.max_rotation = NAN}, &rng), RB_ERR_ARGUMENT,
@@ -296,8 +303,12 @@ static void noise_has_the_requested_std_and_zero_mean(void **state)
 
 /* ---- determinism and dtypes ---- */
 
-static const rb_augment_config everything = {.max_shift = 2, .crop_padding = 1, .hflip = true,
-                                             .max_rotation = 20, .cutout = 3, .noise_std = 0.05,
+static const rb_augment_config everything = {.max_shift = 2,
+                                             .crop_padding = 1,
+                                             .hflip = true,
+                                             .max_rotation = 20,
+                                             .cutout = 3,
+                                             .noise_std = 0.05,
                                              .fill = 0.25};
 
 static void same_seed_gives_bit_identical_batches(void **state)
@@ -335,7 +346,8 @@ static void one_or_two_threads_give_bit_identical_batches(void **state)
     rb_set_num_threads(previous);
     CHECK_STATUS_OK(sa);
     CHECK_STATUS_OK(sb);
-    assert_memory_equal(rb_tensor_data(a), rb_tensor_data(b), (size_t)rb_tensor_size(a) * sizeof(float));
+    assert_memory_equal(rb_tensor_data(a), rb_tensor_data(b),
+                        (size_t)rb_tensor_size(a) * sizeof(float));
 }
 
 static void float32_images_get_the_float64_result_rounded(void **state)
@@ -376,12 +388,13 @@ static void augment_refuses_other_ranks_strided_images_and_negative_parameters(v
     rb_tensor *t = rb_transpose(x, 1, 2);
     CHECK_OK(t);
     CHECK_FAILS(rb_augment(t, &ok, &rng), RB_ERR_ARGUMENT, "contiguous");
-    rb_augment_config bad[] = {{.max_shift = -1}, {.crop_padding = -2}, {.cutout = -3},
-                               {.noise_std = -0.1}, {.noise_std = NAN}, {.max_rotation = -5}};
+    rb_augment_config bad[] = {{.max_shift = -1},   {.crop_padding = -2}, {.cutout = -3},
+                               {.noise_std = -0.1}, {.noise_std = NAN},   {.max_rotation = -5}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         CHECK_FAILS(rb_augment(x, &bad[i], &rng), RB_ERR_ARGUMENT, "need non-negative values");
     /* A refused call leaves the images alone. */
-    for (int64_t i = 0; i < 12; i++) CHECK_CLOSE(at(x, i), (double)(1 + i), 0);
+    for (int64_t i = 0; i < 12; i++)
+        CHECK_CLOSE(at(x, i), (double)(1 + i), 0);
     CHECK_FAILS(rb_augment(x, NULL, &rng), RB_ERR_ARGUMENT, "NULL");
     CHECK_FAILS(rb_augment(x, &ok, NULL), RB_ERR_ARGUMENT, "NULL");
 }

@@ -189,8 +189,8 @@ static snapshot take(rb_params *p, const rb_optimizer *opt)
 
 static bool same(const snapshot *a, const snapshot *b)
 {
-    return a->size == b->size && memcmp(a->bytes, b->bytes, a->size) == 0 &&
-           a->steps == b->steps && a->lr == b->lr;
+    return a->size == b->size && memcmp(a->bytes, b->bytes, a->size) == 0 && a->steps == b->steps &&
+           a->lr == b->lr;
 }
 
 static const char *const kind_names[KINDS] = {"adam",    "amsgrad",  "adamw",   "nadam",
@@ -323,7 +323,8 @@ static void reloading_an_earlier_checkpoint_replays_training_exactly(void **stat
 static uint64_t le64(const unsigned char *p)
 {
     uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
     return v;
 }
 
@@ -344,7 +345,8 @@ static parsed entry_of(const char *header, const char *name)
     if (!at) fail_msg("tensor %s is not in the header", name);
     if (strstr(at + 1, key)) fail_msg("tensor %s is in the header twice", name);
     const char *open = at + strlen(key);
-    while (*open == ' ') open++;
+    while (*open == ' ')
+        open++;
     assert_int_equal(*open, '{');
     const char *close = strchr(open, '}');
     assert_non_null(close);
@@ -362,7 +364,8 @@ static parsed entry_of(const char *header, const char *name)
         e.shape[e.ndim++] = strtoll(s, &end, 10);
         assert_true(end != s);
         s = end;
-        while (*s == ',' || *s == ' ') s++;
+        while (*s == ',' || *s == ' ')
+            s++;
     }
     unsigned long long b0, b1;
     assert_int_equal(sscanf(strchr(o, '['), "[ %llu , %llu ]", &b0, &b1), 2);
@@ -377,7 +380,8 @@ static void check_entry(const char *header, const unsigned char *data, const cha
     parsed e = entry_of(header, name);
     assert_string_equal(e.dtype, "F32");
     assert_int_equal(e.ndim, rb_tensor_ndim(like));
-    for (int d = 0; d < e.ndim; d++) assert_int_equal(e.shape[d], rb_tensor_dim(like, d));
+    for (int d = 0; d < e.ndim; d++)
+        assert_int_equal(e.shape[d], rb_tensor_dim(like, d));
     size_t bytes = (size_t)rb_tensor_size(like) * sizeof(float);
     assert_int_equal(e.end - e.begin, bytes);
     if (memcmp(data + e.begin, values, bytes) != 0)
@@ -408,7 +412,8 @@ static void the_file_follows_the_safetensors_layout(void **state)
     assert_int_equal(strlen(header), hlen); /* text, no NUL inside */
     assert_int_equal(header[0], '{');
     size_t last = hlen;
-    while (last > 0 && header[last - 1] == ' ') last--; /* padding: spaces only */
+    while (last > 0 && header[last - 1] == ' ')
+        last--; /* padding: spaces only */
     assert_int_equal(header[last - 1], '}');
     const unsigned char *data = file + 8 + hlen;
     uint64_t data_size = size - 8 - hlen;
@@ -442,7 +447,8 @@ static void the_file_follows_the_safetensors_layout(void **state)
     /* Nothing else: as many entries as data_offsets, and the data is exactly the tensors. */
     int offsets = 0;
     const char *field = "\"data_offsets\"";
-    for (const char *q = strstr(header, field); q; q = strstr(q + 1, field)) offsets++;
+    for (const char *q = strstr(header, field); q; q = strstr(q + 1, field))
+        offsets++;
     assert_int_equal(offsets, entries);
     assert_int_equal(covered, data_size);
     /* The step count and the optimizer in the metadata. */
@@ -466,9 +472,9 @@ static void the_file_follows_the_safetensors_layout(void **state)
 
 /* Load must fail with status and a message containing every needle (NULL ends the list), and
  * leave every byte of the model, the optimizer's slabs, its step count and rate unchanged. */
-#define CHECK_REFUSED(path, p, opt, status, ...)                                              \
-    check_refused_((path), (p), (opt), (status), (const char *[]){__VA_ARGS__, NULL},          \
-                   __FILE__, __LINE__)
+#define CHECK_REFUSED(path, p, opt, status, ...)                                                   \
+    check_refused_((path), (p), (opt), (status), (const char *[]){__VA_ARGS__, NULL}, __FILE__,    \
+                   __LINE__)
 
 static void check_refused_(const char *path, rb_params *p, rb_optimizer *opt, rb_status status,
                            const char **needles, const char *file, int line)
@@ -568,7 +574,8 @@ static void a_header_length_past_the_end_or_malformed_json_is_refused(void **sta
     /* A header length that points past the end of the file. */
     memcpy(copy, f.file, f.size);
     uint64_t past = f.size;
-    for (int i = 0; i < 8; i++) copy[i] = (unsigned char)(past >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        copy[i] = (unsigned char)(past >> (8 * i));
     spill(bad, copy, f.size);
     CHECK_REFUSED(bad, p, f.opt, RB_ERR_FORMAT, "header of", "announced");
     /* ... or far past it (no overflow). */
@@ -593,7 +600,8 @@ static void a_header_length_past_the_end_or_malformed_json_is_refused(void **sta
     memcpy(copy, f.file, f.size);
     h = (char *)copy + 8;
     size_t end = f.hlen;
-    while (h[end - 1] == ' ') end--;
+    while (h[end - 1] == ' ')
+        end--;
     h[end - 1] = ' ';
     spill(bad, copy, f.size);
     CHECK_REFUSED(bad, p, f.opt, RB_ERR_FORMAT, "header byte");

@@ -11,10 +11,18 @@ typedef struct geo {
 /* Resolve a window the way the library documents it (TensorFlow's "same"). */
 static geo geometry(int64_t H, int64_t W, int kh, int kw, rb_window2d win, bool pooling)
 {
-    geo g = {kh, kw, win.stride[0] ? win.stride[0] : (pooling ? kh : 1),
+    geo g = {kh,
+             kw,
+             win.stride[0] ? win.stride[0] : (pooling ? kh : 1),
              win.stride[1] ? win.stride[1] : (pooling ? kw : 1),
-             win.dilation[0] ? win.dilation[0] : 1, win.dilation[1] ? win.dilation[1] : 1, 0, 0,
-             H, W, 0, 0};
+             win.dilation[0] ? win.dilation[0] : 1,
+             win.dilation[1] ? win.dilation[1] : 1,
+             0,
+             0,
+             H,
+             W,
+             0,
+             0};
     int64_t eh = (int64_t)g.dh * (kh - 1) + 1, ew = (int64_t)g.dw * (kw - 1) + 1, pb = 0, pr = 0;
     if (win.padding == RB_PAD_SAME) {
         int64_t oh = (H + g.sh - 1) / g.sh, ow = (W + g.sw - 1) / g.sw;
@@ -48,8 +56,8 @@ static double at4(rb_tensor *t, int64_t a, int64_t b, int64_t c, int64_t d)
 
 /* Direct definition: y[n,oh,ow,co] = b[co] + sum_{i,j,ci} x[n, oh s + i d - p, ...] w[i,j,ci,co]
  * over the group of co. */
-static void check_conv(int64_t N, int64_t H, int64_t W, int64_t cin, int64_t cout, int kh,
-                       int kw, rb_window2d win, bool with_bias)
+static void check_conv(int64_t N, int64_t H, int64_t W, int64_t cin, int64_t cout, int kh, int kw,
+                       rb_window2d win, bool with_bias)
 {
     rb_rng rng = rb_rng_make((uint64_t)(H * 131 + W * 17 + kh * 7 + kw));
     int groups = win.groups ? win.groups : 1;
@@ -68,7 +76,8 @@ static void check_conv(int64_t N, int64_t H, int64_t W, int64_t cin, int64_t cou
                     int64_t grp = co / og;
                     for (int i = 0; i < kh; i++)
                         for (int j = 0; j < kw; j++) {
-                            int64_t r = oh * g.sh + i * g.dh - g.pt, c = ow * g.sw + j * g.dw - g.pl;
+                            int64_t r = oh * g.sh + i * g.dh - g.pt,
+                                    c = ow * g.sw + j * g.dw - g.pl;
                             if (r < 0 || r >= H || c < 0 || c >= W) continue;
                             for (int64_t ci = 0; ci < cg; ci++)
                                 s += at4(x, n, r, c, grp * cg + ci) * at4(w, i, j, ci, co);
@@ -87,10 +96,11 @@ static void conv2d_equals_the_direct_definition(void **state)
     check_conv(2, 7, 5, 2, 3, 3, 2, (rb_window2d){.padding = RB_PAD_SAME}, true);
     check_conv(1, 8, 9, 3, 2, 3, 3, (rb_window2d){.stride = {2, 3}, .padding = RB_PAD_SAME}, false);
     check_conv(2, 9, 8, 2, 2, 3, 2, (rb_window2d){.dilation = {2, 3}}, true);
-    check_conv(1, 6, 7, 2, 3, 2, 3,
-               (rb_window2d){.stride = {2, 1}, .dilation = {2, 1}, .padding = RB_PAD_EXPLICIT,
-                             .pad = {1, 2, 0, 3}},
-               true);
+    check_conv(
+        1, 6, 7, 2, 3, 2, 3,
+        (rb_window2d){
+            .stride = {2, 1}, .dilation = {2, 1}, .padding = RB_PAD_EXPLICIT, .pad = {1, 2, 0, 3}},
+        true);
     check_conv(2, 5, 5, 4, 6, 3, 3, (rb_window2d){.groups = 2, .padding = RB_PAD_SAME}, true);
     check_conv(1, 4, 4, 3, 3, 1, 1, (rb_window2d){.groups = 3}, false); /* depthwise 1x1 */
     check_conv(3, 4, 5, 5, 2, 1, 1, (rb_window2d){0}, true);            /* pointwise shortcut */
@@ -106,8 +116,8 @@ static void float32_convolution_matches_float64(void **state)
     rb_window2d win = {.padding = RB_PAD_SAME};
     rb_tensor *y64 = rb_conv2d(x, w, NULL, win);
     rb_tensor *y32 = rb_conv2d(rb_cast(x, RB_F32), rb_cast(w, RB_F32), NULL, win);
-    double err = rb_tensor_item(rb_max(rb_abs(rb_sub(rb_cast(y32, RB_F64), y64)), RB_ALL_AXES,
-                                       false));
+    double err =
+        rb_tensor_item(rb_max(rb_abs(rb_sub(rb_cast(y32, RB_F64), y64)), RB_ALL_AXES, false));
     assert_true(err < 1e-5);
 }
 
@@ -134,8 +144,8 @@ static void conv1d_equals_the_direct_definition(void **state)
 
 /* Transposed convolution by its definition: every input pixel adds w * x to a window of the
  * output. */
-static void check_transpose(int64_t H, int64_t W, int kh, int kw, rb_window2d win,
-                            int64_t expect_h, int64_t expect_w, int pt, int pl)
+static void check_transpose(int64_t H, int64_t W, int kh, int kw, rb_window2d win, int64_t expect_h,
+                            int64_t expect_w, int pt, int pl)
 {
     rb_rng rng = rb_rng_make(6);
     int64_t N = 2, cin = 3, cout = 2;
@@ -165,17 +175,19 @@ static void check_transpose(int64_t H, int64_t W, int kh, int kw, rb_window2d wi
 static void transposed_convolution_equals_its_definition(void **state)
 {
     (void)state;
-    check_transpose(3, 4, 3, 3, (rb_window2d){0}, 5, 6, 0, 0);                      /* valid */
-    check_transpose(3, 4, 3, 3, (rb_window2d){.stride = {2, 2}}, 7, 9, 0, 0);        /* strided */
+    check_transpose(3, 4, 3, 3, (rb_window2d){0}, 5, 6, 0, 0);                /* valid */
+    check_transpose(3, 4, 3, 3, (rb_window2d){.stride = {2, 2}}, 7, 9, 0, 0); /* strided */
     /* Keras: in * stride positions; the one padded row goes at the bottom, as in the
      * convolution (6 -> 3, same) this is the adjoint of. */
-    check_transpose(3, 4, 3, 3, (rb_window2d){.stride = {2, 2}, .padding = RB_PAD_SAME}, 6, 8,
-                    0, 0);
+    check_transpose(3, 4, 3, 3, (rb_window2d){.stride = {2, 2}, .padding = RB_PAD_SAME}, 6, 8, 0,
+                    0);
     check_transpose(2, 2, 2, 2, (rb_window2d){.stride = {2, 2}, .padding = RB_PAD_SAME}, 4, 4, 0,
                     0); /* the decoder's upsampling block */
     check_transpose(3, 3, 3, 3,
-                    (rb_window2d){.stride = {2, 2}, .padding = RB_PAD_EXPLICIT,
-                                  .pad = {1, 1, 1, 1}, .output_padding = {1, 0}},
+                    (rb_window2d){.stride = {2, 2},
+                                  .padding = RB_PAD_EXPLICIT,
+                                  .pad = {1, 1, 1, 1},
+                                  .output_padding = {1, 0}},
                     6, 5, 1, 1);
 }
 
@@ -187,7 +199,7 @@ static void transposed_convolution_is_the_adjoint_of_convolution(void **state)
     rb_window2d win = {.stride = {2, 2}, .padding = RB_PAD_SAME};
     rb_tensor *x = random_tensor(RB_F64, RB_SHAPE(2, 6, 6, 3), &rng);
     rb_tensor *w = random_tensor(RB_F64, RB_SHAPE(3, 3, 3, 4), &rng); /* (kh, kw, Cin, Cout) */
-    rb_tensor *cx = rb_conv2d(x, w, NULL, win);                          /* (2, 3, 3, 4) */
+    rb_tensor *cx = rb_conv2d(x, w, NULL, win);                       /* (2, 3, 3, 4) */
     rb_tensor *y = random_tensor(RB_F64, RB_SHAPE(2, 3, 3, 4), &rng);
     rb_tensor *ty = rb_conv2d_transpose(y, w, NULL, win); /* w read as (kh, kw, Cout=3, Cin=4) */
     CHECK_SHAPE(ty, 2, 6, 6, 3);
@@ -215,7 +227,8 @@ static void check_pool(pool_kind kind, int64_t H, int64_t W, int kh, int kw, rb_
                     int count = 0;
                     for (int i = 0; i < kh; i++)
                         for (int j = 0; j < kw; j++) {
-                            int64_t r = oh * g.sh + i * g.dh - g.pt, q = ow * g.sw + j * g.dw - g.pl;
+                            int64_t r = oh * g.sh + i * g.dh - g.pt,
+                                    q = ow * g.sw + j * g.dw - g.pl;
                             if (r < 0 || r >= H || q < 0 || q >= W) continue;
                             double v = at4(x, n, r, q, c);
                             sum += v;
@@ -267,8 +280,8 @@ static void im2col_and_col2im_are_adjoint(void **state)
     double right = rb_tensor_item(rb_sum(rb_mul(x, rb_col2im(y, 5, 6, win)), RB_ALL_AXES, false));
     CHECK_CLOSE(left, right, 1e-11);
     /* A padded position holds the pad value. */
-    rb_tensor *p = rb_im2col(T64(RB_SHAPE(1, 1, 1, 1), 5), 3, 3,
-                             (rb_window2d){.padding = RB_PAD_SAME}, -7);
+    rb_tensor *p =
+        rb_im2col(T64(RB_SHAPE(1, 1, 1, 1), 5), 3, 3, (rb_window2d){.padding = RB_PAD_SAME}, -7);
     CHECK_TENSOR(p, 0, -7, -7, -7, -7, 5, -7, -7, -7, -7);
 }
 

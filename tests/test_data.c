@@ -181,10 +181,12 @@ static void write_mini_mnist(int64_t n_train, int64_t n_labels)
     mkdir(sub, 0700);
     static unsigned char buf[16 + 20 * 784];
     unsigned char px[20 * 784], lab[20];
-    for (int i = 0; i < 20 * 784; i++) px[i] = (unsigned char)(i % 256);
-    for (int i = 0; i < 20; i++) lab[i] = (unsigned char)(i % 10);
-    size_t n = idx_bytes(buf, 0x08, 3, (uint32_t[]){(uint32_t)n_train, 28, 28}, px,
-                         (size_t)n_train * 784);
+    for (int i = 0; i < 20 * 784; i++)
+        px[i] = (unsigned char)(i % 256);
+    for (int i = 0; i < 20; i++)
+        lab[i] = (unsigned char)(i % 10);
+    size_t n =
+        idx_bytes(buf, 0x08, 3, (uint32_t[]){(uint32_t)n_train, 28, 28}, px, (size_t)n_train * 784);
     write_file("mnist/train-images-idx3-ubyte.gz", buf, n, true);
     n = idx_bytes(buf, 0x08, 1, (uint32_t[]){(uint32_t)n_labels}, lab, (size_t)n_labels);
     write_file("mnist/train-labels-idx1-ubyte", buf, n, false);
@@ -259,14 +261,17 @@ static void batches_cover_every_row_once_per_epoch(void **state)
                 int v = (int)rb_tensor_get(xb, (int64_t[]){i, 0});
                 assert_int_equal(v, (int)rb_tensor_get(yb, (int64_t[]){i})); /* rows stay paired */
                 seen[v]++;
-                if (epoch == 0) first_order[k++] = v;
-                else if (v != first_order[pos]) k = -100; /* reshuffled */
+                if (epoch == 0)
+                    first_order[k++] = v;
+                else if (v != first_order[pos])
+                    k = -100; /* reshuffled */
                 pos++;
             }
         }
         assert_int_equal(nb, 3);
         assert_int_equal(sizes[2], 2); /* the last batch is the rest */
-        for (int i = 0; i < 10; i++) assert_int_equal(seen[i], 1);
+        for (int i = 0; i < 10; i++)
+            assert_int_equal(seen[i], 1);
     }
     assert_true(k < 0);
     rb_batcher_free(b);
@@ -275,7 +280,8 @@ static void batches_cover_every_row_once_per_epoch(void **state)
 static void batcher_arguments_are_checked(void **state)
 {
     (void)state;
-    rb_tensor *x = rb_tensor_zeros(RB_F32, RB_SHAPE(5, 2)), *y = rb_tensor_zeros(RB_I64, RB_SHAPE(4));
+    rb_tensor *x = rb_tensor_zeros(RB_F32, RB_SHAPE(5, 2)),
+              *y = rb_tensor_zeros(RB_I64, RB_SHAPE(4));
     CHECK_FAILS(rb_batcher_new(x, y, 2, false, 0), RB_ERR_SHAPE, "differ in rows");
     CHECK_FAILS(rb_batcher_new(x, NULL, 0, false, 0), RB_ERR_ARGUMENT, "batch size 0");
     rb_batcher *b = rb_batcher_new(x, NULL, 2, false, 0);
@@ -289,7 +295,8 @@ static void batcher_arguments_are_checked(void **state)
 static void dataset_head_copies_the_first_rows(void **state)
 {
     (void)state;
-    rb_dataset d = {.x = rb_tensor_arange(RB_F64, 0, 6, 1), .y = rb_tensor_arange(RB_I64, 10, 16, 1)};
+    rb_dataset d = {.x = rb_tensor_arange(RB_F64, 0, 6, 1),
+                    .y = rb_tensor_arange(RB_I64, 10, 16, 1)};
     rb_dataset h;
     CHECK_STATUS_OK(rb_dataset_head(&d, 2, &h));
     CHECK_TENSOR(h.x, 0, 0, 1);

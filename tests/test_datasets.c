@@ -81,9 +81,11 @@ static void csv_target_by_name_or_position_and_class_labels(void **state)
     (void)state;
     const char *p = write_text("b.csv.gz", "label;f1;f2\n1;0.5;-1\n0;1e-3;2\n2;7;8\n");
     rb_dataset d;
-    CHECK_STATUS_OK(rb_csv_load(p, (rb_csv_options){.target = "label", .delimiter = ';',
-                                                     .classification = true, .dtype = RB_F64},
-                                &d));
+    CHECK_STATUS_OK(rb_csv_load(
+        p,
+        (rb_csv_options){
+            .target = "label", .delimiter = ';', .classification = true, .dtype = RB_F64},
+        &d));
     assert_int_equal(rb_tensor_dtype(d.x), RB_F64);
     assert_int_equal(rb_tensor_dtype(d.y), RB_I64);
     CHECK_TENSOR(d.x, 0, 0.5, -1, 1e-3, 2, 7, 8);
@@ -107,12 +109,15 @@ static void malformed_csv_files_name_the_line_and_column(void **state)
     (void)state;
     rb_dataset d;
     const char *p = write_text("ragged.csv", "a,b,y\n1,2,3\n4,5\n");
-    CHECK_FAILS(rb_csv_load(p, (rb_csv_options){0}, &d), RB_ERR_FORMAT, "ragged.csv:3: 2 fields, expected 3");
+    CHECK_FAILS(rb_csv_load(p, (rb_csv_options){0}, &d), RB_ERR_FORMAT,
+                "ragged.csv:3: 2 fields, expected 3");
     assert_null(d.x);
     p = write_text("word.csv", "a,b,y\n1,2,3\n4,five,6\n");
-    CHECK_FAILS(rb_csv_load(p, (rb_csv_options){0}, &d), RB_ERR_FORMAT, "word.csv:3: column 2: 'five' is not a number");
+    CHECK_FAILS(rb_csv_load(p, (rb_csv_options){0}, &d), RB_ERR_FORMAT,
+                "word.csv:3: column 2: 'five' is not a number");
     p = write_text("hole.csv", "a,b,y\n1,,3\n");
-    CHECK_FAILS(rb_csv_load(p, (rb_csv_options){0}, &d), RB_ERR_FORMAT, "hole.csv:2: column 2 is empty");
+    CHECK_FAILS(rb_csv_load(p, (rb_csv_options){0}, &d), RB_ERR_FORMAT,
+                "hole.csv:2: column 2 is empty");
     p = write_text("label.csv", "a,y\n1,0\n2,1.5\n");
     CHECK_FAILS(rb_csv_load(p, (rb_csv_options){.classification = true}, &d), RB_ERR_FORMAT,
                 "label.csv:3: class label 1.5");
@@ -169,7 +174,8 @@ static void sklearn_sets_read_their_layouts_with_names(void **state)
 
     char digits[600] = "";
     for (int r = 0; r < 2; r++) {
-        for (int k = 0; k < 64; k++) snprintf(digits + strlen(digits), 8, "%d,", (k + r) % 17);
+        for (int k = 0; k < 64; k++)
+            snprintf(digits + strlen(digits), 8, "%d,", (k + r) % 17);
         snprintf(digits + strlen(digits), 8, "%d\n", 7 + r);
     }
     write_text("digits.csv.gz", digits);
@@ -185,16 +191,19 @@ static void sklearn_files_that_disagree_with_themselves_are_refused(void **state
 {
     (void)state;
     rb_dataset d;
-    write_text("wine_data.csv", "3,13,class_0,class_1,class_2\n"
-                                "14.23,1.71,2.43,15.6,127,2.8,3.06,0.28,2.29,5.64,1.04,3.92,1065,0\n");
-    CHECK_FAILS(rb_sklearn_load("wine", dir, &d), RB_ERR_FORMAT, "1 data rows, its first line says 3");
+    write_text("wine_data.csv",
+               "3,13,class_0,class_1,class_2\n"
+               "14.23,1.71,2.43,15.6,127,2.8,3.06,0.28,2.29,5.64,1.04,3.92,1065,0\n");
+    CHECK_FAILS(rb_sklearn_load("wine", dir, &d), RB_ERR_FORMAT,
+                "1 data rows, its first line says 3");
     write_text("breast_cancer.csv", "1,30,malignant,benign\n1,2,3\n");
     CHECK_FAILS(rb_sklearn_load("breast_cancer", dir, &d), RB_ERR_FORMAT,
                 "breast_cancer.csv:2: 3 fields, expected 31");
     write_text("iris.csv", "1,4,setosa,versicolor,virginica\n5.1,3.5,1.4,0.2,3\n");
     CHECK_FAILS(rb_sklearn_load("iris", dir, &d), RB_ERR_FORMAT, "label 3 is not a class of iris");
     CHECK_FAILS(rb_sklearn_load("titanic", dir, &d), RB_ERR_NOT_FOUND, "no set 'titanic'");
-    CHECK_FAILS(rb_sklearn_load("iris", "/nonexistent", &d), RB_ERR_NOT_FOUND, "'iris.csv' not found");
+    CHECK_FAILS(rb_sklearn_load("iris", "/nonexistent", &d), RB_ERR_NOT_FOUND,
+                "'iris.csv' not found");
 }
 
 /* ---- California housing ---- */
@@ -203,26 +212,29 @@ static void sklearn_files_that_disagree_with_themselves_are_refused(void **state
 static void california_housing_features_match_scikit_learn(void **state)
 {
     (void)state;
-    const char *p = write_text(
-        "cal_housing.data",
-        "-122.230000,37.880000,41.000000,880.000000,129.000000,322.000000,126.000000,8.325200,452600.000000\n"
-        "-122.220000,37.860000,21.000000,7099.000000,1106.000000,2401.000000,1138.000000,8.301400,358500.000000\n");
+    const char *p =
+        write_text("cal_housing.data", "-122.230000,37.880000,41.000000,880.000000,129.000000,322."
+                                       "000000,126.000000,8.325200,452600.000000\n"
+                                       "-122.220000,37.860000,21.000000,7099.000000,1106.000000,"
+                                       "2401.000000,1138.000000,8.301400,358500.000000\n");
     rb_dataset d;
     CHECK_STATUS_OK(rb_california_housing_load(p, &d));
     CHECK_SHAPE(d.x, 2, 8);
     CHECK_SHAPE(d.y, 2, 1);
     /* fetch_california_housing().data[:2] and .target[:2] */
-    CHECK_TENSOR(d.x, 1e-5, 8.3252, 41, 6.984127, 1.023810, 322, 2.555556, 37.88, -122.23,
-                 8.3014, 21, 6.238137, 0.971880, 2401, 2.109842, 37.86, -122.22);
+    CHECK_TENSOR(d.x, 1e-5, 8.3252, 41, 6.984127, 1.023810, 322, 2.555556, 37.88, -122.23, 8.3014,
+                 21, 6.238137, 0.971880, 2401, 2.109842, 37.86, -122.22);
     CHECK_TENSOR(d.y, 1e-6, 4.526, 3.585);
     assert_string_equal(d.meta->feature_names[5], "AveOccup");
     assert_string_equal(d.meta->target_name, "MedHouseVal");
     rb_dataset_free(&d);
 
     p = write_text("zero.data", "-122.23,37.88,41,880,129,322,0,8.3252,452600\n");
-    CHECK_FAILS(rb_california_housing_load(p, &d), RB_ERR_FORMAT, "zero.data:1: column 7 (households) is 0");
+    CHECK_FAILS(rb_california_housing_load(p, &d), RB_ERR_FORMAT,
+                "zero.data:1: column 7 (households) is 0");
     p = write_text("short.data", "-122.23,37.88,41,880,129,322,126,8.3252\n");
-    CHECK_FAILS(rb_california_housing_load(p, &d), RB_ERR_FORMAT, "short.data:1: 8 fields, expected 9");
+    CHECK_FAILS(rb_california_housing_load(p, &d), RB_ERR_FORMAT,
+                "short.data:1: 8 fields, expected 9");
 }
 
 /* ---- CIFAR-10 ---- */
@@ -236,7 +248,8 @@ static void write_cifar(const char *name, int records, int bad_label_at, long cu
         unsigned char rec[3073];
         rec[0] = (unsigned char)(r == bad_label_at ? 10 : r % 10);
         for (int c = 0; c < 3; c++)
-            for (int p = 0; p < 1024; p++) rec[1 + c * 1024 + p] = (unsigned char)((p + 85 * c + r) % 256);
+            for (int p = 0; p < 1024; p++)
+                rec[1 + c * 1024 + p] = (unsigned char)((p + 85 * c + r) % 256);
         long n = cut >= 0 && written + 3073 > cut ? cut - written : 3073;
         if (n > 0) fwrite(rec, 1, (size_t)n, f);
         written += n > 0 ? n : 0;
@@ -259,8 +272,9 @@ static void cifar10_records_become_channels_last_images(void **state)
     rb_dataset_free(&d);
 
     write_cifar("cut.bin", 2, -1, 3073 + 100);
-    CHECK_FAILS(rb_cifar10_load_batch(path_of("cut.bin"), &d), RB_ERR_FORMAT,
-                "3173 bytes is not a whole number of 3073-byte records (truncated after byte 3073?)");
+    CHECK_FAILS(
+        rb_cifar10_load_batch(path_of("cut.bin"), &d), RB_ERR_FORMAT,
+        "3173 bytes is not a whole number of 3073-byte records (truncated after byte 3073?)");
     write_cifar("label.bin", 3, 1, -1);
     CHECK_FAILS(rb_cifar10_load_batch(path_of("label.bin"), &d), RB_ERR_FORMAT,
                 "byte 3073 (label of record 1) is 10");
@@ -282,8 +296,10 @@ static void ruban_data_is_searched_before_the_system_places(void **state)
     setenv("RUBAN_DATA", dir, 1);
     rb_dataset d;
     rb_status st = rb_sklearn_load("iris", NULL, &d);
-    if (saved) setenv("RUBAN_DATA", saved, 1);
-    else unsetenv("RUBAN_DATA");
+    if (saved)
+        setenv("RUBAN_DATA", saved, 1);
+    else
+        unsetenv("RUBAN_DATA");
     free(saved);
     CHECK_STATUS_OK(st);
     CHECK_SHAPE(d.x, 1, 4);

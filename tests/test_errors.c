@@ -67,13 +67,27 @@ static void a_null_input_fails_through_a_whole_expression(void **state)
     rb_tensor *bad = rb_matmul(x, rb_tensor_ones(RB_F32, RB_SHAPE(3, 3)));
     assert_null(bad);
     rb_tensor *results[] = {
-        rb_add(bad, x), rb_sub(x, bad), rb_mul(bad, bad), rb_div(bad, x), rb_exp(bad),
-        rb_relu(bad), rb_softmax(bad, 0), rb_sum(bad, RB_ALL_AXES, false),
-        rb_mean(bad, RB_ALL_AXES, false), rb_var(bad, RB_ALL_AXES, false, 0),
-        rb_reshape(bad, RB_SHAPE(4)), rb_transpose(bad, 0, 1), rb_linear(bad, x, NULL),
-        rb_concat(2, (rb_tensor *[]){x, bad}, 0), rb_where(bad, x, x), rb_mse(bad, x),
-        rb_softmax_cross_entropy(bad, x), rb_cast(bad, RB_F64), rb_stop_gradient(bad),
-        rb_gather(x, bad, 0), rb_pad(bad, (int64_t[]){0, 0}, (int64_t[]){0, 0}, 0),
+        rb_add(bad, x),
+        rb_sub(x, bad),
+        rb_mul(bad, bad),
+        rb_div(bad, x),
+        rb_exp(bad),
+        rb_relu(bad),
+        rb_softmax(bad, 0),
+        rb_sum(bad, RB_ALL_AXES, false),
+        rb_mean(bad, RB_ALL_AXES, false),
+        rb_var(bad, RB_ALL_AXES, false, 0),
+        rb_reshape(bad, RB_SHAPE(4)),
+        rb_transpose(bad, 0, 1),
+        rb_linear(bad, x, NULL),
+        rb_concat(2, (rb_tensor *[]){x, bad}, 0),
+        rb_where(bad, x, x),
+        rb_mse(bad, x),
+        rb_softmax_cross_entropy(bad, x),
+        rb_cast(bad, RB_F64),
+        rb_stop_gradient(bad),
+        rb_gather(x, bad, 0),
+        rb_pad(bad, (int64_t[]){0, 0}, (int64_t[]){0, 0}, 0),
     };
     for (size_t i = 0; i < sizeof results / sizeof results[0]; i++)
         if (results[i]) fail_msg("result %zu is not NULL", i);

@@ -43,14 +43,14 @@ static const char *path_of(const char *name)
 
 static bool exists(const char *path) { return access(path, F_OK) == 0; }
 
-#define CHECK_EXISTS(path)                                                                     \
-    do {                                                                                       \
-        if (!exists(path)) fail_msg("%s was not written", (path));                             \
+#define CHECK_EXISTS(path)                                                                         \
+    do {                                                                                           \
+        if (!exists(path)) fail_msg("%s was not written", (path));                                 \
     } while (0)
 
-#define CHECK_ABSENT(path)                                                                     \
-    do {                                                                                       \
-        if (exists(path)) fail_msg("%s should not exist", (path));                             \
+#define CHECK_ABSENT(path)                                                                         \
+    do {                                                                                           \
+        if (exists(path)) fail_msg("%s should not exist", (path));                                 \
     } while (0)
 
 /* The whole file as a string (the caller frees it); fails the test if it cannot be read. */
@@ -72,14 +72,16 @@ static char *slurp(const char *path)
 static int count_lines(const char *text)
 {
     int n = 0;
-    for (; *text; text++) n += *text == '\n';
+    for (; *text; text++)
+        n += *text == '\n';
     return n;
 }
 
 static int count_occurrences(const char *text, const char *needle)
 {
     int n = 0;
-    for (const char *p = strstr(text, needle); p; p = strstr(p + 1, needle)) n++;
+    for (const char *p = strstr(text, needle); p; p = strstr(p + 1, needle))
+        n++;
     return n;
 }
 
@@ -143,7 +145,8 @@ static void noiseless_data(rb_dtype dt, int64_t n, int64_t f, int64_t t, const d
     for (int64_t i = 0; i < n; i++)
         for (int64_t c = 0; c < t; c++) {
             double s = b[c];
-            for (int64_t j = 0; j < f; j++) s += xv[i * f + j] * w[j * t + c];
+            for (int64_t j = 0; j < f; j++)
+                s += xv[i * f + j] * w[j * t + c];
             yv[i * t + c] = s;
         }
     if (dt == RB_F32) {
@@ -238,9 +241,11 @@ static void dependent_features_are_refused_without_ridge_and_accepted_with_it(vo
     (void)state;
     enum { N = 20 };
     /* Feature 1 constant (7): y = 3 t + 1. */
-    rb_tensor *xc = rb_tensor_empty(RB_F64, RB_SHAPE(N, 2)), *yc = rb_tensor_empty(RB_F64, RB_SHAPE(N));
+    rb_tensor *xc = rb_tensor_empty(RB_F64, RB_SHAPE(N, 2)),
+              *yc = rb_tensor_empty(RB_F64, RB_SHAPE(N));
     /* Feature 2 = 2 x feature 0 (feature 1 = t^2): y = 3 t + 0.5 t^2 + 1. */
-    rb_tensor *xd = rb_tensor_empty(RB_F64, RB_SHAPE(N, 3)), *yd = rb_tensor_empty(RB_F64, RB_SHAPE(N));
+    rb_tensor *xd = rb_tensor_empty(RB_F64, RB_SHAPE(N, 3)),
+              *yd = rb_tensor_empty(RB_F64, RB_SHAPE(N));
     for (int i = 0; i < N; i++) {
         double t = i / 10.0;
         rb_tensor_f64(xc)[2 * i] = t;
@@ -424,9 +429,10 @@ static void plot_writes_data_and_script_and_renders_png_and_svg(void **state)
     rb_series s[2] = {{.label = "training", .n = 3, .x = x, .y = loss, .dashed = true, .color = 1},
                       {.label = "validation", .n = 3, .x = x, .y = val, .color = 1}};
     const char *base = path_of("loss");
-    CHECK_STATUS_OK(rb_plot_lines(base, (rb_plot){.title = "Loss", .xlabel = "epoch",
-                                                  .ylabel = "cross-entropy", .logy = true},
-                                  2, s));
+    CHECK_STATUS_OK(rb_plot_lines(
+        base,
+        (rb_plot){.title = "Loss", .xlabel = "epoch", .ylabel = "cross-entropy", .logy = true}, 2,
+        s));
     CHECK_EXISTS(path_of("loss.dat"));
     CHECK_EXISTS(path_of("loss.gp"));
     char *script = slurp(path_of("loss.gp"));
@@ -541,8 +547,10 @@ typedef struct fake {
 static double fake_value(double lr, double units, uint64_t seed, int fold, int k, int epochs)
 {
     double v = lr + units / 100 + 0.001 * (double)seed + 0.002 * (fold + 1);
-    if (k == epochs - 1) v += 0.02;
-    else if (k == epochs - 2) v += 0.05;
+    if (k == epochs - 1)
+        v += 0.02;
+    else if (k == epochs - 2)
+        v += 0.05;
     return v;
 }
 
@@ -572,8 +580,12 @@ static rb_history *fake_run(const rb_run *run)
         return NULL;
     }
     fake_call *c = &s->calls[s->n_calls++];
-    *c = (fake_call){.index = run->index, .repeat = run->repeat, .fold = run->fold,
-                     .seed = run->seed, .config = run->config, .train = run->train,
+    *c = (fake_call){.index = run->index,
+                     .repeat = run->repeat,
+                     .fold = run->fold,
+                     .seed = run->seed,
+                     .config = run->config,
+                     .train = run->train,
                      .validation = run->validation};
     c->n_train = ids_of(run->train, c->train_ids, NULL);
     c->n_val = ids_of(run->validation, c->val_ids, c->val_classes);
@@ -666,9 +678,8 @@ static void grid_adds_every_combination_with_the_last_key_fastest(void **state)
     CHECK_STATUS_OK(rb_experiment_add_values(e, "epochs", 2, (const double[]){5, 0.001}));
     assert_string_equal(rb_experiment_config_at(e, 6)->name, "epochs=5");
     assert_string_equal(rb_experiment_config_at(e, 7)->name, "epochs=0.001");
-    assert_int_equal(rb_experiment_add(e, "baseline", 1, (const char *const[]){"lr"},
-                                       (const double[]){0.5}),
-                     8);
+    assert_int_equal(
+        rb_experiment_add(e, "baseline", 1, (const char *const[]){"lr"}, (const double[]){0.5}), 8);
     assert_string_equal(rb_experiment_config_at(e, 8)->name, "baseline");
     CHECK_CLOSE(rb_experiment_config_at(e, 8)->values[0], 0.5, 0);
     assert_int_equal(rb_experiment_count(e), 9);
@@ -734,7 +745,8 @@ static void run_calls_the_function_once_per_configuration_and_seed(void **state)
     }
     for (int i = 0; i < 6; i++) {
         for (int r = 0; r < 3; r++)
-            if (seen[i][r] != 1) fail_msg("configuration %d ran %d times with seed %d", i, seen[i][r], r + 1);
+            if (seen[i][r] != 1)
+                fail_msg("configuration %d ran %d times with seed %d", i, seen[i][r], r + 1);
         assert_int_equal(rb_experiment_runs(e, i), 3);
     }
     assert_null(rb_experiment_history(e, 0, 3));
@@ -745,7 +757,8 @@ static void run_calls_the_function_once_per_configuration_and_seed(void **state)
     CHECK_STATUS_OK(rb_experiment_run(e, &train, NULL));
     assert_int_equal(s.n_calls, 2 * 6 * 3);
     assert_null(s.calls[6 * 3].validation);
-    for (int i = 0; i < 6; i++) assert_int_equal(rb_experiment_runs(e, i), 3);
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(rb_experiment_runs(e, i), 3);
     assert_false(rb_experiment_history(e, 0, 0)->has_validation);
     rb_experiment_free(e);
 }
@@ -788,7 +801,8 @@ static void best_is_the_highest_accuracy_or_the_lowest_error(void **state)
     rb_experiment_free(e);
 }
 
-static void final_uses_the_training_metric_without_validation_and_the_loss_without_metric(void **state)
+static void
+final_uses_the_training_metric_without_validation_and_the_loss_without_metric(void **state)
 {
     (void)state;
     rb_dataset train = id_table(6), val = id_table(4);
@@ -810,10 +824,12 @@ static void final_uses_the_training_metric_without_validation_and_the_loss_witho
     e = new_experiment(path_of("b"), 1, &none);
     CHECK_STATUS_OK(rb_experiment_add_values(e, "lr", 2, lrs));
     CHECK_STATUS_OK(rb_experiment_run(e, &train, &val));
-    for (int i = 0; i < 2; i++) CHECK_CLOSE(rb_experiment_final(e, i), 1.0 / 3 + lrs[i] + 0.1, 1e-12);
+    for (int i = 0; i < 2; i++)
+        CHECK_CLOSE(rb_experiment_final(e, i), 1.0 / 3 + lrs[i] + 0.1, 1e-12);
     assert_int_equal(rb_experiment_best(e), 1);
     CHECK_STATUS_OK(rb_experiment_run(e, &train, NULL));
-    for (int i = 0; i < 2; i++) CHECK_CLOSE(rb_experiment_final(e, i), 1.0 / 3 + lrs[i], 1e-12);
+    for (int i = 0; i < 2; i++)
+        CHECK_CLOSE(rb_experiment_final(e, i), 1.0 / 3 + lrs[i], 1e-12);
     assert_int_equal(rb_experiment_best(e), 1);
     rb_experiment_free(e);
 }
@@ -853,7 +869,8 @@ static const char *table_row(const char *text, const char *name)
 {
     size_t len = strlen(name);
     for (const char *line = text; *line;) {
-        if (strncmp(line, "| ", 2) == 0 && strncmp(line + 2, name, len) == 0 && line[2 + len] == ' ')
+        if (strncmp(line, "| ", 2) == 0 && strncmp(line + 2, name, len) == 0 &&
+            line[2 + len] == ' ')
             return line;
         const char *end = strchr(line, '\n');
         if (!end) break;
@@ -886,7 +903,8 @@ static void run_writes_histories_summary_and_plots_into_the_results_folder(void 
     int seen[6][3][3] = {{{0}}}, lines = 0;
     while (fgets(line, sizeof line, f)) {
         lines++;
-        if (split_csv(line, cells, 16) != n_cols) fail_msg("histories.csv line %d: %s", lines + 1, line);
+        if (split_csv(line, cells, 16) != n_cols)
+            fail_msg("histories.csv line %d: %s", lines + 1, line);
         int i = -1;
         for (int k = 0; k < 6; k++)
             if (strcmp(cells[c_conf], grid_names[k]) == 0) i = k;
@@ -904,7 +922,8 @@ static void run_writes_histories_summary_and_plots_into_the_results_folder(void 
     assert_int_equal(lines, 6 * 3 * 3);
     for (int i = 0; i < 6; i++)
         for (int r = 0; r < 3; r++)
-            for (int k = 0; k < 3; k++) assert_int_equal(seen[i][r][k], 1);
+            for (int k = 0; k < 3; k++)
+                assert_int_equal(seen[i][r][k], 1);
 
     /* summary.md: a row per configuration, the best one marked, with its mean final accuracy
      * (0.1 + 0.16 + 0.002 + 0.02 = 28.20%). */
@@ -982,7 +1001,8 @@ static void failing_run_stops_the_experiment_with_its_error_and_keeps_finished_r
 
     /* The three runs before the failing one are kept, and only those. */
     int finished[3] = {0};
-    for (int k = 0; k < 3; k++) finished[s.calls[k].index]++;
+    for (int k = 0; k < 3; k++)
+        finished[s.calls[k].index]++;
     int lines_expected = 1;
     for (int i = 0; i < 3; i++) {
         assert_int_equal(rb_experiment_runs(e, i), finished[i]);
@@ -1048,7 +1068,8 @@ static void cross_validation_trains_every_configuration_on_every_fold(void **sta
         assert_in_range(c->val_classes[1], 3, 4);
         /* Training and validation rows of a fold are disjoint and cover the set. */
         int in[ROWS] = {0};
-        for (int64_t i = 0; i < c->n_train; i++) in[c->train_ids[i]]++;
+        for (int64_t i = 0; i < c->n_train; i++)
+            in[c->train_ids[i]]++;
         for (int64_t i = 0; i < c->n_val; i++) {
             in[c->val_ids[i]]++;
             validated[c->index][c->val_ids[i]]++;
@@ -1057,7 +1078,8 @@ static void cross_validation_trains_every_configuration_on_every_fold(void **sta
             if (in[i] != 1) fail_msg("fold %d: row %d used %d times", c->fold, i, in[i]);
     }
     for (int i = 0; i < 2; i++) {
-        for (int f = 0; f < K; f++) assert_int_equal(fold_seen[i][f], 1);
+        for (int f = 0; f < K; f++)
+            assert_int_equal(fold_seen[i][f], 1);
         for (int r = 0; r < ROWS; r++)
             if (validated[i][r] != 1)
                 fail_msg("configuration %d: row %d validated %d times", i, r, validated[i][r]);
@@ -1134,7 +1156,8 @@ static void experiment_refuses_missing_function_configurations_and_too_many_keys
     const char *keys[9] = {"a", "b", "c", "d", "e", "f", "g", "h", "i"};
     const double values[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
     const int counts[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
-    const double *lists[9] = {values, values, values, values, values, values, values, values, values};
+    const double *lists[9] = {values, values, values, values, values,
+                              values, values, values, values};
     CHECK_FAILS(rb_experiment_add(e, NULL, 9, keys, values), RB_ERR_ARGUMENT, "0 to 8 settings");
     assert_int_equal(rb_experiment_add(e, NULL, 9, keys, values), -1);
     rb_error_clear();
@@ -1143,7 +1166,8 @@ static void experiment_refuses_missing_function_configurations_and_too_many_keys
     CHECK_FAILS(rb_experiment_add_grid(e, 0, keys, counts, lists), RB_ERR_ARGUMENT, "1 to 8 keys");
     CHECK_FAILS(rb_experiment_add_grid(e, 2, keys, (const int[]){1, 0}, lists), RB_ERR_ARGUMENT,
                 "no values for 'b'");
-    CHECK_FAILS(rb_experiment_add_values(e, "lr", 0, values), RB_ERR_ARGUMENT, "no values for 'lr'");
+    CHECK_FAILS(rb_experiment_add_values(e, "lr", 0, values), RB_ERR_ARGUMENT,
+                "no values for 'lr'");
     /* A key longer than a configuration stores would be found by no rb_config_get. */
     const char *long_key = "a_setting_name_of_more_than_31_characters";
     CHECK_FAILS(rb_experiment_add(e, NULL, 1, &long_key, values), RB_ERR_ARGUMENT, long_key);
@@ -1155,7 +1179,8 @@ static void experiment_refuses_missing_function_configurations_and_too_many_keys
     CHECK_CLOSE(rb_config_get(rb_experiment_config_at(e, 0), "h", 0), 8, 0);
     CHECK_FAILS(rb_experiment_run(e, NULL, NULL), RB_ERR_ARGUMENT, "NULL argument");
     CHECK_FAILS(rb_experiment_cross_validate(e, NULL, 3, 1), RB_ERR_ARGUMENT, "NULL argument");
-    CHECK_FAILS(rb_experiment_cross_validate(e, &data, 1, 1), RB_ERR_ARGUMENT, "1 folds of 20 rows");
+    CHECK_FAILS(rb_experiment_cross_validate(e, &data, 1, 1), RB_ERR_ARGUMENT,
+                "1 folds of 20 rows");
     assert_int_equal(s.n_calls, 0);
     rb_experiment_free(e);
     rb_experiment_free(NULL);

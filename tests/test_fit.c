@@ -38,8 +38,12 @@ static void fit_learns_separable_blobs_and_records_history(void **state)
     rb_model *m = classifier();
     rb_optimizer *opt = rb_sgd_new(rb_model_params(m), (rb_sgd_config){.lr = 0.1});
     rb_history *h = rb_fit(rb_trainable_of_model(m), opt, &train,
-                           (rb_fit_config){.epochs = 4, .batch_size = 50, .seed = 5, .quiet = true,
-                                           .metric = RB_METRIC_ACCURACY, .validation = &test});
+                           (rb_fit_config){.epochs = 4,
+                                           .batch_size = 50,
+                                           .seed = 5,
+                                           .quiet = true,
+                                           .metric = RB_METRIC_ACCURACY,
+                                           .validation = &test});
     CHECK_OK(h);
     assert_int_equal(h->n, 4);
     assert_true(h->has_validation);
@@ -76,8 +80,8 @@ static void fit_learns_separable_blobs_and_records_history(void **state)
         int epoch;
         double l, a, vl, va, lr, s;
         assert_non_null(fgets(line, sizeof line, f));
-        assert_int_equal(sscanf(line, "%d,%lf,%lf,%lf,%lf,%lf,%lf", &epoch, &l, &a, &vl, &va, &lr,
-                                &s), 7);
+        assert_int_equal(
+            sscanf(line, "%d,%lf,%lf,%lf,%lf,%lf,%lf", &epoch, &l, &a, &vl, &va, &lr, &s), 7);
         assert_int_equal(epoch, e + 1);
         CHECK_CLOSE(l, h->epochs[e].loss, 1e-5 * fabs(l));
         CHECK_CLOSE(va, h->epochs[e].val_metric, 1e-5);
@@ -102,8 +106,8 @@ static void evaluate_and_predict_do_not_depend_on_batch_size(void **state)
     double want_loss = rb_tensor_item(rb_softmax_cross_entropy(all, d.y));
     for (int64_t batch = 1; batch <= 40; batch += 13) {
         double loss, mse;
-        CHECK_STATUS_OK(rb_evaluate(t, &d, RB_LOSS_SOFTMAX_CROSS_ENTROPY, RB_METRIC_ACCURACY,
-                                    batch, &loss, &mse));
+        CHECK_STATUS_OK(rb_evaluate(t, &d, RB_LOSS_SOFTMAX_CROSS_ENTROPY, RB_METRIC_ACCURACY, batch,
+                                    &loss, &mse));
         CHECK_CLOSE(loss, want_loss, 1e-6);
         rb_tensor *p = rb_predict(t, d.x, batch);
         CHECK_SHAPE(p, 37, 2);
@@ -123,8 +127,11 @@ static void regression_metrics_and_validation_split(void **state)
     rb_model_add(m, RB_DENSE(.units = 1));
     rb_optimizer *opt = rb_adam_new(rb_model_params(m), (rb_adam_config){.lr = 0.1});
     rb_history *h = rb_fit(rb_trainable_of_model(m), opt, &d,
-                           (rb_fit_config){.epochs = 30, .batch_size = 20, .loss = RB_LOSS_MSE,
-                                           .metric = RB_METRIC_MAE, .validation_split = 0.25,
+                           (rb_fit_config){.epochs = 30,
+                                           .batch_size = 20,
+                                           .loss = RB_LOSS_MSE,
+                                           .metric = RB_METRIC_MAE,
+                                           .validation_split = 0.25,
                                            .quiet = true});
     CHECK_OK(h);
     assert_true(h->has_validation);
@@ -133,7 +140,8 @@ static void regression_metrics_and_validation_split(void **state)
     assert_true(rb_history_last(h)->val_metric < 0.1);
     /* For MAE lower is better. */
     double best = rb_history_best_metric(h);
-    for (int e = 0; e < h->n; e++) assert_true(best <= h->epochs[e].val_metric);
+    for (int e = 0; e < h->n; e++)
+        assert_true(best <= h->epochs[e].val_metric);
     rb_history_free(h);
 
     CHECK_FAILS(rb_fit(rb_trainable_of_model(m), opt, &d,
@@ -167,7 +175,8 @@ static void fit_augments_image_batches_reproducibly(void **state)
     rb_rng rng = rb_rng_make(11);
     rb_dataset d = {.x = rb_tensor_uniform(RB_F32, RB_SHAPE(64, 6, 6, 1), 0, 1, &rng),
                     .y = rb_tensor_zeros(RB_I64, RB_SHAPE(64))};
-    for (int64_t i = 0; i < 64; i++) rb_tensor_i64(d.y)[i] = i % 2;
+    for (int64_t i = 0; i < 64; i++)
+        rb_tensor_i64(d.y)[i] = i % 2;
     const rb_augment_config aug = {.max_shift = 1, .hflip = true};
     double final_loss[3];
     for (int run = 0; run < 3; run++) {
@@ -177,8 +186,11 @@ static void fit_augments_image_batches_reproducibly(void **state)
         rb_model_add(m, RB_DENSE(.units = 2));
         rb_optimizer *opt = rb_sgd_new(rb_model_params(m), (rb_sgd_config){.lr = 0.1});
         rb_history *h = rb_fit(rb_trainable_of_model(m), opt, &d,
-                               (rb_fit_config){.epochs = 2, .batch_size = 16, .seed = 3,
-                                               .quiet = true, .augment = run ? &aug : NULL});
+                               (rb_fit_config){.epochs = 2,
+                                               .batch_size = 16,
+                                               .seed = 3,
+                                               .quiet = true,
+                                               .augment = run ? &aug : NULL});
         CHECK_OK(h);
         final_loss[run] = rb_history_last(h)->loss;
         rb_history_free(h);
@@ -193,9 +205,9 @@ static void fit_augments_image_batches_reproducibly(void **state)
     rb_model_add(m, RB_DENSE(.units = 2));
     rb_optimizer *opt = rb_sgd_new(rb_model_params(m), (rb_sgd_config){.lr = 0.1});
     const rb_augment_config bad = {.max_shift = -1};
-    CHECK_FAILS(rb_fit(rb_trainable_of_model(m), opt, &d,
-                       (rb_fit_config){.quiet = true, .augment = &bad}),
-                RB_ERR_ARGUMENT, "rb_augment");
+    CHECK_FAILS(
+        rb_fit(rb_trainable_of_model(m), opt, &d, (rb_fit_config){.quiet = true, .augment = &bad}),
+        RB_ERR_ARGUMENT, "rb_augment");
     rb_optimizer_free(opt);
     rb_model_free(m);
 }
@@ -236,7 +248,8 @@ static unsigned char *read_png(const char *path, uint32_t *w, uint32_t *h, int *
         } else if (!memcmp(type, "IDAT", 4)) {
             memcpy(idat + idat_len, data, n);
             idat_len += n;
-        } else if (!memcmp(type, "IEND", 4)) ended = true;
+        } else if (!memcmp(type, "IEND", 4))
+            ended = true;
         pos += 12 + n;
     }
     assert_true(ended);
@@ -288,8 +301,8 @@ static void png_files_are_valid_and_hold_the_pixels(void **state)
     remove(path);
 
     CHECK_FAILS(rb_png_write(path, 0, 2, 1, rgb), RB_ERR_ARGUMENT, "0x2");
-    CHECK_FAILS(rb_image_grid_png(path, rb_tensor_zeros(RB_F64, RB_SHAPE(2, 2, 2, 2)), 2, 1), RB_ERR_SHAPE,
-                "(N, H, W, 1|3)");
+    CHECK_FAILS(rb_image_grid_png(path, rb_tensor_zeros(RB_F64, RB_SHAPE(2, 2, 2, 2)), 2, 1),
+                RB_ERR_SHAPE, "(N, H, W, 1|3)");
     CHECK_FAILS(rb_png_write("/nonexistent-dir/x.png", 3, 2, 1, rgb), RB_ERR_IO,
                 "/nonexistent-dir/x.png");
 }

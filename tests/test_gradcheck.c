@@ -7,7 +7,8 @@ static rb_status cube_forward(rb_node *n)
 {
     const double *x = rb_tensor_f64(rb_node_input(n, 0));
     double *y = rb_tensor_f64(rb_node_output(n));
-    for (int64_t i = 0; i < rb_tensor_size(rb_node_output(n)); i++) y[i] = x[i] * x[i] * x[i];
+    for (int64_t i = 0; i < rb_tensor_size(rb_node_output(n)); i++)
+        y[i] = x[i] * x[i] * x[i];
     return RB_OK;
 }
 
@@ -28,8 +29,7 @@ static rb_tensor *cube(rb_tensor *const *x, int n, void *ud)
     (void)n;
     (void)ud;
     if (!x[0]) return NULL;
-    return rb_op_apply(&cube_def, 1, x, NULL, RB_F64, rb_tensor_ndim(x[0]),
-                       rb_tensor_shape(x[0]));
+    return rb_op_apply(&cube_def, 1, x, NULL, RB_F64, rb_tensor_ndim(x[0]), rb_tensor_shape(x[0]));
 }
 
 static void a_correct_custom_op_passes(void **state)

@@ -24,12 +24,12 @@ typedef struct op_case {
 } op_case;
 
 #define X(i) (x[i])
-#define FN(name, expr)                                                                         \
-    static rb_tensor *name(rb_tensor *const *x, int n, void *ud)                               \
-    {                                                                                          \
-        (void)n;                                                                               \
-        (void)ud;                                                                              \
-        return (expr);                                                                         \
+#define FN(name, expr)                                                                             \
+    static rb_tensor *name(rb_tensor *const *x, int n, void *ud)                                   \
+    {                                                                                              \
+        (void)n;                                                                                   \
+        (void)ud;                                                                                  \
+        return (expr);                                                                             \
     }
 
 /* arithmetic */
@@ -101,8 +101,8 @@ FN(f_cast, rb_cast(X(0), RB_F64))
 FN(f_expand_squeeze, rb_squeeze(rb_mul(rb_expand_dims(X(0), 1), rb_expand_dims(X(0), 1)), 1))
 FN(f_flatten, rb_flatten(X(0)))
 /* indexing */
-FN(f_slice, rb_slice(X(0), (const int64_t[]){1, -3}, (const int64_t[]){4, 5},
-                     (const int64_t[]){2, 1}))
+FN(f_slice,
+   rb_slice(X(0), (const int64_t[]){1, -3}, (const int64_t[]){4, 5}, (const int64_t[]){2, 1}))
 FN(f_concat, rb_concat(3, (rb_tensor *[]){X(0), X(1), X(2)}, 1))
 FN(f_stack, rb_stack(2, (rb_tensor *[]){X(0), X(1)}, 1))
 FN(f_pad, rb_pad(X(0), (const int64_t[]){1, 0}, (const int64_t[]){2, 1}, 0.5))
@@ -124,29 +124,35 @@ FN(f_cce, rb_cce(rb_softmax(X(0), 1), rb_softmax(X(1), 1)))
 FN(f_sparse_cce, rb_sparse_cce(rb_softmax(X(0), 1), X(1)))
 /* convolution and pooling */
 static const rb_window2d SAME = {.padding = RB_PAD_SAME};
-FN(f_im2col, rb_im2col(X(0), 2, 3, (rb_window2d){.stride = {2, 1}, .dilation = {1, 2},
-                                                  .padding = RB_PAD_EXPLICIT,
-                                                  .pad = {1, 0, 2, 1}}, 0.0))
+FN(f_im2col, rb_im2col(X(0), 2, 3,
+                       (rb_window2d){.stride = {2, 1},
+                                     .dilation = {1, 2},
+                                     .padding = RB_PAD_EXPLICIT,
+                                     .pad = {1, 0, 2, 1}},
+                       0.0))
 FN(f_col2im, rb_col2im(X(0), 4, 5, (rb_window2d){.stride = {1, 2}, .padding = RB_PAD_SAME}))
 FN(f_conv2d, rb_conv2d(X(0), X(1), X(2), SAME))
 FN(f_conv2d_strided, rb_conv2d(X(0), X(1), NULL,
-                               (rb_window2d){.stride = {2, 2}, .dilation = {1, 2},
-                                             .padding = RB_PAD_EXPLICIT, .pad = {1, 1, 0, 2}}))
+                               (rb_window2d){.stride = {2, 2},
+                                             .dilation = {1, 2},
+                                             .padding = RB_PAD_EXPLICIT,
+                                             .pad = {1, 1, 0, 2}}))
 FN(f_conv2d_relu, rb_conv2d_ex(X(0), X(1), X(2), SAME, RB_EPILOGUE_RELU))
 FN(f_linear_relu, rb_linear_ex(X(0), X(1), X(2), RB_EPILOGUE_RELU))
 FN(f_conv2d_groups, rb_conv2d(X(0), X(1), X(2), (rb_window2d){.groups = 2}))
 FN(f_conv2d_pointwise, rb_conv2d(X(0), X(1), X(2), (rb_window2d){0}))
 FN(f_conv1d, rb_conv1d(X(0), X(1), X(2), (rb_window1d){.stride = 2, .padding = RB_PAD_SAME}))
-FN(f_conv2d_transpose, rb_conv2d_transpose(X(0), X(1), X(2),
-                                           (rb_window2d){.stride = {2, 2}, .padding = RB_PAD_SAME,
-                                                         .output_padding = {1, 0}}))
+FN(f_conv2d_transpose,
+   rb_conv2d_transpose(X(0), X(1), X(2),
+                       (rb_window2d){
+                           .stride = {2, 2}, .padding = RB_PAD_SAME, .output_padding = {1, 0}}))
 FN(f_max_pool, rb_max_pool2d(X(0), 2, 2, (rb_window2d){0}))
-FN(f_max_pool_same, rb_max_pool2d(X(0), 3, 3, (rb_window2d){.stride = {2, 2},
-                                                             .padding = RB_PAD_SAME}))
+FN(f_max_pool_same,
+   rb_max_pool2d(X(0), 3, 3, (rb_window2d){.stride = {2, 2}, .padding = RB_PAD_SAME}))
 FN(f_avg_pool_same, rb_avg_pool2d(X(0), 2, 3, (rb_window2d){.padding = RB_PAD_SAME}))
 FN(f_max_abs_pool, rb_max_abs_pool2d(X(0), 2, 2, (rb_window2d){0}))
-FN(f_pool1d, rb_add(rb_max_pool1d(X(0), 2, (rb_window1d){0}),
-                    rb_avg_pool1d(X(0), 2, (rb_window1d){0})))
+FN(f_pool1d,
+   rb_add(rb_max_pool1d(X(0), 2, (rb_window1d){0}), rb_avg_pool1d(X(0), 2, (rb_window1d){0})))
 FN(f_global_pools, rb_add(rb_global_avg_pool2d(X(0)), rb_global_max_pool2d(X(0))))
 FN(f_take, rb_take(X(0), X(1)))
 FN(f_moments, rb_moments(X(0)))
@@ -160,12 +166,18 @@ FN(f_bn_relu, rb_batch_norm_ex(X(0), X(1), X(2), X(3), 1e-3, RB_EPILOGUE_RELU))
 FN(f_upsample, rb_mul(rb_upsample2d(X(0), 2, 3), rb_upsample2d(X(0), 2, 3)))
 
 /* a small MLP: composition of everything a training step uses */
-FN(f_mlp, rb_softmax_cross_entropy(
-              rb_linear(rb_tanh(rb_linear(X(0), X(1), X(2))), X(3), NULL),
-              rb_tensor_from_data(RB_I64, RB_SHAPE(3), (const int64_t[]){0, 2, 1})))
+FN(f_mlp,
+   rb_softmax_cross_entropy(rb_linear(rb_tanh(rb_linear(X(0), X(1), X(2))), X(3), NULL),
+                            rb_tensor_from_data(RB_I64, RB_SHAPE(3), (const int64_t[]){0, 2, 1})))
 
-#define IN(s, d) {s, d, 0}
-#define LAB(s, k) {s, LABELS, k}
+#define IN(s, d)                                                                                   \
+    {                                                                                              \
+        s, d, 0                                                                                    \
+    }
+#define LAB(s, k)                                                                                  \
+    {                                                                                              \
+        s, LABELS, k                                                                               \
+    }
 
 static const op_case cases[] = {
     {"add_same_shape", "add", f_add, 2, {IN("3x4", ANY), IN("3x4", ANY)}, true},
@@ -204,10 +216,18 @@ static const op_case cases[] = {
     {"softmax_last_axis", "softmax", f_softmax_last, 1, {IN("3x5", ANY)}, true},
     {"softmax_first_axis", "softmax", f_softmax_first, 1, {IN("4x2x3", ANY)}, true},
     {"log_softmax", "log_softmax", f_log_softmax, 1, {IN("3x5", ANY)}, true},
-    {"softmax_cross_entropy_labels", "softmax_cross_entropy,one_hot", f_ce_sparse, 2,
-     {IN("5x4", ANY), LAB("5", 4)}, true},
-    {"softmax_cross_entropy_probabilities", "softmax_cross_entropy", f_ce_dense, 2,
-     {IN("5x4", ANY), IN("5x4", ANY)}, true},
+    {"softmax_cross_entropy_labels",
+     "softmax_cross_entropy,one_hot",
+     f_ce_sparse,
+     2,
+     {IN("5x4", ANY), LAB("5", 4)},
+     true},
+    {"softmax_cross_entropy_probabilities",
+     "softmax_cross_entropy",
+     f_ce_dense,
+     2,
+     {IN("5x4", ANY), IN("5x4", ANY)},
+     true},
     {"where", "where", f_where, 3, {IN("3x4", ANY), IN("4", ANY), IN("3x4", NONZERO)}, true},
     {"greater", "greater", f_greater, 2, {IN("3x4", ANY), IN("3x4", ANY)}, false},
     {"greater_equal", "greater_equal", f_greater_equal, 2, {IN("3x4", ANY), IN("4", ANY)}, false},
@@ -239,12 +259,24 @@ static const op_case cases[] = {
     {"concat", "concat", f_concat, 3, {IN("2x1", ANY), IN("2x3", ANY), IN("2x2", ANY)}, true},
     {"stack", "concat,reshape", f_stack, 2, {IN("2x3", ANY), IN("2x3", ANY)}, true},
     {"pad", "pad", f_pad, 1, {IN("2x3", ANY)}, true},
-    {"gather_rows_repeated", "gather,gather_scatter", f_gather0, 2, {IN("4x3", ANY), LAB("5", 4)},
+    {"gather_rows_repeated",
+     "gather,gather_scatter",
+     f_gather0,
+     2,
+     {IN("4x3", ANY), LAB("5", 4)},
      true},
-    {"gather_columns_2d_indices", "gather,gather_scatter", f_gather1, 2,
-     {IN("2x5x2", ANY), LAB("2x3", 5)}, true},
+    {"gather_columns_2d_indices",
+     "gather,gather_scatter",
+     f_gather1,
+     2,
+     {IN("2x5x2", ANY), LAB("2x3", 5)},
+     true},
     {"matmul", "matmul", f_matmul, 2, {IN("3x4", ANY), IN("4x5", ANY)}, true},
-    {"matmul_transposed_view", "matmul,permute", f_matmul_t, 2, {IN("4x3", ANY), IN("4x2", ANY)},
+    {"matmul_transposed_view",
+     "matmul,permute",
+     f_matmul_t,
+     2,
+     {IN("4x3", ANY), IN("4x2", ANY)},
      true},
     {"matmul_batched_broadcast", "matmul", f_matmul, 2, {IN("2x3x4", ANY), IN("4x5", ANY)}, true},
     {"matmul_batch_both", "matmul", f_matmul, 2, {IN("2x1x3x4", ANY), IN("3x4x2", ANY)}, true},
@@ -252,8 +284,12 @@ static const op_case cases[] = {
     {"matmul_vector_matrix", "matmul,reshape", f_matvec, 2, {IN("4", ANY), IN("4x3", ANY)}, true},
     {"matmul_dot", "matmul,reshape", f_matvec, 2, {IN("4", ANY), IN("4", ANY)}, true},
     {"linear", "linear", f_linear, 3, {IN("5x4", ANY), IN("4x3", ANY), IN("3", ANY)}, true},
-    {"linear_3d_input", "linear,reshape", f_linear, 3,
-     {IN("2x3x4", ANY), IN("4x3", ANY), IN("3", ANY)}, true},
+    {"linear_3d_input",
+     "linear,reshape",
+     f_linear,
+     3,
+     {IN("2x3x4", ANY), IN("4x3", ANY), IN("3", ANY)},
+     true},
     {"linear_without_bias", "matmul", f_linear_nobias, 2, {IN("5x4", ANY), IN("4x3", ANY)}, true},
     {"mse", "sub,square", f_mse, 2, {IN("4x3", ANY), IN("4x3", ANY)}, true},
     {"mae", "abs", f_mae, 2, {IN("4x3", ANY), IN("4x3", ANY)}, true},
@@ -264,46 +300,110 @@ static const op_case cases[] = {
     {"sparse_cce", "one_hot", f_sparse_cce, 2, {IN("4x3", ANY), LAB("4", 3)}, true},
     {"im2col_strided_dilated_padded", "im2col,col2im", f_im2col, 1, {IN("2x4x5x3", ANY)}, true},
     {"col2im", "col2im,im2col", f_col2im, 1, {IN("2x4x3x1x3x2", ANY)}, true},
-    {"conv2d_same_bias", "conv2d,im2col,col2im", f_conv2d, 3,
-     {IN("2x5x4x3", ANY), IN("3x3x3x4", ANY), IN("4", ANY)}, true},
-    {"conv2d_stride_dilation_padding", "im2col,matmul", f_conv2d_strided, 2,
-     {IN("2x6x7x2", ANY), IN("2x3x2x3", ANY)}, true},
-    {"conv2d_relu_epilogue", "conv2d", f_conv2d_relu, 3,
-     {IN("2x4x4x2", ANY), IN("3x3x2x3", ANY), IN("3", ANY)}, true},
-    {"linear_relu_epilogue", "linear", f_linear_relu, 3,
-     {IN("5x4", ANY), IN("4x3", ANY), IN("3", ANY)}, true},
-    {"conv2d_groups", "im2col,matmul,permute", f_conv2d_groups, 3,
-     {IN("2x4x4x4", ANY), IN("2x2x2x6", ANY), IN("6", ANY)}, true},
-    {"conv2d_pointwise", "linear", f_conv2d_pointwise, 3,
-     {IN("2x3x3x3", ANY), IN("1x1x3x2", ANY), IN("2", ANY)}, true},
+    {"conv2d_same_bias",
+     "conv2d,im2col,col2im",
+     f_conv2d,
+     3,
+     {IN("2x5x4x3", ANY), IN("3x3x3x4", ANY), IN("4", ANY)},
+     true},
+    {"conv2d_stride_dilation_padding",
+     "im2col,matmul",
+     f_conv2d_strided,
+     2,
+     {IN("2x6x7x2", ANY), IN("2x3x2x3", ANY)},
+     true},
+    {"conv2d_relu_epilogue",
+     "conv2d",
+     f_conv2d_relu,
+     3,
+     {IN("2x4x4x2", ANY), IN("3x3x2x3", ANY), IN("3", ANY)},
+     true},
+    {"linear_relu_epilogue",
+     "linear",
+     f_linear_relu,
+     3,
+     {IN("5x4", ANY), IN("4x3", ANY), IN("3", ANY)},
+     true},
+    {"conv2d_groups",
+     "im2col,matmul,permute",
+     f_conv2d_groups,
+     3,
+     {IN("2x4x4x4", ANY), IN("2x2x2x6", ANY), IN("6", ANY)},
+     true},
+    {"conv2d_pointwise",
+     "linear",
+     f_conv2d_pointwise,
+     3,
+     {IN("2x3x3x3", ANY), IN("1x1x3x2", ANY), IN("2", ANY)},
+     true},
     {"conv1d", "im2col", f_conv1d, 3, {IN("2x7x3", ANY), IN("3x3x2", ANY), IN("2", ANY)}, true},
-    {"conv2d_transpose", "col2im,matmul", f_conv2d_transpose, 3,
-     {IN("2x3x2x3", ANY), IN("3x3x2x3", ANY), IN("2", ANY)}, true},
+    {"conv2d_transpose",
+     "col2im,matmul",
+     f_conv2d_transpose,
+     3,
+     {IN("2x3x2x3", ANY), IN("3x3x2x3", ANY), IN("2", ANY)},
+     true},
     {"max_pool2d", "max_pool2d,scatter_add,take", f_max_pool, 1, {IN("2x4x6x3", ANY)}, true},
-    {"max_pool2d_same_padding", "max_pool2d,scatter_add", f_max_pool_same, 1,
-     {IN("1x5x5x2", ANY)}, true},
-    {"avg_pool2d_same_padding", "avg_pool2d,avg_unpool2d", f_avg_pool_same, 1,
-     {IN("2x3x5x2", ANY)}, true},
+    {"max_pool2d_same_padding",
+     "max_pool2d,scatter_add",
+     f_max_pool_same,
+     1,
+     {IN("1x5x5x2", ANY)},
+     true},
+    {"avg_pool2d_same_padding",
+     "avg_pool2d,avg_unpool2d",
+     f_avg_pool_same,
+     1,
+     {IN("2x3x5x2", ANY)},
+     true},
     {"max_abs_pool2d", "max_pool2d", f_max_abs_pool, 1, {IN("2x4x4x3", NONZERO)}, true},
     {"pool1d", "max_pool2d,avg_pool2d", f_pool1d, 1, {IN("2x6x3", ANY)}, true},
     {"moments", "moments", f_moments, 1, {IN("3x2x4", ANY)}, true},
-    {"batch_norm_given_stats", "batch_norm", f_batch_norm, 4,
-     {IN("5x3", ANY), IN("2x3", POS), IN("3", ANY), IN("3", ANY)}, true},
-    {"batch_norm_of_moments", "batch_norm,moments", f_bn_composed, 3,
-     {IN("4x2x3", ANY), IN("3", ANY), IN("3", ANY)}, true},
-    {"batch_norm_train", "batch_norm_train", f_bn_train, 3,
-     {IN("4x2x3", ANY), IN("3", ANY), IN("3", ANY)}, true},
-    {"batch_norm_train_relu", "batch_norm_train", f_bn_train_relu, 3,
-     {IN("5x3", ANY), IN("3", NONZERO), IN("3", ANY)}, true},
-    {"lstm_sequence", "lstm_sequence", f_lstm_sequence, 4,
-     {IN("6x8", ANY), IN("2x8", ANY), IN("2x2", ANY), IN("2x2", ANY)}, true},
-    {"batch_norm_relu", "batch_norm", f_bn_relu, 4,
-     {IN("5x3", ANY), IN("2x3", POS), IN("3", NONZERO), IN("3", ANY)}, true},
+    {"batch_norm_given_stats",
+     "batch_norm",
+     f_batch_norm,
+     4,
+     {IN("5x3", ANY), IN("2x3", POS), IN("3", ANY), IN("3", ANY)},
+     true},
+    {"batch_norm_of_moments",
+     "batch_norm,moments",
+     f_bn_composed,
+     3,
+     {IN("4x2x3", ANY), IN("3", ANY), IN("3", ANY)},
+     true},
+    {"batch_norm_train",
+     "batch_norm_train",
+     f_bn_train,
+     3,
+     {IN("4x2x3", ANY), IN("3", ANY), IN("3", ANY)},
+     true},
+    {"batch_norm_train_relu",
+     "batch_norm_train",
+     f_bn_train_relu,
+     3,
+     {IN("5x3", ANY), IN("3", NONZERO), IN("3", ANY)},
+     true},
+    {"lstm_sequence",
+     "lstm_sequence",
+     f_lstm_sequence,
+     4,
+     {IN("6x8", ANY), IN("2x8", ANY), IN("2x2", ANY), IN("2x2", ANY)},
+     true},
+    {"batch_norm_relu",
+     "batch_norm",
+     f_bn_relu,
+     4,
+     {IN("5x3", ANY), IN("2x3", POS), IN("3", NONZERO), IN("3", ANY)},
+     true},
     {"take", "take,scatter_add", f_take, 2, {IN("3x4", ANY), LAB("2x3", 12)}, true},
     {"global_pools", "sum,max", f_global_pools, 1, {IN("2x3x4x3", ANY)}, true},
     {"upsample2d", "broadcast_to", f_upsample, 1, {IN("2x2x3x2", ANY)}, true},
-    {"mlp_composition", "linear,tanh,softmax_cross_entropy", f_mlp, 4,
-     {IN("3x4", ANY), IN("4x5", ANY), IN("5", ANY), IN("5x3", ANY)}, true},
+    {"mlp_composition",
+     "linear,tanh,softmax_cross_entropy",
+     f_mlp,
+     4,
+     {IN("3x4", ANY), IN("4x5", ANY), IN("5", ANY), IN("5x3", ANY)},
+     true},
 };
 
 enum { N_CASES = sizeof cases / sizeof cases[0] };
@@ -351,7 +451,8 @@ static void run_case(void **state)
     rb_scope *scope = rb_scope_begin();
     rb_rng rng = rb_rng_make(1234);
     rb_tensor *in[4];
-    for (int i = 0; i < c->n; i++) in[i] = make_input(&c->in[i], &rng);
+    for (int i = 0; i < c->n; i++)
+        in[i] = make_input(&c->in[i], &rng);
     rb_gradcheck_report r;
     bool ok = rb_gradcheck(c->fn, NULL, c->n, in, NULL, &r);
     if (!ok) fail_msg("%s: %s", c->label, r.message);
@@ -392,7 +493,8 @@ int main(int argc, char **argv)
     for (int k = 0; k < N_CASES; k++) {
         tests[k] = (struct CMUnitTest){cases[k].label, run_case, NULL, NULL, (void *)&cases[k]};
     }
-    tests[N_CASES] = (struct CMUnitTest)cmocka_unit_test(every_op_in_the_table_has_a_gradcheck_case);
+    tests[N_CASES] =
+        (struct CMUnitTest)cmocka_unit_test(every_op_in_the_table_has_a_gradcheck_case);
     cmocka_set_message_output(CM_OUTPUT_TAP);
     if (argc > 1) cmocka_set_test_filter(argv[1]);
     return _cmocka_run_group_tests("gradcheck_ops", tests, N_CASES + 1, NULL, NULL);

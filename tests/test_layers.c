@@ -14,7 +14,8 @@ static void initialisers_follow_keras(void **state)
     double limit = sqrt(6.0 / 1000);
     assert_true(rb_tensor_item(rb_max(rb_abs(w), RB_ALL_AXES, false)) <= limit);
     CHECK_CLOSE(variance_of(w), limit * limit / 3, 2e-5);
-    CHECK_STATUS_OK(rb_init_fill(w, (rb_init_spec){.kind = RB_INIT_DEFAULT}, &rng)); /* = Glorot uniform */
+    CHECK_STATUS_OK(
+        rb_init_fill(w, (rb_init_spec){.kind = RB_INIT_DEFAULT}, &rng)); /* = Glorot uniform */
     CHECK_CLOSE(variance_of(w), limit * limit / 3, 2e-5);
     CHECK_STATUS_OK(rb_init_fill(w, (rb_init_spec){.kind = RB_INIT_HE_NORMAL}, &rng));
     CHECK_CLOSE(variance_of(w), 2.0 / 400, 1e-4);
@@ -26,7 +27,8 @@ static void initialisers_follow_keras(void **state)
     CHECK_CLOSE(variance_of(w), 1.0 / 400, 5e-5);
     CHECK_STATUS_OK(rb_init_fill(w, (rb_init_spec){.kind = RB_INIT_LECUN_UNIFORM}, &rng));
     CHECK_CLOSE(variance_of(w), 1.0 / 400, 5e-5);
-    CHECK_STATUS_OK(rb_init_fill(w, (rb_init_spec){.kind = RB_INIT_RANDOM_NORMAL, .scale = 0.2}, &rng));
+    CHECK_STATUS_OK(
+        rb_init_fill(w, (rb_init_spec){.kind = RB_INIT_RANDOM_NORMAL, .scale = 0.2}, &rng));
     CHECK_CLOSE(variance_of(w), 0.04, 5e-4);
     CHECK_STATUS_OK(rb_init_fill(w, (rb_init_spec){.kind = RB_INIT_RANDOM_UNIFORM}, &rng));
     CHECK_CLOSE(rb_tensor_item(rb_max(rb_abs(w), RB_ALL_AXES, false)), 0.05, 1e-4);
@@ -58,7 +60,8 @@ static void orthogonal_init_gives_orthonormal_columns_or_rows(void **state)
         for (int j = 0; j < 4; j++)
             CHECK_CLOSE(rb_tensor_get(gram, (int64_t[]){i, j}), i == j, 1e-12);
     rb_tensor *wide = rb_tensor_empty(RB_F64, RB_SHAPE(3, 5));
-    CHECK_STATUS_OK(rb_init_fill(wide, (rb_init_spec){.kind = RB_INIT_ORTHOGONAL, .scale = 2}, &rng));
+    CHECK_STATUS_OK(
+        rb_init_fill(wide, (rb_init_spec){.kind = RB_INIT_ORTHOGONAL, .scale = 2}, &rng));
     rb_tensor *g2 = rb_matmul(wide, rb_transpose(wide, 0, 1)); /* W W^T = 4 I (3x3) */
     for (int i = 0; i < 3; i++)
         for (int j = 0; j < 3; j++)
@@ -82,8 +85,8 @@ static void dense_layers_are_named_and_compute_x_w_plus_b(void **state)
     rb_params *p = rb_params_new(RB_F64);
     rb_layer *a = rb_layer_new(p, RB_DENSE(.units = 2), RB_SHAPE(3));
     rb_layer *b = rb_layer_new(p, RB_DENSE(.units = 2), RB_SHAPE(3));
-    rb_layer *c = rb_layer_new(p, RB_DENSE(.name = "head", .units = 2, .no_bias = true),
-                               RB_SHAPE(3));
+    rb_layer *c =
+        rb_layer_new(p, RB_DENSE(.name = "head", .units = 2, .no_bias = true), RB_SHAPE(3));
     assert_string_equal(rb_layer_name(a), "dense");
     assert_string_equal(rb_layer_name(b), "dense_1");
     assert_string_equal(rb_layer_type(c), "Dense");
@@ -100,8 +103,8 @@ static void dense_layers_are_named_and_compute_x_w_plus_b(void **state)
                 "layer 'dense' (Dense): expects input (N, 3), got [1,2]");
     CHECK_FAILS(rb_layer_new(p, RB_DENSE(.units = 0), RB_SHAPE(3)), RB_ERR_ARGUMENT,
                 "needs .units >= 1");
-    CHECK_FAILS(rb_layer_new(p, RB_DENSE(.name = "head", .units = 1), RB_SHAPE(3)),
-                RB_ERR_ARGUMENT, "another layer");
+    CHECK_FAILS(rb_layer_new(p, RB_DENSE(.name = "head", .units = 1), RB_SHAPE(3)), RB_ERR_ARGUMENT,
+                "another layer");
     rb_params_free(p); /* frees the layers too */
 }
 
@@ -200,8 +203,8 @@ static void dropout_drops_the_rate_and_keeps_the_mean_only_in_training(void **st
     rb_model_add(m, RB_DROPOUT(.rate = 0.25, .seed = 9));
     rb_tensor *x = rb_tensor_ones(RB_F64, RB_SHAPE(100, 1000));
     rb_tensor *y = rb_model_forward(m, x);
-    double zeros = rb_tensor_item(rb_mean(rb_equal(y, rb_tensor_scalar(RB_F64, 0)), RB_ALL_AXES,
-                                          false));
+    double zeros =
+        rb_tensor_item(rb_mean(rb_equal(y, rb_tensor_scalar(RB_F64, 0)), RB_ALL_AXES, false));
     CHECK_CLOSE(zeros, 0.25, 0.005);
     CHECK_CLOSE(rb_tensor_item(rb_max(y, RB_ALL_AXES, false)), 1 / 0.75, 1e-12);
     CHECK_CLOSE(rb_tensor_item(rb_mean(y, RB_ALL_AXES, false)), 1.0, 0.01);
@@ -224,9 +227,9 @@ static void alpha_dropout_keeps_mean_zero_and_variance_one(void **state)
     CHECK_CLOSE(rb_tensor_item(rb_mean(y, RB_ALL_AXES, false)), 0, 0.01);
     CHECK_CLOSE(rb_tensor_item(rb_var(y, RB_ALL_AXES, false, 0)), 1, 0.02);
     rb_model_set_training(m, false);
-    CHECK_CLOSE(rb_tensor_item(rb_max(rb_abs(rb_sub(rb_model_forward(m, x), x)), RB_ALL_AXES,
-                                      false)),
-                0, 0);
+    CHECK_CLOSE(
+        rb_tensor_item(rb_max(rb_abs(rb_sub(rb_model_forward(m, x), x)), RB_ALL_AXES, false)), 0,
+        0);
     rb_model_free(m);
 }
 
@@ -246,14 +249,14 @@ static void image_layers_have_keras_shapes_and_counts(void **state)
 {
     (void)state;
     rb_model *m = rb_model_new(RB_F32, "shapes", RB_SHAPE(28, 28, 1));
-    rb_layer *c = rb_model_add(m, RB_CONV2D(.units = 8, .kernel = {3, 3},
-                                            .window = {.padding = RB_PAD_SAME}));
+    rb_layer *c = rb_model_add(
+        m, RB_CONV2D(.units = 8, .kernel = {3, 3}, .window = {.padding = RB_PAD_SAME}));
     rb_layer *p = rb_model_add(m, RB_MAX_POOL2D(.kernel = {2, 2}));
     rb_layer *s = rb_model_add(m, RB_SCS2D(.units = 4, .kernel = {3, 3}));
     rb_layer *a = rb_model_add(m, RB_MAX_ABS_POOL2D(.kernel = {2, 2}));
     rb_layer *u = rb_model_add(m, RB_UPSAMPLE2D(.kernel = {2, 2}));
-    rb_layer *t = rb_model_add(m, RB_CONV2D_TRANSPOSE(.units = 2, .kernel = {2, 2},
-                                                      .window = {.stride = {2, 2}}));
+    rb_layer *t = rb_model_add(
+        m, RB_CONV2D_TRANSPOSE(.units = 2, .kernel = {2, 2}, .window = {.stride = {2, 2}}));
     rb_layer *g = rb_model_add(m, RB_GLOBAL_AVG_POOL2D);
     int64_t shape[8];
     assert_int_equal(rb_layer_output_shape(c, shape), 3);
@@ -281,8 +284,8 @@ static void sequence_layers_work_on_n_l_c(void **state)
 {
     (void)state;
     rb_model *m = rb_model_new(RB_F32, "seq", RB_SHAPE(20, 3));
-    rb_layer *c = rb_model_add(m, RB_CONV1D(.units = 5, .kernel = {3},
-                                            .window = {.padding = RB_PAD_SAME}));
+    rb_layer *c =
+        rb_model_add(m, RB_CONV1D(.units = 5, .kernel = {3}, .window = {.padding = RB_PAD_SAME}));
     rb_model_add(m, RB_MAX_POOL1D(.kernel = {2}));
     rb_model_add(m, RB_AVG_POOL1D(.kernel = {2}));
     assert_int_equal(rb_layer_num_params(c, false), 3 * 3 * 5 + 5);
@@ -299,8 +302,7 @@ static void a_window_that_does_not_fit_names_the_layer(void **state)
     rb_model *m = rb_model_new(RB_F32, "bad", RB_SHAPE(4, 4, 1));
     CHECK_FAILS(rb_model_add(m, RB_CONV2D(.units = 2, .kernel = {5, 5})), RB_ERR_SHAPE,
                 "layer 'conv2d' (Conv2D): a window of 5");
-    CHECK_FAILS(rb_model_add(m, RB_MAX_POOL2D(.kernel = {8, 8})), RB_ERR_SHAPE,
-                "(MaxPooling2D)");
+    CHECK_FAILS(rb_model_add(m, RB_MAX_POOL2D(.kernel = {8, 8})), RB_ERR_SHAPE, "(MaxPooling2D)");
     CHECK_FAILS(rb_model_add(m, RB_CONV1D(.units = 2, .kernel = {3})), RB_ERR_SHAPE,
                 "expects per-sample inputs of 2 axes");
     rb_model_free(m);
@@ -309,9 +311,9 @@ static void a_window_that_does_not_fit_names_the_layer(void **state)
 static void residual_blocks_and_the_resnet_builder(void **state)
 {
     (void)state;
-    rb_model *m = rb_resnet(RB_F32, "resnet", (int64_t[]){28, 28, 1},
-                            (rb_resnet_config){.stem_filters = 16, .stem_pool = true, .stages = 1,
-                                               .blocks = {2}});
+    rb_model *m = rb_resnet(
+        RB_F32, "resnet", (int64_t[]){28, 28, 1},
+        (rb_resnet_config){.stem_filters = 16, .stem_pool = true, .stages = 1, .blocks = {2}});
     CHECK_OK(m);
     int64_t shape[8];
     assert_int_equal(rb_model_output_shape(m, shape), 1);
@@ -373,11 +375,11 @@ static void layers_pass_gradcheck_with_their_parameters(void **state)
     check_layer_gradients(RB_SCS2D(.units = 2, .kernel = {2, 2}), RB_SHAPE(3, 3, 2), 2);
     check_layer_gradients(RB_BATCH_NORM, RB_SHAPE(3, 2), 4);
     check_layer_gradients(RB_LAYER_NORM, RB_SHAPE(5), 3);
-    check_layer_gradients(RB_RESIDUAL(.units = 2, .window = {.stride = {2, 2}}),
-                          RB_SHAPE(4, 4, 1), 2);
-    check_layer_gradients(RB_CONV2D_TRANSPOSE(.units = 2, .kernel = {2, 2},
-                                              .window = {.stride = {2, 2}}),
-                          RB_SHAPE(2, 2, 3), 2);
+    check_layer_gradients(RB_RESIDUAL(.units = 2, .window = {.stride = {2, 2}}), RB_SHAPE(4, 4, 1),
+                          2);
+    check_layer_gradients(
+        RB_CONV2D_TRANSPOSE(.units = 2, .kernel = {2, 2}, .window = {.stride = {2, 2}}),
+        RB_SHAPE(2, 2, 3), 2);
 }
 
 static void model_regularisation_and_constraints(void **state)
@@ -403,8 +405,10 @@ static void functional_models_own_and_switch_free_layers(void **state)
     rb_layer *right = rb_model_layer(m, RB_DENSE(.units = 2), RB_SHAPE(5));
     rb_layer *drop = rb_model_layer(m, RB_DROPOUT(.rate = 0.5), RB_SHAPE(2));
     assert_int_equal(rb_model_num_layers(m), 3);
-    rb_tensor *x1 = rb_tensor_ones(RB_F64, RB_SHAPE(4, 3)), *x2 = rb_tensor_ones(RB_F64, RB_SHAPE(4, 5));
-    rb_tensor *y = rb_add(rb_layer_forward(left, x1), rb_layer_forward(right, x2)); /* a skip join */
+    rb_tensor *x1 = rb_tensor_ones(RB_F64, RB_SHAPE(4, 3)),
+              *x2 = rb_tensor_ones(RB_F64, RB_SHAPE(4, 5));
+    rb_tensor *y =
+        rb_add(rb_layer_forward(left, x1), rb_layer_forward(right, x2)); /* a skip join */
     CHECK_SHAPE(y, 4, 2);
     rb_model_set_training(m, false);
     rb_tensor *z = rb_layer_forward(drop, y);

@@ -13,8 +13,8 @@ static void a_small_mlp_learns_mnist(void **state)
     CHECK_STATUS_OK(rb_dataset_head(&test_all, 1000, &test));
     rb_params *p = rb_params_new(RB_F32);
     rb_params_seed(p, 1);
-    rb_layer *l1 = rb_layer_new(p, RB_DENSE(.units = 128, .kernel_init = {.kind = RB_INIT_HE_NORMAL}),
-                                RB_SHAPE(784));
+    rb_layer *l1 = rb_layer_new(
+        p, RB_DENSE(.units = 128, .kernel_init = {.kind = RB_INIT_HE_NORMAL}), RB_SHAPE(784));
     rb_layer *l2 = rb_layer_new(p, RB_DENSE(.units = 10), RB_SHAPE(128));
     rb_optimizer *opt = rb_adam_new(p, (rb_adam_config){.lr = 1e-3});
     rb_batcher *b = rb_batcher_new(train.x, train.y, 64, true, 2);
@@ -23,8 +23,8 @@ static void a_small_mlp_learns_mnist(void **state)
         rb_tensor *x, *y;
         while (rb_batcher_next(b, &x, &y)) {
             rb_tape *t = rb_tape_begin(RB_TAPE_DEFAULT);
-            rb_tensor *loss = rb_softmax_cross_entropy(
-                rb_layer_forward(l2, rb_relu(rb_layer_forward(l1, x))), y);
+            rb_tensor *loss =
+                rb_softmax_cross_entropy(rb_layer_forward(l2, rb_relu(rb_layer_forward(l1, x))), y);
             CHECK_STATUS_OK(rb_tape_gradient_params(t, loss, p));
             last_loss = rb_tensor_item(loss);
             if (first_loss < 0) first_loss = last_loss;
@@ -33,10 +33,11 @@ static void a_small_mlp_learns_mnist(void **state)
         }
     }
     rb_scope *s = rb_scope_begin();
-    rb_tensor *pred = rb_argmax(rb_layer_forward(l2, rb_relu(rb_layer_forward(l1, test.x))), 1,
-                                false);
+    rb_tensor *pred =
+        rb_argmax(rb_layer_forward(l2, rb_relu(rb_layer_forward(l1, test.x))), 1, false);
     int64_t hits = 0;
-    for (int64_t i = 0; i < 1000; i++) hits += rb_tensor_i64(pred)[i] == rb_tensor_i64(test.y)[i];
+    for (int64_t i = 0; i < 1000; i++)
+        hits += rb_tensor_i64(pred)[i] == rb_tensor_i64(test.y)[i];
     rb_scope_end(s);
     printf("# first loss %.3f, last loss %.3f, test accuracy %.3f\n", first_loss, last_loss,
            hits / 1000.0);

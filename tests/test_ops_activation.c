@@ -46,7 +46,8 @@ static void check_activations(rb_dtype dtype, double rtol, double atol_scale)
         fill_uniform(v, N, -6, 6, 40 + (uint64_t)k);
         v[0] = 0;
         rb_tensor *x = tensor_of(dtype, RB_SHAPE(N), v);
-        for (int i = 0; i < N; i++) expect[i] = ACTS[k].ref(v[i]);
+        for (int i = 0; i < N; i++)
+            expect[i] = ACTS[k].ref(v[i]);
         rb_tensor *y = ACTS[k].fn(x);
         if (!y) fail_msg("rb_%s failed: %s", ACTS[k].name, rb_last_error());
         assert_int_equal(rb_tensor_dtype(y), dtype);
@@ -118,7 +119,8 @@ static void sigmoid_of_large_magnitudes_is_finite_and_saturates(void **state)
     CHECK_REL(y, 1e-14, 3.720075976020836e-44, 1, 0, 1);
     rb_tensor *y32 = rb_sigmoid(T32(RB_SHAPE(4), -100, 100, -800, 800));
     const float *v = rb_tensor_f32(y32);
-    for (int i = 0; i < 4; i++) assert_true(isfinite(v[i]));
+    for (int i = 0; i < 4; i++)
+        assert_true(isfinite(v[i]));
     assert_true(v[0] >= 0 && v[0] < 1e-40f); /* a float32 subnormal or 0 */
     CHECK_TENSOR(y32, 1e-40, 0, 1, 0, 1);
 }
@@ -172,7 +174,8 @@ static void softplus_is_stable_for_large_magnitudes(void **state)
               1000);
     rb_tensor *y32 = rb_softplus(T32(RB_SHAPE(3), 100, -100, 1000));
     const float *v = rb_tensor_f32(y32);
-    for (int i = 0; i < 3; i++) assert_true(isfinite(v[i]));
+    for (int i = 0; i < 3; i++)
+        assert_true(isfinite(v[i]));
     CHECK_TENSOR(y32, 1e-40, 100, 3.72e-44, 1000);
 }
 
@@ -180,8 +183,8 @@ static void softplus_is_stable_for_large_magnitudes(void **state)
 static void gelu_is_the_exact_erf_form(void **state)
 {
     (void)state;
-    const double expect[] = {-0.00404969409489031, -0.15865525393145707, 0, 0.34573123063700656,
-                             0.8413447460685429,   1.9544997361036416};
+    const double expect[] = {-0.00404969409489031, -0.15865525393145707, 0,
+                             0.34573123063700656,  0.8413447460685429,   1.9544997361036416};
     CHECK_VALUES(rb_gelu(T64(RB_SHAPE(6), -3, -1, 0, 0.5, 1, 2)), expect, 6, 1e-14, 0);
     CHECK_VALUES(rb_gelu(T32(RB_SHAPE(6), -3, -1, 0, 0.5, 1, 2)), expect, 6, 1e-6, 1e-8);
 }
@@ -197,8 +200,10 @@ static void ref_softmax(const double *x, double *y, int64_t outer, int64_t len, 
             const double *xl = x + o * len * inner + i;
             double *yl = y + o * len * inner + i;
             double m = -INFINITY, s = 0;
-            for (int64_t r = 0; r < len; r++) m = fmax(m, xl[r * inner]);
-            for (int64_t r = 0; r < len; r++) s += exp(xl[r * inner] - m);
+            for (int64_t r = 0; r < len; r++)
+                m = fmax(m, xl[r * inner]);
+            for (int64_t r = 0; r < len; r++)
+                s += exp(xl[r * inner] - m);
             for (int64_t r = 0; r < len; r++)
                 yl[r * inner] = log_form ? xl[r * inner] - m - log(s) : exp(xl[r * inner] - m) / s;
         }
@@ -212,8 +217,10 @@ static void check_softmax(rb_dtype dtype, int axis, bool log_form, double rtol, 
     rb_tensor *t = tensor_of(dtype, RB_SHAPE(3, 4, 5), x);
     int a = axis < 0 ? axis + 3 : axis;
     int64_t shape[3] = {3, 4, 5}, outer = 1, inner = 1;
-    for (int d = 0; d < a; d++) outer *= shape[d];
-    for (int d = a + 1; d < 3; d++) inner *= shape[d];
+    for (int d = 0; d < a; d++)
+        outer *= shape[d];
+    for (int d = a + 1; d < 3; d++)
+        inner *= shape[d];
     ref_softmax(x, expect, outer, shape[a], inner, log_form);
     rb_tensor *y = log_form ? rb_log_softmax(t, axis) : rb_softmax(t, axis);
     CHECK_SHAPE(y, 3, 4, 5);
@@ -268,8 +275,8 @@ static void softmax_is_stable_for_large_logits(void **state)
 {
     (void)state;
     rb_tensor *x = T64(RB_SHAPE(2, 3), 1000, 1001, 1002, -1000, -999, -998);
-    CHECK_REL(rb_softmax(x, 1), 1e-14, 0.09003057317038046, 0.24472847105479764,
-              0.6652409557748218, 0.09003057317038046, 0.24472847105479764, 0.6652409557748218);
+    CHECK_REL(rb_softmax(x, 1), 1e-14, 0.09003057317038046, 0.24472847105479764, 0.6652409557748218,
+              0.09003057317038046, 0.24472847105479764, 0.6652409557748218);
     CHECK_REL(rb_softmax(T32(RB_SHAPE(1, 3), 1000, 1001, 1002), 1), 1e-6, 0.09003057317038046,
               0.24472847105479764, 0.6652409557748218);
 }
@@ -280,8 +287,7 @@ static void log_softmax_is_stable_for_large_logits(void **state)
     (void)state;
     rb_tensor *x = T64(RB_SHAPE(2, 3), 1000, 1001, 1002, -1000, -999, -998);
     CHECK_REL(rb_log_softmax(x, -1), 1e-12, -2.4076059644443806, -1.4076059644443804,
-              -0.4076059644443804, -2.4076059644443806, -1.4076059644443804,
-              -0.4076059644443804);
+              -0.4076059644443804, -2.4076059644443806, -1.4076059644443804, -0.4076059644443804);
 }
 
 /* The results are O(1) and representable to 1e-7; computing (x - max) - log(sum) keeps that
@@ -305,15 +311,17 @@ static void softmax_refuses_bad_axes_and_scalars(void **state)
 /* ---- fused softmax cross-entropy ---- */
 
 /* Mean over rows of sum_c t[c] (logsumexp(x) - x[c]), t one-hot (labels) or probabilities. */
-static double ref_cross_entropy(const double *x, const double *t, const int64_t *labels,
-                                int64_t B, int64_t C)
+static double ref_cross_entropy(const double *x, const double *t, const int64_t *labels, int64_t B,
+                                int64_t C)
 {
     double total = 0;
     for (int64_t b = 0; b < B; b++) {
         const double *xr = x + b * C;
         double m = -INFINITY, s = 0;
-        for (int64_t c = 0; c < C; c++) m = fmax(m, xr[c]);
-        for (int64_t c = 0; c < C; c++) s += exp(xr[c] - m);
+        for (int64_t c = 0; c < C; c++)
+            m = fmax(m, xr[c]);
+        for (int64_t c = 0; c < C; c++)
+            s += exp(xr[c] - m);
         double lse = m + log(s);
         for (int64_t c = 0; c < C; c++) {
             double tc = labels ? (double)(labels[b] == c) : t[b * C + c];
@@ -331,8 +339,8 @@ static void cross_entropy_with_int64_labels_worked_by_hand(void **state)
     rb_tensor *loss = rb_softmax_cross_entropy(logits, TI64(RB_SHAPE(2), 2, 0));
     assert_int_equal(rb_tensor_ndim(loss), 0);
     CHECK_REL(loss, 1e-15, 0.753109126556245);
-    rb_tensor *l32 = rb_softmax_cross_entropy(T32(RB_SHAPE(2, 3), 1, 2, 3, 1, 1, 1),
-                                              TI64(RB_SHAPE(2), 2, 0));
+    rb_tensor *l32 =
+        rb_softmax_cross_entropy(T32(RB_SHAPE(2, 3), 1, 2, 3, 1, 1, 1), TI64(RB_SHAPE(2), 2, 0));
     assert_int_equal(rb_tensor_dtype(l32), RB_F32);
     CHECK_REL(l32, 1e-6, 0.753109126556245);
 }
@@ -357,8 +365,10 @@ static void cross_entropy_matches_a_loop_on_random_logits(void **state)
     fill_uniform(t, B * C, 0, 1, 71);
     for (int b = 0; b < B; b++) {
         double s = 0;
-        for (int c = 0; c < C; c++) s += t[b * C + c];
-        for (int c = 0; c < C; c++) t[b * C + c] /= s;
+        for (int c = 0; c < C; c++)
+            s += t[b * C + c];
+        for (int c = 0; c < C; c++)
+            t[b * C + c] /= s;
         labels[b] = (b * 3 + 1) % C;
         lab[b] = (double)labels[b];
     }
@@ -380,8 +390,7 @@ static void cross_entropy_is_stable_for_large_logits(void **state)
     rb_tensor *labels = TI64(RB_SHAPE(2), 1, 0);
     CHECK_REL(rb_softmax_cross_entropy(T64(RB_SHAPE(2, 2), 1000, 0, -1000, 0), labels), 1e-14,
               1000);
-    CHECK_REL(rb_softmax_cross_entropy(T32(RB_SHAPE(2, 2), 1000, 0, -1000, 0), labels), 1e-6,
-              1000);
+    CHECK_REL(rb_softmax_cross_entropy(T32(RB_SHAPE(2, 2), 1000, 0, -1000, 0), labels), 1e-6, 1000);
     /* a confident, correct prediction costs about e^-1000: zero, not NaN */
     CHECK_TENSOR(rb_softmax_cross_entropy(T32(RB_SHAPE(1, 2), 1000, 0), TI64(RB_SHAPE(1), 0)), 0,
                  0);
@@ -395,13 +404,12 @@ static void cross_entropy_refuses_bad_labels_and_shapes(void **state)
                 "label 3 at row 1");
     CHECK_FAILS(rb_softmax_cross_entropy(logits, TI64(RB_SHAPE(2), -1, 0)), RB_ERR_ARGUMENT,
                 "label -1");
-    CHECK_FAILS(rb_softmax_cross_entropy(logits, TI64(RB_SHAPE(3), 0, 1, 2)), RB_ERR_SHAPE,
-                "[3]");
+    CHECK_FAILS(rb_softmax_cross_entropy(logits, TI64(RB_SHAPE(3), 0, 1, 2)), RB_ERR_SHAPE, "[3]");
     CHECK_FAILS(rb_softmax_cross_entropy(logits, rb_tensor_zeros(RB_F32, RB_SHAPE(2, 4))),
                 RB_ERR_SHAPE, "[2,4]");
-    CHECK_FAILS(rb_softmax_cross_entropy(rb_tensor_zeros(RB_F32, RB_SHAPE(3)),
-                                         TI64(RB_SHAPE(1), 0)),
-                RB_ERR_SHAPE, "(batch, classes)");
+    CHECK_FAILS(
+        rb_softmax_cross_entropy(rb_tensor_zeros(RB_F32, RB_SHAPE(3)), TI64(RB_SHAPE(1), 0)),
+        RB_ERR_SHAPE, "(batch, classes)");
     CHECK_FAILS(rb_softmax_cross_entropy(logits, rb_tensor_zeros(RB_F64, RB_SHAPE(2, 3))),
                 RB_ERR_DTYPE, "dtypes differ");
 }

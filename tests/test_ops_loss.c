@@ -104,7 +104,8 @@ static void bce_with_soft_targets_matches_a_loop(void **state)
     double p[N], t[N], sum = 0;
     fill_uniform(p, N, 0.01, 0.99, 702);
     fill_uniform(t, N, 0, 1, 703);
-    for (int i = 0; i < N; i++) sum -= t[i] * log(p[i]) + (1 - t[i]) * log(1 - p[i]);
+    for (int i = 0; i < N; i++)
+        sum -= t[i] * log(p[i]) + (1 - t[i]) * log(1 - p[i]);
     CHECK_REL(rb_bce(tensor_of(RB_F64, RB_SHAPE(N), p), tensor_of(RB_F64, RB_SHAPE(N), t)), 1e-13,
               sum / N);
 }
@@ -149,9 +150,9 @@ static void bce_logits_equals_bce_of_the_sigmoid_for_moderate_logits(void **stat
         double s = 1 / (1 + exp(-z[i]));
         sum -= t[i] * log(s) + (1 - t[i]) * log(1 - s);
     }
-    CHECK_REL(rb_bce_logits(tensor_of(RB_F64, RB_SHAPE(4, 10), z),
-                            tensor_of(RB_F64, RB_SHAPE(4, 10), t)),
-              1e-12, sum / N);
+    CHECK_REL(
+        rb_bce_logits(tensor_of(RB_F64, RB_SHAPE(4, 10), z), tensor_of(RB_F64, RB_SHAPE(4, 10), t)),
+        1e-12, sum / N);
 }
 
 /* Right side: log1p(e^-100) = 3.7e-44 per element, so about 0. Wrong side: 100 per element. */
@@ -188,12 +189,15 @@ static void cce_with_soft_targets_matches_a_loop(void **state)
     fill_uniform(t, B * C, 0, 1, 707);
     for (int b = 0; b < B; b++) { /* normalise rows of p and t to sum to 1 */
         double sp = 0, st = 0;
-        for (int c = 0; c < C; c++) sp += p[b * C + c], st += t[b * C + c];
-        for (int c = 0; c < C; c++) p[b * C + c] /= sp, t[b * C + c] /= st;
+        for (int c = 0; c < C; c++)
+            sp += p[b * C + c], st += t[b * C + c];
+        for (int c = 0; c < C; c++)
+            p[b * C + c] /= sp, t[b * C + c] /= st;
     }
     rb_tensor *tp = tensor_of(RB_F32, RB_SHAPE(B, C), p);
     rb_tensor *tt = tensor_of(RB_F32, RB_SHAPE(B, C), t);
-    for (int i = 0; i < B * C; i++) sum -= t[i] * log(p[i]);
+    for (int i = 0; i < B * C; i++)
+        sum -= t[i] * log(p[i]);
     CHECK_REL(rb_cce(tp, tt), 1e-6, sum / B); /* the sum over classes, the mean over rows */
 }
 
@@ -203,8 +207,8 @@ static void cce_clips_a_zero_probability(void **state)
     (void)state;
     rb_tensor *p = T64(RB_SHAPE(1, 2), 0, 1), *t = T64(RB_SHAPE(1, 2), 1, 0);
     CHECK_REL(rb_cce(p, t), 1e-9, 16.11809565095832);
-    assert_true(isfinite(rb_tensor_item(rb_cce(T32(RB_SHAPE(1, 2), 0, 1),
-                                               T32(RB_SHAPE(1, 2), 1, 0)))));
+    assert_true(
+        isfinite(rb_tensor_item(rb_cce(T32(RB_SHAPE(1, 2), 0, 1), T32(RB_SHAPE(1, 2), 1, 0)))));
 }
 
 static void sparse_cce_equals_cce_of_the_one_hot_labels(void **state)

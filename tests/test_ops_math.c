@@ -32,18 +32,22 @@ enum { N_BINARY = sizeof BINARY / sizeof BINARY[0] };
 
 /* Every binary op on a (shape na/sa) and b (nb/sb) against a loop over the broadcast result
  * (no/so). a in [0.5, 3) (a valid base for pow), b of both signs with |b| in [0.5, 2.5). */
-static void check_binary_ops(rb_dtype dtype, int na, const int64_t *sa, int nb,
-                             const int64_t *sb, int no, const int64_t *so)
+static void check_binary_ops(rb_dtype dtype, int na, const int64_t *sa, int nb, const int64_t *sb,
+                             int no, const int64_t *so)
 {
     int64_t n_a = 1, n_b = 1, n_o = 1;
-    for (int d = 0; d < na; d++) n_a *= sa[d];
-    for (int d = 0; d < nb; d++) n_b *= sb[d];
-    for (int d = 0; d < no; d++) n_o *= so[d];
+    for (int d = 0; d < na; d++)
+        n_a *= sa[d];
+    for (int d = 0; d < nb; d++)
+        n_b *= sb[d];
+    for (int d = 0; d < no; d++)
+        n_o *= so[d];
     double *va = malloc(sizeof(double) * (size_t)n_a), *vb = malloc(sizeof(double) * (size_t)n_b);
     double *expect = malloc(sizeof(double) * (size_t)n_o);
     fill_uniform(va, n_a, 0.5, 3.0, 11);
     fill_uniform(vb, n_b, 0.5, 2.5, 12);
-    for (int64_t i = 0; i < n_b; i += 3) vb[i] = -vb[i];
+    for (int64_t i = 0; i < n_b; i += 3)
+        vb[i] = -vb[i];
     rb_tensor *a = tensor_of(dtype, na, sa, va), *b = tensor_of(dtype, nb, sb, vb);
     for (int k = 0; k < N_BINARY; k++) {
         const binary_case *c = &BINARY[k];
@@ -56,7 +60,8 @@ static void check_binary_ops(rb_dtype dtype, int na, const int64_t *sa, int nb,
         if (!y) fail_msg("rb_%s failed: %s", c->name, rb_last_error());
         assert_int_equal(rb_tensor_dtype(y), dtype);
         assert_int_equal(rb_tensor_ndim(y), no);
-        for (int d = 0; d < no; d++) assert_int_equal(rb_tensor_dim(y, d), so[d]);
+        for (int d = 0; d < no; d++)
+            assert_int_equal(rb_tensor_dim(y, d), so[d]);
         double rtol = c->rounded ? 0 : (dtype == RB_F32 ? 1e-6 : 1e-14);
         check_values_(y, c->name, expect, n_o, rtol, 0, __FILE__, __LINE__);
     }
@@ -189,10 +194,10 @@ typedef struct unary_case {
 } unary_case;
 
 static const unary_case UNARY[] = {
-    {"neg", rb_neg, r_neg, -3, 3},       {"square", rb_square, r_square, -3, 3},
-    {"sqrt", rb_sqrt, sqrt, 0.01, 9},    {"rsqrt", rb_rsqrt, r_rsqrt, 0.01, 9},
-    {"exp", rb_exp, exp, -10, 10},       {"log", rb_log, log, 0.001, 100},
-    {"abs", rb_abs, fabs, -3, 3},        {"sign", rb_sign, r_sign, -3, 3},
+    {"neg", rb_neg, r_neg, -3, 3},    {"square", rb_square, r_square, -3, 3},
+    {"sqrt", rb_sqrt, sqrt, 0.01, 9}, {"rsqrt", rb_rsqrt, r_rsqrt, 0.01, 9},
+    {"exp", rb_exp, exp, -10, 10},    {"log", rb_log, log, 0.001, 100},
+    {"abs", rb_abs, fabs, -3, 3},     {"sign", rb_sign, r_sign, -3, 3},
     {"erf", rb_erf, erf, -4, 4},
 };
 enum { N_UNARY = sizeof UNARY / sizeof UNARY[0] };
@@ -205,7 +210,8 @@ static void check_unary_ops(rb_dtype dtype, double rtol)
         const unary_case *c = &UNARY[k];
         fill_uniform(v, N, c->lo, c->hi, 100 + (uint64_t)k);
         rb_tensor *x = tensor_of(dtype, RB_SHAPE(N), v);
-        for (int i = 0; i < N; i++) expect[i] = c->ref(v[i]);
+        for (int i = 0; i < N; i++)
+            expect[i] = c->ref(v[i]);
         rb_tensor *y = c->fn(x);
         if (!y) fail_msg("rb_%s failed: %s", c->name, rb_last_error());
         assert_int_equal(rb_tensor_dtype(y), dtype);
@@ -335,8 +341,8 @@ static void where_broadcasts_condition_and_both_branches(void **state)
     CHECK_SHAPE(y, 2, 3);
     CHECK_TENSOR(y, 0, 1, 2, 3, -1, -1, -1);
     /* the condition alone sets the result's leading axis */
-    rb_tensor *z = rb_where(T32(RB_SHAPE(2, 1, 1), 0, 2), T32(RB_SHAPE(2), 5, 6),
-                            T32(RB_SHAPE(1), 7));
+    rb_tensor *z =
+        rb_where(T32(RB_SHAPE(2, 1, 1), 0, 2), T32(RB_SHAPE(2), 5, 6), T32(RB_SHAPE(1), 7));
     CHECK_SHAPE(z, 2, 1, 2);
     CHECK_TENSOR(z, 0, 7, 7, 5, 6);
 }
@@ -396,7 +402,8 @@ static void elementwise_ops_on_a_transposed_view_equal_those_on_its_copy(void **
     /* and the values themselves are those of the transpose */
     double expect[35];
     for (int i = 0; i < 7; i++)
-        for (int j = 0; j < 5; j++) expect[i * 5 + j] = f32(va[j * 7 + i] - vb[i * 5 + j]);
+        for (int j = 0; j < 5; j++)
+            expect[i * 5 + j] = f32(va[j * 7 + i] - vb[i * 5 + j]);
     CHECK_VALUES(rb_sub(at, b), expect, 35, 0, 0);
 }
 
@@ -426,12 +433,15 @@ static void large_elementwise_ops_match_a_loop_with_two_threads(void **state)
     rb_set_num_threads(2);
     rb_tensor *x = tensor_of(RB_F32, RB_SHAPE(R, C), vx);
     rb_tensor *row = tensor_of(RB_F32, RB_SHAPE(C), vr);
-    for (int64_t i = 0; i < N; i++) expect[i] = f32(vx[i] * vr[i % C]);
+    for (int64_t i = 0; i < N; i++)
+        expect[i] = f32(vx[i] * vr[i % C]);
     CHECK_VALUES(rb_mul(x, row), expect, N, 0, 0);
-    for (int64_t i = 0; i < N; i++) expect[i] = exp(vx[i]);
+    for (int64_t i = 0; i < N; i++)
+        expect[i] = exp(vx[i]);
     CHECK_VALUES(rb_exp(x), expect, N, 1e-6, 0);
     rb_tensor *xd = tensor_of(RB_F64, RB_SHAPE(R, C), vx);
-    for (int64_t i = 0; i < N; i++) expect[i] = vx[i] > 0.5 ? vx[i] : 0.5;
+    for (int64_t i = 0; i < N; i++)
+        expect[i] = vx[i] > 0.5 ? vx[i] : 0.5;
     CHECK_VALUES(rb_clamp(xd, 0.5, 1e9), expect, N, 0, 0);
     rb_set_num_threads(0);
     free(vx);

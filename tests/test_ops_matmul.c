@@ -23,13 +23,12 @@ static void ref_matmul(const double *a, int64_t a_step, const double *b, int64_t
             }
 }
 
-#define CHECK_PRODUCT(t, expect, bound, n, rtol)                                               \
+#define CHECK_PRODUCT(t, expect, bound, n, rtol)                                                   \
     check_product_((t), #t, (expect), (bound), (n), (rtol), __FILE__, __LINE__)
 
 /* |t[i] - expect[i]| <= rtol * bound[i] + tiny for every element. */
 static void check_product_(rb_tensor *t, const char *expr, const double *expect,
-                           const double *bound, int64_t n, double rtol, const char *file,
-                           int line)
+                           const double *bound, int64_t n, double rtol, const char *file, int line)
 {
     if (!t) FAIL_AT(file, line, "%s is NULL: %s", expr, rb_last_error());
     if (rb_tensor_size(t) != n)
@@ -71,8 +70,8 @@ static void check_2d(rb_dtype dtype, int64_t M, int64_t K, int64_t N, uint64_t s
     free(bound);
 }
 
-static const int64_t SHAPES_2D[][3] = {{1, 1, 1},  {1, 7, 5},   {6, 7, 1},    {17, 33, 9},
-                                       {3, 1, 4},  {64, 48, 32}, {1, 100, 1}, {130, 70, 90}};
+static const int64_t SHAPES_2D[][3] = {{1, 1, 1}, {1, 7, 5},    {6, 7, 1},   {17, 33, 9},
+                                       {3, 1, 4}, {64, 48, 32}, {1, 100, 1}, {130, 70, 90}};
 enum { N_SHAPES_2D = sizeof SHAPES_2D / sizeof SHAPES_2D[0] };
 
 static void matmul_2d_matches_a_triple_loop_in_float64(void **state)
@@ -105,9 +104,12 @@ static void check_batched(rb_dtype dtype, int na, const int64_t *sa, int nb, con
 {
     int64_t M = sa[na - 2], K = sa[na - 1], N = sb[nb - 1];
     int64_t size_a = 1, size_b = 1, batch = 1;
-    for (int d = 0; d < na; d++) size_a *= sa[d];
-    for (int d = 0; d < nb; d++) size_b *= sb[d];
-    for (int d = 0; d < no - 2; d++) batch *= so[d];
+    for (int d = 0; d < na; d++)
+        size_a *= sa[d];
+    for (int d = 0; d < nb; d++)
+        size_b *= sb[d];
+    for (int d = 0; d < no - 2; d++)
+        batch *= so[d];
     double *a = new_doubles(size_a), *b = new_doubles(size_b);
     double *c = new_doubles(batch * M * N), *bound = new_doubles(batch * M * N);
     fill_uniform(a, size_a, -1, 1, 400);
@@ -122,7 +124,8 @@ static void check_batched(rb_dtype dtype, int na, const int64_t *sa, int nb, con
     rb_tensor *y = rb_matmul(ta, tb);
     if (!y) fail_msg("rb_matmul failed: %s", rb_last_error());
     assert_int_equal(rb_tensor_ndim(y), no);
-    for (int d = 0; d < no; d++) assert_int_equal(rb_tensor_dim(y, d), so[d]);
+    for (int d = 0; d < no; d++)
+        assert_int_equal(rb_tensor_dim(y, d), so[d]);
     CHECK_PRODUCT(y, c, bound, batch * M * N, rtol_of(dtype));
     free(a);
     free(b);
@@ -246,13 +249,13 @@ static void matmul_of_two_vectors_is_a_0d_dot_product(void **state)
 static void matmul_over_an_empty_inner_axis_gives_zeros(void **state)
 {
     (void)state;
-    rb_tensor *y = rb_matmul(rb_tensor_zeros(RB_F64, RB_SHAPE(2, 0)),
-                             rb_tensor_zeros(RB_F64, RB_SHAPE(0, 3)));
+    rb_tensor *y =
+        rb_matmul(rb_tensor_zeros(RB_F64, RB_SHAPE(2, 0)), rb_tensor_zeros(RB_F64, RB_SHAPE(0, 3)));
     CHECK_SHAPE(y, 2, 3);
     CHECK_TENSOR(y, 0, 0, 0, 0, 0, 0, 0);
-    CHECK_SHAPE(rb_matmul(rb_tensor_zeros(RB_F32, RB_SHAPE(0, 4)),
-                          rb_tensor_zeros(RB_F32, RB_SHAPE(4, 3))),
-                0, 3);
+    CHECK_SHAPE(
+        rb_matmul(rb_tensor_zeros(RB_F32, RB_SHAPE(0, 4)), rb_tensor_zeros(RB_F32, RB_SHAPE(4, 3))),
+        0, 3);
 }
 
 /* ---- linear ---- */
@@ -332,10 +335,12 @@ static void linear_accepts_a_transposed_weight(void **state)
     double *vw = values_of(wt);
     ref_matmul(x, 0, vw, 0, 1, 3, 2, 3, c, bound);
     free(vw);
-    for (int i = 0; i < 9; i++) c[i] += 1; /* bias of ones */
-    for (int i = 0; i < 9; i++) bound[i] += 1;
-    rb_tensor *y = rb_linear(tensor_of(RB_F32, RB_SHAPE(3, 2), x), wt,
-                             rb_tensor_ones(RB_F32, RB_SHAPE(3)));
+    for (int i = 0; i < 9; i++)
+        c[i] += 1; /* bias of ones */
+    for (int i = 0; i < 9; i++)
+        bound[i] += 1;
+    rb_tensor *y =
+        rb_linear(tensor_of(RB_F32, RB_SHAPE(3, 2), x), wt, rb_tensor_ones(RB_F32, RB_SHAPE(3)));
     CHECK_PRODUCT(y, c, bound, 9, 1e-6);
 }
 
@@ -372,11 +377,10 @@ static void linear_refuses_a_bias_or_weight_that_does_not_fit(void **state)
     (void)state;
     rb_tensor *x = rb_tensor_zeros(RB_F32, RB_SHAPE(2, 4));
     rb_tensor *w = rb_tensor_zeros(RB_F32, RB_SHAPE(4, 5));
-    CHECK_FAILS(rb_linear(x, w, rb_tensor_zeros(RB_F32, RB_SHAPE(6))), RB_ERR_SHAPE,
-                "do not fit");
-    CHECK_FAILS(rb_linear(x, rb_tensor_zeros(RB_F32, RB_SHAPE(3, 5)),
-                          rb_tensor_zeros(RB_F32, RB_SHAPE(5))),
-                RB_ERR_SHAPE, "[3,5]");
+    CHECK_FAILS(rb_linear(x, w, rb_tensor_zeros(RB_F32, RB_SHAPE(6))), RB_ERR_SHAPE, "do not fit");
+    CHECK_FAILS(
+        rb_linear(x, rb_tensor_zeros(RB_F32, RB_SHAPE(3, 5)), rb_tensor_zeros(RB_F32, RB_SHAPE(5))),
+        RB_ERR_SHAPE, "[3,5]");
     CHECK_FAILS(rb_linear(x, w, rb_tensor_zeros(RB_F32, RB_SHAPE(1, 5))), RB_ERR_SHAPE,
                 "bias (out)");
     CHECK_FAILS(rb_linear(x, w, rb_tensor_zeros(RB_F64, RB_SHAPE(5))), RB_ERR_DTYPE,

@@ -12,8 +12,10 @@ static int64_t ref_reduce(const double *x, int nd, const int64_t *shape, unsigne
     int64_t n = 1, n_out = 1, count = 1;
     for (int d = 0; d < nd; d++) {
         n *= shape[d];
-        if (mask & (1u << d)) count *= shape[d];
-        else n_out *= shape[d];
+        if (mask & (1u << d))
+            count *= shape[d];
+        else
+            n_out *= shape[d];
     }
     for (int64_t o = 0; o < n_out; o++)
         out[o] = k == K_MAX ? -INFINITY : k == K_MIN ? INFINITY : 0;
@@ -27,12 +29,16 @@ static int64_t ref_reduce(const double *x, int nd, const int64_t *shape, unsigne
                 stride *= shape[d];
             }
         }
-        if (k == K_MAX) out[o] = fmax(out[o], x[i]);
-        else if (k == K_MIN) out[o] = fmin(out[o], x[i]);
-        else out[o] += x[i];
+        if (k == K_MAX)
+            out[o] = fmax(out[o], x[i]);
+        else if (k == K_MIN)
+            out[o] = fmin(out[o], x[i]);
+        else
+            out[o] += x[i];
     }
     if (k == K_MEAN)
-        for (int64_t o = 0; o < n_out; o++) out[o] /= (double)count;
+        for (int64_t o = 0; o < n_out; o++)
+            out[o] /= (double)count;
     return n_out;
 }
 
@@ -185,11 +191,13 @@ static void var_over_several_axes_matches_a_loop(void **state)
     ref_reduce(x, 3, shape, 3u, K_MEAN, mean); /* over axes 0 and 1: 12 values per output */
     for (int c = 0; c < 5; c++) {
         double ss = 0;
-        for (int i = 0; i < 12; i++) ss += (x[i * 5 + c] - mean[c]) * (x[i * 5 + c] - mean[c]);
+        for (int i = 0; i < 12; i++)
+            ss += (x[i * 5 + c] - mean[c]) * (x[i * 5 + c] - mean[c]);
         expect[c] = ss / 11;
     }
     CHECK_VALUES(rb_var(t, RB_AXES(0, 1), false, 1), expect, 5, 1e-13, 0);
-    for (int c = 0; c < 5; c++) expect[c] *= 11.0 / 12;
+    for (int c = 0; c < 5; c++)
+        expect[c] *= 11.0 / 12;
     CHECK_VALUES(rb_var(t, RB_AXES(1, 0), false, 0), expect, 5, 1e-13, 0);
 }
 
@@ -330,7 +338,8 @@ static void a_million_element_sum_is_the_same_with_one_or_two_threads(void **sta
         rb_tensor *one[3], *two[3];
         reduce_with_threads(x, RB_ALL_AXES, one, 1);
         reduce_with_threads(x, RB_ALL_AXES, two, 2);
-        for (int k = 0; k < 3; k++) CHECK_SAME_BITS(one[k], two[k]);
+        for (int k = 0; k < 3; k++)
+            CHECK_SAME_BITS(one[k], two[k]);
         double total = 0, top = 0;
         for (int64_t i = 0; i < N; i++) {
             total += v[i];
@@ -357,7 +366,8 @@ static void large_axis_reductions_are_the_same_with_one_or_two_threads(void **st
             rb_tensor *one[3], *two[3];
             reduce_with_threads(x, RB_AXES(axis), one, 1);
             reduce_with_threads(x, RB_AXES(axis), two, 2);
-            for (int k = 0; k < 3; k++) CHECK_SAME_BITS(one[k], two[k]);
+            for (int k = 0; k < 3; k++)
+                CHECK_SAME_BITS(one[k], two[k]);
             ref_reduce(v, 2, (const int64_t[]){R, C}, 1u << axis, K_MAX, expect);
             CHECK_VALUES(one[1], expect, C, 0, 0);
             ref_reduce(v, 2, (const int64_t[]){R, C}, 1u << axis, K_SUM, expect);
@@ -372,7 +382,8 @@ static void large_axis_reductions_are_the_same_with_one_or_two_threads(void **st
             const int *axes = axis < 0 ? NULL : (const int[]){axis};
             reduce_with_threads(t, n, axes, one, 1);
             reduce_with_threads(t, n, axes, two, 2);
-            for (int k = 0; k < 3; k++) CHECK_SAME_BITS(one[k], two[k]);
+            for (int k = 0; k < 3; k++)
+                CHECK_SAME_BITS(one[k], two[k]);
         }
     }
     free(v);

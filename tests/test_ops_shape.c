@@ -97,7 +97,8 @@ static void permute_reorders_axes_as_a_view(void **state)
     double expect[24];
     for (int k = 0; k < 4; k++)
         for (int i = 0; i < 2; i++)
-            for (int j = 0; j < 3; j++) expect[(k * 2 + i) * 3 + j] = v[(i * 3 + j) * 4 + k];
+            for (int j = 0; j < 3; j++)
+                expect[(k * 2 + i) * 3 + j] = v[(i * 3 + j) * 4 + k];
     CHECK_VALUES(p, expect, 24, 0, 0);
     CHECK_SAME_BITS(rb_permute(x, (const int[]){0, 1, 2}), x);
 }
@@ -142,8 +143,8 @@ static void broadcast_to_refuses_incompatible_shapes(void **state)
     rb_tensor *x = rb_tensor_zeros(RB_F32, RB_SHAPE(3));
     CHECK_FAILS(rb_broadcast_to(x, RB_SHAPE(2, 4)), RB_ERR_SHAPE,
                 "[3] does not broadcast to [2,4]");
-    CHECK_FAILS(rb_broadcast_to(rb_tensor_zeros(RB_F32, RB_SHAPE(2, 3)), RB_SHAPE(3)),
-                RB_ERR_SHAPE, "does not broadcast");
+    CHECK_FAILS(rb_broadcast_to(rb_tensor_zeros(RB_F32, RB_SHAPE(2, 3)), RB_SHAPE(3)), RB_ERR_SHAPE,
+                "does not broadcast");
 }
 
 static void sum_to_sums_the_broadcast_axes(void **state)
@@ -176,7 +177,8 @@ static void contiguous_copies_a_view_into_row_major_order(void **state)
     assert_ptr_not_equal(rb_tensor_data(c), rb_tensor_data(x));
     const float *p = rb_tensor_f32(c);
     const float expect[6] = {1, 4, 2, 5, 3, 6};
-    for (int i = 0; i < 6; i++) CHECK_CLOSE(p[i], expect[i], 0);
+    for (int i = 0; i < 6; i++)
+        CHECK_CLOSE(p[i], expect[i], 0);
     rb_tensor *c2 = rb_contiguous(x); /* a copy even when already contiguous */
     assert_ptr_not_equal(rb_tensor_data(c2), rb_tensor_data(x));
     CHECK_SAME_BITS(c2, x);
@@ -189,7 +191,8 @@ static void cast_rounds_to_float32_and_widens_exactly(void **state)
     double v[N], expect[N];
     fill_uniform(v, N, -1e3, 1e3, 131);
     rb_tensor *d = tensor_of(RB_F64, RB_SHAPE(N), v);
-    for (int i = 0; i < N; i++) expect[i] = f32(v[i]);
+    for (int i = 0; i < N; i++)
+        expect[i] = f32(v[i]);
     rb_tensor *f = rb_cast(d, RB_F32);
     assert_int_equal(rb_tensor_dtype(f), RB_F32);
     CHECK_VALUES(f, expect, N, 0, 0);
@@ -205,7 +208,8 @@ static void cast_to_int64_truncates_toward_zero_and_back(void **state)
     assert_int_equal(rb_tensor_dtype(i), RB_I64);
     const int64_t *p = rb_tensor_i64(i);
     const int64_t expect[5] = {1, -2, 3, 0, 1000000000000};
-    for (int k = 0; k < 5; k++) assert_int_equal(p[k], expect[k]);
+    for (int k = 0; k < 5; k++)
+        assert_int_equal(p[k], expect[k]);
     CHECK_TENSOR(rb_cast(TI64(RB_SHAPE(3), -4, 0, 9), RB_F32), 0, -4, 0, 9);
     CHECK_TENSOR(rb_cast(rb_transpose(T32(RB_SHAPE(2, 2), 1, 2, 3, 4), 0, 1), RB_F64), 0, 1, 3, 2,
                  4);
@@ -289,8 +293,8 @@ static void concat_accepts_strided_views(void **state)
 {
     (void)state;
     rb_tensor *a = T32(RB_SHAPE(2, 2), 1, 2, 3, 4);
-    CHECK_TENSOR(rb_concat(2, (rb_tensor *[]){rb_transpose(a, 0, 1), a}, 0), 0, 1, 3, 2, 4, 1, 2,
-                 3, 4);
+    CHECK_TENSOR(rb_concat(2, (rb_tensor *[]){rb_transpose(a, 0, 1), a}, 0), 0, 1, 3, 2, 4, 1, 2, 3,
+                 4);
 }
 
 static void concat_refuses_mismatched_shapes_naming_them(void **state)
@@ -320,8 +324,8 @@ static void stack_joins_along_a_new_axis(void **state)
     CHECK_SHAPE(s1, 3, 2);
     CHECK_TENSOR(s1, 0, 1, 4, 2, 5, 3, 6);
     CHECK_SAME_BITS(rb_stack(2, (rb_tensor *[]){a, b}, -1), s1);
-    rb_tensor *sc = rb_stack(2, (rb_tensor *[]){rb_tensor_scalar(RB_F32, 1),
-                                                rb_tensor_scalar(RB_F32, 2)}, 0);
+    rb_tensor *sc =
+        rb_stack(2, (rb_tensor *[]){rb_tensor_scalar(RB_F32, 1), rb_tensor_scalar(RB_F32, 2)}, 0);
     CHECK_SHAPE(sc, 2);
     CHECK_TENSOR(sc, 0, 1, 2);
     CHECK_FAILS(rb_stack(2, (rb_tensor *[]){a, rb_tensor_zeros(RB_F64, RB_SHAPE(4))}, 0),

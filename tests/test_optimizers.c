@@ -32,8 +32,10 @@ static store make_store(void)
     s.a = rb_params_add(s.p, "a", RB_SHAPE(2), true);
     s.b = rb_params_add(s.p, "b", RB_SHAPE(3), true);
     assert_non_null(s.b);
-    for (int i = 0; i < 2; i++) rb_tensor_f64(s.a)[i] = X0[i];
-    for (int i = 0; i < 3; i++) rb_tensor_f64(s.b)[i] = X0[2 + i];
+    for (int i = 0; i < 2; i++)
+        rb_tensor_f64(s.a)[i] = X0[i];
+    for (int i = 0; i < 3; i++)
+        rb_tensor_f64(s.b)[i] = X0[2 + i];
     return s;
 }
 
@@ -42,8 +44,10 @@ static void step(rb_optimizer *opt, store *s, int t)
 {
     double *ga = rb_tensor_f64(rb_params_grad(s->p, s->a));
     double *gb = rb_tensor_f64(rb_params_grad(s->p, s->b));
-    for (int i = 0; i < 2; i++) ga[i] = G[t][i];
-    for (int i = 0; i < 3; i++) gb[i] = G[t][2 + i];
+    for (int i = 0; i < 2; i++)
+        ga[i] = G[t][i];
+    for (int i = 0; i < 3; i++)
+        gb[i] = G[t][2 + i];
     CHECK_STATUS_OK(rb_optimizer_step(opt));
 }
 
@@ -51,19 +55,23 @@ static void step(rb_optimizer *opt, store *s, int t)
 static void read_values(const store *s, const char *state, double out[N])
 {
     if (!state) {
-        for (int i = 0; i < 2; i++) out[i] = rb_tensor_f64(s->a)[i];
-        for (int i = 0; i < 3; i++) out[2 + i] = rb_tensor_f64(s->b)[i];
+        for (int i = 0; i < 2; i++)
+            out[i] = rb_tensor_f64(s->a)[i];
+        for (int i = 0; i < 3; i++)
+            out[2 + i] = rb_tensor_f64(s->b)[i];
         return;
     }
     rb_tensor *slab = rb_params_state(s->p, state);
     assert_non_null(slab);
     const double *v = rb_tensor_f64(slab);
     int64_t oa = rb_params_offset(s->p, s->a), ob = rb_params_offset(s->p, s->b);
-    for (int i = 0; i < 2; i++) out[i] = v[oa + i];
-    for (int i = 0; i < 3; i++) out[2 + i] = v[ob + i];
+    for (int i = 0; i < 2; i++)
+        out[i] = v[oa + i];
+    for (int i = 0; i < 3; i++)
+        out[2 + i] = v[ob + i];
 }
 
-#define CHECK_VALUES(s, state, want, tol)                                                      \
+#define CHECK_VALUES(s, state, want, tol)                                                          \
     check_values_((s), (state), (want), (tol), __FILE__, __LINE__)
 
 static void check_values_(const store *s, const char *state, const double want[N], double tol,
@@ -97,9 +105,8 @@ static void adagrad_matches_the_rule_for_three_steps(void **state)
     (void)state;
     store s = make_store();
     const double lr = 0.2, initial = 0.3, eps = 1e-4;
-    rb_optimizer *opt = rb_adagrad_new(s.p, (rb_adagrad_config){.lr = lr,
-                                                                .initial_accumulator = initial,
-                                                                .eps = eps});
+    rb_optimizer *opt = rb_adagrad_new(
+        s.p, (rb_adagrad_config){.lr = lr, .initial_accumulator = initial, .eps = eps});
     CHECK_OK(opt);
     double w[N], acc[N];
     memcpy(w, X0, sizeof w);
@@ -291,8 +298,8 @@ static void amsgrad_keeps_the_largest_second_moment(void **state)
     (void)state;
     store s = make_store();
     const double lr = 0.05, b1 = 0.8, b2 = 0.9, eps = 1e-6;
-    rb_optimizer *opt = rb_adam_new(s.p, (rb_adam_config){.lr = lr, .beta1 = b1, .beta2 = b2,
-                                                          .eps = eps, .amsgrad = true});
+    rb_optimizer *opt = rb_adam_new(
+        s.p, (rb_adam_config){.lr = lr, .beta1 = b1, .beta2 = b2, .eps = eps, .amsgrad = true});
     CHECK_OK(opt);
     assert_string_equal(rb_optimizer_name(opt), "amsgrad");
     adam_ref r = adam_start(), plain = adam_start();
@@ -301,7 +308,8 @@ static void amsgrad_keeps_the_largest_second_moment(void **state)
         step(opt, &s, t);
         adam_rule(lr, b1, b2, eps, 0, true, &r, t);
         adam_rule(lr, b1, b2, eps, 0, false, &plain, t);
-        for (int i = 0; i < N; i++) below_max += r.v[i] < r.vmax[i];
+        for (int i = 0; i < N; i++)
+            below_max += r.v[i] < r.vmax[i];
         CHECK_VALUES(&s, NULL, r.w, 1e-14);
         CHECK_VALUES(&s, "adam.m", r.m, 1e-14);
         CHECK_VALUES(&s, "adam.v", r.v, 1e-14);
@@ -316,7 +324,8 @@ static void amsgrad_keeps_the_largest_second_moment(void **state)
     assert_true(got[2] > v[2] * 1.1); /* b[0]: v fell after the first step's large gradient */
     assert_true(got[3] > v[3] * 1.1); /* b[1] too */
     double largest = 0;
-    for (int i = 0; i < N; i++) largest = fmax(largest, fabs(r.w[i] - plain.w[i]));
+    for (int i = 0; i < N; i++)
+        largest = fmax(largest, fabs(r.w[i] - plain.w[i]));
     assert_true(largest > 1e-4);
     rb_optimizer_free(opt);
     rb_params_free(s.p);
@@ -377,7 +386,8 @@ static void nadam_rule(double lr, double b1, double b2, double eps, adam_ref *r,
 {
     int k = t + 1;
     double product = 1;
-    for (int i = 1; i <= k; i++) product *= nadam_mu(b1, i);
+    for (int i = 1; i <= k; i++)
+        product *= nadam_mu(b1, i);
     double mu = nadam_mu(b1, k), mu_next = nadam_mu(b1, k + 1);
     for (int i = 0; i < N; i++) {
         double g = G[t][i];
@@ -418,27 +428,30 @@ typedef rb_optimizer *(*make_fn)(rb_params *p, bool explicit_defaults);
 
 static rb_optimizer *adam_defaults(rb_params *p, bool e)
 {
-    return rb_adam_new(p, e ? (rb_adam_config){.lr = 0.01, .beta1 = 0.9, .beta2 = 0.999,
-                                               .eps = 1e-7}
-                            : (rb_adam_config){.lr = 0.01});
+    return rb_adam_new(p,
+                       e ? (rb_adam_config){.lr = 0.01, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-7}
+                         : (rb_adam_config){.lr = 0.01});
 }
 static rb_optimizer *adamw_defaults(rb_params *p, bool e)
 {
-    return rb_adamw_new(p, e ? (rb_adam_config){.lr = 0.01, .beta1 = 0.9, .beta2 = 0.999,
-                                                .eps = 1e-7, .weight_decay = 0.01}
+    return rb_adamw_new(p, e ? (rb_adam_config){.lr = 0.01,
+                                                .beta1 = 0.9,
+                                                .beta2 = 0.999,
+                                                .eps = 1e-7,
+                                                .weight_decay = 0.01}
                              : (rb_adam_config){.lr = 0.01});
 }
 static rb_optimizer *nadam_defaults(rb_params *p, bool e)
 {
-    return rb_nadam_new(p, e ? (rb_adam_config){.lr = 0.01, .beta1 = 0.9, .beta2 = 0.999,
-                                                .eps = 1e-7}
-                             : (rb_adam_config){.lr = 0.01});
+    return rb_nadam_new(p,
+                        e ? (rb_adam_config){.lr = 0.01, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-7}
+                          : (rb_adam_config){.lr = 0.01});
 }
 static rb_optimizer *adagrad_defaults(rb_params *p, bool e)
 {
-    return rb_adagrad_new(p, e ? (rb_adagrad_config){.lr = 0.1, .initial_accumulator = 0.1,
-                                                     .eps = 1e-7}
-                               : (rb_adagrad_config){.lr = 0.1});
+    return rb_adagrad_new(
+        p, e ? (rb_adagrad_config){.lr = 0.1, .initial_accumulator = 0.1, .eps = 1e-7}
+             : (rb_adagrad_config){.lr = 0.1});
 }
 static rb_optimizer *adadelta_defaults(rb_params *p, bool e)
 {
@@ -524,14 +537,14 @@ static void bad_settings_are_refused_with_their_reason(void **state)
                 "learning rate must be > 0");
     CHECK_FAILS(rb_adagrad_new(s.p, (rb_adagrad_config){.lr = 0.1, .initial_accumulator = -1}),
                 RB_ERR_ARGUMENT, "rb_adagrad_new");
-    CHECK_FAILS(rb_adagrad_new(s.p, (rb_adagrad_config){.lr = 0.1, .eps = -1e-3}),
-                RB_ERR_ARGUMENT, "eps");
+    CHECK_FAILS(rb_adagrad_new(s.p, (rb_adagrad_config){.lr = 0.1, .eps = -1e-3}), RB_ERR_ARGUMENT,
+                "eps");
     CHECK_FAILS(rb_adadelta_new(s.p, (rb_adadelta_config){.lr = 1, .rho = 1}), RB_ERR_ARGUMENT,
                 "rho");
     CHECK_FAILS(rb_adadelta_new(s.p, (rb_adadelta_config){.lr = -1}), RB_ERR_ARGUMENT,
                 "rb_adadelta_new: learning rate");
-    CHECK_FAILS(rb_rmsprop_new(s.p, (rb_rmsprop_config){.lr = 0.1, .momentum = 1}),
-                RB_ERR_ARGUMENT, "momentum");
+    CHECK_FAILS(rb_rmsprop_new(s.p, (rb_rmsprop_config){.lr = 0.1, .momentum = 1}), RB_ERR_ARGUMENT,
+                "momentum");
     CHECK_FAILS(rb_rmsprop_new(s.p, (rb_rmsprop_config){.lr = 0.1, .rho = -0.5}), RB_ERR_ARGUMENT,
                 "rho");
     CHECK_FAILS(rb_adam_new(s.p, (rb_adam_config){.lr = 0.1, .weight_decay = 0.01}),
@@ -688,7 +701,8 @@ static double sum_of_squares(const rb_tensor *t)
 {
     double s = 0;
     const double *v = rb_tensor_f64(t);
-    for (int64_t i = 0; i < rb_tensor_size(t); i++) s += v[i] * v[i];
+    for (int64_t i = 0; i < rb_tensor_size(t); i++)
+        s += v[i] * v[i];
     return s;
 }
 
@@ -731,9 +745,11 @@ static void optimizer_steps_are_the_same_with_one_or_two_threads(void **state)
     rb_optimizer *o1 = rb_adam_new(p1, (rb_adam_config){.lr = 0.01, .amsgrad = true});
     rb_optimizer *o2 = rb_adam_new(p2, (rb_adam_config){.lr = 0.01, .amsgrad = true});
     int previous = rb_set_num_threads(1);
-    for (int t = 0; t < 2; t++) CHECK_STATUS_OK(rb_optimizer_step(o1));
+    for (int t = 0; t < 2; t++)
+        CHECK_STATUS_OK(rb_optimizer_step(o1));
     rb_set_num_threads(2);
-    for (int t = 0; t < 2; t++) CHECK_STATUS_OK(rb_optimizer_step(o2));
+    for (int t = 0; t < 2; t++)
+        CHECK_STATUS_OK(rb_optimizer_step(o2));
     rb_set_num_threads(previous);
     assert_memory_equal(rb_tensor_data(a1), rb_tensor_data(a2), sizeof(double) * 350 * 400);
     assert_memory_equal(rb_tensor_data(b1), rb_tensor_data(b2), sizeof(double) * 9);
@@ -786,9 +802,9 @@ static void schedules_follow_their_formulas(void **state)
     /* Points worked out by hand. */
     rb_schedule cs = {.kind = RB_SCHEDULE_COSINE, .period = 10, .min_lr = 0.01};
     CHECK_CLOSE(rb_schedule_lr(&cs, 0.4, 0), 0.4, 1e-15);
-    CHECK_CLOSE(rb_schedule_lr(&cs, 0.4, 5), 0.205, 1e-15);  /* half way: the mean */
-    CHECK_CLOSE(rb_schedule_lr(&cs, 0.4, 10), 0.01, 1e-15);  /* the floor */
-    CHECK_CLOSE(rb_schedule_lr(&cs, 0.4, 1000), 0.01, 0);    /* and it stays there */
+    CHECK_CLOSE(rb_schedule_lr(&cs, 0.4, 5), 0.205, 1e-15); /* half way: the mean */
+    CHECK_CLOSE(rb_schedule_lr(&cs, 0.4, 10), 0.01, 1e-15); /* the floor */
+    CHECK_CLOSE(rb_schedule_lr(&cs, 0.4, 1000), 0.01, 0);   /* and it stays there */
     rb_schedule st = {.kind = RB_SCHEDULE_STEP, .step_size = 3, .gamma = 0.5};
     CHECK_CLOSE(rb_schedule_lr(&st, 0.4, 2), 0.4, 1e-15);
     CHECK_CLOSE(rb_schedule_lr(&st, 0.4, 3), 0.2, 1e-15);
@@ -804,8 +820,8 @@ static void schedules_follow_their_formulas(void **state)
         double u = (double)(t - w);
         double cosine = t < w ? lr0 * (double)(t + 1) / (double)w
                               : (u < 10 ? 0.01 + (lr0 - 0.01) * (1 + cos(PI * u / 10)) / 2 : 0.01);
-        double stepped = t < w ? lr0 * (double)(t + 1) / (double)w
-                               : lr0 * pow(0.5, (double)((t - w) / 3));
+        double stepped =
+            t < w ? lr0 * (double)(t + 1) / (double)w : lr0 * pow(0.5, (double)((t - w) / 3));
         double timed = t < w ? lr0 * (double)(t + 1) / (double)w : lr0 / (1 + 0.5 * u);
         double plateau = t < w ? lr0 * (double)(t + 1) / (double)w : lr0;
         CHECK_CLOSE(rb_schedule_lr(&wc, lr0, t), cosine, 1e-15);
@@ -813,9 +829,9 @@ static void schedules_follow_their_formulas(void **state)
         CHECK_CLOSE(rb_schedule_lr(&wt, lr0, t), timed, 1e-15);
         CHECK_CLOSE(rb_schedule_lr(&wp, lr0, t), plateau, 1e-15);
     }
-    CHECK_CLOSE(rb_schedule_lr(&wc, 0.4, 0), 0.1, 1e-15);  /* lr0 / w */
-    CHECK_CLOSE(rb_schedule_lr(&wc, 0.4, 3), 0.4, 1e-15);  /* lr0 at the end of the warmup */
-    CHECK_CLOSE(rb_schedule_lr(&wc, 0.4, 4), 0.4, 1e-15);  /* the cosine starts at lr0 */
+    CHECK_CLOSE(rb_schedule_lr(&wc, 0.4, 0), 0.1, 1e-15); /* lr0 / w */
+    CHECK_CLOSE(rb_schedule_lr(&wc, 0.4, 3), 0.4, 1e-15); /* lr0 at the end of the warmup */
+    CHECK_CLOSE(rb_schedule_lr(&wc, 0.4, 4), 0.4, 1e-15); /* the cosine starts at lr0 */
     CHECK_CLOSE(rb_schedule_lr(&wc, 0.4, 14), 0.01, 1e-15);
 
     assert_string_equal(rb_schedule_name(RB_SCHEDULE_CONSTANT), "constant");
@@ -867,8 +883,8 @@ static void a_per_step_scheduler_moves_the_rate_after_each_step(void **state)
     (void)state;
     store s;
     rb_optimizer *opt = sgd_at(&s, 0.3);
-    rb_schedule sched = {.kind = RB_SCHEDULE_EXPONENTIAL, .decay = 0.2, .warmup = 3,
-                         .per_step = true};
+    rb_schedule sched = {
+        .kind = RB_SCHEDULE_EXPONENTIAL, .decay = 0.2, .warmup = 3, .per_step = true};
     rb_scheduler *r = rb_scheduler_new(opt, sched);
     CHECK_OK(r);
     CHECK_CLOSE(rb_optimizer_lr(opt), 0.1, 1e-15); /* warmup: 0.3 / 3 */
@@ -888,10 +904,13 @@ static void a_per_step_scheduler_moves_the_rate_after_each_step(void **state)
 
     /* A cosine per step reaches its floor and stays there. */
     opt = sgd_at(&s, 1.0);
-    r = rb_scheduler_new(opt, (rb_schedule){.kind = RB_SCHEDULE_COSINE, .period = 4,
-                                            .min_lr = 0.05, .per_step = true});
-    const double want[] = {1.0, 0.05 + 0.95 * (1 + cos(PI / 4)) / 2, 0.525,
-                           0.05 + 0.95 * (1 + cos(3 * PI / 4)) / 2, 0.05, 0.05, 0.05};
+    r = rb_scheduler_new(
+        opt,
+        (rb_schedule){.kind = RB_SCHEDULE_COSINE, .period = 4, .min_lr = 0.05, .per_step = true});
+    const double want[] = {1.0,   0.05 + 0.95 * (1 + cos(PI / 4)) / 2,
+                           0.525, 0.05 + 0.95 * (1 + cos(3 * PI / 4)) / 2,
+                           0.05,  0.05,
+                           0.05};
     for (int t = 0; t < 7; t++) {
         CHECK_CLOSE(rb_optimizer_lr(opt), want[t], 1e-15);
         rb_scheduler_step(r);
@@ -911,28 +930,30 @@ static void reduce_on_plateau_follows_patience_min_delta_cooldown_and_floor(void
     store s;
     rb_optimizer *opt = sgd_at(&s, 1.0);
     rb_scheduler *r = rb_scheduler_new(opt, (rb_schedule){.kind = RB_SCHEDULE_PLATEAU,
-                                                          .factor = 0.5, .patience = 2,
-                                                          .min_delta = 0.1, .cooldown = 1,
+                                                          .factor = 0.5,
+                                                          .patience = 2,
+                                                          .min_delta = 0.1,
+                                                          .cooldown = 1,
                                                           .min_lr = 0.2});
     CHECK_OK(r);
     struct {
         double value, lr_after;
     } epochs[] = {
-        {10.0, 1.0},   /* first value: the best */
-        {9.95, 1.0},   /* better, but by less than min_delta: bad epoch 1 */
-        {9.95, 0.5},   /* bad epoch 2 = patience: halved, cooldown 1 */
-        {9.99, 0.5},   /* cooldown: not counted */
-        {9.99, 0.5},   /* bad epoch 1 */
-        {9.85, 0.5},   /* 0.15 below the best (10): improvement, count reset */
-        {9.80, 0.5},   /* 0.05 below the new best: bad epoch 1 */
-        {9.80, 0.25},  /* bad epoch 2: halved */
-        {9.80, 0.25},  /* cooldown */
-        {9.80, 0.25},  /* bad 1 */
-        {9.80, 0.2},   /* bad 2: 0.125 is below min_lr: the floor */
-        {9.80, 0.2},   /* cooldown */
-        {9.80, 0.2},   /* bad 1 */
-        {9.80, 0.2},   /* bad 2: stays at the floor */
-        {NAN, 0.2},    /* a NaN epoch is ignored */
+        {10.0, 1.0},  /* first value: the best */
+        {9.95, 1.0},  /* better, but by less than min_delta: bad epoch 1 */
+        {9.95, 0.5},  /* bad epoch 2 = patience: halved, cooldown 1 */
+        {9.99, 0.5},  /* cooldown: not counted */
+        {9.99, 0.5},  /* bad epoch 1 */
+        {9.85, 0.5},  /* 0.15 below the best (10): improvement, count reset */
+        {9.80, 0.5},  /* 0.05 below the new best: bad epoch 1 */
+        {9.80, 0.25}, /* bad epoch 2: halved */
+        {9.80, 0.25}, /* cooldown */
+        {9.80, 0.25}, /* bad 1 */
+        {9.80, 0.2},  /* bad 2: 0.125 is below min_lr: the floor */
+        {9.80, 0.2},  /* cooldown */
+        {9.80, 0.2},  /* bad 1 */
+        {9.80, 0.2},  /* bad 2: stays at the floor */
+        {NAN, 0.2},   /* a NaN epoch is ignored */
     };
     CHECK_CLOSE(rb_optimizer_lr(opt), 1.0, 0);
     for (size_t e = 0; e < sizeof epochs / sizeof epochs[0]; e++) {
@@ -954,13 +975,13 @@ static void plateau_cooldown_counts_epochs_after_a_reduction(void **state)
     (void)state;
     store s;
     rb_optimizer *opt = sgd_at(&s, 1.0);
-    rb_scheduler *r = rb_scheduler_new(opt, (rb_schedule){.kind = RB_SCHEDULE_PLATEAU,
-                                                          .factor = 0.5, .patience = 2,
-                                                          .cooldown = 2});
-    const double values[] = {5, 5, 5,  /* bad, bad: halved at epoch 3 */
-                             4,        /* cooldown 1 of 2 (an improvement) */
-                             4,        /* cooldown 2 of 2 */
-                             4, 4};    /* bad 1, bad 2: halved again at epoch 7 */
+    rb_scheduler *r = rb_scheduler_new(
+        opt,
+        (rb_schedule){.kind = RB_SCHEDULE_PLATEAU, .factor = 0.5, .patience = 2, .cooldown = 2});
+    const double values[] = {5, 5, 5, /* bad, bad: halved at epoch 3 */
+                             4,       /* cooldown 1 of 2 (an improvement) */
+                             4,       /* cooldown 2 of 2 */
+                             4, 4};   /* bad 1, bad 2: halved again at epoch 7 */
     const double lr_after[] = {1, 1, 0.5, 0.5, 0.5, 0.5, 0.25};
     for (size_t e = 0; e < sizeof values / sizeof values[0]; e++) {
         rb_scheduler_epoch_end(r, values[e]);
@@ -980,8 +1001,10 @@ static void reduce_on_plateau_can_maximize_and_has_keras_defaults(void **state)
     store s;
     rb_optimizer *opt = sgd_at(&s, 1.0);
     rb_scheduler *r = rb_scheduler_new(opt, (rb_schedule){.kind = RB_SCHEDULE_PLATEAU,
-                                                          .patience = 1, .factor = 0.5,
-                                                          .maximize = true, .min_delta = 0.01});
+                                                          .patience = 1,
+                                                          .factor = 0.5,
+                                                          .maximize = true,
+                                                          .min_delta = 0.01});
     const double values[] = {0.50, 0.60, 0.605, 0.70, 0.65, 0.75, 0.755};
     /* 0.5 the first; 0.6 better; 0.605 not better by 0.01: halved (patience 1); 0.7 better;
      * 0.65 worse: halved; 0.75 better; 0.755 not by 0.01: halved. */
@@ -1000,7 +1023,8 @@ static void reduce_on_plateau_can_maximize_and_has_keras_defaults(void **state)
     opt = sgd_at(&s, 1.0);
     r = rb_scheduler_new(opt, (rb_schedule){.kind = RB_SCHEDULE_PLATEAU});
     rb_scheduler_epoch_end(r, 3.0);
-    for (int e = 0; e < 9; e++) rb_scheduler_epoch_end(r, 3.0);
+    for (int e = 0; e < 9; e++)
+        rb_scheduler_epoch_end(r, 3.0);
     CHECK_CLOSE(rb_optimizer_lr(opt), 1.0, 0);
     rb_scheduler_epoch_end(r, 3.0);
     CHECK_CLOSE(rb_optimizer_lr(opt), 0.1, 1e-15);
@@ -1017,8 +1041,8 @@ static void invalid_schedules_are_refused(void **state)
     CHECK_FAILS(rb_scheduler_new(NULL, (rb_schedule){0}), RB_ERR_ARGUMENT, "optimizer is NULL");
     CHECK_FAILS(rb_scheduler_new(opt, (rb_schedule){.kind = RB_SCHEDULE_STEP}), RB_ERR_ARGUMENT,
                 "step_size >= 1");
-    CHECK_FAILS(rb_scheduler_new(opt, (rb_schedule){.kind = RB_SCHEDULE_COSINE}),
-                RB_ERR_ARGUMENT, "period >= 1");
+    CHECK_FAILS(rb_scheduler_new(opt, (rb_schedule){.kind = RB_SCHEDULE_COSINE}), RB_ERR_ARGUMENT,
+                "period >= 1");
     CHECK_FAILS(rb_scheduler_new(opt, (rb_schedule){.kind = RB_SCHEDULE_CONSTANT, .warmup = -1}),
                 RB_ERR_ARGUMENT, "warmup");
     CHECK_FAILS(rb_scheduler_new(opt, (rb_schedule){.kind = RB_SCHEDULE_TIME_DECAY, .decay = -1}),
@@ -1033,17 +1057,17 @@ static void invalid_schedules_are_refused(void **state)
                 RB_ERR_ARGUMENT, "patience");
     CHECK_FAILS(rb_scheduler_new(opt, (rb_schedule){.kind = RB_SCHEDULE_PLATEAU, .cooldown = -2}),
                 RB_ERR_ARGUMENT, "cooldown");
-    CHECK_FAILS(rb_scheduler_new(opt, (rb_schedule){.kind = RB_SCHEDULE_COSINE, .period = 5,
-                                                    .min_lr = -0.1}),
+    CHECK_FAILS(rb_scheduler_new(
+                    opt, (rb_schedule){.kind = RB_SCHEDULE_COSINE, .period = 5, .min_lr = -0.1}),
                 RB_ERR_ARGUMENT, "min_lr");
-    CHECK_FAILS(rb_scheduler_new(opt, (rb_schedule){.kind = RB_SCHEDULE_STEP, .step_size = 2,
-                                                    .gamma = -0.5}),
+    CHECK_FAILS(rb_scheduler_new(
+                    opt, (rb_schedule){.kind = RB_SCHEDULE_STEP, .step_size = 2, .gamma = -0.5}),
                 RB_ERR_ARGUMENT, "gamma");
-    CHECK_FAILS(rb_scheduler_new(opt, (rb_schedule){.kind = RB_SCHEDULE_STEP, .step_size = 2,
-                                                    .gamma = 1.5}),
+    CHECK_FAILS(rb_scheduler_new(
+                    opt, (rb_schedule){.kind = RB_SCHEDULE_STEP, .step_size = 2, .gamma = 1.5}),
                 RB_ERR_ARGUMENT, "gamma");
-    CHECK_FAILS(rb_scheduler_new(opt, (rb_schedule){.kind = (rb_schedule_kind)9}),
-                RB_ERR_ARGUMENT, "unknown kind");
+    CHECK_FAILS(rb_scheduler_new(opt, (rb_schedule){.kind = (rb_schedule_kind)9}), RB_ERR_ARGUMENT,
+                "unknown kind");
     /* Refusals left the rate alone. */
     CHECK_CLOSE(rb_optimizer_lr(opt), 0.5, 0);
     rb_optimizer_free(opt);

@@ -134,8 +134,10 @@ static void adam_matches_algorithm_1(void **state)
         }
         CHECK_TENSOR(w, 1e-13, x[0], x[1]);
     }
-    CHECK_CLOSE(x[0], 1 - 0.01 * 0.5 / (0.5 + 1e-7) - 0.01 * (0.015 / 0.19) /
-                              (sqrt((0.999 * 0.00025 + 0.001 * 0.09) / (1 - 0.999 * 0.999)) + 1e-7),
+    CHECK_CLOSE(x[0],
+                1 - 0.01 * 0.5 / (0.5 + 1e-7) -
+                    0.01 * (0.015 / 0.19) /
+                        (sqrt((0.999 * 0.00025 + 0.001 * 0.09) / (1 - 0.999 * 0.999)) + 1e-7),
                 1e-12);
     rb_optimizer_free(opt);
     rb_params_free(p);

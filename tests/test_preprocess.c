@@ -118,8 +118,9 @@ static void constant_feature_gets_scale_one_instead_of_a_division_by_zero(void *
         CHECK_OK(z);
         for (int64_t r = 0; r < 3; r++) {
             double v = rb_tensor_get(z, (int64_t[]){r, 0});
-            if (v != 0) fail_msg("kind %d: constant column scaled to %g at row %lld, expected 0",
-                                 kind, v, (long long)r);
+            if (v != 0)
+                fail_msg("kind %d: constant column scaled to %g at row %lld, expected 0", kind, v,
+                         (long long)r);
         }
         rb_scaler_free(s);
     }
@@ -157,7 +158,8 @@ static void transform_as_an_op_equals_transform_inplace(void **state)
             CHECK_STATUS_OK(rb_tensor_to_doubles(op, a, 200));
             CHECK_STATUS_OK(rb_tensor_to_doubles(inplace, b, 200));
             /* float64: the same arithmetic; float32: the op rounds after the subtraction too. */
-            for (int i = 0; i < 200; i++) CHECK_CLOSE(a[i], b[i], f32 ? 1e-6 * (1 + fabs(b[i])) : 0);
+            for (int i = 0; i < 200; i++)
+                CHECK_CLOSE(a[i], b[i], f32 ? 1e-6 * (1 + fabs(b[i])) : 0);
             rb_scaler_free(s);
         }
     }
@@ -179,7 +181,8 @@ static void inverse_undoes_transform(void **state)
             /* The transform did something: not the identity. */
             assert_true(fabs(rb_tensor_get(z, (int64_t[]){0, 0}) - orig[0]) > 1e-3);
             CHECK_STATUS_OK(rb_tensor_to_doubles(rb_scaler_inverse(s, z), back, 60));
-            for (int i = 0; i < 60; i++) CHECK_CLOSE(back[i], orig[i], 1e-12 * (1 + fabs(orig[i])));
+            for (int i = 0; i < 60; i++)
+                CHECK_CLOSE(back[i], orig[i], 1e-12 * (1 + fabs(orig[i])));
             rb_scaler_free(s);
         }
 }
@@ -191,7 +194,8 @@ static void scaler_refuses_other_feature_counts_dtypes_and_non_float_data(void *
     rb_scaler *s = rb_scaler_fit(RB_SCALE_STANDARD, x, false);
     CHECK_OK(s);
     rb_tensor *three = rb_tensor_zeros(RB_F64, RB_SHAPE(4, 3));
-    CHECK_FAILS(rb_scaler_transform(s, three), RB_ERR_SHAPE, "rb_scaler_transform: fitted on 2 features");
+    CHECK_FAILS(rb_scaler_transform(s, three), RB_ERR_SHAPE,
+                "rb_scaler_transform: fitted on 2 features");
     CHECK_FAILS(rb_scaler_transform_inplace(s, three), RB_ERR_SHAPE, "rb_scaler_transform_inplace");
     CHECK_FAILS(rb_scaler_inverse(s, three), RB_ERR_SHAPE, "rb_scaler_inverse");
     assert_int_equal(rb_scaler_transform_inplace(s, three), RB_ERR_SHAPE);
@@ -202,8 +206,8 @@ static void scaler_refuses_other_feature_counts_dtypes_and_non_float_data(void *
                 RB_ERR_DTYPE, "rb_scaler_transform_inplace");
     rb_scaler_free(s);
 
-    CHECK_FAILS(rb_scaler_fit(RB_SCALE_STANDARD, TI64(RB_SHAPE(2, 1), 1, 2), false), RB_ERR_ARGUMENT,
-                "float");
+    CHECK_FAILS(rb_scaler_fit(RB_SCALE_STANDARD, TI64(RB_SHAPE(2, 1), 1, 2), false),
+                RB_ERR_ARGUMENT, "float");
     CHECK_FAILS(rb_scaler_fit(RB_SCALE_MINMAX, rb_tensor_zeros(RB_F32, RB_SHAPE(0, 2)), false),
                 RB_ERR_ARGUMENT, "non-empty");
     CHECK_FAILS(rb_scaler_fit((rb_scale_kind)7, x, false), RB_ERR_ARGUMENT, "unknown kind 7");
@@ -296,8 +300,8 @@ static void split_sizes_follow_the_fractions(void **state)
 {
     (void)state;
     rb_dataset d = id_table(100, label_mod3), tr, va, te;
-    CHECK_STATUS_OK(rb_split(&d, (rb_split_config){.validation = 0.2, .test = 0.1, .seed = 1},
-                             &tr, &va, &te));
+    CHECK_STATUS_OK(
+        rb_split(&d, (rb_split_config){.validation = 0.2, .test = 0.1, .seed = 1}, &tr, &va, &te));
     assert_int_equal(rb_dataset_rows(&tr), 70);
     assert_int_equal(rb_dataset_rows(&va), 20);
     assert_int_equal(rb_dataset_rows(&te), 10);
@@ -345,8 +349,8 @@ static void split_with_the_same_seed_is_the_same_and_another_seed_differs(void *
     uint64_t seeds[3] = {4, 4, 5};
     int64_t ids_tr[3][N], ids_va[3][N];
     for (int k = 0; k < 3; k++) {
-        CHECK_STATUS_OK(rb_split(&d, (rb_split_config){.validation = 0.3, .seed = seeds[k]},
-                                 &tr[k], &va[k], NULL));
+        CHECK_STATUS_OK(rb_split(&d, (rb_split_config){.validation = 0.3, .seed = seeds[k]}, &tr[k],
+                                 &va[k], NULL));
         assert_int_equal(part_ids(&tr[k], label_mod3, ids_tr[k]), 42);
         assert_int_equal(part_ids(&va[k], label_mod3, ids_va[k]), 18);
         rb_dataset_free(&tr[k]);
@@ -364,9 +368,9 @@ static void split_without_shuffling_keeps_the_file_order(void **state)
     (void)state;
     enum { N = 100 };
     rb_dataset d = id_table(N, label_mod3), parts[3];
-    CHECK_STATUS_OK(rb_split(&d, (rb_split_config){.validation = 0.2, .test = 0.1,
-                                                    .no_shuffle = true, .seed = 3},
-                             &parts[0], &parts[1], &parts[2]));
+    CHECK_STATUS_OK(rb_split(
+        &d, (rb_split_config){.validation = 0.2, .test = 0.1, .no_shuffle = true, .seed = 3},
+        &parts[0], &parts[1], &parts[2]));
     int64_t ids[N], first[3] = {0, 70, 90}, count[3] = {70, 20, 10};
     for (int p = 0; p < 3; p++) {
         assert_int_equal(part_ids(&parts[p], label_mod3, ids), count[p]);
@@ -383,7 +387,8 @@ static void count_classes(const rb_dataset *part, int64_t counts[2])
 {
     counts[0] = counts[1] = 0;
     const int64_t *y = rb_tensor_i64(part->y);
-    for (int64_t i = 0; i < rb_dataset_rows(part); i++) counts[y[i]]++;
+    for (int64_t i = 0; i < rb_dataset_rows(part); i++)
+        counts[y[i]]++;
 }
 
 static void stratified_split_keeps_each_classs_share_in_every_part(void **state)
@@ -391,9 +396,9 @@ static void stratified_split_keeps_each_classs_share_in_every_part(void **state)
     (void)state;
     rb_dataset d = id_table(100, label_80_20), tr, va;
     for (uint64_t seed = 0; seed < 5; seed++) {
-        CHECK_STATUS_OK(rb_split(&d, (rb_split_config){.validation = 0.25, .seed = seed,
-                                                        .stratify = true},
-                                 &tr, &va, NULL));
+        CHECK_STATUS_OK(
+            rb_split(&d, (rb_split_config){.validation = 0.25, .seed = seed, .stratify = true}, &tr,
+                     &va, NULL));
         int64_t ctr[2], cva[2], ids[100];
         part_ids(&tr, label_80_20, ids);
         part_ids(&va, label_80_20, ids);
@@ -412,15 +417,15 @@ static void stratified_split_shuffles_the_classes_together_within_each_part(void
 {
     (void)state;
     rb_dataset d = id_table(100, label_80_20), tr, va;
-    CHECK_STATUS_OK(rb_split(&d, (rb_split_config){.validation = 0.25, .seed = 2,
-                                                    .stratify = true},
+    CHECK_STATUS_OK(rb_split(&d, (rb_split_config){.validation = 0.25, .seed = 2, .stratify = true},
                              &tr, &va, NULL));
     /* A shuffled part does not list all rows of class 0 before those of class 1. */
     const rb_dataset *parts[2] = {&tr, &va};
     for (int p = 0; p < 2; p++) {
         const int64_t *y = rb_tensor_i64(parts[p]->y);
         int64_t n = rb_dataset_rows(parts[p]), descents = 0;
-        for (int64_t i = 1; i < n; i++) descents += y[i] < y[i - 1];
+        for (int64_t i = 1; i < n; i++)
+            descents += y[i] < y[i - 1];
         if (descents == 0)
             fail_msg("part %d (%lld rows) lists its rows sorted by class", p, (long long)n);
     }
@@ -434,13 +439,14 @@ static void stratified_split_without_shuffling_keeps_the_file_order(void **state
     /* Class 1 is rows 0, 5, ..., 95; a quarter of each class, its last rows, validates: class
      * 1's rows 75..95 and class 0's last 20 rows, which are the others from 76 on. */
     rb_dataset d = id_table(100, label_80_20), tr, va;
-    CHECK_STATUS_OK(rb_split(&d, (rb_split_config){.validation = 0.25, .stratify = true,
-                                                    .no_shuffle = true},
-                             &tr, &va, NULL));
+    CHECK_STATUS_OK(
+        rb_split(&d, (rb_split_config){.validation = 0.25, .stratify = true, .no_shuffle = true},
+                 &tr, &va, NULL));
     int64_t ids[100];
     assert_int_equal(part_ids(&tr, label_80_20, ids), 75);
     for (int64_t i = 0; i < 75; i++)
-        if (ids[i] != i) fail_msg("training row %lld is row %lld of the file", (long long)i, (long long)ids[i]);
+        if (ids[i] != i)
+            fail_msg("training row %lld is row %lld of the file", (long long)i, (long long)ids[i]);
     assert_int_equal(part_ids(&va, label_80_20, ids), 25);
     for (int64_t i = 0; i < 25; i++)
         if (ids[i] != 75 + i)
@@ -463,12 +469,12 @@ static void split_refuses_invalid_fractions_and_missing_labels(void **state)
                 RB_ERR_ARGUMENT, "leave rows for training");
     CHECK_FAILS(rb_split(&d, (rb_split_config){.validation = NAN}, &tr, &va, &te), RB_ERR_ARGUMENT,
                 "fractions");
-    CHECK_FAILS(rb_split(&d, (rb_split_config){.validation = 0.2}, &tr, NULL, NULL), RB_ERR_ARGUMENT,
-                "needs an output");
+    CHECK_FAILS(rb_split(&d, (rb_split_config){.validation = 0.2}, &tr, NULL, NULL),
+                RB_ERR_ARGUMENT, "needs an output");
     /* Rounding may leave nothing for training: refused rather than an empty part. */
     rb_dataset one = id_table(1, label_mod3);
-    CHECK_FAILS(rb_split(&one, (rb_split_config){.validation = 0.6}, &tr, &va, NULL), RB_ERR_ARGUMENT,
-                "no rows left for training");
+    CHECK_FAILS(rb_split(&one, (rb_split_config){.validation = 0.6}, &tr, &va, NULL),
+                RB_ERR_ARGUMENT, "no rows left for training");
     assert_null(tr.x);
     assert_null(va.x);
     /* Stratifying needs int64 class labels. */
@@ -477,9 +483,9 @@ static void split_refuses_invalid_fractions_and_missing_labels(void **state)
                          &va, NULL),
                 RB_ERR_ARGUMENT, "stratifying needs int64 labels");
     rb_dataset real_y = {.x = d.x, .y = rb_tensor_zeros(RB_F32, RB_SHAPE(10))};
-    CHECK_FAILS(rb_split(&real_y, (rb_split_config){.validation = 0.2, .stratify = true}, &tr, &va,
-                         NULL),
-                RB_ERR_ARGUMENT, "stratifying needs int64 labels");
+    CHECK_FAILS(
+        rb_split(&real_y, (rb_split_config){.validation = 0.2, .stratify = true}, &tr, &va, NULL),
+        RB_ERR_ARGUMENT, "stratifying needs int64 labels");
 }
 
 /* ---- k-fold ---- */
@@ -522,7 +528,8 @@ static void training_rows_of_a_fold_are_exactly_the_other_rows(void **state)
         CHECK_OK(t);
         assert_int_equal(nt + nv, N);
         int in[N] = {0};
-        for (int64_t i = 0; i < nv; i++) in[v[i]] += 1;
+        for (int64_t i = 0; i < nv; i++)
+            in[v[i]] += 1;
         for (int64_t i = 0; i < nt; i++) {
             assert_in_range(t[i], 0, N - 1);
             in[t[i]] += 2;
@@ -549,8 +556,8 @@ static void fold_sizes_differ_by_at_most_one_row(void **state)
             int64_t nv;
             rb_kfold_validation_rows(kf, f, &nv);
             if (nv < lo || nv > hi)
-                fail_msg("%lld rows in %d folds: fold %d has %lld rows", (long long)ns[c], ks[c],
-                         f, (long long)nv);
+                fail_msg("%lld rows in %d folds: fold %d has %lld rows", (long long)ns[c], ks[c], f,
+                         (long long)nv);
         }
         rb_kfold_free(kf);
     }
@@ -563,7 +570,8 @@ static void same_seed_gives_the_same_folds(void **state)
              *c = rb_kfold_new(40, 4, 4, NULL);
     CHECK_OK(a && b && c);
     int64_t na, nb, nc;
-    const int64_t *va = rb_kfold_validation_rows(a, 0, &na), *vb = rb_kfold_validation_rows(b, 0, &nb),
+    const int64_t *va = rb_kfold_validation_rows(a, 0, &na),
+                  *vb = rb_kfold_validation_rows(b, 0, &nb),
                   *vc = rb_kfold_validation_rows(c, 0, &nc);
     assert_int_equal(na, nb);
     assert_memory_equal(va, vb, sizeof *va * (size_t)na);
@@ -593,7 +601,8 @@ static void stratified_folds_keep_each_classs_count_within_one(void **state)
         int64_t nv, count[3] = {0};
         const int64_t *v = rb_kfold_validation_rows(kf, f, &nv);
         assert_in_range(nv, N / K, N / K);
-        for (int64_t i = 0; i < nv; i++) count[labels[v[i]]]++;
+        for (int64_t i = 0; i < nv; i++)
+            count[labels[v[i]]]++;
         for (int c = 0; c < 3; c++)
             if (count[c] < per_class[c] / K || count[c] > (per_class[c] + K - 1) / K)
                 fail_msg("fold %d has %lld rows of class %d (of %lld in %d folds)", f,
@@ -612,7 +621,8 @@ static void kfold_split_returns_the_rows_of_the_fold(void **state)
     for (int f = 0; f < K; f++) {
         CHECK_STATUS_OK(rb_kfold_split(kf, f, &d, &tr, &va));
         int64_t nt, nv, ids[N];
-        const int64_t *t = rb_kfold_train_rows(kf, f, &nt), *v = rb_kfold_validation_rows(kf, f, &nv);
+        const int64_t *t = rb_kfold_train_rows(kf, f, &nt),
+                      *v = rb_kfold_validation_rows(kf, f, &nv);
         assert_int_equal(part_ids(&tr, label_mod3, ids), nt);
         assert_memory_equal(ids, t, sizeof *t * (size_t)nt);
         assert_int_equal(part_ids(&va, label_mod3, ids), nv);

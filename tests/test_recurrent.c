@@ -16,7 +16,8 @@ static rb_layer *layer_with_weights(rb_params **p, rb_layer_spec spec, int64_t t
     for (int v = 0; v < rb_params_count(*p); v++) {
         rb_tensor *w = rb_params_at(*p, v);
         double *d = rb_tensor_f64(w);
-        for (int64_t i = 0; i < rb_tensor_size(w); i++) d[i] = 0.1 * sin(1.0 + 0.7 * i + 1.3 * v);
+        for (int64_t i = 0; i < rb_tensor_size(w); i++)
+            d[i] = 0.1 * sin(1.0 + 0.7 * i + 1.3 * v);
     }
     return l;
 }
@@ -30,7 +31,8 @@ static void lstm_step_follows_the_gate_equations(void **state)
     rb_params *p;
     const int64_t u = 2, f = 3;
     rb_layer *l = layer_with_weights(&p, RB_LSTM(.units = u), 4, f);
-    rb_tensor *W = rb_params_find(p, "lstm.kernel"), *U = rb_params_find(p, "lstm.recurrent_kernel");
+    rb_tensor *W = rb_params_find(p, "lstm.kernel"),
+              *U = rb_params_find(p, "lstm.recurrent_kernel");
     rb_tensor *b = rb_params_find(p, "lstm.bias");
     rb_tensor *x = T64(RB_SHAPE(1, 3), 0.5, -1.0, 2.0);
     rb_tensor *h = T64(RB_SHAPE(1, 2), 0.3, -0.2), *c = T64(RB_SHAPE(1, 2), 0.1, 0.4);
@@ -43,8 +45,10 @@ static void lstm_step_follows_the_gate_equations(void **state)
         for (int k = 0; k < 4; k++) {
             int64_t col = k * u + j;
             z[k] = rb_tensor_get(b, (int64_t[]){col});
-            for (int64_t i = 0; i < f; i++) z[k] += xv[i] * at(W, i, col);
-            for (int64_t i = 0; i < u; i++) z[k] += hv[i] * at(U, i, col);
+            for (int64_t i = 0; i < f; i++)
+                z[k] += xv[i] * at(W, i, col);
+            for (int64_t i = 0; i < u; i++)
+                z[k] += hv[i] * at(U, i, col);
         }
         double cell = sigmoid(z[1]) * cv[j] + sigmoid(z[0]) * tanh(z[2]);
         CHECK_CLOSE(rb_tensor_get(next.c, (int64_t[]){0, j}), cell, 1e-14);
@@ -82,8 +86,10 @@ static void gru_resets_the_state_before_the_candidates_product(void **state)
     }
     for (int64_t j = 0; j < u; j++) { /* candidate: tanh(x Wh + (r * h) Uh + bh) */
         double a = rb_tensor_get(b, (int64_t[]){2 * u + j});
-        for (int64_t i = 0; i < f; i++) a += xv[i] * at(W, i, 2 * u + j);
-        for (int64_t i = 0; i < u; i++) a += rg[i] * hv[i] * at(U, i, 2 * u + j);
+        for (int64_t i = 0; i < f; i++)
+            a += xv[i] * at(W, i, 2 * u + j);
+        for (int64_t i = 0; i < u; i++)
+            a += rg[i] * hv[i] * at(U, i, 2 * u + j);
         double want = zg[j] * hv[j] + (1 - zg[j]) * tanh(a);
         CHECK_CLOSE(rb_tensor_get(next.h, (int64_t[]){0, j}), want, 1e-14);
     }
@@ -99,8 +105,8 @@ static void simple_rnn_step_is_tanh_of_both_products(void **state)
     rb_tensor *U = rb_params_find(p, "simple_rnn.recurrent_kernel");
     rb_tensor *b = rb_params_find(p, "simple_rnn.bias");
     rb_rnn_state next;
-    CHECK_OK(rb_rnn_cell(l, T64(RB_SHAPE(1, 1), 2.0), &(rb_rnn_state){.h = T64(RB_SHAPE(1, 2), 0.5, 1.0)},
-                         &next));
+    CHECK_OK(rb_rnn_cell(l, T64(RB_SHAPE(1, 1), 2.0),
+                         &(rb_rnn_state){.h = T64(RB_SHAPE(1, 2), 0.5, 1.0)}, &next));
     for (int64_t j = 0; j < 2; j++) {
         double a = rb_tensor_get(b, (int64_t[]){j}) + 2.0 * at(W, 0, j) + 0.5 * at(U, 0, j) +
                    1.0 * at(U, 1, j);
@@ -118,28 +124,33 @@ static void sequences_equal_a_loop_of_cell_steps(void **state)
     rb_tensor *x = rb_tensor_normal(RB_F64, RB_SHAPE(3, 5, 2), 0, 1, &rng);
     for (int k = 0; k < 3; k++) {
         rb_params *p;
-        rb_layer *l = layer_with_weights(&p, (rb_layer_spec){.kind = kinds[k], .units = 4,
-                                                             .return_sequences = true},
-                                         5, 2);
+        rb_layer *l = layer_with_weights(
+            &p, (rb_layer_spec){.kind = kinds[k], .units = 4, .return_sequences = true}, 5, 2);
         rb_tensor *steps[5];
         rb_rnn_state final;
         rb_tensor *seq = rb_rnn_forward(l, x, NULL, &final, steps);
         CHECK_SHAPE(seq, 3, 5, 4);
         rb_rnn_state s = {rb_tensor_zeros(RB_F64, RB_SHAPE(3, 4)),
-                          kinds[k] == RB_LAYER_LSTM ? rb_tensor_zeros(RB_F64, RB_SHAPE(3, 4)) : NULL};
+                          kinds[k] == RB_LAYER_LSTM ? rb_tensor_zeros(RB_F64, RB_SHAPE(3, 4))
+                                                    : NULL};
         for (int64_t t = 0; t < 5; t++) {
-            rb_tensor *xt = rb_reshape(rb_slice(x, (int64_t[]){0, t, 0}, (int64_t[]){3, t + 1, 2}, NULL),
-                                       RB_SHAPE(3, 2));
+            rb_tensor *xt = rb_reshape(
+                rb_slice(x, (int64_t[]){0, t, 0}, (int64_t[]){3, t + 1, 2}, NULL), RB_SHAPE(3, 2));
             rb_rnn_state next;
             CHECK_OK(rb_rnn_cell(l, xt, &s, &next));
             s = next;
-            rb_tensor *out_t = rb_reshape(rb_slice(seq, (int64_t[]){0, t, 0}, (int64_t[]){3, t + 1, 4}, NULL),
-                                          RB_SHAPE(3, 4));
-            CHECK_CLOSE(rb_tensor_item(rb_max(rb_abs(rb_sub(out_t, s.h)), RB_ALL_AXES, false)), 0, 1e-13);
-            CHECK_CLOSE(rb_tensor_item(rb_max(rb_abs(rb_sub(steps[t], s.h)), RB_ALL_AXES, false)), 0, 0);
+            rb_tensor *out_t =
+                rb_reshape(rb_slice(seq, (int64_t[]){0, t, 0}, (int64_t[]){3, t + 1, 4}, NULL),
+                           RB_SHAPE(3, 4));
+            CHECK_CLOSE(rb_tensor_item(rb_max(rb_abs(rb_sub(out_t, s.h)), RB_ALL_AXES, false)), 0,
+                        1e-13);
+            CHECK_CLOSE(rb_tensor_item(rb_max(rb_abs(rb_sub(steps[t], s.h)), RB_ALL_AXES, false)),
+                        0, 0);
         }
         CHECK_CLOSE(rb_tensor_item(rb_max(rb_abs(rb_sub(final.h, s.h)), RB_ALL_AXES, false)), 0, 0);
-        if (s.c) CHECK_CLOSE(rb_tensor_item(rb_max(rb_abs(rb_sub(final.c, s.c)), RB_ALL_AXES, false)), 0, 1e-13);
+        if (s.c)
+            CHECK_CLOSE(rb_tensor_item(rb_max(rb_abs(rb_sub(final.c, s.c)), RB_ALL_AXES, false)), 0,
+                        1e-13);
         rb_params_free(p);
     }
 }
@@ -155,9 +166,9 @@ static void fused_lstm_matches_the_unfused_cells(void **state)
             for (int bi = 0; bi < 2; bi++) {
                 rb_params *p = rb_params_new(dtypes[d]);
                 rb_params_seed(p, 7);
-                rb_layer *l = rb_layer_new(p, RB_LSTM(.units = 5, .return_sequences = seq,
-                                                      .bidirectional = bi),
-                                           RB_SHAPE(6, 3));
+                rb_layer *l = rb_layer_new(
+                    p, RB_LSTM(.units = 5, .return_sequences = seq, .bidirectional = bi),
+                    RB_SHAPE(6, 3));
                 rb_rng rng = rb_rng_make(5);
                 rb_tensor *x = rb_tensor_normal(dtypes[d], RB_SHAPE(4, 6, 3), 0, 1, &rng);
                 rb_tensor *w = rb_params_at(p, 2); /* the recurrent kernel */
@@ -176,8 +187,10 @@ static void fused_lstm_matches_the_unfused_cells(void **state)
                 }
                 assert_int_equal(rb_tensor_ndim(y[1]), seq ? 3 : 2);
                 assert_int_equal(rb_tensor_size(y[1]), 4 * (seq ? 6 : 1) * (bi ? 10 : 5));
-                CHECK_CLOSE(rb_tensor_item(rb_max(rb_abs(rb_sub(y[0], y[1])), RB_ALL_AXES, false)), 0, tol);
-                CHECK_CLOSE(rb_tensor_item(rb_max(rb_abs(rb_sub(g[0], g[1])), RB_ALL_AXES, false)), 0, 50 * tol);
+                CHECK_CLOSE(rb_tensor_item(rb_max(rb_abs(rb_sub(y[0], y[1])), RB_ALL_AXES, false)),
+                            0, tol);
+                CHECK_CLOSE(rb_tensor_item(rb_max(rb_abs(rb_sub(g[0], g[1])), RB_ALL_AXES, false)),
+                            0, 50 * tol);
                 rb_params_free(p);
             }
 }
@@ -188,9 +201,8 @@ static void bidirectional_reads_the_sequence_both_ways(void **state)
 {
     (void)state;
     rb_params *p;
-    rb_layer *bi = layer_with_weights(&p, RB_GRU(.units = 3, .bidirectional = true,
-                                                 .return_sequences = true),
-                                      4, 2);
+    rb_layer *bi = layer_with_weights(
+        &p, RB_GRU(.units = 3, .bidirectional = true, .return_sequences = true), 4, 2);
     rb_rng rng = rb_rng_make(9);
     rb_tensor *x = rb_tensor_normal(RB_F64, RB_SHAPE(2, 4, 2), 0, 1, &rng);
     rb_tensor *y = rb_layer_forward(bi, x);
@@ -204,7 +216,8 @@ static void bidirectional_reads_the_sequence_both_ways(void **state)
     for (int k = 0; k < 3; k++) {
         rb_tensor *from = rb_params_find(p, names[k][0]), *to = rb_params_find(q, names[k][1]);
         CHECK_OK(from);
-        memcpy(rb_tensor_data(to), rb_tensor_data(from), sizeof(double) * (size_t)rb_tensor_size(to));
+        memcpy(rb_tensor_data(to), rb_tensor_data(from),
+               sizeof(double) * (size_t)rb_tensor_size(to));
     }
     rb_tensor *rev = rb_tensor_arange(RB_I64, 3, -1, -1);
     rb_tensor *yb = rb_gather(rb_layer_forward(back, rb_gather(x, rev, 1)), rev, 1);
@@ -290,11 +303,13 @@ static void initialisation_follows_keras(void **state)
         rb_tensor *block = rb_slice(U, (int64_t[]){0, g * 8}, (int64_t[]){8, (g + 1) * 8}, NULL);
         rb_tensor *gram = rb_matmul(rb_transpose(block, 0, 1), block);
         for (int i = 0; i < 8; i++)
-            for (int j = 0; j < 8; j++) CHECK_CLOSE(at(gram, i, j), i == j, 1e-12);
+            for (int j = 0; j < 8; j++)
+                CHECK_CLOSE(at(gram, i, j), i == j, 1e-12);
     }
     /* Bias zero except the forget gate's, which is 1. */
-    CHECK_TENSOR(rb_slice(rb_params_find(p, "lstm.bias"), (int64_t[]){0}, (int64_t[]){32}, (int64_t[]){8}), 0,
-                 0, 1, 0, 0);
+    CHECK_TENSOR(
+        rb_slice(rb_params_find(p, "lstm.bias"), (int64_t[]){0}, (int64_t[]){32}, (int64_t[]){8}),
+        0, 0, 1, 0, 0);
     assert_int_equal(rb_layer_num_params(l, true), 4 * 8 * (3 + 8 + 1));
     rb_params_free(p);
 }
@@ -303,8 +318,10 @@ static void recurrent_layers_report_bad_inputs(void **state)
 {
     (void)state;
     rb_params *p = rb_params_new(RB_F32);
-    CHECK_FAILS(rb_layer_new(p, RB_LSTM(.units = 4), RB_SHAPE(10)), RB_ERR_SHAPE, "sequences (T, F)");
-    CHECK_FAILS(rb_layer_new(p, RB_GRU(.units = 0), RB_SHAPE(3, 2)), RB_ERR_ARGUMENT, ".units >= 1");
+    CHECK_FAILS(rb_layer_new(p, RB_LSTM(.units = 4), RB_SHAPE(10)), RB_ERR_SHAPE,
+                "sequences (T, F)");
+    CHECK_FAILS(rb_layer_new(p, RB_GRU(.units = 0), RB_SHAPE(3, 2)), RB_ERR_ARGUMENT,
+                ".units >= 1");
     rb_layer *l = rb_layer_new(p, RB_LSTM(.units = 4), RB_SHAPE(3, 2));
     CHECK_FAILS(rb_layer_forward(l, rb_tensor_zeros(RB_F32, RB_SHAPE(2, 3, 5))), RB_ERR_SHAPE,
                 "expects input (N, 3, 2)");

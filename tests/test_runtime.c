@@ -164,17 +164,21 @@ static void below_and_shuffle_cover_every_value(void **state)
     (void)state;
     rb_rng r = rb_rng_make(3);
     int counts[5] = {0};
-    for (int i = 0; i < 50000; i++) counts[rb_rng_below(&r, 5)]++;
-    for (int k = 0; k < 5; k++) CHECK_CLOSE(counts[k], 10000, 400);
+    for (int i = 0; i < 50000; i++)
+        counts[rb_rng_below(&r, 5)]++;
+    for (int k = 0; k < 5; k++)
+        CHECK_CLOSE(counts[k], 10000, 400);
     int64_t idx[50];
-    for (int i = 0; i < 50; i++) idx[i] = i;
+    for (int i = 0; i < 50; i++)
+        idx[i] = i;
     rb_rng_shuffle(&r, idx, 50);
     int seen[50] = {0}, moved = 0;
     for (int i = 0; i < 50; i++) {
         seen[idx[i]]++;
         moved += idx[i] != i;
     }
-    for (int i = 0; i < 50; i++) assert_int_equal(seen[i], 1);
+    for (int i = 0; i < 50; i++)
+        assert_int_equal(seen[i], 1);
     assert_true(moved > 40);
 }
 

@@ -156,7 +156,7 @@ static void nested_tapes_give_second_derivatives(void **state)
     rb_tape_watch(outer, x);
     rb_tape *inner = rb_tape_begin(RB_TAPE_DEFAULT);
     rb_tape_watch(inner, x);
-    rb_tensor *y = rb_pow_scalar(x, 3);            /* x^3 */
+    rb_tensor *y = rb_pow_scalar(x, 3);             /* x^3 */
     rb_tensor *dy = rb_tape_gradient1(inner, y, x); /* 3x^2, recorded on the outer tape */
     rb_tape_end(inner);
     CHECK_TENSOR(dy, 1e-12, 12, 3);
@@ -203,12 +203,15 @@ static void hessian_vector_products_match_finite_differences(void **state)
     const double e = 1e-5;
     double *xd = rb_tensor_f64(x), *vd = rb_tensor_f64(v), x0[3], gp[3], gm[3];
     memcpy(x0, xd, sizeof x0);
-    for (int i = 0; i < 3; i++) xd[i] = x0[i] + e * vd[i];
+    for (int i = 0; i < 3; i++)
+        xd[i] = x0[i] + e * vd[i];
     grad_at(w, x, gp);
-    for (int i = 0; i < 3; i++) xd[i] = x0[i] - e * vd[i];
+    for (int i = 0; i < 3; i++)
+        xd[i] = x0[i] - e * vd[i];
     grad_at(w, x, gm);
     memcpy(xd, x0, sizeof x0);
-    for (int i = 0; i < 3; i++) CHECK_CLOSE(analytic[i], (gp[i] - gm[i]) / (2 * e), 1e-7);
+    for (int i = 0; i < 3; i++)
+        CHECK_CLOSE(analytic[i], (gp[i] - gm[i]) / (2 * e), 1e-7);
 }
 
 static void gradient_into_params_overwrites_and_zeroes_unused_variables(void **state)
@@ -258,7 +261,8 @@ static void matmul_weight_gradients_land_in_the_store(void **state)
     double slow[6];
     rb_tensor_to_doubles(gw, slow, 6);
     rb_tape_end(outer);
-    for (int i = 0; i < 6; i++) CHECK_CLOSE(fast[i], slow[i], 1e-10);
+    for (int i = 0; i < 6; i++)
+        CHECK_CLOSE(fast[i], slow[i], 1e-10);
     rb_params_free(p);
 }
 
@@ -289,10 +293,12 @@ static void at_most_eight_tapes_nest(void **state)
 {
     (void)state;
     rb_tape *t[9];
-    for (int i = 0; i < 8; i++) CHECK_OK(t[i] = rb_tape_begin(RB_TAPE_DEFAULT));
+    for (int i = 0; i < 8; i++)
+        CHECK_OK(t[i] = rb_tape_begin(RB_TAPE_DEFAULT));
     CHECK_FAILS(t[8] = rb_tape_begin(RB_TAPE_DEFAULT), RB_ERR_STATE, "at most 8");
     assert_null(t[8]);
-    for (int i = 7; i >= 0; i--) rb_tape_end(t[i]);
+    for (int i = 7; i >= 0; i--)
+        rb_tape_end(t[i]);
 }
 
 static void integer_targets_and_sources_are_refused(void **state)

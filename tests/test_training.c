@@ -106,7 +106,8 @@ static void early_stopping_stops_after_patience_epochs_without_improvement(void 
     assert_int_equal(plain.h->n, EPOCHS);
     assert_false(plain.h->stopped_early);
     double val_loss[EPOCHS];
-    for (int e = 0; e < EPOCHS; e++) val_loss[e] = plain.h->epochs[e].val_loss;
+    for (int e = 0; e < EPOCHS; e++)
+        val_loss[e] = plain.h->epochs[e].val_loss;
     int best, last;
     early_stopping_rule(val_loss, EPOCHS, 3, 0, false, &best, &last);
     /* The data does what the test needs: improvement for a few epochs, then none. */
@@ -114,14 +115,15 @@ static void early_stopping_stops_after_patience_epochs_without_improvement(void 
     assert_true(last == best + 3 && last < EPOCHS);
     assert_true(val_loss[best] > val_loss[best - 1]);
 
-    run stopped = fit_line(&train, (rb_fit_config){.epochs = EPOCHS, .validation = &val,
-                                                   .patience = 3});
+    run stopped =
+        fit_line(&train, (rb_fit_config){.epochs = EPOCHS, .validation = &val, .patience = 3});
     assert_true(stopped.h->stopped_early);
     assert_int_equal(stopped.h->n, last);
     assert_int_equal(stopped.h->best_epoch, best);
     assert_false(stopped.h->restored);
     assert_int_equal(rb_optimizer_steps(stopped.opt), last);
-    for (int e = 0; e < last; e++) CHECK_CLOSE(stopped.h->epochs[e].val_loss, val_loss[e], 0);
+    for (int e = 0; e < last; e++)
+        CHECK_CLOSE(stopped.h->epochs[e].val_loss, val_loss[e], 0);
     /* Without restore_best the weights are those of the last epoch run. */
     run shorter = fit_line(&train, (rb_fit_config){.epochs = last, .validation = &val});
     assert_true(same_weights(rb_model_params(stopped.m), rb_model_params(shorter.m)));
@@ -129,8 +131,7 @@ static void early_stopping_stops_after_patience_epochs_without_improvement(void 
     assert_int_equal(plain.h->best_epoch, best);
 
     /* Patience that runs out exactly at the last epoch is not early stopping. */
-    run edge = fit_line(&train, (rb_fit_config){.epochs = last, .validation = &val,
-                                                .patience = 3});
+    run edge = fit_line(&train, (rb_fit_config){.epochs = last, .validation = &val, .patience = 3});
     assert_int_equal(edge.h->n, last);
     assert_false(edge.h->stopped_early);
     run_free(&edge);
@@ -147,9 +148,11 @@ static void min_delta_counts_only_improvements_larger_than_it(void **state)
     rb_dataset train = line_data(64, 1.0, 3);
     run plain = fit_line(&train, (rb_fit_config){.epochs = EPOCHS});
     double loss[EPOCHS];
-    for (int e = 0; e < EPOCHS; e++) loss[e] = plain.h->epochs[e].loss;
+    for (int e = 0; e < EPOCHS; e++)
+        loss[e] = plain.h->epochs[e].loss;
     /* The training loss falls at every epoch: without min_delta nothing stops. */
-    for (int e = 1; e < EPOCHS; e++) assert_true(loss[e] < loss[e - 1]);
+    for (int e = 1; e < EPOCHS; e++)
+        assert_true(loss[e] < loss[e - 1]);
     int best0, last0;
     early_stopping_rule(loss, EPOCHS, 2, 0, false, &best0, &last0);
     assert_int_equal(last0, EPOCHS);
@@ -164,8 +167,8 @@ static void min_delta_counts_only_improvements_larger_than_it(void **state)
     int best, last;
     early_stopping_rule(loss, EPOCHS, 2, min_delta, false, &best, &last);
     assert_true(best >= 6 && last < EPOCHS); /* the 6th did count */
-    run delta = fit_line(&train, (rb_fit_config){.epochs = EPOCHS, .patience = 2,
-                                                 .min_delta = min_delta});
+    run delta =
+        fit_line(&train, (rb_fit_config){.epochs = EPOCHS, .patience = 2, .min_delta = min_delta});
     assert_true(delta.h->stopped_early);
     assert_int_equal(delta.h->best_epoch, best);
     assert_int_equal(delta.h->n, last);
@@ -179,24 +182,30 @@ static void a_metric_monitor_follows_the_metrics_direction(void **state)
 {
     (void)state;
     rb_dataset train = line_data(64, 1.0, 1), val = line_data(64, 0.5, 2);
-    run plain = fit_line(&train, (rb_fit_config){.epochs = EPOCHS, .validation = &val,
-                                                 .metric = RB_METRIC_R2});
+    run plain = fit_line(
+        &train, (rb_fit_config){.epochs = EPOCHS, .validation = &val, .metric = RB_METRIC_R2});
     double r2[EPOCHS];
-    for (int e = 0; e < EPOCHS; e++) r2[e] = plain.h->epochs[e].val_metric;
+    for (int e = 0; e < EPOCHS; e++)
+        r2[e] = plain.h->epochs[e].val_metric;
     int best, last;
     early_stopping_rule(r2, EPOCHS, 2, 0, true, &best, &last);
     assert_true(best > 1 && last < EPOCHS);
-    run stopped = fit_line(&train, (rb_fit_config){.epochs = EPOCHS, .validation = &val,
-                                                   .metric = RB_METRIC_R2, .patience = 2,
+    run stopped = fit_line(&train, (rb_fit_config){.epochs = EPOCHS,
+                                                   .validation = &val,
+                                                   .metric = RB_METRIC_R2,
+                                                   .patience = 2,
                                                    .monitor = RB_MONITOR_VAL_METRIC});
     assert_true(stopped.h->stopped_early);
     assert_int_equal(stopped.h->best_epoch, best);
     assert_int_equal(stopped.h->n, last);
     /* The best R^2 is the largest one. */
-    for (int e = 0; e < EPOCHS; e++) assert_true(r2[e] <= r2[best - 1]);
+    for (int e = 0; e < EPOCHS; e++)
+        assert_true(r2[e] <= r2[best - 1]);
     /* The MAE of the training data only falls (lower is better): no stop. */
-    run mae = fit_line(&train, (rb_fit_config){.epochs = EPOCHS, .metric = RB_METRIC_MAE,
-                                               .patience = 2, .monitor = RB_MONITOR_METRIC});
+    run mae = fit_line(&train, (rb_fit_config){.epochs = EPOCHS,
+                                               .metric = RB_METRIC_MAE,
+                                               .patience = 2,
+                                               .monitor = RB_MONITOR_METRIC});
     assert_false(mae.h->stopped_early);
     assert_int_equal(mae.h->best_epoch, EPOCHS);
     run_free(&mae);
@@ -211,34 +220,43 @@ static void impossible_monitors_are_refused(void **state)
     rb_model *m = line_model();
     rb_optimizer *opt = rb_sgd_new(rb_model_params(m), (rb_sgd_config){.lr = 0.1});
     rb_trainable t = rb_trainable_of_model(m);
-    CHECK_FAILS(rb_fit(t, opt, &train, (rb_fit_config){.quiet = true, .loss = RB_LOSS_MSE,
-                                                       .patience = 2,
-                                                       .monitor = RB_MONITOR_VAL_LOSS}),
+    CHECK_FAILS(rb_fit(t, opt, &train,
+                       (rb_fit_config){.quiet = true,
+                                       .loss = RB_LOSS_MSE,
+                                       .patience = 2,
+                                       .monitor = RB_MONITOR_VAL_LOSS}),
                 RB_ERR_ARGUMENT, "validation data");
-    CHECK_FAILS(rb_fit(t, opt, &train, (rb_fit_config){.quiet = true, .loss = RB_LOSS_MSE,
-                                                       .metric = RB_METRIC_MAE,
-                                                       .monitor = RB_MONITOR_VAL_METRIC}),
+    CHECK_FAILS(rb_fit(t, opt, &train,
+                       (rb_fit_config){.quiet = true,
+                                       .loss = RB_LOSS_MSE,
+                                       .metric = RB_METRIC_MAE,
+                                       .monitor = RB_MONITOR_VAL_METRIC}),
                 RB_ERR_ARGUMENT, "validation data");
-    CHECK_FAILS(rb_fit(t, opt, &train, (rb_fit_config){.quiet = true, .loss = RB_LOSS_MSE,
-                                                       .monitor = RB_MONITOR_METRIC}),
+    CHECK_FAILS(
+        rb_fit(t, opt, &train,
+               (rb_fit_config){.quiet = true, .loss = RB_LOSS_MSE, .monitor = RB_MONITOR_METRIC}),
+        RB_ERR_ARGUMENT, "needs cfg.metric");
+    CHECK_FAILS(rb_fit(t, opt, &train,
+                       (rb_fit_config){.quiet = true,
+                                       .loss = RB_LOSS_MSE,
+                                       .validation = &train,
+                                       .monitor = RB_MONITOR_VAL_METRIC}),
                 RB_ERR_ARGUMENT, "needs cfg.metric");
-    CHECK_FAILS(rb_fit(t, opt, &train, (rb_fit_config){.quiet = true, .loss = RB_LOSS_MSE,
-                                                       .validation = &train,
-                                                       .monitor = RB_MONITOR_VAL_METRIC}),
-                RB_ERR_ARGUMENT, "needs cfg.metric");
-    CHECK_FAILS(rb_fit(t, opt, &train, (rb_fit_config){.quiet = true, .loss = RB_LOSS_MSE,
-                                                       .patience = -1}),
-                RB_ERR_ARGUMENT, "patience");
-    CHECK_FAILS(rb_fit(t, opt, &train, (rb_fit_config){.quiet = true, .loss = RB_LOSS_MSE,
-                                                       .clip_norm = -1}),
+    CHECK_FAILS(
+        rb_fit(t, opt, &train, (rb_fit_config){.quiet = true, .loss = RB_LOSS_MSE, .patience = -1}),
+        RB_ERR_ARGUMENT, "patience");
+    CHECK_FAILS(rb_fit(t, opt, &train,
+                       (rb_fit_config){.quiet = true, .loss = RB_LOSS_MSE, .clip_norm = -1}),
                 RB_ERR_ARGUMENT, "clip_norm");
     /* Nothing was trained by the refused calls. */
     assert_int_equal(rb_optimizer_steps(opt), 0);
     /* A validation monitor with validation_split is fine. */
-    rb_history *h = rb_fit(t, opt, &train, (rb_fit_config){.quiet = true, .loss = RB_LOSS_MSE,
-                                                           .validation_split = 0.25,
-                                                           .monitor = RB_MONITOR_VAL_LOSS,
-                                                           .patience = 1});
+    rb_history *h = rb_fit(t, opt, &train,
+                           (rb_fit_config){.quiet = true,
+                                           .loss = RB_LOSS_MSE,
+                                           .validation_split = 0.25,
+                                           .monitor = RB_MONITOR_VAL_LOSS,
+                                           .patience = 1});
     CHECK_OK(h);
     rb_history_free(h);
     rb_optimizer_free(opt);
@@ -286,8 +304,9 @@ static void restore_best_puts_back_the_best_epochs_weights_exactly(void **state)
 {
     (void)state;
     rb_dataset train = sum_data(1, 5), val = sum_data(0.3, 6);
-    run best_run = fit_bn(&train, (rb_fit_config){.epochs = 30, .validation = &val,
-                                                  .patience = 2, .restore_best = true});
+    run best_run = fit_bn(
+        &train,
+        (rb_fit_config){.epochs = 30, .validation = &val, .patience = 2, .restore_best = true});
     assert_true(best_run.h->stopped_early);
     assert_true(best_run.h->restored);
     int best = best_run.h->best_epoch;
@@ -317,8 +336,9 @@ static void restore_best_puts_back_the_best_epochs_weights_exactly(void **state)
     assert_false(same_weights(rb_model_params(best_run.m), rb_model_params(last.m)));
     /* When the best epoch is the last one, nothing is restored. */
     run_free(&last);
-    last = fit_bn(&train, (rb_fit_config){.epochs = best, .validation = &val, .patience = 2,
-                                          .restore_best = true});
+    last = fit_bn(
+        &train,
+        (rb_fit_config){.epochs = best, .validation = &val, .patience = 2, .restore_best = true});
     assert_false(last.h->restored);
     assert_int_equal(last.h->best_epoch, best);
     assert_true(same_weights(rb_model_params(last.m), rb_model_params(at_best.m)));
@@ -355,24 +375,23 @@ static rb_trainable fixed_outputs(rb_params *p, int64_t width)
  * row 4 (5). */
 static rb_dataset six_rows(void)
 {
-    rb_dataset d = {
-        .x = T64(RB_SHAPE(6, 6),
-                 5, 1, 2, 3, 4, 0,
-                 5, 1, 2, 3, 4, 0,
-                 5, 1, 2, 3, 4, 0,
-                 0, 0, 0, 9, 0, 0,
-                 1, 2, 3, 4, 5, 6,
-                 0.1, 0.2, 0.3, 0.25, 0.15, 0.05),
-        .y = TI64(RB_SHAPE(6), 0, 4, 2, 5, 0, 3)};
+    rb_dataset d = {.x = T64(RB_SHAPE(6, 6), 5, 1, 2, 3, 4, 0, 5, 1, 2, 3, 4, 0, 5, 1, 2, 3, 4, 0,
+                             0, 0, 0, 9, 0, 0, 1, 2, 3, 4, 5, 6, 0.1, 0.2, 0.3, 0.25, 0.15, 0.05),
+                    .y = TI64(RB_SHAPE(6), 0, 4, 2, 5, 0, 3)};
     return d;
 }
 
 static double fit_metric(rb_trainable t, rb_optimizer *opt, const rb_dataset *d, rb_metric metric,
                          int top_k, int64_t batch, double *val_metric)
 {
-    rb_history *h = rb_fit(t, opt, d, (rb_fit_config){.epochs = 1, .batch_size = batch,
-                                                      .metric = metric, .top_k = top_k,
-                                                      .validation = d, .quiet = true, .seed = 9});
+    rb_history *h = rb_fit(t, opt, d,
+                           (rb_fit_config){.epochs = 1,
+                                           .batch_size = batch,
+                                           .metric = metric,
+                                           .top_k = top_k,
+                                           .validation = d,
+                                           .quiet = true,
+                                           .seed = 9});
     CHECK_OK(h);
     double m = h->epochs[0].metric;
     *val_metric = h->epochs[0].val_metric;
@@ -401,8 +420,8 @@ static void top_k_accuracy_counts_labels_among_the_k_largest_outputs(void **stat
     /* rb_evaluate uses k = 5, whatever the batch. */
     for (int64_t batch = 1; batch <= 6; batch++) {
         double acc;
-        CHECK_STATUS_OK(rb_evaluate(t, &d, RB_LOSS_SOFTMAX_CROSS_ENTROPY,
-                                    RB_METRIC_TOP_K_ACCURACY, batch, NULL, &acc));
+        CHECK_STATUS_OK(rb_evaluate(t, &d, RB_LOSS_SOFTMAX_CROSS_ENTROPY, RB_METRIC_TOP_K_ACCURACY,
+                                    batch, NULL, &acc));
         CHECK_CLOSE(acc, 5.0 / 6, 1e-15);
     }
     assert_true(rb_metric_higher_is_better(RB_METRIC_TOP_K_ACCURACY));
@@ -410,8 +429,8 @@ static void top_k_accuracy_counts_labels_among_the_k_largest_outputs(void **stat
     /* Float labels are not class labels: the metric is NaN. */
     rb_dataset soft = {.x = d.x, .y = rb_softmax(d.x, -1)};
     double nan_acc;
-    CHECK_STATUS_OK(rb_evaluate(t, &soft, RB_LOSS_SOFTMAX_CROSS_ENTROPY,
-                                RB_METRIC_TOP_K_ACCURACY, 0, NULL, &nan_acc));
+    CHECK_STATUS_OK(rb_evaluate(t, &soft, RB_LOSS_SOFTMAX_CROSS_ENTROPY, RB_METRIC_TOP_K_ACCURACY,
+                                0, NULL, &nan_acc));
     assert_true(isnan(nan_acc));
     rb_optimizer_free(opt);
     rb_params_free(p);
@@ -421,7 +440,8 @@ static void top_k_accuracy_counts_labels_among_the_k_largest_outputs(void **stat
 static double r2_of(const double *p, const double *y, int n)
 {
     double mean = 0, sse = 0, sst = 0;
-    for (int i = 0; i < n; i++) mean += y[i];
+    for (int i = 0; i < n; i++)
+        mean += y[i];
     mean /= n;
     for (int i = 0; i < n; i++) {
         sse += (p[i] - y[i]) * (p[i] - y[i]);
@@ -440,8 +460,9 @@ static void r2_is_computed_over_the_whole_set_not_averaged_over_batches(void **s
                     .y = rb_tensor_from_data(RB_F64, RB_SHAPE(10, 1), target)};
     double want = r2_of(pred, target, 10);
     /* The mean of per-batch R^2 over batches of 4, 4 and 2 rows is something else. */
-    double per_batch = (r2_of(pred, target, 4) + r2_of(pred + 4, target + 4, 4) +
-                        r2_of(pred + 8, target + 8, 2)) / 3;
+    double per_batch =
+        (r2_of(pred, target, 4) + r2_of(pred + 4, target + 4, 4) + r2_of(pred + 8, target + 8, 2)) /
+        3;
     assert_true(fabs(per_batch - want) > 0.05);
 
     rb_params *p = rb_params_new(RB_F64);
@@ -453,9 +474,13 @@ static void r2_is_computed_over_the_whole_set_not_averaged_over_batches(void **s
     }
     /* fit's training metric accumulates over the epoch's shuffled batches the same way. */
     rb_optimizer *opt = rb_sgd_new(p, (rb_sgd_config){.lr = 0.1});
-    rb_history *h = rb_fit(t, opt, &d, (rb_fit_config){.epochs = 2, .batch_size = 4,
-                                                       .loss = RB_LOSS_MSE, .metric = RB_METRIC_R2,
-                                                       .validation = &d, .quiet = true});
+    rb_history *h = rb_fit(t, opt, &d,
+                           (rb_fit_config){.epochs = 2,
+                                           .batch_size = 4,
+                                           .loss = RB_LOSS_MSE,
+                                           .metric = RB_METRIC_R2,
+                                           .validation = &d,
+                                           .quiet = true});
     CHECK_OK(h);
     for (int e = 0; e < 2; e++) {
         CHECK_CLOSE(h->epochs[e].metric, want, 1e-12);
@@ -542,8 +567,12 @@ static rb_model *fit_blobs(const rb_dataset *d, double clip_norm, double clip_va
     rb_model *m = classifier();
     rb_optimizer *opt = rb_sgd_new(rb_model_params(m), (rb_sgd_config){.lr = 0.5});
     rb_history *h = rb_fit(rb_trainable_of_model(m), opt, d,
-                           (rb_fit_config){.epochs = 2, .batch_size = 10, .seed = 2, .quiet = true,
-                                           .clip_norm = clip_norm, .clip_value = clip_value});
+                           (rb_fit_config){.epochs = 2,
+                                           .batch_size = 10,
+                                           .seed = 2,
+                                           .quiet = true,
+                                           .clip_norm = clip_norm,
+                                           .clip_value = clip_value});
     CHECK_OK(h);
     assert_int_equal(rb_optimizer_steps(opt), 8);
     rb_history_free(h);
@@ -595,14 +624,18 @@ static void a_per_step_scheduler_in_fit_sets_the_rate_after_every_update(void **
 {
     (void)state;
     rb_dataset d = line_data(40, 1.0, 7);
-    const rb_schedule sched = {.kind = RB_SCHEDULE_EXPONENTIAL, .decay = 0.05, .warmup = 2,
-                               .per_step = true};
+    const rb_schedule sched = {
+        .kind = RB_SCHEDULE_EXPONENTIAL, .decay = 0.05, .warmup = 2, .per_step = true};
     rb_model *m = line_model();
     rb_optimizer *opt = rb_sgd_new(rb_model_params(m), (rb_sgd_config){.lr = 0.1});
     rb_scheduler *s = rb_scheduler_new(opt, sched);
     rb_history *h = rb_fit(rb_trainable_of_model(m), opt, &d,
-                           (rb_fit_config){.epochs = 3, .batch_size = 10, .loss = RB_LOSS_MSE,
-                                           .scheduler = s, .seed = 5, .quiet = true});
+                           (rb_fit_config){.epochs = 3,
+                                           .batch_size = 10,
+                                           .loss = RB_LOSS_MSE,
+                                           .scheduler = s,
+                                           .seed = 5,
+                                           .quiet = true});
     CHECK_OK(h);
     assert_int_equal(rb_optimizer_steps(opt), 12);
     /* Warmup of 2 steps, then 0.1 exp(-0.05 (t - 2)). */
@@ -622,8 +655,8 @@ static void a_per_step_scheduler_in_fit_sets_the_rate_after_every_update(void **
         rb_tensor *x, *y;
         while (rb_batcher_next(b, &x, &y)) {
             rb_tape *tape = rb_tape_begin(RB_TAPE_DEFAULT);
-            rb_tensor *loss = rb_add(rb_mse(rb_model_forward(hand, x), y),
-                                     rb_model_regularization(hand));
+            rb_tensor *loss =
+                rb_add(rb_mse(rb_model_forward(hand, x), y), rb_model_regularization(hand));
             CHECK_STATUS_OK(rb_tape_gradient_params(tape, loss, rb_model_params(hand)));
             rb_tape_end(tape);
             CHECK_STATUS_OK(rb_optimizer_step(hand_opt));
@@ -635,9 +668,10 @@ static void a_per_step_scheduler_in_fit_sets_the_rate_after_every_update(void **
     /* A constant rate gives other weights: the schedule mattered. */
     rb_model *constant = line_model();
     rb_optimizer *constant_opt = rb_sgd_new(rb_model_params(constant), (rb_sgd_config){.lr = 0.1});
-    rb_history *hc = rb_fit(rb_trainable_of_model(constant), constant_opt, &d,
-                            (rb_fit_config){.epochs = 3, .batch_size = 10, .loss = RB_LOSS_MSE,
-                                            .seed = 5, .quiet = true});
+    rb_history *hc =
+        rb_fit(rb_trainable_of_model(constant), constant_opt, &d,
+               (rb_fit_config){
+                   .epochs = 3, .batch_size = 10, .loss = RB_LOSS_MSE, .seed = 5, .quiet = true});
     CHECK_OK(hc);
     assert_false(same_weights(rb_model_params(m), rb_model_params(constant)));
     rb_history_free(hc);
@@ -663,11 +697,16 @@ static void a_per_epoch_scheduler_in_fit_records_each_epochs_rate(void **state)
     rb_optimizer *opt = rb_sgd_new(rb_model_params(m), (rb_sgd_config){.lr = 0.2});
     rb_scheduler *s = rb_scheduler_new(opt, sched);
     rb_history *h = rb_fit(rb_trainable_of_model(m), opt, &d,
-                           (rb_fit_config){.epochs = 5, .batch_size = 10, .loss = RB_LOSS_MSE,
-                                           .scheduler = s, .seed = 5, .quiet = true});
+                           (rb_fit_config){.epochs = 5,
+                                           .batch_size = 10,
+                                           .loss = RB_LOSS_MSE,
+                                           .scheduler = s,
+                                           .seed = 5,
+                                           .quiet = true});
     CHECK_OK(h);
     const double want[5] = {0.2, 0.2, 0.1, 0.1, 0.05};
-    for (int e = 0; e < 5; e++) CHECK_CLOSE(h->epochs[e].lr, want[e], 1e-15);
+    for (int e = 0; e < 5; e++)
+        CHECK_CLOSE(h->epochs[e].lr, want[e], 1e-15);
     CHECK_CLOSE(rb_optimizer_lr(opt), 0.05, 1e-15); /* schedule(5) for a sixth epoch */
     rb_history_free(h);
     rb_scheduler_free(s);
@@ -683,17 +722,22 @@ static void reduce_on_plateau_in_fit_watches_the_monitored_value(void **state)
     rb_dataset train = line_data(64, 1.0, 1), val = line_data(64, 0.5, 2);
     rb_model *m = line_model();
     rb_optimizer *opt = rb_sgd_new(rb_model_params(m), (rb_sgd_config){.lr = 0.3});
-    rb_scheduler *s = rb_scheduler_new(opt, (rb_schedule){.kind = RB_SCHEDULE_PLATEAU,
-                                                          .patience = 1, .factor = 0.5});
+    rb_scheduler *s = rb_scheduler_new(
+        opt, (rb_schedule){.kind = RB_SCHEDULE_PLATEAU, .patience = 1, .factor = 0.5});
     rb_history *h = rb_fit(rb_trainable_of_model(m), opt, &train,
-                           (rb_fit_config){.epochs = 10, .batch_size = 64, .loss = RB_LOSS_MSE,
-                                           .validation = &val, .scheduler = s, .quiet = true});
+                           (rb_fit_config){.epochs = 10,
+                                           .batch_size = 64,
+                                           .loss = RB_LOSS_MSE,
+                                           .validation = &val,
+                                           .scheduler = s,
+                                           .quiet = true});
     CHECK_OK(h);
     double lr = 0.3, best = INFINITY;
     int reductions = 0;
     for (int e = 0; e < h->n; e++) {
         CHECK_CLOSE(h->epochs[e].lr, lr, 1e-15);
-        if (h->epochs[e].val_loss < best) best = h->epochs[e].val_loss;
+        if (h->epochs[e].val_loss < best)
+            best = h->epochs[e].val_loss;
         else {
             lr *= 0.5; /* patience 1: every epoch without improvement halves it */
             reductions++;

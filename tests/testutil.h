@@ -19,54 +19,54 @@
 #include <ruban.h>
 
 /* |a - b| <= tol, reporting both expressions and values. */
-#define CHECK_CLOSE(a, b, tol)                                                                 \
-    do {                                                                                       \
-        double check_a_ = (double)(a), check_b_ = (double)(b), check_t_ = (double)(tol);      \
-        if (!(fabs(check_a_ - check_b_) <= check_t_))                                          \
-            fail_msg("%s = %.10g, %s = %.10g: differ by %.3g > %.3g", #a, check_a_, #b,       \
-                     check_b_, fabs(check_a_ - check_b_), check_t_);                           \
+#define CHECK_CLOSE(a, b, tol)                                                                     \
+    do {                                                                                           \
+        double check_a_ = (double)(a), check_b_ = (double)(b), check_t_ = (double)(tol);           \
+        if (!(fabs(check_a_ - check_b_) <= check_t_))                                              \
+            fail_msg("%s = %.10g, %s = %.10g: differ by %.3g > %.3g", #a, check_a_, #b, check_b_,  \
+                     fabs(check_a_ - check_b_), check_t_);                                         \
     } while (0)
 
 /* A pointer result that must be non-NULL; on failure shows ruban's error. */
-#define CHECK_OK(expr)                                                                         \
-    do {                                                                                       \
-        if (!(expr)) fail_msg("%s failed: %s", #expr, rb_last_error());                        \
+#define CHECK_OK(expr)                                                                             \
+    do {                                                                                           \
+        if (!(expr)) fail_msg("%s failed: %s", #expr, rb_last_error());                            \
     } while (0)
 
 /* A status result that must be RB_OK. */
-#define CHECK_STATUS_OK(expr)                                                                  \
-    do {                                                                                       \
-        rb_status check_s_ = (expr);                                                           \
-        if (check_s_ != RB_OK)                                                                 \
-            fail_msg("%s returned %s: %s", #expr, rb_status_name(check_s_), rb_last_error()); \
+#define CHECK_STATUS_OK(expr)                                                                      \
+    do {                                                                                           \
+        rb_status check_s_ = (expr);                                                               \
+        if (check_s_ != RB_OK)                                                                     \
+            fail_msg("%s returned %s: %s", #expr, rb_status_name(check_s_), rb_last_error());      \
     } while (0)
 
 /* An expression that must fail (NULL/false/non-OK) with `status` and a message containing
  * `needle`; the error is then cleared. */
-#define CHECK_FAILS(expr, status, needle)                                                      \
-    do {                                                                                       \
-        rb_error_clear();                                                                      \
-        (void)(expr);                                                                          \
-        if (rb_last_status() != (status))                                                      \
-            fail_msg("%s: expected %s, got %s (\"%s\")", #expr, rb_status_name(status),        \
-                     rb_status_name(rb_last_status()), rb_last_error());                       \
-        if (!strstr(rb_last_error(), (needle)))                                                \
-            fail_msg("%s: message \"%s\" lacks \"%s\"", #expr, rb_last_error(), (needle));     \
-        rb_error_clear();                                                                      \
+#define CHECK_FAILS(expr, status, needle)                                                          \
+    do {                                                                                           \
+        rb_error_clear();                                                                          \
+        (void)(expr);                                                                              \
+        if (rb_last_status() != (status))                                                          \
+            fail_msg("%s: expected %s, got %s (\"%s\")", #expr, rb_status_name(status),            \
+                     rb_status_name(rb_last_status()), rb_last_error());                           \
+        if (!strstr(rb_last_error(), (needle)))                                                    \
+            fail_msg("%s: message \"%s\" lacks \"%s\"", #expr, rb_last_error(), (needle));         \
+        rb_error_clear();                                                                          \
     } while (0)
 
 /* Tensor t (any float/int dtype) equals the n values of `expect` within tol. */
-#define CHECK_TENSOR(t, tol, ...)                                                              \
-    check_tensor_((t), #t, (const double[]){__VA_ARGS__},                                      \
-                  (int64_t)(sizeof((const double[]){__VA_ARGS__}) / sizeof(double)), (tol),   \
+#define CHECK_TENSOR(t, tol, ...)                                                                  \
+    check_tensor_((t), #t, (const double[]){__VA_ARGS__},                                          \
+                  (int64_t)(sizeof((const double[]){__VA_ARGS__}) / sizeof(double)), (tol),        \
                   __FILE__, __LINE__)
 
 /* Report at the caller's line. */
-#define FAIL_AT(file, line, ...)                                                               \
-    do {                                                                                       \
-        print_error(__VA_ARGS__);                                                              \
-        print_error("\n");                                                                     \
-        _fail(file, line);                                                                     \
+#define FAIL_AT(file, line, ...)                                                                   \
+    do {                                                                                           \
+        print_error(__VA_ARGS__);                                                                  \
+        print_error("\n");                                                                         \
+        _fail(file, line);                                                                         \
     } while (0)
 
 static inline void check_tensor_(rb_tensor *t, const char *expr, const double *expect, int64_t n,
@@ -76,8 +76,7 @@ static inline void check_tensor_(rb_tensor *t, const char *expr, const double *e
     if (rb_tensor_size(t) != n) {
         char s[96];
         FAIL_AT(file, line, "%s has %lld elements (shape %s), expected %lld", expr,
-                (long long)rb_tensor_size(t), rb_tensor_shape_string(t, s, sizeof s),
-                (long long)n);
+                (long long)rb_tensor_size(t), rb_tensor_shape_string(t, s, sizeof s), (long long)n);
     }
     double got[4096];
     if (n > 4096) FAIL_AT(file, line, "check_tensor_: too many values");
@@ -89,9 +88,9 @@ static inline void check_tensor_(rb_tensor *t, const char *expr, const double *e
 }
 
 /* Shape of t equals the listed extents. */
-#define CHECK_SHAPE(t, ...)                                                                    \
-    check_shape_((t), #t, (const int64_t[]){__VA_ARGS__},                                     \
-                 (int)(sizeof((const int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), __FILE__,   \
+#define CHECK_SHAPE(t, ...)                                                                        \
+    check_shape_((t), #t, (const int64_t[]){__VA_ARGS__},                                          \
+                 (int)(sizeof((const int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), __FILE__,        \
                  __LINE__)
 
 static inline void check_shape_(rb_tensor *t, const char *expr, const int64_t *shape, int ndim,
@@ -106,14 +105,17 @@ static inline void check_shape_(rb_tensor *t, const char *expr, const int64_t *s
                                  (long long)shape[i]);
     if (used < sizeof want) snprintf(want + used, sizeof want - used, "]");
     bool same = rb_tensor_ndim(t) == ndim;
-    for (int i = 0; same && i < ndim; i++) same = rb_tensor_dim(t, i) == shape[i];
+    for (int i = 0; same && i < ndim; i++)
+        same = rb_tensor_dim(t, i) == shape[i];
     if (!same) FAIL_AT(file, line, "%s has shape %s, expected %s", expr, got, want);
 }
 
 /* Float64 tensor from values, owned by the test's scope. */
-#define T64(shape_macro, ...) rb_tensor_from_data(RB_F64, shape_macro, (const double[]){__VA_ARGS__})
+#define T64(shape_macro, ...)                                                                      \
+    rb_tensor_from_data(RB_F64, shape_macro, (const double[]){__VA_ARGS__})
 #define T32(shape_macro, ...) rb_tensor_from_data(RB_F32, shape_macro, (const float[]){__VA_ARGS__})
-#define TI64(shape_macro, ...) rb_tensor_from_data(RB_I64, shape_macro, (const int64_t[]){__VA_ARGS__})
+#define TI64(shape_macro, ...)                                                                     \
+    rb_tensor_from_data(RB_I64, shape_macro, (const int64_t[]){__VA_ARGS__})
 
 /* Per-test scope and error hygiene. */
 static inline int test_setup_(void **state)
@@ -138,9 +140,9 @@ static inline int test_teardown_(void **state)
 #define TEST(f) cmocka_unit_test_setup_teardown(f, test_setup_, test_teardown_)
 
 /* Run a test array with TAP output; argv[1], if given, filters tests by name. */
-#define RUN_TESTS(tests, argc, argv)                                                           \
-    (cmocka_set_message_output(CM_OUTPUT_TAP), (argc) > 1 ? cmocka_set_test_filter((argv)[1])  \
-                                                          : (void)0,                           \
+#define RUN_TESTS(tests, argc, argv)                                                               \
+    (cmocka_set_message_output(CM_OUTPUT_TAP),                                                     \
+     (argc) > 1 ? cmocka_set_test_filter((argv)[1]) : (void)0,                                     \
      cmocka_run_group_tests(tests, NULL, NULL))
 
 #endif

@@ -36,8 +36,10 @@ rb_experiment *rb_experiment_new(rb_experiment_config cfg, rb_run_fn fn, void *u
         return NULL;
     }
     if (cfg.dir && strlen(cfg.dir) >= 880) {
-        rb_error(RB_ERR_ARGUMENT, "rb_experiment_new: results folder path of %zu characters is "
-                                  "too long", strlen(cfg.dir));
+        rb_error(RB_ERR_ARGUMENT,
+                 "rb_experiment_new: results folder path of %zu characters is "
+                 "too long",
+                 strlen(cfg.dir));
         return NULL;
     }
     rb_experiment *e = calloc(1, sizeof *e);
@@ -48,8 +50,10 @@ rb_experiment *rb_experiment_new(rb_experiment_config cfg, rb_run_fn fn, void *u
     e->cfg = cfg;
     snprintf(e->name, sizeof e->name, "%s", cfg.name ? cfg.name : "experiment");
     snprintf(e->metric_label, sizeof e->metric_label, "%s", cfg.metric ? cfg.metric : "");
-    if (cfg.dir) snprintf(e->dir, sizeof e->dir, "%s", cfg.dir);
-    else snprintf(e->dir, sizeof e->dir, "results/%s", e->name);
+    if (cfg.dir)
+        snprintf(e->dir, sizeof e->dir, "%s", cfg.dir);
+    else
+        snprintf(e->dir, sizeof e->dir, "results/%s", e->name);
     e->cfg.name = e->name;
     e->cfg.dir = e->dir;
     e->cfg.metric = NULL;
@@ -62,7 +66,8 @@ rb_experiment *rb_experiment_new(rb_experiment_config cfg, rb_run_fn fn, void *u
 static void drop_runs(rb_experiment *e)
 {
     for (int i = 0; i < e->n; i++) {
-        for (int r = 0; r < e->n_runs[i]; r++) rb_history_free(e->runs[i][r]);
+        for (int r = 0; r < e->n_runs[i]; r++)
+            rb_history_free(e->runs[i][r]);
         free(e->runs[i]);
         e->runs[i] = NULL;
         e->n_runs[i] = 0;
@@ -90,9 +95,10 @@ int rb_experiment_add(rb_experiment *e, const char *name, int n, const char *con
     /* A truncated key would match no rb_config_get: the setting would silently be ignored. */
     for (int i = 0; i < n; i++)
         if (!keys[i] || strlen(keys[i]) >= sizeof e->configs->keys[0]) {
-            rb_error(RB_ERR_ARGUMENT, "rb_experiment_add: key '%s' is missing or longer than %zu "
-                                      "characters", keys[i] ? keys[i] : "(null)",
-                     sizeof e->configs->keys[0] - 1);
+            rb_error(RB_ERR_ARGUMENT,
+                     "rb_experiment_add: key '%s' is missing or longer than %zu "
+                     "characters",
+                     keys[i] ? keys[i] : "(null)", sizeof e->configs->keys[0] - 1);
             return -1;
         }
     if (e->n == e->cap) {
@@ -116,12 +122,13 @@ int rb_experiment_add(rb_experiment *e, const char *name, int n, const char *con
         snprintf(c->keys[i], sizeof c->keys[i], "%s", keys[i]);
         c->values[i] = values[i];
     }
-    if (name) snprintf(c->name, sizeof c->name, "%s", name);
+    if (name)
+        snprintf(c->name, sizeof c->name, "%s", name);
     else {
         size_t used = 0;
         for (int i = 0; i < n && used < sizeof c->name; i++)
-            used += (size_t)snprintf(c->name + used, sizeof c->name - used, "%s%s=%g",
-                                     i ? " " : "", keys[i], values[i]);
+            used += (size_t)snprintf(c->name + used, sizeof c->name - used, "%s%s=%g", i ? " " : "",
+                                     keys[i], values[i]);
     }
     e->runs[e->n] = NULL;
     e->n_runs[e->n] = 0;
@@ -149,7 +156,8 @@ rb_status rb_experiment_add_grid(rb_experiment *e, int n_keys, const char *const
     int digit[RB_CONFIG_MAX_KEYS] = {0};
     for (int64_t t = 0; t < total; t++) {
         double v[RB_CONFIG_MAX_KEYS];
-        for (int k = 0; k < n_keys; k++) v[k] = values[k][digit[k]];
+        for (int k = 0; k < n_keys; k++)
+            v[k] = values[k][digit[k]];
         if (rb_experiment_add(e, NULL, n_keys, keys, v) < 0) return rb_last_status();
         for (int k = n_keys - 1; k >= 0; k--) {
             if (++digit[k] < counts[k]) break;
@@ -221,7 +229,8 @@ double rb_experiment_final(const rb_experiment *e, int i)
     if (!e || i < 0 || i >= e->n || e->n_runs[i] == 0) return NAN;
     double v[256];
     int n = e->n_runs[i] < 256 ? e->n_runs[i] : 256;
-    for (int r = 0; r < n; r++) v[r] = final_score(e->runs[i][r]);
+    for (int r = 0; r < n; r++)
+        v[r] = final_score(e->runs[i][r]);
     return mean_of(v, n, NULL);
 }
 
@@ -256,10 +265,12 @@ static const char *metric_label(const rb_experiment *e, const rb_history *h)
 /* A metric for the table: accuracy in percent, others as they are. */
 static void format_value(char *out, size_t size, const rb_history *h, double v)
 {
-    if (isnan(v)) snprintf(out, size, "-");
+    if (isnan(v))
+        snprintf(out, size, "-");
     else if (h->metric == RB_METRIC_ACCURACY || h->metric == RB_METRIC_TOP_K_ACCURACY)
         snprintf(out, size, "%.2f%%", 100 * v);
-    else snprintf(out, size, "%.4g", v);
+    else
+        snprintf(out, size, "%.4g", v);
 }
 
 void rb_experiment_print_table(const rb_experiment *e, FILE *f)
@@ -271,16 +282,19 @@ void rb_experiment_print_table(const rb_experiment *e, FILE *f)
     int best = rb_experiment_best(e);
     fprintf(f, "\n### %s\n\n", e->name);
     if (e->cross_validated)
-        fprintf(f, "| configuration | %s, mean over %d folds | spread (sd) | worst fold | "
-                   "best fold | seconds per fold |\n|---|---|---|---|---|---|\n",
+        fprintf(f,
+                "| configuration | %s, mean over %d folds | spread (sd) | worst fold | "
+                "best fold | seconds per fold |\n|---|---|---|---|---|---|\n",
                 m, e->n_runs[0]);
     else if (e->cfg.seeds > 1)
-        fprintf(f, "| configuration | final %s %s, mean ± sd of %d seeds | best epoch's %s | "
-                   "training %s | seconds |\n|---|---|---|---|---|\n",
+        fprintf(f,
+                "| configuration | final %s %s, mean ± sd of %d seeds | best epoch's %s | "
+                "training %s | seconds |\n|---|---|---|---|---|\n",
                 part, m, e->cfg.seeds, m, m);
     else
-        fprintf(f, "| configuration | final %s %s | best %s (epoch) | training %s | training "
-                   "loss | seconds |\n|---|---|---|---|---|---|\n",
+        fprintf(f,
+                "| configuration | final %s %s | best %s (epoch) | training %s | training "
+                "loss | seconds |\n|---|---|---|---|---|---|\n",
                 part, m, m, m);
     for (int i = 0; i < e->n; i++) {
         int n = e->n_runs[i];
@@ -296,7 +310,8 @@ void rb_experiment_print_table(const rb_experiment *e, FILE *f)
             tr[r] = last ? (h->metric == RB_METRIC_NONE ? last->loss : last->metric) : NAN;
             loss[r] = last ? last->loss : NAN;
             secs[r] = 0;
-            for (int k = 0; k < h->n; k++) secs[r] += h->epochs[k].seconds;
+            for (int k = 0; k < h->n; k++)
+                secs[r] += h->epochs[k].seconds;
         }
         double sd, mean = mean_of(fin, n, &sd);
         char a[48], b[48], c[48], d[48];
@@ -442,7 +457,7 @@ static rb_status plot_pair(const rb_experiment *e, const char *file, const char 
     int n_series = 0, cap_series = 2 * e->n;
     rb_series *series = calloc((size_t)cap_series, sizeof *series);
     double *buf = malloc(sizeof(double) * (size_t)cap_series * 2 * CAP);
-    char (*labels)[160] = calloc((size_t)cap_series, sizeof *labels);
+    char(*labels)[160] = calloc((size_t)cap_series, sizeof *labels);
     if (!series || !buf || !labels) {
         free(series);
         free(buf);
@@ -493,8 +508,8 @@ static rb_status write_results(rb_experiment *e)
     if (st == RB_OK) st = write_summary(e);
     if (st == RB_OK) st = plot_pair(e, "loss", "loss", f_loss, f_val_loss, h0->has_validation);
     if (st == RB_OK && h0->metric != RB_METRIC_NONE)
-        st = plot_pair(e, "metric", metric_label(e, h0), f_metric, f_val_metric,
-                       h0->has_validation);
+        st =
+            plot_pair(e, "metric", metric_label(e, h0), f_metric, f_val_metric, h0->has_validation);
     if (st == RB_OK && !e->cfg.quiet) {
         rb_experiment_print_table(e, stdout);
         printf("\nresults: %s/ (summary.md, histories.csv, loss.png%s%s)\n", e->out_dir,
@@ -510,13 +525,15 @@ static void report_run(const rb_experiment *e, const rb_history *h)
     const rb_epoch_record *last = rb_history_last(h);
     if (e->cfg.quiet || !last) return;
     double seconds = 0;
-    for (int k = 0; k < h->n; k++) seconds += h->epochs[k].seconds;
+    for (int k = 0; k < h->n; k++)
+        seconds += h->epochs[k].seconds;
     char a[48], b[48];
     const char *m = metric_label(e, h);
     format_value(a, sizeof a, h, h->metric == RB_METRIC_NONE ? last->loss : last->metric);
     printf("  -> %d epochs in %.1f s: training %s %s", h->n, seconds, m, a);
     if (h->has_validation) {
-        format_value(b, sizeof b, h, h->metric == RB_METRIC_NONE ? last->val_loss : last->val_metric);
+        format_value(b, sizeof b, h,
+                     h->metric == RB_METRIC_NONE ? last->val_loss : last->val_metric);
         printf(", validation %s %s", m, b);
     }
     printf("\n");
@@ -554,8 +571,9 @@ rb_status rb_experiment_run(rb_experiment *e, const rb_dataset *train, const rb_
             rb_history *h = e->fn(&run);
             if (!h) {
                 st = rb_last_status() != RB_OK ? rb_last_status()
-                                               : rb_error(RB_ERR_STATE, "experiment %s: run of "
-                                                                        "'%s' returned no history",
+                                               : rb_error(RB_ERR_STATE,
+                                                          "experiment %s: run of "
+                                                          "'%s' returned no history",
                                                           e->name, e->configs[i].name);
                 break;
             }
@@ -575,10 +593,9 @@ int rb_experiment_cross_validate(rb_experiment *e, const rb_dataset *data, int k
         rb_error(RB_ERR_ARGUMENT, "rb_experiment_cross_validate: no configuration added");
         return -1;
     }
-    const rb_tensor *labels = data->y && rb_tensor_dtype(data->y) == RB_I64 &&
-                                      rb_tensor_ndim(data->y) == 1
-                                  ? data->y
-                                  : NULL;
+    const rb_tensor *labels =
+        data->y && rb_tensor_dtype(data->y) == RB_I64 && rb_tensor_ndim(data->y) == 1 ? data->y
+                                                                                      : NULL;
     rb_kfold *kf = rb_kfold_new(rb_dataset_rows(data), k, seed, labels);
     if (!kf) return -1;
     drop_runs(e);
@@ -598,8 +615,9 @@ int rb_experiment_cross_validate(rb_experiment *e, const rb_dataset *data, int k
             rb_dataset_free(&va);
             if (!h) {
                 st = rb_last_status() != RB_OK ? rb_last_status()
-                                               : rb_error(RB_ERR_STATE, "experiment %s: run of "
-                                                                        "'%s' returned no history",
+                                               : rb_error(RB_ERR_STATE,
+                                                          "experiment %s: run of "
+                                                          "'%s' returned no history",
                                                           e->name, e->configs[i].name);
                 break;
             }

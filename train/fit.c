@@ -27,9 +27,8 @@ static void set_mode(rb_trainable t, bool training)
 }
 
 /* Loss and metric of a data set in evaluation mode. */
-static rb_status evaluate_k(rb_trainable t, const rb_dataset *data, rb_loss loss,
-                            rb_metric metric, int k, int64_t batch, double *loss_out,
-                            double *metric_out)
+static rb_status evaluate_k(rb_trainable t, const rb_dataset *data, rb_loss loss, rb_metric metric,
+                            int k, int64_t batch, double *loss_out, double *metric_out)
 {
     if (!t.forward || !data || !data->x || !data->y)
         return rb_error(RB_ERR_ARGUMENT, "rb_evaluate: model or data missing");
@@ -48,7 +47,8 @@ static rb_status evaluate_k(rb_trainable t, const rb_dataset *data, rb_loss loss
         rb_tensor *out = t.forward(t.model, x);
         rb_tensor *l = rb_loss_apply(loss, out, y);
         int64_t n = rb_tensor_dim(x, 0);
-        if (!l) st = rb_last_status();
+        if (!l)
+            st = rb_last_status();
         else {
             loss_sum += rb_tensor_item(l) * (double)n;
             metric_add(&acc, out, y);
@@ -108,7 +108,8 @@ rb_tensor *rb_predict(rb_trainable t, rb_tensor *x, int64_t batch)
         }
         size_t bytes = (size_t)rb_tensor_size(out) * rb_dtype_size(rb_tensor_dtype(out));
         rb_tensor *c = rb_contiguous(out);
-        memcpy((char *)rb_tensor_data(result) + (size_t)row * (bytes / (size_t)rb_tensor_dim(out, 0)),
+        memcpy((char *)rb_tensor_data(result) +
+                   (size_t)row * (bytes / (size_t)rb_tensor_dim(out, 0)),
                rb_tensor_data(c), bytes);
         row += rb_tensor_dim(out, 0);
         rb_scope_end(s);
@@ -129,7 +130,8 @@ static rb_status split(const rb_dataset *train, double fraction, rb_dataset *fit
                         fraction, (long long)n_val, (long long)n);
     int64_t *rows = malloc(sizeof(int64_t) * (size_t)n);
     if (!rows) return rb_error(RB_ERR_MEMORY, "rb_fit: out of memory");
-    for (int64_t i = 0; i < n; i++) rows[i] = i;
+    for (int64_t i = 0; i < n; i++)
+        rows[i] = i;
     rb_status st = rb_dataset_take(train, rows, n - n_val, fit_part);
     if (st == RB_OK && (st = rb_dataset_take(train, rows + n - n_val, n_val, val_part)) != RB_OK)
         rb_dataset_free(fit_part);
@@ -184,7 +186,8 @@ static void snapshot_restore(const snapshot *s, rb_params *p)
 
 static void snapshot_free(snapshot *s)
 {
-    for (int i = 0; s->values && i < s->n; i++) free(s->values[i]);
+    for (int i = 0; s->values && i < s->n; i++)
+        free(s->values[i]);
     free(s->values);
 }
 
@@ -256,10 +259,10 @@ rb_history *rb_fit(rb_trainable t, rb_optimizer *opt, const rb_dataset *train, r
     int since_best = 0;
     for (int epoch = 1; epoch <= c.epochs && !failed; epoch++) {
         char title[96];
-        snprintf(title, sizeof title, "%s%sepoch %d/%d", c.label ? c.label : "",
-                 c.label ? " " : "", epoch, c.epochs);
-        rb_progress *bar = c.quiet ? NULL
-                                   : rb_progress_begin(stdout, title, rb_batcher_num_batches(b));
+        snprintf(title, sizeof title, "%s%sepoch %d/%d", c.label ? c.label : "", c.label ? " " : "",
+                 epoch, c.epochs);
+        rb_progress *bar =
+            c.quiet ? NULL : rb_progress_begin(stdout, title, rb_batcher_num_batches(b));
         set_mode(t, true);
         double loss_sum = 0, t0 = rb_now();
         metric_acc acc;
@@ -319,8 +322,8 @@ rb_history *rb_fit(rb_trainable t, rb_optimizer *opt, const rb_dataset *train, r
         r->seconds = rb_now() - t0;
         /* Early stopping and plateaus watch one value. */
         double value = monitored(&c, r, validation != NULL, &maximize);
-        bool improved = isnan(best) || (maximize ? value > best + c.min_delta
-                                                 : value < best - c.min_delta);
+        bool improved =
+            isnan(best) || (maximize ? value > best + c.min_delta : value < best - c.min_delta);
         if (improved && !isnan(value)) {
             best = value;
             h->best_epoch = epoch;
@@ -350,7 +353,8 @@ rb_history *rb_fit(rb_trainable t, rb_optimizer *opt, const rb_dataset *train, r
             h->stopped_early = true;
             if (!c.quiet)
                 printf("early stopping after epoch %d: no improvement for %d epochs (best: epoch "
-                       "%d)\n", epoch, c.patience, h->best_epoch);
+                       "%d)\n",
+                       epoch, c.patience, h->best_epoch);
             break;
         }
     }

@@ -72,7 +72,8 @@ static double class_hits(const metric_acc *a, rb_tensor *out, rb_tensor *target,
             hits += best == y[i];
         } else {
             int64_t above = 0;
-            for (int64_t j = 0; j < c; j++) above += v[i * c + j] > v[i * c + y[i]];
+            for (int64_t j = 0; j < c; j++)
+                above += v[i * c + j] > v[i * c + y[i]];
             hits += above < k;
         }
     }
@@ -145,8 +146,9 @@ rb_status rb_regression_scores_of(const rb_tensor *pred, const rb_tensor *target
         same = rb_tensor_dim(pred, d) == rb_tensor_dim(target, d);
     if (!same || n == 0 || rb_tensor_dtype(pred) == RB_I64 || rb_tensor_dtype(target) == RB_I64) {
         char a[96], b[96];
-        return rb_error(RB_ERR_SHAPE, "rb_regression_scores_of: predictions %s and targets %s "
-                                      "must be float tensors of one non-empty shape",
+        return rb_error(RB_ERR_SHAPE,
+                        "rb_regression_scores_of: predictions %s and targets %s "
+                        "must be float tensors of one non-empty shape",
                         rb_tensor_shape_string(pred, a, sizeof a),
                         rb_tensor_shape_string(target, b, sizeof b));
     }
@@ -155,7 +157,8 @@ rb_status rb_regression_scores_of(const rb_tensor *pred, const rb_tensor *target
     double *y = p + n, mean = 0, sse = 0, sae = 0, sst = 0;
     rb_tensor_to_doubles(pred, p, n);
     rb_tensor_to_doubles(target, y, n);
-    for (int64_t i = 0; i < n; i++) mean += y[i];
+    for (int64_t i = 0; i < n; i++)
+        mean += y[i];
     mean /= (double)n;
     for (int64_t i = 0; i < n; i++) {
         sse += (p[i] - y[i]) * (p[i] - y[i]);
@@ -168,4 +171,3 @@ rb_status rb_regression_scores_of(const rb_tensor *pred, const rb_tensor *target
     out->r2 = sst > 0 ? 1 - sse / sst : NAN;
     return RB_OK;
 }
-

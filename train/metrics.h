@@ -6,14 +6,14 @@
 
 typedef struct metric_acc {
     rb_metric metric;
-    int k;                /* top-k */
-    double hits;          /* accuracies */
+    int k;                  /* top-k */
+    double hits;            /* accuracies */
     double abs_sum, sq_sum; /* MAE, MSE, R^2's SSE: over every value */
-    double y_sum, yy_sum; /* R^2's SST: sums of target - shift */
+    double y_sum, yy_sum;   /* R^2's SST: sums of target - shift */
     double shift;
-    double values;        /* values seen (MSE, MAE, R^2) */
-    double samples;       /* rows seen (accuracies) */
-    bool invalid;         /* labels of the wrong kind: the metric is NaN */
+    double values;  /* values seen (MSE, MAE, R^2) */
+    double samples; /* rows seen (accuracies) */
+    bool invalid;   /* labels of the wrong kind: the metric is NaN */
 } metric_acc;
 
 void metric_start(metric_acc *a, rb_metric metric, int k);

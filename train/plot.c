@@ -59,7 +59,8 @@ static rb_status write_data(const char *path, int n, const rb_series *series)
     char tmp[3200];
     tmp_name(tmp, sizeof tmp, path);
     FILE *f = fopen(tmp, "w");
-    if (!f) return rb_error(RB_ERR_IO, "rb_plot_lines: cannot write '%s': %s", path, strerror(errno));
+    if (!f)
+        return rb_error(RB_ERR_IO, "rb_plot_lines: cannot write '%s': %s", path, strerror(errno));
     /* One block per series, separated by two blank lines (gnuplot's "index"). A run of NaNs
      * between points is one blank line (a gap): two in a row would start a new index. */
     for (int s = 0; s < n; s++) {
@@ -96,7 +97,8 @@ static rb_status write_script(const char *path, const char *base, const char *da
     char tmp[3200];
     tmp_name(tmp, sizeof tmp, path);
     FILE *f = fopen(tmp, "w");
-    if (!f) return rb_error(RB_ERR_IO, "rb_plot_lines: cannot write '%s': %s", path, strerror(errno));
+    if (!f)
+        return rb_error(RB_ERR_IO, "rb_plot_lines: cannot write '%s': %s", path, strerror(errno));
     fprintf(f, "# Render with: gnuplot %s\n", path);
     /* ruban renders to temporary names (suffix '.tmp'), renamed once complete. */
     fprintf(f, "if (!exists('suffix')) suffix = ''\n");
@@ -159,7 +161,8 @@ static bool run_gnuplot(const char *script)
 
 rb_status rb_plot_lines(const char *base, rb_plot p, int n, const rb_series *series)
 {
-    if (!base || n < 1 || !series) return rb_error(RB_ERR_ARGUMENT, "rb_plot_lines: nothing to plot");
+    if (!base || n < 1 || !series)
+        return rb_error(RB_ERR_ARGUMENT, "rb_plot_lines: nothing to plot");
     for (int s = 0; s < n; s++)
         if (series[s].n < 0 || (series[s].n > 0 && (!series[s].x || !series[s].y)))
             return rb_error(RB_ERR_ARGUMENT, "rb_plot_lines: series %d has no data", s);
@@ -183,8 +186,10 @@ rb_status rb_plot_lines(const char *base, rb_plot p, int n, const rb_series *ser
     if (st == RB_OK) st = write_script(script, base, data, p, n, series);
     if (st != RB_OK) return st;
     if (!rb_plot_available()) {
-        fprintf(stderr, "gnuplot not found (sudo apt-get install gnuplot-nox): %s and %s are "
-                        "written; render them with: gnuplot %s\n", data, script, script);
+        fprintf(stderr,
+                "gnuplot not found (sudo apt-get install gnuplot-nox): %s and %s are "
+                "written; render them with: gnuplot %s\n",
+                data, script, script);
         return RB_OK;
     }
     const char *exts[2] = {"png", "svg"};
@@ -192,7 +197,8 @@ rb_status rb_plot_lines(const char *base, rb_plot p, int n, const rb_series *ser
     for (int i = 0; i < 2; i++) {
         snprintf(tmp, sizeof tmp, "%s.%s.tmp", base, exts[i]);
         snprintf(out, sizeof out, "%s.%s", base, exts[i]);
-        if (!ran) remove(tmp); /* no half picture left behind */
+        if (!ran)
+            remove(tmp); /* no half picture left behind */
         else if (rename(tmp, out) != 0) {
             remove(tmp);
             return rb_error(RB_ERR_IO, "rb_plot_lines: gnuplot did not write '%s'", tmp);

@@ -12,7 +12,8 @@ static const char question[] =
 static const char expectation[] =
     " 1. lr 0.001 is far too slow for 5 epochs (well under 90%), 0.01 still slow; the best lies\n"
     "    between 0.1 and 1 (~97%); 1.0 is past the best: the largest steps overshoot.\n"
-    " 2. No hidden layer (softmax regression) stops near 92%; one hidden layer of 128 units reaches\n"
+    " 2. No hidden layer (softmax regression) stops near 92%; one hidden layer of 128 units "
+    "reaches\n"
     "    ~96-97%; more layers add up to a point in 5 epochs; the gains shrink with depth.\n"
     " 3. On 5,000 images with Adam, training accuracy reaches 100% within ~15 epochs while\n"
     "    validation accuracy stalls near 94% and validation loss turns back up: overfitting.";
@@ -45,7 +46,9 @@ static rb_history *train_mlp(const rb_run *run)
                             : rb_sgd_new(rb_model_params(m), (rb_sgd_config){.lr = lr});
     rb_history *h = rb_fit(rb_trainable_of_model(m), opt, run->train,
                            (rb_fit_config){.epochs = (int)rb_config_get(run->config, "epochs", 5),
-                                           .batch_size = 64, .seed = run->seed, .quiet = true,
+                                           .batch_size = 64,
+                                           .seed = run->seed,
+                                           .quiet = true,
                                            .metric = RB_METRIC_ACCURACY,
                                            .validation = run->validation});
     rb_optimizer_free(opt);
@@ -57,11 +60,13 @@ static rb_history *train_mlp(const rb_run *run)
 static void plot_sweep(rb_experiment *e, const double *lrs, int n)
 {
     double acc[16];
-    for (int i = 0; i < n; i++) acc[i] = 100 * rb_experiment_final(e, i);
+    for (int i = 0; i < n; i++)
+        acc[i] = 100 * rb_experiment_final(e, i);
     char base[1024];
     snprintf(base, sizeof base, "%s/final_accuracy_vs_lr", rb_experiment_dir(e));
-    rb_plot_lines(base, (rb_plot){"Validation accuracy after 5 epochs of SGD", "learning rate",
-                                  "validation accuracy (%)", .logx = true},
+    rb_plot_lines(base,
+                  (rb_plot){"Validation accuracy after 5 epochs of SGD", "learning rate",
+                            "validation accuracy (%)", .logx = true},
                   1, &(rb_series){.label = "validation", .n = n, .x = lrs, .y = acc});
     printf("sweep plot: %s.png\n", base);
 }
@@ -72,13 +77,13 @@ int main(void)
     announce(question, expectation);
     rb_dataset all, test, train, validation;
     rb_mnist_load(NULL, &all, &test);
-    rb_split(&all, (rb_split_config){.validation = 10000.0 / 60000, .seed = 1}, &train,
-             &validation, NULL);
+    rb_split(&all, (rb_split_config){.validation = 10000.0 / 60000, .seed = 1}, &train, &validation,
+             NULL);
 
     /* 1. Learning rate. */
     const double lrs[] = {1.0, 0.3, 0.1, 0.03, 0.01, 0.001};
-    rb_experiment *lr = rb_experiment_new((rb_experiment_config){.name = "seance1/learning_rate"},
-                                          train_mlp, NULL);
+    rb_experiment *lr =
+        rb_experiment_new((rb_experiment_config){.name = "seance1/learning_rate"}, train_mlp, NULL);
     rb_experiment_add_values(lr, "lr", 6, lrs);
     rb_experiment_run(lr, &train, &validation);
     plot_sweep(lr, lrs, 6);
@@ -89,8 +94,8 @@ int main(void)
            rb_experiment_config_at(lr, best_lr)->name);
 
     /* 2. Depth, at a learning rate that did well above. */
-    rb_experiment *depth = rb_experiment_new((rb_experiment_config){.name = "seance1/depth"},
-                                             train_mlp, NULL);
+    rb_experiment *depth =
+        rb_experiment_new((rb_experiment_config){.name = "seance1/depth"}, train_mlp, NULL);
     rb_experiment_add_values(depth, "hidden layers", 5, (double[]){0, 1, 2, 3, 5});
     rb_experiment_run(depth, &train, &validation);
     printf("expected: a hidden layer adds several points over none: %s (%.2f%% vs %.2f%%)\n",
@@ -100,8 +105,8 @@ int main(void)
     /* 3. Long training on 5,000 images. */
     rb_dataset small;
     rb_dataset_head(&train, 5000, &small);
-    rb_experiment *longer = rb_experiment_new((rb_experiment_config){.name = "seance1/long_training"},
-                                              train_mlp, NULL);
+    rb_experiment *longer =
+        rb_experiment_new((rb_experiment_config){.name = "seance1/long_training"}, train_mlp, NULL);
     rb_experiment_add(longer, "5,000 images, Adam, 60 epochs", 3,
                       (const char *[]){"epochs", "units", "adam"}, (double[]){60, 256, 1});
     rb_experiment_run(longer, &small, &validation);

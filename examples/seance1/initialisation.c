@@ -6,13 +6,14 @@
  */
 #include "../common.h"
 
-static const char question[] =
-    "does the initial scale of the weights matter once training starts?";
+static const char question[] = "does the initial scale of the weights matter once training starts?";
 static const char expectation[] =
     "in a 6-layer network the signal must keep its scale\n"
     "from layer to layer. He (variance 2 / fan_in) keeps ReLU activations steady and trains best\n"
-    "with ReLU; Glorot (2 / (fan_in + fan_out)) suits tanh; plain random weights of std 0.05 shrink\n"
-    "the signal at every layer (0.05 x sqrt(128) < 1), so those networks start slowly, tanh worst.\n"
+    "with ReLU; Glorot (2 / (fan_in + fan_out)) suits tanh; plain random weights of std 0.05 "
+    "shrink\n"
+    "the signal at every layer (0.05 x sqrt(128) < 1), so those networks start slowly, tanh "
+    "worst.\n"
     "Normal and uniform laws of the same variance (Glorot, He) behave alike; Keras's plain random\n"
     "laws do not share one (normal std 0.05, uniform on [-0.05, 0.05]: std 0.029).";
 static const char limits[] =
@@ -24,8 +25,8 @@ static const char limits[] =
 enum { DEPTH = 6, WIDTH = 128 };
 
 static const rb_init inits[] = {RB_INIT_GLOROT_NORMAL, RB_INIT_GLOROT_UNIFORM,
-                                     RB_INIT_HE_NORMAL,     RB_INIT_HE_UNIFORM,
-                                     RB_INIT_RANDOM_NORMAL, RB_INIT_RANDOM_UNIFORM};
+                                RB_INIT_HE_NORMAL,     RB_INIT_HE_UNIFORM,
+                                RB_INIT_RANDOM_NORMAL, RB_INIT_RANDOM_UNIFORM};
 static const rb_activation acts[] = {RB_ACT_RELU, RB_ACT_TANH};
 
 static rb_model *deep_net(uint64_t seed, rb_init init, rb_activation act)
@@ -44,8 +45,11 @@ static rb_history *train_one(const rb_run *run)
                            acts[(int)rb_config_get(run->config, "act", 0)]);
     rb_optimizer *opt = rb_sgd_new(rb_model_params(m), (rb_sgd_config){.lr = 0.02});
     rb_history *h = rb_fit(rb_trainable_of_model(m), opt, run->train,
-                           (rb_fit_config){.epochs = 5, .batch_size = 50, .seed = run->seed,
-                                           .quiet = true, .metric = RB_METRIC_ACCURACY,
+                           (rb_fit_config){.epochs = 5,
+                                           .batch_size = 50,
+                                           .seed = run->seed,
+                                           .quiet = true,
+                                           .metric = RB_METRIC_ACCURACY,
                                            .validation = run->validation});
     rb_optimizer_free(opt);
     rb_model_free(m);
@@ -72,8 +76,8 @@ int main(void)
     announce(question, expectation);
     rb_dataset all, test, train, validation;
     rb_mnist_load(NULL, &all, &test);
-    rb_split(&all, (rb_split_config){.validation = 10000.0 / 60000, .seed = 1}, &train,
-             &validation, NULL);
+    rb_split(&all, (rb_split_config){.validation = 10000.0 / 60000, .seed = 1}, &train, &validation,
+             NULL);
 
     /* One experiment per activation: six initialisations each. */
     rb_experiment *e[2];
@@ -82,8 +86,7 @@ int main(void)
     for (int a = 0; a < 2; a++) {
         e[a] = rb_experiment_new((rb_experiment_config){.name = names[a]}, train_one, NULL);
         for (int i = 0; i < 6; i++) {
-            snprintf(name, sizeof name, "%s, %s", rb_init_name(inits[i]),
-                     a == 0 ? "relu" : "tanh");
+            snprintf(name, sizeof name, "%s, %s", rb_init_name(inits[i]), a == 0 ? "relu" : "tanh");
             rb_experiment_add(e[a], name, 2, (const char *[]){"init", "act"}, (double[]){i, a});
         }
     }
@@ -93,7 +96,8 @@ int main(void)
     rb_dataset_head(&train, 1000, &batch);
     printf("standard deviation of each hidden layer's output at initialisation (1,000 images):\n");
     printf("%-26s", "initialisation");
-    for (int i = 0; i < DEPTH; i++) printf("  layer %d", i + 1);
+    for (int i = 0; i < DEPTH; i++)
+        printf("  layer %d", i + 1);
     printf("\n");
     for (int a = 0; a < 2; a++)
         for (int c = 0; c < rb_experiment_count(e[a]); c++) {
@@ -102,11 +106,13 @@ int main(void)
             activation_scales(inits[(int)rb_config_get(cfg, "init", 0)],
                               acts[(int)rb_config_get(cfg, "act", 0)], batch.x, std);
             printf("%-26s", cfg->name);
-            for (int i = 0; i < DEPTH; i++) printf(" %8.4f", std[i]);
+            for (int i = 0; i < DEPTH; i++)
+                printf(" %8.4f", std[i]);
             printf("\n");
         }
 
-    for (int a = 0; a < 2; a++) rb_experiment_run(e[a], &train, &validation);
+    for (int a = 0; a < 2; a++)
+        rb_experiment_run(e[a], &train, &validation);
     /* Configurations 0-1 Glorot, 2-3 He, 4-5 plain random (normal, uniform). */
     printf("\nexpected: under ReLU, He ahead of Glorot and of plain random: %s (%.2f%%, %.2f%%, "
            "%.2f%%)\n",
@@ -127,7 +133,8 @@ int main(void)
                ? "yes"
                : "no");
 
-    for (int a = 0; a < 2; a++) rb_experiment_free(e[a]);
+    for (int a = 0; a < 2; a++)
+        rb_experiment_free(e[a]);
     rb_dataset_free(&batch);
     rb_dataset_free(&train);
     rb_dataset_free(&validation);

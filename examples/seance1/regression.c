@@ -9,8 +9,7 @@
  */
 #include "../common.h"
 
-static const char question[] =
-    "how much does a small dense network gain over linear regression?";
+static const char question[] = "how much does a small dense network gain over linear regression?";
 static const char expectation[] =
     "the per-household averages are very skewed (a few\n"
     "districts, with institutions or holiday homes, average hundreds of rooms or occupants), so\n"
@@ -39,8 +38,11 @@ static rb_history *train_net(const rb_run *run)
     rb_model_add(m, RB_DENSE(.units = 1));
     rb_optimizer *opt = rb_adam_new(rb_model_params(m), (rb_adam_config){.lr = 1e-3});
     rb_history *h = rb_fit(rb_trainable_of_model(m), opt, run->train,
-                           (rb_fit_config){.epochs = 40, .batch_size = 32, .seed = run->seed,
-                                           .quiet = true, .loss = RB_LOSS_MSE,
+                           (rb_fit_config){.epochs = 40,
+                                           .batch_size = 32,
+                                           .seed = run->seed,
+                                           .quiet = true,
+                                           .loss = RB_LOSS_MSE,
                                            .metric = RB_METRIC_MAE,
                                            .validation = run->validation});
     trained *kept = run->user_data;
@@ -86,14 +88,16 @@ int main(void)
              &raw_validation, &raw_test);
     float *x = rb_tensor_f32(all.x);
     for (int64_t i = 0; i < rb_dataset_rows(&all); i++)
-        for (int f = 2; f <= 5; f++) x[i * 8 + f] = logf(x[i * 8 + f]);
+        for (int f = 2; f <= 5; f++)
+            x[i * 8 + f] = logf(x[i * 8 + f]);
 
     /* Split, then standardise with the training part's statistics only. */
     rb_split(&all, (rb_split_config){.validation = 0.15, .test = 0.15, .seed = 1}, &train,
              &validation, &test);
     rb_scaler *scaler = rb_scaler_fit(RB_SCALE_STANDARD, train.x, false);
     rb_dataset *parts[3] = {&train, &validation, &test};
-    for (int p = 0; p < 3; p++) rb_scaler_transform_inplace(scaler, parts[p]->x);
+    for (int p = 0; p < 3; p++)
+        rb_scaler_transform_inplace(scaler, parts[p]->x);
 
     /* 2. The classical baseline: least squares in closed form, on raw and on log features. */
     rb_regression_scores linear, linear_raw;
@@ -116,8 +120,8 @@ int main(void)
 
     /* 3. Dense networks, compared on the validation set. */
     trained kept = {{NULL}};
-    rb_experiment *e = rb_experiment_new((rb_experiment_config){.name = "seance1/regression"},
-                                         train_net, &kept);
+    rb_experiment *e =
+        rb_experiment_new((rb_experiment_config){.name = "seance1/regression"}, train_net, &kept);
     rb_experiment_add_values(e, "hidden layers", 2, (double[]){1, 2});
     rb_experiment_run(e, &train, &validation);
 
@@ -130,8 +134,8 @@ int main(void)
     printf("\n%-44s %8s %8s %8s\n", "test set (3,096 districts)", "RMSE", "MAE", "R^2");
     printf("%-44s %8.4f %8.4f %8.4f\n", "linear regression, raw features", linear_raw.rmse,
            linear_raw.mae, linear_raw.r2);
-    printf("%-44s %8.4f %8.4f %8.4f\n", "linear regression, log averages", linear.rmse,
-           linear.mae, linear.r2);
+    printf("%-44s %8.4f %8.4f %8.4f\n", "linear regression, log averages", linear.rmse, linear.mae,
+           linear.r2);
     char name[160];
     snprintf(name, sizeof name, "network, %s", rb_experiment_config_at(e, best)->name);
     printf("%-44s %8.4f %8.4f %8.4f\n", name, net.rmse, net.mae, net.r2);
@@ -140,12 +144,14 @@ int main(void)
            linear.r2 > 0.55 && linear.r2 < 0.7 ? "yes" : "no", linear.r2,
            net.r2 > 0.7 ? "yes" : "no", net.r2);
     printf("errors are in units of 100,000 dollars.\n");
-    for (int i = 0; i < 4; i++) rb_model_free(kept.model[i]);
+    for (int i = 0; i < 4; i++)
+        rb_model_free(kept.model[i]);
     rb_tensor_free(w);
     rb_tensor_free(b);
     rb_scaler_free(scaler);
     rb_experiment_free(e);
-    for (int p = 0; p < 3; p++) rb_dataset_free(parts[p]);
+    for (int p = 0; p < 3; p++)
+        rb_dataset_free(parts[p]);
     rb_dataset_free(&raw_train);
     rb_dataset_free(&raw_validation);
     rb_dataset_free(&raw_test);

@@ -29,14 +29,17 @@ static rb_history *train_one(const rb_run *run)
     rb_model_seed(m, run->seed);
     rb_model_add(m, RB_DENSE(.units = 256, .activation = RB_ACT_RELU, .l2 = lambda,
                              .kernel_init = {.kind = RB_INIT_HE_NORMAL}));
-    rb_model_add(m, RB_DENSE(.units = 256, .activation = RB_ACT_RELU,
-                             .l2 = first_only ? 0 : lambda,
+    rb_model_add(m, RB_DENSE(.units = 256, .activation = RB_ACT_RELU, .l2 = first_only ? 0 : lambda,
                              .kernel_init = {.kind = RB_INIT_HE_NORMAL}));
     rb_model_add(m, RB_DENSE(.units = 10, .l2 = first_only ? 0 : lambda));
-    rb_optimizer *opt = rb_sgd_new(rb_model_params(m), (rb_sgd_config){.lr = 0.01, .momentum = 0.9});
+    rb_optimizer *opt =
+        rb_sgd_new(rb_model_params(m), (rb_sgd_config){.lr = 0.01, .momentum = 0.9});
     rb_history *h = rb_fit(rb_trainable_of_model(m), opt, run->train,
-                           (rb_fit_config){.epochs = 30, .batch_size = 64, .seed = run->seed,
-                                           .quiet = true, .metric = RB_METRIC_ACCURACY,
+                           (rb_fit_config){.epochs = 30,
+                                           .batch_size = 64,
+                                           .seed = run->seed,
+                                           .quiet = true,
+                                           .metric = RB_METRIC_ACCURACY,
                                            .validation = run->validation});
     rb_optimizer_free(opt);
     rb_model_free(m);
@@ -49,14 +52,14 @@ int main(void)
     announce(question, expectation);
     rb_dataset all, test, train, validation, small;
     rb_mnist_load(NULL, &all, &test);
-    rb_split(&all, (rb_split_config){.validation = 10000.0 / 60000, .seed = 1}, &train,
-             &validation, NULL);
+    rb_split(&all, (rb_split_config){.validation = 10000.0 / 60000, .seed = 1}, &train, &validation,
+             NULL);
     rb_dataset_head(&train, 5000, &small);
 
     const double lambdas[] = {0, 1e-5, 1e-4, 1e-3, 3e-3, 1e-2};
     enum { N = 6 };
-    rb_experiment *e = rb_experiment_new((rb_experiment_config){.name = "seance1/l2"}, train_one,
-                                         NULL);
+    rb_experiment *e =
+        rb_experiment_new((rb_experiment_config){.name = "seance1/l2"}, train_one, NULL);
     rb_experiment_add_values(e, "lambda", N, lambdas);
     rb_experiment_add(e, "lambda=0.003, first layer only", 2,
                       (const char *[]){"lambda", "first layer only"}, (double[]){3e-3, 1});
@@ -79,8 +82,9 @@ int main(void)
     snprintf(base, sizeof base, "%s/accuracy_vs_lambda", rb_experiment_dir(e));
     rb_series s[2] = {{.label = "training", .n = N, .x = x, .y = train_acc, .dashed = true},
                       {.label = "validation", .n = N, .x = x, .y = val_acc}};
-    rb_plot_lines(base, (rb_plot){"Accuracy after 30 epochs against the L2 penalty",
-                                  "lambda (no penalty drawn at 1e-6)", "accuracy (%)", .logx = true},
+    rb_plot_lines(base,
+                  (rb_plot){"Accuracy after 30 epochs against the L2 penalty",
+                            "lambda (no penalty drawn at 1e-6)", "accuracy (%)", .logx = true},
                   2, s);
     printf("picture: %s.png\n", base);
 
@@ -90,7 +94,7 @@ int main(void)
     printf("expected: lambda 3e-3 narrows the gap by half a point or more: %s (%.2f vs %.2f); "
            "lambda 1e-2 underfits (lower training accuracy): %s\n",
            (none->metric - none->val_metric) - (mid->metric - mid->val_metric) >= 0.005 ? "yes"
-                                                                                       : "no",
+                                                                                        : "no",
            100 * (mid->metric - mid->val_metric), 100 * (none->metric - none->val_metric),
            big->metric < mid->metric ? "yes" : "no");
 

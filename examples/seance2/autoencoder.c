@@ -35,17 +35,17 @@ int main(void)
     rb_model_seed(m, 1);
     rb_window2d down = {.stride = {2, 2}, .padding = RB_PAD_SAME};
     rb_model_add(m, RB_CONV2D(.units = 16, .kernel = {3, 3}, .window = down,
-                              .activation = RB_ACT_RELU));            /* 14x14x16 */
+                              .activation = RB_ACT_RELU)); /* 14x14x16 */
     rb_model_add(m, RB_CONV2D(.units = 32, .kernel = {3, 3}, .window = down,
-                              .activation = RB_ACT_RELU));            /* 7x7x32 */
+                              .activation = RB_ACT_RELU)); /* 7x7x32 */
     rb_model_add(m, RB_CONV2D(.units = 8, .kernel = {3, 3},
-                              .window = {.padding = RB_PAD_SAME}));  /* 7x7x8: the code */
+                              .window = {.padding = RB_PAD_SAME})); /* 7x7x8: the code */
     rb_model_add(m, RB_CONV2D_TRANSPOSE(.units = 32, .kernel = {3, 3}, .window = down,
-                                        .activation = RB_ACT_RELU));  /* 14x14x32 */
+                                        .activation = RB_ACT_RELU)); /* 14x14x32 */
     rb_model_add(m, RB_CONV2D_TRANSPOSE(.units = 16, .kernel = {3, 3}, .window = down,
-                                        .activation = RB_ACT_RELU));  /* 28x28x16 */
+                                        .activation = RB_ACT_RELU)); /* 28x28x16 */
     rb_model_add(m, RB_CONV2D(.units = 1, .kernel = {3, 3},
-                              .window = {.padding = RB_PAD_SAME}));  /* 28x28x1 logits */
+                              .window = {.padding = RB_PAD_SAME})); /* 28x28x1 logits */
     rb_model_summary(m, stdout);
 
     /* Inputs are their own targets. */
@@ -53,8 +53,11 @@ int main(void)
     rb_optimizer *opt = rb_adam_new(rb_model_params(m), (rb_adam_config){.lr = 1e-3});
     rb_trainable t = rb_trainable_of_model(m);
     rb_history *h = rb_fit(t, opt, &train_ae,
-                           (rb_fit_config){.epochs = 3, .batch_size = 128, .seed = 7,
-                                           .loss = RB_LOSS_BCE_LOGITS, .validation = &test_ae,
+                           (rb_fit_config){.epochs = 3,
+                                           .batch_size = 128,
+                                           .seed = 7,
+                                           .loss = RB_LOSS_BCE_LOGITS,
+                                           .validation = &test_ae,
                                            .label = "autoencoder"});
     char path[320];
     snprintf(path, sizeof path, "%s/history.csv", dir);
@@ -66,14 +69,15 @@ int main(void)
     rb_tensor *test_rebuilt = rb_sigmoid(rb_predict(t, test.x, 500));
     double test_mse = rb_tensor_item(rb_mse(test_rebuilt, test.x));
     rb_tensor *mean_image = rb_mean(train.x, RB_AXES(0), true);
-    double baseline = rb_tensor_item(rb_mean(rb_square(rb_sub(test.x, mean_image)), RB_ALL_AXES, false));
+    double baseline =
+        rb_tensor_item(rb_mean(rb_square(rb_sub(test.x, mean_image)), RB_ALL_AXES, false));
 
     /* 16 test digits, each above its reconstruction. */
     enum { SHOWN = 16 };
-    rb_tensor *originals = rb_slice(test.x, (int64_t[]){0, 0, 0, 0},
-                                    (int64_t[]){SHOWN, 28, 28, 1}, NULL);
-    rb_tensor *rebuilt = rb_slice(test_rebuilt, (int64_t[]){0, 0, 0, 0},
-                                  (int64_t[]){SHOWN, 28, 28, 1}, NULL);
+    rb_tensor *originals =
+        rb_slice(test.x, (int64_t[]){0, 0, 0, 0}, (int64_t[]){SHOWN, 28, 28, 1}, NULL);
+    rb_tensor *rebuilt =
+        rb_slice(test_rebuilt, (int64_t[]){0, 0, 0, 0}, (int64_t[]){SHOWN, 28, 28, 1}, NULL);
     rb_tensor *rows[4] = {
         rb_slice(originals, (int64_t[]){0, 0, 0, 0}, (int64_t[]){8, 28, 28, 1}, NULL),
         rb_slice(rebuilt, (int64_t[]){0, 0, 0, 0}, (int64_t[]){8, 28, 28, 1}, NULL),

@@ -70,8 +70,11 @@ int main(void)
         params[i] = rb_model_num_params(m, true);
         rb_optimizer *opt = rb_adam_new(rb_model_params(m), (rb_adam_config){.lr = 1e-3});
         rb_history *h = rb_fit(rb_trainable_of_model(m), opt, &train,
-                               (rb_fit_config){.epochs = 5, .batch_size = 64, .seed = 7,
-                                               .metric = RB_METRIC_ACCURACY, .validation = &test,
+                               (rb_fit_config){.epochs = 5,
+                                               .batch_size = 64,
+                                               .seed = 7,
+                                               .metric = RB_METRIC_ACCURACY,
+                                               .validation = &test,
                                                .label = configs[i].name});
         char csv[320];
         snprintf(csv, sizeof csv, "%s/history_%d.csv", dir, i);
@@ -80,7 +83,8 @@ int main(void)
         test_acc[i] = last->val_metric;
         train_acc[i] = last->metric;
         seconds[i] = 0;
-        for (int e = 0; e < h->n; e++) seconds[i] += h->epochs[e].seconds;
+        for (int e = 0; e < h->n; e++)
+            seconds[i] += h->epochs[e].seconds;
         rb_history_free(h);
         rb_optimizer_free(opt);
         rb_model_free(m);

@@ -50,17 +50,24 @@ int main(void)
          * stages of two residual blocks (16 then 32 filters, the second stage at half the
          * resolution), global average pooling, dense logits. */
         rb_model *m = rb_resnet(RB_F32, configs[i].name, (int64_t[]){28, 28, 1},
-                                (rb_resnet_config){.stem_filters = 16, .stem_pool = true,
-                                                   .stages = 2, .blocks = {2, 2},
-                                                   .widths = {16, 32}, .bn = configs[i].bn,
+                                (rb_resnet_config){.stem_filters = 16,
+                                                   .stem_pool = true,
+                                                   .stages = 2,
+                                                   .blocks = {2, 2},
+                                                   .widths = {16, 32},
+                                                   .bn = configs[i].bn,
                                                    .bn_momentum = configs[i].momentum,
-                                                   .classes = 10, .seed = 1});
+                                                   .classes = 10,
+                                                   .seed = 1});
         if (i == 0) rb_model_summary(m, stdout);
         params[i] = rb_model_num_params(m, false);
         rb_optimizer *opt = rb_adam_new(rb_model_params(m), (rb_adam_config){.lr = 1e-3});
         rb_history *h = rb_fit(rb_trainable_of_model(m), opt, &train,
-                               (rb_fit_config){.epochs = EPOCHS, .batch_size = 128, .seed = 7,
-                                               .metric = RB_METRIC_ACCURACY, .validation = &test,
+                               (rb_fit_config){.epochs = EPOCHS,
+                                               .batch_size = 128,
+                                               .seed = 7,
+                                               .metric = RB_METRIC_ACCURACY,
+                                               .validation = &test,
                                                .label = configs[i].name});
         char csv[320];
         snprintf(csv, sizeof csv, "%s/history_%d.csv", dir, i);
@@ -69,7 +76,8 @@ int main(void)
         test_acc[i] = rb_history_last(h)->val_metric;
         train_acc[i] = rb_history_last(h)->metric;
         seconds[i] = 0;
-        for (int e = 0; e < h->n; e++) seconds[i] += h->epochs[e].seconds;
+        for (int e = 0; e < h->n; e++)
+            seconds[i] += h->epochs[e].seconds;
         rb_history_free(h);
         rb_optimizer_free(opt);
         rb_model_free(m);

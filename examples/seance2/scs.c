@@ -61,10 +61,14 @@ int main(void)
         rb_model *m = network(i == 1, widths[i]);
         rb_model_summary(m, stdout);
         params[i] = rb_model_num_params(m, true);
-        rb_optimizer *opt = rb_adam_new(rb_model_params(m), (rb_adam_config){.lr = i ? 1e-2 : 1e-3});
+        rb_optimizer *opt =
+            rb_adam_new(rb_model_params(m), (rb_adam_config){.lr = i ? 1e-2 : 1e-3});
         rb_history *h = rb_fit(rb_trainable_of_model(m), opt, &train,
-                               (rb_fit_config){.epochs = 5, .batch_size = 128, .seed = 7,
-                                               .metric = RB_METRIC_ACCURACY, .validation = &test,
+                               (rb_fit_config){.epochs = 5,
+                                               .batch_size = 128,
+                                               .seed = 7,
+                                               .metric = RB_METRIC_ACCURACY,
+                                               .validation = &test,
                                                .label = names[i]});
         char csv[320];
         snprintf(csv, sizeof csv, "%s/history_%s.csv", dir, i ? "scs" : "conv");
@@ -72,14 +76,14 @@ int main(void)
         test_acc[i] = rb_history_last(h)->val_metric;
         train_acc[i] = rb_history_last(h)->metric;
         seconds[i] = 0;
-        for (int e = 0; e < h->n; e++) seconds[i] += h->epochs[e].seconds;
+        for (int e = 0; e < h->n; e++)
+            seconds[i] += h->epochs[e].seconds;
         rb_history_free(h);
         rb_optimizer_free(opt);
         rb_model_free(m);
     }
 
-    printf("\n%-38s %8s %10s %10s %8s\n", "network", "params", "train acc", "test acc",
-           "seconds");
+    printf("\n%-38s %8s %10s %10s %8s\n", "network", "params", "train acc", "test acc", "seconds");
     for (int i = 0; i < 2; i++)
         printf("%-38s %8lld %9.2f%% %9.2f%% %8.1f\n", names[i], (long long)params[i],
                100 * train_acc[i], 100 * test_acc[i], seconds[i]);

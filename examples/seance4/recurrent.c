@@ -30,12 +30,13 @@ static const rb_layer_kind cells[3] = {RB_LAYER_SIMPLE_RNN, RB_LAYER_LSTM, RB_LA
 static const char *const cell_names[3] = {"SimpleRNN", "LSTM", "GRU"};
 
 /* A recurrent layer of `units` over (T, F) sequences, its last state to `outputs` units. */
-static rb_model *sequence_model_init(int cell, int64_t t, int64_t f, int64_t units,
-                                     int64_t outputs, uint64_t seed, rb_init recurrent)
+static rb_model *sequence_model_init(int cell, int64_t t, int64_t f, int64_t units, int64_t outputs,
+                                     uint64_t seed, rb_init recurrent)
 {
     rb_model *m = rb_model_new(RB_F32, cell_names[cell], RB_SHAPE(t, f));
     rb_model_seed(m, seed);
-    rb_model_add(m, (rb_layer_spec){.kind = cells[cell], .units = units,
+    rb_model_add(m, (rb_layer_spec){.kind = cells[cell],
+                                    .units = units,
                                     .recurrent_init = {.kind = recurrent}});
     rb_model_add(m, RB_DENSE(.units = outputs));
     return m;
@@ -49,12 +50,15 @@ static rb_model *sequence_model(int cell, int64_t t, int64_t f, int64_t units, i
 
 static rb_history *train_classifier(const rb_run *run)
 {
-    rb_model *m = sequence_model((int)rb_config_get(run->config, "cell", 0), 28, 28, 128, 10,
-                                 run->seed);
+    rb_model *m =
+        sequence_model((int)rb_config_get(run->config, "cell", 0), 28, 28, 128, 10, run->seed);
     rb_optimizer *opt = rb_adam_new(rb_model_params(m), (rb_adam_config){.lr = 1e-3});
     rb_history *h = rb_fit(rb_trainable_of_model(m), opt, run->train,
-                           (rb_fit_config){.epochs = 3, .batch_size = 128, .seed = run->seed,
-                                           .metric = RB_METRIC_ACCURACY, .clip_norm = 5.0,
+                           (rb_fit_config){.epochs = 3,
+                                           .batch_size = 128,
+                                           .seed = run->seed,
+                                           .metric = RB_METRIC_ACCURACY,
+                                           .clip_norm = 5.0,
                                            .validation = run->validation,
                                            .label = run->config->name});
     /* Keep the trained model for the gradient-norm picture. */
@@ -84,15 +88,18 @@ static void plot_norms(const char *dir, const char *file, const char *title, int
                        const char *const *labels, double norms[][28])
 {
     double steps[28];
-    for (int t = 0; t < 28; t++) steps[t] = t + 1;
+    for (int t = 0; t < 28; t++)
+        steps[t] = t + 1;
     rb_series s[4];
     for (int c = 0; c < n; c++)
         s[c] = (rb_series){.label = labels[c], .n = 28, .x = steps, .y = norms[c]};
     char base[512];
     snprintf(base, sizeof base, "%s/%s", dir, file);
-    rb_plot_lines(base, (rb_plot){.title = title,
-                                  .xlabel = "time step t (the loss reads the state after step 28)",
-                                  .ylabel = "||d loss / d h_t||", .logy = true},
+    rb_plot_lines(base,
+                  (rb_plot){.title = title,
+                            .xlabel = "time step t (the loss reads the state after step 28)",
+                            .ylabel = "||d loss / d h_t||",
+                            .logy = true},
                   n, s);
 }
 
@@ -118,7 +125,8 @@ static rb_dataset windows(const double *v, int64_t from, int64_t to, int64_t w)
                     .y = rb_tensor_empty(RB_F32, RB_SHAPE(n, 1))};
     float *x = rb_tensor_data(d.x), *y = rb_tensor_data(d.y);
     for (int64_t i = 0; i < n; i++) {
-        for (int64_t k = 0; k < w; k++) x[i * w + k] = (float)v[from + i + k];
+        for (int64_t k = 0; k < w; k++)
+            x[i * w + k] = (float)v[from + i + k];
         y[i] = (float)v[from + i + w];
     }
     return d;
@@ -134,12 +142,13 @@ int main(void)
     rb_dataset all, test, train, validation;
     rb_mnist_load(NULL, &all, &test);
     rb_tensor_set_shape(all.x, RB_SHAPE(60000, 28, 28));
-    rb_split(&all, (rb_split_config){.validation = 10000.0 / 60000, .seed = 1}, &train,
-             &validation, NULL);
+    rb_split(&all, (rb_split_config){.validation = 10000.0 / 60000, .seed = 1}, &train, &validation,
+             NULL);
     rb_model *kept[3] = {NULL, NULL, NULL};
     rb_experiment *e = rb_experiment_new((rb_experiment_config){.name = "seance4/sequential_mnist"},
                                          train_classifier, kept);
-    for (int c = 0; c < 3; c++) rb_experiment_add(e, cell_names[c], 1, (const char *[]){"cell"}, (double[]){c});
+    for (int c = 0; c < 3; c++)
+        rb_experiment_add(e, cell_names[c], 1, (const char *[]){"cell"}, (double[]){c});
 
     /* Gradient norms per step at initialisation, before training changes them. */
     rb_dataset batch;
@@ -159,11 +168,13 @@ int main(void)
                4, init_labels, before);
 
     rb_experiment_run(e, &train, &validation);
-    for (int c = 0; c < 3; c++) gradient_norms(kept[c], batch.x, batch.y, after[c]);
-    plot_norms(dir, "gradient_norms_trained", "Gradient reaching each time step, after training",
-               3, cell_names, after);
+    for (int c = 0; c < 3; c++)
+        gradient_norms(kept[c], batch.x, batch.y, after[c]);
+    plot_norms(dir, "gradient_norms_trained", "Gradient reaching each time step, after training", 3,
+               cell_names, after);
     printf("\ngradient norm at step 1 relative to step 28 (how much of the signal reaches the "
-           "first row):\n%-30s %16s %16s\n", "cell", "initialisation", "after training");
+           "first row):\n%-30s %16s %16s\n",
+           "cell", "initialisation", "after training");
     for (int c = 0; c < 4; c++) {
         printf("%-30s %16.2e", init_labels[c], before[c][0] / before[c][27]);
         if (c < 3) printf(" %16.2e", after[c][0] / after[c][27]);
@@ -195,9 +206,13 @@ int main(void)
         rb_model *m = sequence_model(c, WINDOW, 1, 32, 1, 3);
         rb_optimizer *opt = rb_adam_new(rb_model_params(m), (rb_adam_config){.lr = 3e-3});
         rb_history *h = rb_fit(rb_trainable_of_model(m), opt, &fit_part,
-                               (rb_fit_config){.epochs = 40, .batch_size = 32, .seed = 3,
-                                               .loss = RB_LOSS_MSE, .validation = &val_part,
-                                               .patience = 8, .restore_best = true,
+                               (rb_fit_config){.epochs = 40,
+                                               .batch_size = 32,
+                                               .seed = 3,
+                                               .loss = RB_LOSS_MSE,
+                                               .validation = &val_part,
+                                               .patience = 8,
+                                               .restore_best = true,
                                                .quiet = true});
         rb_tensor *pred = rb_predict(rb_trainable_of_model(m), test_part.x, 0);
         rb_regression_scores_of(pred, test_part.y, &rnn[c]);
@@ -213,20 +228,28 @@ int main(void)
         rb_model_free(m);
     }
     printf("\n%-34s %8s %8s %8s\n", "forecast of the next value (test)", "RMSE", "MAE", "R^2");
-    printf("%-34s %8.4f %8.4f %8.4f\n", "naive: same as the last value", naive.rmse, naive.mae, naive.r2);
-    printf("%-34s %8.4f %8.4f %8.4f\n", "least squares on the window", linear.rmse, linear.mae, linear.r2);
+    printf("%-34s %8.4f %8.4f %8.4f\n", "naive: same as the last value", naive.rmse, naive.mae,
+           naive.r2);
+    printf("%-34s %8.4f %8.4f %8.4f\n", "least squares on the window", linear.rmse, linear.mae,
+           linear.r2);
     for (int c = 0; c < 3; c++)
         printf("%-34s %8.4f %8.4f %8.4f\n", cell_names[c], rnn[c].rmse, rnn[c].mae, rnn[c].r2);
     rb_series s[4] = {{.label = "series", .n = 200, .x = t_axis, .y = truth}};
     for (int c = 0; c < 3; c++)
-        s[c + 1] = (rb_series){.label = cell_names[c], .n = 200, .x = t_axis, .y = guess[c], .dashed = true};
+        s[c + 1] = (rb_series){
+            .label = cell_names[c], .n = 200, .x = t_axis, .y = guess[c], .dashed = true};
     char base[512];
     snprintf(base, sizeof base, "%s/forecast", dir);
-    rb_plot_lines(base, (rb_plot){.title = "Next-value forecasts on the test part", .xlabel = "time", .ylabel = "value"}, 4, s);
+    rb_plot_lines(base,
+                  (rb_plot){.title = "Next-value forecasts on the test part",
+                            .xlabel = "time",
+                            .ylabel = "value"},
+                  4, s);
     printf("picture: %s.png\n", base);
 
     double acc[3];
-    for (int c = 0; c < 3; c++) acc[c] = rb_experiment_final(e, c);
+    for (int c = 0; c < 3; c++)
+        acc[c] = rb_experiment_final(e, c);
     printf("\nexpected: LSTM and GRU ahead of SimpleRNN on sequential MNIST: %s (%.2f%%, %.2f%% vs "
            "%.2f%%)\n",
            acc[1] > acc[0] && acc[2] > acc[0] ? "yes" : "no", 100 * acc[1], 100 * acc[2],
@@ -235,13 +258,17 @@ int main(void)
            "orders of magnitude (100x) weaker than with orthogonal ones: %s\n",
            before[3][0] / before[3][27] * 100 < before[0][0] / before[0][27] ? "yes" : "no");
     printf("expected: every cell beats the naive forecast: %s\n",
-           rnn[0].rmse < naive.rmse && rnn[1].rmse < naive.rmse && rnn[2].rmse < naive.rmse ? "yes" : "no");
+           rnn[0].rmse < naive.rmse && rnn[1].rmse < naive.rmse && rnn[2].rmse < naive.rmse ? "yes"
+                                                                                            : "no");
     printf("\nlimits: %s\n", limits);
 
     free(series);
-    rb_dataset *sets[] = {&fit_part, &val_part, &test_part, &batch, &train, &validation, &all, &test};
-    for (size_t i = 0; i < sizeof sets / sizeof *sets; i++) rb_dataset_free(sets[i]);
-    for (int c = 0; c < 3; c++) rb_model_free(kept[c]);
+    rb_dataset *sets[] = {&fit_part, &val_part,   &test_part, &batch,
+                          &train,    &validation, &all,       &test};
+    for (size_t i = 0; i < sizeof sets / sizeof *sets; i++)
+        rb_dataset_free(sets[i]);
+    for (int c = 0; c < 3; c++)
+        rb_model_free(kept[c]);
     rb_experiment_free(e);
     return 0;
 }

@@ -9,7 +9,8 @@ static rb_status cube_forward(rb_node *node)
     const double *x = rb_tensor_f64(rb_node_input(node, 0));
     double *y = rb_tensor_f64(rb_node_output(node));
     if (!x || !y) return rb_last_status();
-    for (int64_t i = 0; i < rb_tensor_size(rb_node_output(node)); i++) y[i] = x[i] * x[i] * x[i];
+    for (int64_t i = 0; i < rb_tensor_size(rb_node_output(node)); i++)
+        y[i] = x[i] * x[i] * x[i];
     return RB_OK;
 }
 

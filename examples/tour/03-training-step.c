@@ -26,6 +26,8 @@ int main(void)
                rb_layer_new(params, RB_DENSE(.units = 1), RB_SHAPE(16))};
     rb_optimizer *opt = rb_adam_new(params, (rb_adam_config){.lr = 0.05});
 
+    /* The comments number the five moves of a step, aligned by hand. */
+    /* clang-format off */
     for (int step = 1; step <= 200; step++) {
         rb_tape *tape = rb_tape_begin(RB_TAPE_DEFAULT);  /* 1. record */
         rb_tensor *loss = rb_mse(predict(&m, x), y);     /* 2. forward */
@@ -34,6 +36,7 @@ int main(void)
         rb_tape_end(tape);                                /* 4. free the step's tensors */
         rb_optimizer_step(opt);                           /* 5. update */
     }
+    /* clang-format on */
 
     rb_optimizer_free(opt);
     rb_params_free(params);

@@ -41,14 +41,16 @@ typedef struct rb_rng rb_rng;
 /* RB_SHAPE(2, 3) expands to the pair `2, (const int64_t[]){2, 3}` taken by functions that
  * accept (int ndim, const int64_t *shape). RB_SHAPE() is not allowed: use RB_SCALAR. */
 #define RB__NARGS_(a1, a2, a3, a4, a5, a6, a7, a8, n, ...) n
-#define RB__NARGS(...) RB__NARGS_(__VA_ARGS__, 8, 7, 6, 5, 4, 3, 2, 1, 0)
-#define RB_SHAPE(...) RB__NARGS(__VA_ARGS__), (const int64_t[]){__VA_ARGS__}
+#define RB__NARGS(...)                                     RB__NARGS_(__VA_ARGS__, 8, 7, 6, 5, 4, 3, 2, 1, 0)
+#define RB_SHAPE(...)                                                                              \
+    RB__NARGS(__VA_ARGS__), (const int64_t[]) { __VA_ARGS__ }
 /* The shape of a 0-dimensional (scalar) tensor. */
 #define RB_SCALAR 0, (const int64_t *)NULL
 
 /* RB_AXES(0, -1) expands to `2, (const int[]){0, -1}` for reductions; negative axes count
  * from the end. RB_ALL_AXES selects every axis. */
-#define RB_AXES(...) RB__NARGS(__VA_ARGS__), (const int[]){__VA_ARGS__}
+#define RB_AXES(...)                                                                               \
+    RB__NARGS(__VA_ARGS__), (const int[]) { __VA_ARGS__ }
 #define RB_ALL_AXES 0, (const int *)NULL
 
 #ifdef __cplusplus

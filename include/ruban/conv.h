@@ -29,7 +29,7 @@ typedef enum rb_padding {
 /* Window geometry. Zero fields take the defaults: stride 1 for convolutions and the window
  * size for pooling, dilation 1, one group, valid padding. */
 typedef struct rb_window2d {
-    int stride[2];         /* rows, columns */
+    int stride[2]; /* rows, columns */
     int dilation[2];
     rb_padding padding;
     int pad[4];            /* RB_PAD_EXPLICIT: top, bottom, left, right */
@@ -68,8 +68,7 @@ RB_API rb_tensor *rb_conv1d(rb_tensor *x, rb_tensor *w, rb_tensor *bias, rb_wind
 /* The adjoint of rb_conv2d (a "deconvolution"), for upsampling decoders: x (N, H, W, Cin),
  * w (kh, kw, Cout, Cin) as Keras's Conv2DTranspose, bias (Cout) or NULL -> (N, Ho, Wo, Cout)
  * with Ho = (H - 1) stride - pads + dilation (kh - 1) + 1 + output_padding. Groups must be 1. */
-RB_API rb_tensor *rb_conv2d_transpose(rb_tensor *x, rb_tensor *w, rb_tensor *bias,
-                                      rb_window2d win);
+RB_API rb_tensor *rb_conv2d_transpose(rb_tensor *x, rb_tensor *w, rb_tensor *bias, rb_window2d win);
 
 /* ---- pooling over kh x kw windows (stride defaults to the window) ---- */
 RB_API rb_tensor *rb_max_pool2d(rb_tensor *x, int kh, int kw, rb_window2d win);

@@ -25,23 +25,23 @@ extern "C" {
 
 /* What a loader knows of its data set; owned by the rb_dataset (rb_dataset_free). */
 typedef struct rb_dataset_meta {
-    char *name;            /* "iris" */
-    char *source;          /* the file read */
+    char *name;   /* "iris" */
+    char *source; /* the file read */
     int n_features;
-    char **feature_names;  /* n_features names */
+    char **feature_names; /* n_features names */
     char *target_name;
-    int n_classes;         /* classification: y int64 labels 0..n_classes-1; 0: regression */
-    char **class_names;    /* n_classes names, or NULL */
+    int n_classes;      /* classification: y int64 labels 0..n_classes-1; 0: regression */
+    char **class_names; /* n_classes names, or NULL */
 } rb_dataset_meta;
 
 /* ---- CSV ---- */
 typedef struct rb_csv_options {
-    const char *target;     /* target column by name (needs a header) ... */
-    int target_column;      /* ... or by position, 1-based; 0 (and no name): the last column */
-    bool classification;    /* the target holds class labels 0, 1, ...: y becomes int64 */
-    bool no_header;         /* the first line is data (columns are then named c1, c2, ...) */
-    char delimiter;         /* default ',' */
-    rb_dtype dtype;         /* of x and of a regression y: RB_F32 (default) or RB_F64 */
+    const char *target;  /* target column by name (needs a header) ... */
+    int target_column;   /* ... or by position, 1-based; 0 (and no name): the last column */
+    bool classification; /* the target holds class labels 0, 1, ...: y becomes int64 */
+    bool no_header;      /* the first line is data (columns are then named c1, c2, ...) */
+    char delimiter;      /* default ',' */
+    rb_dtype dtype;      /* of x and of a regression y: RB_F32 (default) or RB_F64 */
 } rb_csv_options;
 
 /* A CSV file (plain or gzip) of numeric columns: x (N, columns - 1) and y (N) from the target

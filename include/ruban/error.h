@@ -19,18 +19,18 @@ extern "C" {
 #endif
 
 /* X-macro of statuses: name, description. */
-#define RB_STATUS_LIST(X)                                                     \
-    X(RB_OK, "ok")                                                            \
-    X(RB_ERR_SHAPE, "shape mismatch")                                         \
-    X(RB_ERR_AXIS, "bad axis")                                                \
-    X(RB_ERR_DTYPE, "wrong dtype")                                            \
-    X(RB_ERR_ARGUMENT, "invalid argument")                                    \
-    X(RB_ERR_EMPTY, "empty tensor")                                           \
-    X(RB_ERR_MEMORY, "out of memory")                                         \
-    X(RB_ERR_IO, "input/output error")                                        \
-    X(RB_ERR_FORMAT, "malformed file")                                        \
-    X(RB_ERR_NONFINITE, "non-finite value")                                   \
-    X(RB_ERR_STATE, "invalid state")                                          \
+#define RB_STATUS_LIST(X)                                                                          \
+    X(RB_OK, "ok")                                                                                 \
+    X(RB_ERR_SHAPE, "shape mismatch")                                                              \
+    X(RB_ERR_AXIS, "bad axis")                                                                     \
+    X(RB_ERR_DTYPE, "wrong dtype")                                                                 \
+    X(RB_ERR_ARGUMENT, "invalid argument")                                                         \
+    X(RB_ERR_EMPTY, "empty tensor")                                                                \
+    X(RB_ERR_MEMORY, "out of memory")                                                              \
+    X(RB_ERR_IO, "input/output error")                                                             \
+    X(RB_ERR_FORMAT, "malformed file")                                                             \
+    X(RB_ERR_NONFINITE, "non-finite value")                                                        \
+    X(RB_ERR_STATE, "invalid state")                                                               \
     X(RB_ERR_NOT_FOUND, "not found")
 
 typedef enum rb_status {

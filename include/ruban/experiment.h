@@ -48,10 +48,10 @@ RB_API double rb_config_get(const rb_config *c, const char *key, double fallback
 /* One training run: a configuration, a seed, and the data to train and validate on. */
 typedef struct rb_run {
     const rb_config *config;
-    int index;      /* the configuration's index in the experiment */
-    uint64_t seed;  /* 1, 2, ... for the repetitions */
-    int repeat;     /* 0 .. seeds - 1 */
-    int fold;       /* cross-validation fold, -1 otherwise */
+    int index;     /* the configuration's index in the experiment */
+    uint64_t seed; /* 1, 2, ... for the repetitions */
+    int repeat;    /* 0 .. seeds - 1 */
+    int fold;      /* cross-validation fold, -1 otherwise */
     const rb_dataset *train;
     const rb_dataset *validation; /* may be NULL */
     void *user_data;
@@ -62,17 +62,16 @@ typedef struct rb_run {
 typedef rb_history *(*rb_run_fn)(const rb_run *run);
 
 typedef struct rb_experiment_config {
-    const char *name;      /* title of the tables and plots; folder results/<name> */
-    const char *dir;       /* results folder instead of results/<name> */
-    int seeds;             /* repetitions of each configuration (default 1) */
-    const char *metric;    /* label of the metric in tables and plots (default: its name) */
-    bool quiet;            /* no table on stdout */
+    const char *name;   /* title of the tables and plots; folder results/<name> */
+    const char *dir;    /* results folder instead of results/<name> */
+    int seeds;          /* repetitions of each configuration (default 1) */
+    const char *metric; /* label of the metric in tables and plots (default: its name) */
+    bool quiet;         /* no table on stdout */
 } rb_experiment_config;
 
 typedef struct rb_experiment rb_experiment;
 
-RB_API rb_experiment *rb_experiment_new(rb_experiment_config config, rb_run_fn fn,
-                                        void *user_data);
+RB_API rb_experiment *rb_experiment_new(rb_experiment_config config, rb_run_fn fn, void *user_data);
 /* One configuration: name (NULL: made from the settings) and n settings. Returns its index. */
 RB_API int rb_experiment_add(rb_experiment *e, const char *name, int n, const char *const *keys,
                              const double *values);

@@ -51,7 +51,7 @@ typedef enum rb_loss {
 
 typedef enum rb_metric {
     RB_METRIC_NONE = 0,
-    RB_METRIC_ACCURACY,       /* argmax of the output against int64 labels */
+    RB_METRIC_ACCURACY, /* argmax of the output against int64 labels */
     RB_METRIC_MSE,
     RB_METRIC_MAE,
     RB_METRIC_TOP_K_ACCURACY, /* the label among the k largest outputs (k: top_k, default 5) */
@@ -77,30 +77,30 @@ RB_API bool rb_metric_higher_is_better(rb_metric metric);
 RB_API rb_tensor *rb_loss_apply(rb_loss loss, rb_tensor *output, rb_tensor *target);
 
 typedef struct rb_fit_config {
-    int epochs;                    /* default 1 */
-    int64_t batch_size;            /* default 32 (Keras's) */
-    uint64_t seed;                 /* shuffling */
+    int epochs;         /* default 1 */
+    int64_t batch_size; /* default 32 (Keras's) */
+    uint64_t seed;      /* shuffling */
     rb_loss loss;
     rb_metric metric;
-    const rb_dataset *validation;  /* evaluated after each epoch (not used for training) */
-    double validation_split;       /* or: hold out this last fraction of the training set */
+    const rb_dataset *validation;     /* evaluated after each epoch (not used for training) */
+    double validation_split;          /* or: hold out this last fraction of the training set */
     const rb_augment_config *augment; /* image batches (N, H, W, C) changed at random before
                                        * each training step (ruban/augment.h) */
-    bool drop_last;                /* skip each epoch's last batch when it is smaller: its
-                                    * noisier gradient can swing a sensitive network */
-    bool quiet;                    /* no progress output */
-    const char *label;             /* printed before the epochs ("lenet") */
-    int top_k;                     /* for RB_METRIC_TOP_K_ACCURACY (default 5) */
+    bool drop_last;                   /* skip each epoch's last batch when it is smaller: its
+                                       * noisier gradient can swing a sensitive network */
+    bool quiet;                       /* no progress output */
+    const char *label;                /* printed before the epochs ("lenet") */
+    int top_k;                        /* for RB_METRIC_TOP_K_ACCURACY (default 5) */
     /* Gradients, between backward and the update: */
-    double clip_norm;              /* scale to this global L2 norm when above it (0: off) */
-    double clip_value;             /* clamp into [-clip_value, clip_value] (0: off) */
-    rb_scheduler *scheduler;       /* stepped after each update, told each epoch's monitored
-                                    * value (ruban/schedule.h) */
+    double clip_norm;        /* scale to this global L2 norm when above it (0: off) */
+    double clip_value;       /* clamp into [-clip_value, clip_value] (0: off) */
+    rb_scheduler *scheduler; /* stepped after each update, told each epoch's monitored
+                              * value (ruban/schedule.h) */
     /* Early stopping (Keras's EarlyStopping): */
-    int patience;                  /* stop after this many epochs without improvement (0: off) */
-    double min_delta;              /* smallest change that counts as an improvement */
-    bool restore_best;             /* end with the weights of the best epoch (also without
-                                    * early stopping) */
+    int patience;      /* stop after this many epochs without improvement (0: off) */
+    double min_delta;  /* smallest change that counts as an improvement */
+    bool restore_best; /* end with the weights of the best epoch (also without
+                        * early stopping) */
     rb_monitor monitor;
 } rb_fit_config;
 
@@ -116,7 +116,7 @@ typedef struct rb_history {
     rb_epoch_record *epochs;
     rb_metric metric;
     bool has_validation;
-    int best_epoch;    /* of the monitored value (1-based) */
+    int best_epoch;     /* of the monitored value (1-based) */
     bool stopped_early; /* early stopping ended the training before cfg.epochs */
     bool restored;      /* the weights are those of best_epoch */
 } rb_history;
@@ -127,9 +127,8 @@ RB_API rb_history *rb_fit(rb_trainable t, rb_optimizer *opt, const rb_dataset *t
                           rb_fit_config cfg);
 /* Mean loss and metric over a data set in evaluation mode, in batches (batch 0: 256; top-k
  * accuracy uses k = 5). */
-RB_API rb_status rb_evaluate(rb_trainable t, const rb_dataset *data, rb_loss loss,
-                             rb_metric metric, int64_t batch, double *loss_out,
-                             double *metric_out);
+RB_API rb_status rb_evaluate(rb_trainable t, const rb_dataset *data, rb_loss loss, rb_metric metric,
+                             int64_t batch, double *loss_out, double *metric_out);
 /* The model's outputs for every row of x, in evaluation mode (a new tensor the caller owns). */
 RB_API rb_tensor *rb_predict(rb_trainable t, rb_tensor *x, int64_t batch);
 

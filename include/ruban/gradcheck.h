@@ -31,10 +31,10 @@ extern "C" {
 typedef rb_tensor *(*rb_fn)(rb_tensor *const *inputs, int n, void *user_data);
 
 typedef struct rb_gradcheck_options {
-    double eps;    /* finite-difference step (default 1e-6) */
-    double atol;   /* pass if |analytic - numeric| <= atol + rtol |numeric| (defaults 1e-5, */
-    double rtol;   /* 1e-3) */
-    uint64_t seed; /* for the random projection (default 0 is a fixed seed too) */
+    double eps;      /* finite-difference step (default 1e-6) */
+    double atol;     /* pass if |analytic - numeric| <= atol + rtol |numeric| (defaults 1e-5, */
+    double rtol;     /* 1e-3) */
+    uint64_t seed;   /* for the random projection (default 0 is a fixed seed too) */
     bool keep_kinks; /* check elements at kinks too (normally skipped) */
 } rb_gradcheck_options;
 

@@ -52,23 +52,23 @@ typedef enum rb_layer_kind {
     RB_LAYER_SCS2D,            /* sharpened cosine similarity: units, kernel, window */
     RB_LAYER_MAX_POOL1D,       /* kernel[0], window.stride[0] (default: the window) */
     RB_LAYER_AVG_POOL1D,
-    RB_LAYER_MAX_POOL2D,       /* kernel {kh, kw}, window (stride default: the window) */
+    RB_LAYER_MAX_POOL2D, /* kernel {kh, kw}, window (stride default: the window) */
     RB_LAYER_AVG_POOL2D,
     RB_LAYER_MAX_ABS_POOL2D,
     RB_LAYER_GLOBAL_AVG_POOL2D,
     RB_LAYER_GLOBAL_MAX_POOL2D,
-    RB_LAYER_UPSAMPLE2D,       /* kernel {sh, sw}: repeat factors */
+    RB_LAYER_UPSAMPLE2D, /* kernel {sh, sw}: repeat factors */
     RB_LAYER_FLATTEN,
-    RB_LAYER_DROPOUT,          /* rate */
-    RB_LAYER_ALPHA_DROPOUT,    /* rate; keeps SELU's mean and variance */
-    RB_LAYER_BATCH_NORM,       /* momentum (0.99), epsilon (1e-3), over the last axis */
-    RB_LAYER_LAYER_NORM,       /* epsilon (1e-3), over the last axis */
-    RB_LAYER_ACTIVATION,       /* activation */
-    RB_LAYER_RESIDUAL,         /* units filters, kernel (3x3), window.stride[0], bn, momentum */
-    RB_LAYER_SIMPLE_RNN,       /* units; activation (default tanh); (N, T, F) sequences */
-    RB_LAYER_LSTM,             /* units; gates i, f, c, o as Keras; forget-gate bias 1 */
-    RB_LAYER_GRU,              /* units; gates z, r, h; reset applied before the matmul (Cho
-                                * et al. 2014, Keras's reset_after = false) */
+    RB_LAYER_DROPOUT,       /* rate */
+    RB_LAYER_ALPHA_DROPOUT, /* rate; keeps SELU's mean and variance */
+    RB_LAYER_BATCH_NORM,    /* momentum (0.99), epsilon (1e-3), over the last axis */
+    RB_LAYER_LAYER_NORM,    /* epsilon (1e-3), over the last axis */
+    RB_LAYER_ACTIVATION,    /* activation */
+    RB_LAYER_RESIDUAL,      /* units filters, kernel (3x3), window.stride[0], bn, momentum */
+    RB_LAYER_SIMPLE_RNN,    /* units; activation (default tanh); (N, T, F) sequences */
+    RB_LAYER_LSTM,          /* units; gates i, f, c, o as Keras; forget-gate bias 1 */
+    RB_LAYER_GRU,           /* units; gates z, r, h; reset applied before the matmul (Cho
+                             * et al. 2014, Keras's reset_after = false) */
     RB_LAYER_KIND_COUNT
 } rb_layer_kind;
 
@@ -98,37 +98,37 @@ typedef struct rb_layer_spec {
     rb_bn_placement bn;       /* residual blocks */
     uint64_t seed;            /* initialisation and dropout randomness (0: the store's) */
     /* Recurrent layers: */
-    bool return_sequences;    /* output every step (N, T, units), else the last (N, units) */
-    bool bidirectional;       /* also read the sequence backwards; outputs concatenated
-                               * (2 units), as Keras's Bidirectional(layer) */
+    bool return_sequences;       /* output every step (N, T, units), else the last (N, units) */
+    bool bidirectional;          /* also read the sequence backwards; outputs concatenated
+                                  * (2 units), as Keras's Bidirectional(layer) */
     rb_init_spec recurrent_init; /* default orthogonal */
 } rb_layer_spec;
 
 /* Spec constructors: RB_DENSE(.units = 10, .activation = RB_ACT_RELU). */
-#define RB_DENSE(...) ((rb_layer_spec){.kind = RB_LAYER_DENSE, __VA_ARGS__})
-#define RB_CONV1D(...) ((rb_layer_spec){.kind = RB_LAYER_CONV1D, __VA_ARGS__})
-#define RB_CONV2D(...) ((rb_layer_spec){.kind = RB_LAYER_CONV2D, __VA_ARGS__})
+#define RB_DENSE(...)            ((rb_layer_spec){.kind = RB_LAYER_DENSE, __VA_ARGS__})
+#define RB_CONV1D(...)           ((rb_layer_spec){.kind = RB_LAYER_CONV1D, __VA_ARGS__})
+#define RB_CONV2D(...)           ((rb_layer_spec){.kind = RB_LAYER_CONV2D, __VA_ARGS__})
 #define RB_CONV2D_TRANSPOSE(...) ((rb_layer_spec){.kind = RB_LAYER_CONV2D_TRANSPOSE, __VA_ARGS__})
-#define RB_SCS2D(...) ((rb_layer_spec){.kind = RB_LAYER_SCS2D, __VA_ARGS__})
-#define RB_MAX_POOL1D(...) ((rb_layer_spec){.kind = RB_LAYER_MAX_POOL1D, __VA_ARGS__})
-#define RB_AVG_POOL1D(...) ((rb_layer_spec){.kind = RB_LAYER_AVG_POOL1D, __VA_ARGS__})
-#define RB_MAX_POOL2D(...) ((rb_layer_spec){.kind = RB_LAYER_MAX_POOL2D, __VA_ARGS__})
-#define RB_AVG_POOL2D(...) ((rb_layer_spec){.kind = RB_LAYER_AVG_POOL2D, __VA_ARGS__})
-#define RB_MAX_ABS_POOL2D(...) ((rb_layer_spec){.kind = RB_LAYER_MAX_ABS_POOL2D, __VA_ARGS__})
-#define RB_UPSAMPLE2D(...) ((rb_layer_spec){.kind = RB_LAYER_UPSAMPLE2D, __VA_ARGS__})
-#define RB_DROPOUT(...) ((rb_layer_spec){.kind = RB_LAYER_DROPOUT, __VA_ARGS__})
-#define RB_ALPHA_DROPOUT(...) ((rb_layer_spec){.kind = RB_LAYER_ALPHA_DROPOUT, __VA_ARGS__})
-#define RB_ACTIVATION(...) ((rb_layer_spec){.kind = RB_LAYER_ACTIVATION, __VA_ARGS__})
-#define RB_RESIDUAL(...) ((rb_layer_spec){.kind = RB_LAYER_RESIDUAL, __VA_ARGS__})
-#define RB_SIMPLE_RNN(...) ((rb_layer_spec){.kind = RB_LAYER_SIMPLE_RNN, __VA_ARGS__})
-#define RB_LSTM(...) ((rb_layer_spec){.kind = RB_LAYER_LSTM, __VA_ARGS__})
-#define RB_GRU(...) ((rb_layer_spec){.kind = RB_LAYER_GRU, __VA_ARGS__})
+#define RB_SCS2D(...)            ((rb_layer_spec){.kind = RB_LAYER_SCS2D, __VA_ARGS__})
+#define RB_MAX_POOL1D(...)       ((rb_layer_spec){.kind = RB_LAYER_MAX_POOL1D, __VA_ARGS__})
+#define RB_AVG_POOL1D(...)       ((rb_layer_spec){.kind = RB_LAYER_AVG_POOL1D, __VA_ARGS__})
+#define RB_MAX_POOL2D(...)       ((rb_layer_spec){.kind = RB_LAYER_MAX_POOL2D, __VA_ARGS__})
+#define RB_AVG_POOL2D(...)       ((rb_layer_spec){.kind = RB_LAYER_AVG_POOL2D, __VA_ARGS__})
+#define RB_MAX_ABS_POOL2D(...)   ((rb_layer_spec){.kind = RB_LAYER_MAX_ABS_POOL2D, __VA_ARGS__})
+#define RB_UPSAMPLE2D(...)       ((rb_layer_spec){.kind = RB_LAYER_UPSAMPLE2D, __VA_ARGS__})
+#define RB_DROPOUT(...)          ((rb_layer_spec){.kind = RB_LAYER_DROPOUT, __VA_ARGS__})
+#define RB_ALPHA_DROPOUT(...)    ((rb_layer_spec){.kind = RB_LAYER_ALPHA_DROPOUT, __VA_ARGS__})
+#define RB_ACTIVATION(...)       ((rb_layer_spec){.kind = RB_LAYER_ACTIVATION, __VA_ARGS__})
+#define RB_RESIDUAL(...)         ((rb_layer_spec){.kind = RB_LAYER_RESIDUAL, __VA_ARGS__})
+#define RB_SIMPLE_RNN(...)       ((rb_layer_spec){.kind = RB_LAYER_SIMPLE_RNN, __VA_ARGS__})
+#define RB_LSTM(...)             ((rb_layer_spec){.kind = RB_LAYER_LSTM, __VA_ARGS__})
+#define RB_GRU(...)              ((rb_layer_spec){.kind = RB_LAYER_GRU, __VA_ARGS__})
 /* Layers whose defaults usually do (customise with (rb_layer_spec){.kind = ..., ...}). */
-#define RB_FLATTEN ((rb_layer_spec){.kind = RB_LAYER_FLATTEN})
+#define RB_FLATTEN           ((rb_layer_spec){.kind = RB_LAYER_FLATTEN})
 #define RB_GLOBAL_AVG_POOL2D ((rb_layer_spec){.kind = RB_LAYER_GLOBAL_AVG_POOL2D})
 #define RB_GLOBAL_MAX_POOL2D ((rb_layer_spec){.kind = RB_LAYER_GLOBAL_MAX_POOL2D})
-#define RB_BATCH_NORM ((rb_layer_spec){.kind = RB_LAYER_BATCH_NORM})
-#define RB_LAYER_NORM ((rb_layer_spec){.kind = RB_LAYER_LAYER_NORM})
+#define RB_BATCH_NORM        ((rb_layer_spec){.kind = RB_LAYER_BATCH_NORM})
+#define RB_LAYER_NORM        ((rb_layer_spec){.kind = RB_LAYER_LAYER_NORM})
 
 typedef struct rb_layer rb_layer;
 

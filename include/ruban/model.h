@@ -66,15 +66,15 @@ RB_API void rb_model_summary(const rb_model *m, FILE *f);
 
 /* ---- ResNet builder ---- */
 typedef struct rb_resnet_config {
-    int stem_filters;       /* first convolution (default 16) */
-    int stem_kernel;        /* its size (default 3) */
-    bool stem_pool;         /* 2x2 max pooling after the stem */
-    int stages;             /* number of stages (default 3) */
-    int blocks[8];          /* residual blocks per stage (default 2) */
-    int widths[8];          /* filters per stage (default stem_filters * 2^stage) */
-    rb_bn_placement bn;     /* BatchNorm placement in the blocks (and the stem) */
-    double bn_momentum;     /* of every BatchNorm (default Keras's 0.99; PyTorch's is 0.9) */
-    int classes;            /* dense output size (default 10); logits */
+    int stem_filters;   /* first convolution (default 16) */
+    int stem_kernel;    /* its size (default 3) */
+    bool stem_pool;     /* 2x2 max pooling after the stem */
+    int stages;         /* number of stages (default 3) */
+    int blocks[8];      /* residual blocks per stage (default 2) */
+    int widths[8];      /* filters per stage (default stem_filters * 2^stage) */
+    rb_bn_placement bn; /* BatchNorm placement in the blocks (and the stem) */
+    double bn_momentum; /* of every BatchNorm (default Keras's 0.99; PyTorch's is 0.9) */
+    int classes;        /* dense output size (default 10); logits */
     uint64_t seed;
 } rb_resnet_config;
 

@@ -17,7 +17,7 @@ extern "C" {
 /* Initialisers, as Keras defines them. fan_in / fan_out come from the weight's shape (see
  * rb_init_fans). */
 typedef enum rb_init {
-    RB_INIT_DEFAULT = 0,    /* the layer's own default (Glorot uniform for kernels, as Keras) */
+    RB_INIT_DEFAULT = 0, /* the layer's own default (Glorot uniform for kernels, as Keras) */
     RB_INIT_ZEROS,
     RB_INIT_ONES,
     RB_INIT_CONSTANT,       /* every value = value */

@@ -10,8 +10,8 @@
  *     static rb_status cube_forward(rb_node *n) {           // y = x^3, float64 only here
  *         const double *x = rb_tensor_f64(rb_node_input(n, 0));
  *         double *y = rb_tensor_f64(rb_node_output(n));
- *         for (int64_t i = 0; i < rb_tensor_size(rb_node_output(n)); i++) y[i] = x[i] * x[i] * x[i];
- *         return RB_OK;
+ *         for (int64_t i = 0; i < rb_tensor_size(rb_node_output(n)); i++) y[i] = x[i] * x[i] *
+ * x[i]; return RB_OK;
  *     }
  *     static void cube_backward(rb_grad_ctx *ctx, const rb_node *n, rb_tensor *gy) {
  *         rb_tensor *x = rb_node_input(n, 0);                // dy/dx = 3 x^2
@@ -38,7 +38,7 @@ typedef struct rb_node rb_node;
 typedef struct rb_grad_ctx rb_grad_ctx;
 
 /* Parameters of one application of an op (axes, scalars...), copied into the node. */
-#define RB_ATTR_INTS 32
+#define RB_ATTR_INTS  32
 #define RB_ATTR_REALS 4
 typedef struct rb_attrs {
     int64_t i[RB_ATTR_INTS];

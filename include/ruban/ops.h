@@ -87,8 +87,7 @@ RB_API rb_tensor *rb_mean(rb_tensor *x, int n_axes, const int *axes, bool keepdi
 RB_API rb_tensor *rb_max(rb_tensor *x, int n_axes, const int *axes, bool keepdims);
 RB_API rb_tensor *rb_min(rb_tensor *x, int n_axes, const int *axes, bool keepdims);
 /* Variance with `correction` degrees of freedom removed (0: population, 1: sample). */
-RB_API rb_tensor *rb_var(rb_tensor *x, int n_axes, const int *axes, bool keepdims,
-                         int correction);
+RB_API rb_tensor *rb_var(rb_tensor *x, int n_axes, const int *axes, bool keepdims, int correction);
 /* Index (int64) of the first largest / smallest element along one axis; not differentiable. */
 RB_API rb_tensor *rb_argmax(rb_tensor *x, int axis, bool keepdims);
 RB_API rb_tensor *rb_argmin(rb_tensor *x, int axis, bool keepdims);
@@ -134,8 +133,7 @@ RB_API rb_tensor *rb_concat(int n, rb_tensor *const *xs, int axis);
 /* Stack tensors of equal shape along a new axis. */
 RB_API rb_tensor *rb_stack(int n, rb_tensor *const *xs, int axis);
 /* Pad with a constant: before[i] and after[i] elements on each axis (>= 0). */
-RB_API rb_tensor *rb_pad(rb_tensor *x, const int64_t *before, const int64_t *after,
-                         double value);
+RB_API rb_tensor *rb_pad(rb_tensor *x, const int64_t *before, const int64_t *after, double value);
 /* TensorFlow's gather: pick slices along axis at int64 indices; the output shape is
  * x.shape[:axis] + indices.shape + x.shape[axis+1:]. */
 RB_API rb_tensor *rb_gather(rb_tensor *x, rb_tensor *indices, int axis);
@@ -164,8 +162,8 @@ RB_API rb_tensor *rb_linear_ex(rb_tensor *x, rb_tensor *w, rb_tensor *bias, rb_e
 RB_API rb_tensor *rb_moments(rb_tensor *x);
 /* (x - mean) / sqrt(var + eps) * gamma + beta with stats (2, C) as rb_moments gives and
  * gamma, beta (C): BatchNorm's normalisation in one pass (and two backward). */
-RB_API rb_tensor *rb_batch_norm(rb_tensor *x, rb_tensor *stats, rb_tensor *gamma,
-                                rb_tensor *beta, double eps);
+RB_API rb_tensor *rb_batch_norm(rb_tensor *x, rb_tensor *stats, rb_tensor *gamma, rb_tensor *beta,
+                                double eps);
 RB_API rb_tensor *rb_batch_norm_ex(rb_tensor *x, rb_tensor *stats, rb_tensor *gamma,
                                    rb_tensor *beta, double eps, rb_epilogue epi);
 /* BatchNorm in training: normalises x with its own batch moments (the result of

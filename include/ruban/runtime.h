@@ -39,7 +39,7 @@ typedef struct rb_runtime_info {
     unsigned cpu_family; /* display family and model from CPUID */
     unsigned cpu_model;
     bool has_avx2_fma;
-    bool has_avx512;      /* F, DQ, BW and VL */
+    bool has_avx512; /* F, DQ, BW and VL */
     char blis_version[32];
     char blis_arch[32];   /* kernel set BLIS uses, e.g. "zen3", "skx", "generic" */
     char blis_would[32];  /* what BLIS alone would have picked */
@@ -64,7 +64,7 @@ RB_API void rb_profile_print(FILE *f);
 typedef struct rb_memory_stat {
     long long heap_allocations; /* heap blocks ruban has allocated since start */
     long long heap_frees;
-    size_t arena_used;          /* bytes in use in the current owner's arena (0 if none) */
+    size_t arena_used; /* bytes in use in the current owner's arena (0 if none) */
     size_t arena_capacity;
 } rb_memory_stat;
 RB_API void rb_memory_stats(rb_memory_stat *out);

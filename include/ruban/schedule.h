@@ -42,18 +42,18 @@ typedef enum rb_schedule_kind {
 
 typedef struct rb_schedule {
     rb_schedule_kind kind;
-    bool per_step;      /* t counts optimizer steps (else epochs) */
-    double decay;       /* time decay, exponential */
-    int64_t step_size;  /* step decay */
-    double gamma;       /* step decay factor (default 0.1) */
-    int64_t period;     /* cosine half period */
-    double min_lr;      /* cosine floor, plateau floor */
-    int64_t warmup;     /* linear warmup length (steps or epochs) */
-    double factor;      /* plateau: multiplier (default 0.1) */
-    int patience;       /* plateau: epochs without improvement (default 10, Keras's) */
-    double min_delta;   /* plateau: smallest change counted as improvement */
-    int cooldown;       /* plateau: epochs to wait after a reduction */
-    bool maximize;      /* plateau: the monitored value should rise (accuracy) */
+    bool per_step;     /* t counts optimizer steps (else epochs) */
+    double decay;      /* time decay, exponential */
+    int64_t step_size; /* step decay */
+    double gamma;      /* step decay factor (default 0.1) */
+    int64_t period;    /* cosine half period */
+    double min_lr;     /* cosine floor, plateau floor */
+    int64_t warmup;    /* linear warmup length (steps or epochs) */
+    double factor;     /* plateau: multiplier (default 0.1) */
+    int patience;      /* plateau: epochs without improvement (default 10, Keras's) */
+    double min_delta;  /* plateau: smallest change counted as improvement */
+    int cooldown;      /* plateau: epochs to wait after a reduction */
+    bool maximize;     /* plateau: the monitored value should rise (accuracy) */
 } rb_schedule;
 
 /* The rate of a stateless schedule at t (plateau gives lr0), for plotting schedules. */

@@ -56,8 +56,8 @@ RB_API rb_status rb_tape_gradient(rb_tape *tape, rb_tensor *target, int n,
                                   rb_tensor *const *sources, rb_tensor **grads);
 /* As rb_tape_gradient with an explicit output gradient (same shape as target) instead of
  * ones: computes the vector-Jacobian product seed^T J. */
-RB_API rb_status rb_tape_gradient_seeded(rb_tape *tape, rb_tensor *target, rb_tensor *seed,
-                                         int n, rb_tensor *const *sources, rb_tensor **grads);
+RB_API rb_status rb_tape_gradient_seeded(rb_tape *tape, rb_tensor *target, rb_tensor *seed, int n,
+                                         rb_tensor *const *sources, rb_tensor **grads);
 /* One source; NULL on error. */
 RB_API rb_tensor *rb_tape_gradient1(rb_tape *tape, rb_tensor *target, rb_tensor *source);
 /* Gradients of loss with respect to every trainable variable of a store, written into the
