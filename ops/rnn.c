@@ -5,24 +5,14 @@
  *
  *   xw (T N, 4u) time-major rows (step t: rows [t N, (t+1) N)), gates i, f, g, o (Keras's
  *   order); U (u, 4u); h0, c0 (N, u)  ->  H (T N, u), the hidden state after each step. */
-#include <math.h>
 #include <string.h>
 
-#include "fastmath.h"
-#include "gemm.h"
-#include "op_impl.h"
-#include "parallel.h"
+#include "rnn_impl.h"
 
-/* Rows per thread chunk: about RB__GRAIN / 8 gate values (a few transcendental functions each). */
-#define ROW_GRAIN(u) ((RB__GRAIN / 8 + 4 * (u)-1) / (4 * (u)))
+#define ROW_GRAIN(u) RB__RNN_ROW_GRAIN(4 * (u))
 
 enum { AT_STEPS = 0 };
 enum { SAVED_GATES = 0, SAVED_CELLS = 1 };
-
-static inline double sigmoid_d(double v)
-{
-    return v >= 0 ? 1 / (1 + exp(-v)) : exp(v) / (1 + exp(v));
-}
 
 rb_tensor *rb_lstm_sequence(rb_tensor *xw, rb_tensor *u, rb_tensor *h0, rb_tensor *c0,
                             int64_t steps)
@@ -85,12 +75,9 @@ typedef struct step_args {
         }                                                                                          \
     }
 LSTM_STEP(float, rb__sigmoid_f32, rb__tanh_f32)
-LSTM_STEP(double, sigmoid_d, tanh)
+LSTM_STEP(double, rb__sigmoid_f64, tanh)
 
-static rb__mat mat(void *data, int64_t rows, int64_t cols)
-{
-    return (rb__mat){data, rows, cols, cols, 1};
-}
+#define mat rb__mat_rows
 
 rb_status rb__fwd_lstm_sequence(rb_node *nd)
 {
