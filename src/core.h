@@ -7,7 +7,19 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "ruban.h"
+/* The engine's public modules only: the private header never pulls in the umbrella (layers
+ * above the engine, datasets, training tools). */
+#include "ruban/base.h"
+#include "ruban/error.h"
+#include "ruban/gradcheck.h"
+#include "ruban/op_def.h"
+#include "ruban/ops.h"
+#include "ruban/params.h"
+#include "ruban/random.h"
+#include "ruban/runtime.h"
+#include "ruban/tape.h"
+#include "ruban/tensor.h"
+#include "ruban/version.h"
 
 /* Most tapes that may be active (nested) at once on one thread. */
 #define RB__MAX_TAPES 8

@@ -1,4 +1,4 @@
-/* Hooks of the per-op profiler (src/profile.c). */
+/* Hooks of the per-op profiler (ops/profile.c). */
 #ifndef RUBAN_SRC_PROFILE_H
 #define RUBAN_SRC_PROFILE_H
 

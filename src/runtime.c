@@ -11,6 +11,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <time.h>
+#include <unistd.h>
+
 #include <blis.h>
 
 #include "blis_arch.h"
@@ -156,4 +159,11 @@ void rb_runtime_print_info(FILE *f)
     fprintf(f, "ruban: BLIS %s kernels '%s' (%s)\n", i.blis_version, i.blis_arch, i.arch_reason);
     fprintf(f, "ruban: %d thread%s (%d core%s available)\n", i.num_threads,
             i.num_threads == 1 ? "" : "s", i.num_cores, i.num_cores == 1 ? "" : "s");
+}
+
+double rb_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }

@@ -142,6 +142,11 @@ rb_tensor *rb__tensor_heap(rb_dtype dtype, int ndim, const int64_t *shape, const
     return tensor_in(NULL, dtype, ndim, shape, who);
 }
 
+rb_tensor *rb_tensor_empty_persistent(rb_dtype dtype, int ndim, const int64_t *shape)
+{
+    return tensor_in(NULL, dtype, ndim, shape, "rb_tensor_empty_persistent");
+}
+
 rb_tensor *rb__tensor_scratch(rb_dtype dtype, int ndim, const int64_t *shape)
 {
     rb__arena *a = rb__scratch_arena();
@@ -384,6 +389,38 @@ rb_status rb_tensor_set(rb_tensor *t, const int64_t *index, double value)
     return RB_OK;
 }
 
+static bool flat_in_range(const rb_tensor *t, int64_t i, const char *who)
+{
+    if (!t) {
+        rb_error(RB_ERR_ARGUMENT, "%s: tensor is NULL", who);
+        return false;
+    }
+    if (i < 0 || i >= t->size) {
+        rb_error(RB_ERR_ARGUMENT, "%s: position %lld out of range for %s (%lld elements)", who,
+                 (long long)i, rb__shp(t), (long long)t->size);
+        return false;
+    }
+    return true;
+}
+
+double rb_tensor_get_flat(const rb_tensor *t, int64_t i)
+{
+    return flat_in_range(t, i, "rb_tensor_get_flat") ? rb__get_flat(t, i) : NAN;
+}
+
+rb_status rb_tensor_set_flat(rb_tensor *t, int64_t i, double value)
+{
+    if (!flat_in_range(t, i, "rb_tensor_set_flat")) return rb_last_status();
+    rb__set_flat(t, i, value);
+    rb__bump_version(t);
+    return RB_OK;
+}
+
+void rb_tensor_mark_modified(rb_tensor *t)
+{
+    if (t) rb__bump_version(t);
+}
+
 rb_status rb_tensor_fill(rb_tensor *t, double value)
 {
     if (!t) return rb_error(RB_ERR_ARGUMENT, "rb_tensor_fill: tensor is NULL");
@@ -429,6 +466,8 @@ char *rb_tensor_shape_string(const rb_tensor *t, char *buf, size_t size)
     snprintf(buf, size, "%s", t ? rb__shape_str(s, t->ndim, t->shape) : "(null)");
     return buf;
 }
+
+const char *rb_tensor_shape_text(const rb_tensor *t) { return rb__shp(t); }
 
 rb_status rb_tensor_set_shape(rb_tensor *t, int ndim, const int64_t *shape)
 {

@@ -37,9 +37,6 @@ RB_API void rb_progress_end(rb_progress *p, const char *fmt, ...)
 /* Seconds since the bar began. */
 RB_API double rb_progress_elapsed(const rb_progress *p);
 
-/* Monotonic clock in seconds, for timing loops. */
-RB_API double rb_now(void);
-
 #ifdef __cplusplus
 }
 #endif

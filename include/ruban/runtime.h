@@ -30,6 +30,9 @@ RB_API int rb_set_num_threads(int n);
 /* Current thread count. */
 RB_API int rb_num_threads(void);
 
+/* Monotonic clock in seconds, for timing loops. */
+RB_API double rb_now(void);
+
 /* Initialise the runtime now (BLIS kernel choice, threads). Called implicitly; calling it
  * first lets a program print the choice before any work. Idempotent. */
 RB_API void rb_runtime_init(void);

@@ -32,6 +32,9 @@ RB_API rb_tensor *rb_tensor_empty(rb_dtype dtype, int ndim, const int64_t *shape
 RB_API rb_tensor *rb_tensor_zeros(rb_dtype dtype, int ndim, const int64_t *shape);
 RB_API rb_tensor *rb_tensor_ones(rb_dtype dtype, int ndim, const int64_t *shape);
 RB_API rb_tensor *rb_tensor_full(rb_dtype dtype, int ndim, const int64_t *shape, double value);
+/* Uninitialised tensor that the caller owns whatever tape or scope is active (free it with
+ * rb_tensor_free): for data sets, fitted statistics and buffers that outlive a scope. */
+RB_API rb_tensor *rb_tensor_empty_persistent(rb_dtype dtype, int ndim, const int64_t *shape);
 /* 0-dimensional tensor holding one value. */
 RB_API rb_tensor *rb_tensor_scalar(rb_dtype dtype, double value);
 /* Copy of a C array laid out row-major, of the element type of dtype (float, double,
@@ -82,6 +85,15 @@ RB_API double rb_tensor_item(const rb_tensor *t);
 RB_API double rb_tensor_get(const rb_tensor *t, const int64_t *index);
 /* Write one element (converted to the dtype). */
 RB_API rb_status rb_tensor_set(rb_tensor *t, const int64_t *index, double value);
+/* Element at row-major position i (0 <= i < size, honouring strides and views), as double;
+ * NaN and an error if out of range. */
+RB_API double rb_tensor_get_flat(const rb_tensor *t, int64_t i);
+/* Write the element at row-major position i (converted to the dtype). */
+RB_API rb_status rb_tensor_set_flat(rb_tensor *t, int64_t i, double value);
+/* Say that t's values were written through rb_tensor_data() (or its typed variants): tapes
+ * that saved the old values then refuse to differentiate through them instead of using the
+ * new ones. The rb_tensor_set* calls do this themselves. */
+RB_API void rb_tensor_mark_modified(rb_tensor *t);
 /* Fill every element in place. */
 RB_API rb_status rb_tensor_fill(rb_tensor *t, double value);
 /* Copy src's values into dst in place (same shape; dtypes may differ, values are converted). */
@@ -100,6 +112,9 @@ RB_API void rb_tensor_set_name(rb_tensor *t, const char *name);
 RB_API const char *rb_tensor_name(const rb_tensor *t);
 /* Write "[2,3]" into buf (always NUL-terminated); returns buf. */
 RB_API char *rb_tensor_shape_string(const rb_tensor *t, char *buf, size_t size);
+/* "[2,3]" in one of 8 rotating thread-local buffers (valid for the next 7 calls on this
+ * thread), for error messages: rb_error(..., "%s vs %s", rb_tensor_shape_text(a), ...). */
+RB_API const char *rb_tensor_shape_text(const rb_tensor *t);
 /* Print "name: float32[2,3]" and the values, NumPy style, eliding the middle of long axes. */
 RB_API void rb_tensor_fprint(FILE *f, const rb_tensor *t, const char *name);
 RB_API void rb_tensor_print(const rb_tensor *t, const char *name);

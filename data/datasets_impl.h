@@ -6,8 +6,34 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core.h"
+#include "ruban.h"
 #include "ruban/datasets.h"
+
+/* Raise an error and evaluate to NULL: `return RB__FAIL(RB_ERR_SHAPE, "...", ...);`. */
+#define RB__FAIL(...) (rb_error(__VA_ARGS__), NULL)
+#define rb__shp       rb_tensor_shape_text
+
+/* A tensor of src's dtype and shape with `rows` on the first axis, owned by the caller. */
+rb_tensor *rb__rows_like(const rb_tensor *src, int64_t rows);
+/* Copy row r of src into row i of dst (same dtype and row shape; any layout of src, dst
+ * contiguous). Safe to call from several threads on different rows. */
+void rb__copy_row(rb_tensor *dst, int64_t i, const rb_tensor *src, int64_t r);
+
+/* Run fn(ctx, begin, end) over [0, n) in contiguous chunks of at least `grain` items, on
+ * ruban's thread count. Callers write disjoint outputs, so results do not depend on it. */
+typedef void (*rb__range_fn)(void *ctx, int64_t begin, int64_t end);
+static inline void rb__data_parallel_for(int64_t n, int64_t grain, rb__range_fn fn, void *ctx)
+{
+    int64_t threads = rb_num_threads(), chunks = grain > 0 ? n / grain : n;
+    if (chunks > threads) chunks = threads;
+    if (chunks <= 1) {
+        if (n > 0) fn(ctx, 0, n);
+        return;
+    }
+#pragma omp parallel for num_threads((int)chunks) schedule(static, 1)
+    for (int64_t c = 0; c < chunks; c++)
+        fn(ctx, n * c / chunks, n * (c + 1) / chunks);
+}
 
 /* rb_data_find with one more system folder to search last (NULL: none). */
 rb_status rb__data_find_in(const char *set, const char *file, const char *dir,

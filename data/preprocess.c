@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "datasets_impl.h"
-#include "kernels.h"
 #include "ruban/preprocess.h"
 
 /* ---- scalers ---- */
@@ -17,25 +16,25 @@ struct rb_scaler {
 
 rb_scaler *rb_scaler_fit(rb_scale_kind kind, const rb_tensor *x, bool global)
 {
-    if (!x) return rb__fail(RB_ERR_ARGUMENT, "rb_scaler_fit: x is NULL");
-    if ((x->dtype != RB_F32 && x->dtype != RB_F64) || x->ndim < 1 || rb_tensor_size(x) == 0)
-        return rb__fail(RB_ERR_ARGUMENT, "rb_scaler_fit: needs a non-empty float tensor, got %s",
+    if (!x) return RB__FAIL(RB_ERR_ARGUMENT, "rb_scaler_fit: x is NULL");
+    if ((rb_tensor_dtype(x) != RB_F32 && rb_tensor_dtype(x) != RB_F64) || rb_tensor_ndim(x) < 1 || rb_tensor_size(x) == 0)
+        return RB__FAIL(RB_ERR_ARGUMENT, "rb_scaler_fit: needs a non-empty float tensor, got %s",
                         rb__shp(x));
     if (kind != RB_SCALE_STANDARD && kind != RB_SCALE_MINMAX)
-        return rb__fail(RB_ERR_ARGUMENT, "rb_scaler_fit: unknown kind %d", (int)kind);
-    int64_t features = global ? 1 : x->shape[x->ndim - 1];
+        return RB__FAIL(RB_ERR_ARGUMENT, "rb_scaler_fit: unknown kind %d", (int)kind);
+    int64_t features = global ? 1 : rb_tensor_shape(x)[rb_tensor_ndim(x) - 1];
     int64_t rows = rb_tensor_size(x) / features;
     rb_scaler *s = calloc(1, sizeof *s);
-    if (!s) return rb__fail(RB_ERR_MEMORY, "rb_scaler_fit: out of memory");
+    if (!s) return RB__FAIL(RB_ERR_MEMORY, "rb_scaler_fit: out of memory");
     s->kind = kind;
     s->global = global;
-    s->shift = rb__tensor_heap(x->dtype, global ? 0 : 1, &features, "rb_scaler_fit");
-    s->scale = rb__tensor_heap(x->dtype, global ? 0 : 1, &features, "rb_scaler_fit");
+    s->shift = rb_tensor_empty_persistent(rb_tensor_dtype(x), global ? 0 : 1, &features);
+    s->scale = rb_tensor_empty_persistent(rb_tensor_dtype(x), global ? 0 : 1, &features);
     double *acc = calloc((size_t)features * 2, sizeof(double));
     if (!s->shift || !s->scale || !acc) {
         free(acc);
         rb_scaler_free(s);
-        return rb__fail(RB_ERR_MEMORY, "rb_scaler_fit: out of memory");
+        return RB__FAIL(RB_ERR_MEMORY, "rb_scaler_fit: out of memory");
     }
     /* Element i belongs to feature i % features (the last axis varies fastest). Two passes in
      * double for the standard deviation: mean first, then squared deviations. */
@@ -46,7 +45,7 @@ rb_scaler *rb_scaler_fit(rb_scale_kind kind, const rb_tensor *x, bool global)
     }
     int64_t n = rb_tensor_size(x);
     for (int64_t i = 0; i < n; i++) {
-        double v = rb__get_flat(x, i);
+        double v = rb_tensor_get_flat(x, i);
         int64_t f = i % features;
         if (kind == RB_SCALE_MINMAX) {
             if (v < a[f]) a[f] = v;
@@ -58,15 +57,15 @@ rb_scaler *rb_scaler_fit(rb_scale_kind kind, const rb_tensor *x, bool global)
         for (int64_t f = 0; f < features; f++)
             a[f] /= (double)rows;
         for (int64_t i = 0; i < n; i++) {
-            double d = rb__get_flat(x, i) - a[i % features];
+            double d = rb_tensor_get_flat(x, i) - a[i % features];
             b[i % features] += d * d;
         }
     }
     for (int64_t f = 0; f < features; f++) {
         double spread = kind == RB_SCALE_STANDARD ? sqrt(b[f] / (double)rows) : b[f] - a[f];
         /* A constant feature is left unscaled (scikit-learn's choice), not divided by 0. */
-        rb__set_flat(s->shift, f, a[f]);
-        rb__set_flat(s->scale, f, spread > 0 && isfinite(spread) ? spread : 1.0);
+        rb_tensor_set_flat(s->shift, f, a[f]);
+        rb_tensor_set_flat(s->scale, f, spread > 0 && isfinite(spread) ? spread : 1.0);
     }
     free(acc);
     return s;
@@ -78,14 +77,14 @@ static bool fits(const rb_scaler *s, const rb_tensor *x, const char *who)
         if (rb_last_status() == RB_OK) rb_error(RB_ERR_ARGUMENT, "%s: NULL argument", who);
         return false;
     }
-    if (x->dtype != s->shift->dtype) {
-        rb_error(RB_ERR_DTYPE, "%s: fitted on %s, given %s", who, rb_dtype_name(s->shift->dtype),
+    if (rb_tensor_dtype(x) != rb_tensor_dtype(s->shift)) {
+        rb_error(RB_ERR_DTYPE, "%s: fitted on %s, given %s", who, rb_dtype_name(rb_tensor_dtype(s->shift)),
                  rb__shp(x));
         return false;
     }
-    if (!s->global && (x->ndim < 1 || x->shape[x->ndim - 1] != s->shift->shape[0])) {
+    if (!s->global && (rb_tensor_ndim(x) < 1 || rb_tensor_shape(x)[rb_tensor_ndim(x) - 1] != rb_tensor_shape(s->shift)[0])) {
         rb_error(RB_ERR_SHAPE, "%s: fitted on %lld features, given %s", who,
-                 (long long)s->shift->shape[0], rb__shp(x));
+                 (long long)rb_tensor_shape(s->shift)[0], rb__shp(x));
         return false;
     }
     return true;
@@ -106,13 +105,13 @@ rb_tensor *rb_scaler_inverse(const rb_scaler *s, rb_tensor *x)
 rb_status rb_scaler_transform_inplace(const rb_scaler *s, rb_tensor *x)
 {
     if (!fits(s, x, "rb_scaler_transform_inplace")) return rb_last_status();
-    int64_t features = s->global ? 1 : s->shift->shape[0], n = rb_tensor_size(x);
+    int64_t features = s->global ? 1 : rb_tensor_shape(s->shift)[0], n = rb_tensor_size(x);
     for (int64_t i = 0; i < n; i++) {
         int64_t f = i % features;
-        rb__set_flat(x, i,
-                     (rb__get_flat(x, i) - rb__get_flat(s->shift, f)) / rb__get_flat(s->scale, f));
+        rb_tensor_set_flat(x, i,
+                     (rb_tensor_get_flat(x, i) - rb_tensor_get_flat(s->shift, f)) / rb_tensor_get_flat(s->scale, f));
     }
-    rb__bump_version(x);
+    rb_tensor_mark_modified(x);
     return RB_OK;
 }
 
@@ -129,36 +128,15 @@ void rb_scaler_free(rb_scaler *s)
 
 /* ---- rows ---- */
 
-int64_t rb_dataset_rows(const rb_dataset *d) { return d && d->x ? d->x->shape[0] : 0; }
-
-/* Row r of src copied to row i of dst (same dtype, dst contiguous). */
-static void copy_row(const rb_tensor *src, int64_t r, rb_tensor *dst, int64_t i)
-{
-    int64_t per_row = rb_tensor_size(dst) / (dst->shape[0] ? dst->shape[0] : 1);
-    size_t es = rb_dtype_size(src->dtype);
-    if (src->flags & RB__CONTIGUOUS) {
-        memcpy((char *)dst->data + (size_t)(i * per_row) * es,
-               (const char *)src->data + (size_t)(r * per_row) * es, (size_t)per_row * es);
-        return;
-    }
-    rb_tensor view = *src;
-    view.shape[0] = 1;
-    view.size = per_row;
-    view.data = (char *)src->data + (size_t)(r * src->strides[0]) * es;
-    rb_tensor row = *dst;
-    row.shape[0] = 1;
-    row.size = per_row;
-    row.data = (char *)dst->data + (size_t)(i * per_row) * es;
-    rb__copy_strided(&row, &view);
-}
+int64_t rb_dataset_rows(const rb_dataset *d) { return d && d->x ? rb_tensor_shape(d->x)[0] : 0; }
 
 rb_status rb_dataset_take(const rb_dataset *d, const int64_t *rows, int64_t n, rb_dataset *out)
 {
     if (!d || !d->x || !out || (n > 0 && !rows))
         return rb_error(RB_ERR_ARGUMENT, "rb_dataset_take: NULL argument");
     *out = (rb_dataset){0};
-    int64_t total = d->x->shape[0];
-    if (d->y && (d->y->ndim < 1 || d->y->shape[0] != total))
+    int64_t total = rb_tensor_shape(d->x)[0];
+    if (d->y && (rb_tensor_ndim(d->y) < 1 || rb_tensor_shape(d->y)[0] != total))
         return rb_error(RB_ERR_SHAPE, "rb_dataset_take: x %s and y %s differ in rows",
                         rb__shp(d->x), rb__shp(d->y));
     for (int64_t i = 0; i < n; i++)
@@ -171,16 +149,13 @@ rb_status rb_dataset_take(const rb_dataset *d, const int64_t *rows, int64_t n, r
     rb_tensor **dst[2] = {&out->x, &out->y};
     for (int k = 0; k < 2; k++) {
         if (!src[k]) continue;
-        int64_t shape[RB_MAX_DIMS];
-        memcpy(shape, src[k]->shape, sizeof shape);
-        shape[0] = n;
-        rb_tensor *t = rb__tensor_heap(src[k]->dtype, src[k]->ndim, shape, "rb_dataset_take");
+        rb_tensor *t = rb__rows_like(src[k], n);
         if (!t) {
             rb_dataset_free(out);
             return rb_last_status();
         }
         for (int64_t i = 0; i < n; i++)
-            copy_row(src[k], rows[i], t, i);
+            rb__copy_row(t, i, src[k], rows[i]);
         *dst[k] = t;
     }
     if (d->meta && !(out->meta = rb__meta_copy(d->meta))) {
@@ -195,14 +170,14 @@ rb_status rb_dataset_take(const rb_dataset *d, const int64_t *rows, int64_t n, r
 /* Labels as class ids 0..K-1, validated; K in *classes. */
 static rb_status class_ids(const rb_tensor *y, int64_t n, const char *who, int64_t *classes)
 {
-    if (!y || y->dtype != RB_I64 || y->ndim != 1 || y->shape[0] != n)
+    if (!y || rb_tensor_dtype(y) != RB_I64 || rb_tensor_ndim(y) != 1 || rb_tensor_shape(y)[0] != n)
         return rb_error(RB_ERR_ARGUMENT,
                         "%s: stratifying needs int64 labels (N) for %lld rows, "
                         "got %s",
                         who, (long long)n, y ? rb__shp(y) : "none");
     int64_t k = 0;
     for (int64_t i = 0; i < n; i++) {
-        int64_t c = (int64_t)rb__get_flat(y, i);
+        int64_t c = (int64_t)rb_tensor_get_flat(y, i);
         if (c < 0 || c > 1000000)
             return rb_error(RB_ERR_ARGUMENT, "%s: label %lld at row %lld is not a class id", who,
                             (long long)c, (long long)i);
@@ -227,7 +202,7 @@ static rb_status grouped_order(int64_t n, const rb_tensor *labels, bool shuffle,
         return rb_error(RB_ERR_MEMORY, "%s: out of memory", who);
     }
     for (int64_t i = 0; i < n; i++)
-        st[(labels ? (int64_t)rb__get_flat(labels, i) : 0) + 1]++;
+        st[(labels ? (int64_t)rb_tensor_get_flat(labels, i) : 0) + 1]++;
     for (int64_t g = 0; g < k; g++)
         st[g + 1] += st[g];
     int64_t *fill = malloc(sizeof(int64_t) * (size_t)k);
@@ -238,7 +213,7 @@ static rb_status grouped_order(int64_t n, const rb_tensor *labels, bool shuffle,
     }
     memcpy(fill, st, sizeof(int64_t) * (size_t)k);
     for (int64_t i = 0; i < n; i++)
-        o[fill[labels ? (int64_t)rb__get_flat(labels, i) : 0]++] = i;
+        o[fill[labels ? (int64_t)rb_tensor_get_flat(labels, i) : 0]++] = i;
     free(fill);
     rb_rng rng = rb_rng_make(seed);
     if (shuffle)
@@ -339,7 +314,7 @@ struct rb_kfold {
 rb_kfold *rb_kfold_new(int64_t n, int k, uint64_t seed, const rb_tensor *labels)
 {
     if (k < 2 || n < k)
-        return rb__fail(RB_ERR_ARGUMENT,
+        return RB__FAIL(RB_ERR_ARGUMENT,
                         "rb_kfold_new: %d folds of %lld rows (needs 2 <= k <= "
                         "rows)",
                         k, (long long)n);
@@ -360,7 +335,7 @@ rb_kfold *rb_kfold_new(int64_t n, int k, uint64_t seed, const rb_tensor *labels)
         free(order);
         free(start);
         rb_kfold_free(kf);
-        return rb__fail(RB_ERR_MEMORY, "rb_kfold_new: out of memory");
+        return RB__FAIL(RB_ERR_MEMORY, "rb_kfold_new: out of memory");
     }
     /* Deal each class's rows round-robin over the folds, continuing where the previous class
      * stopped, so fold sizes stay within one row of each other overall and per class. */
@@ -377,7 +352,7 @@ rb_kfold *rb_kfold_new(int64_t n, int k, uint64_t seed, const rb_tensor *labels)
         free(order);
         free(start);
         rb_kfold_free(kf);
-        return rb__fail(RB_ERR_MEMORY, "rb_kfold_new: out of memory");
+        return RB__FAIL(RB_ERR_MEMORY, "rb_kfold_new: out of memory");
     }
     for (int f = 0; f < k; f++)
         kf->val_start[f + 1] = kf->val_start[f] + per_fold[f];
@@ -410,14 +385,14 @@ int rb_kfold_count(const rb_kfold *kf) { return kf ? kf->k : 0; }
 
 const int64_t *rb_kfold_validation_rows(const rb_kfold *kf, int i, int64_t *n_val)
 {
-    if (!kf || i < 0 || i >= kf->k) return rb__fail(RB_ERR_ARGUMENT, "rb_kfold: no fold %d", i);
+    if (!kf || i < 0 || i >= kf->k) return RB__FAIL(RB_ERR_ARGUMENT, "rb_kfold: no fold %d", i);
     if (n_val) *n_val = kf->val_start[i + 1] - kf->val_start[i];
     return kf->val_rows + kf->val_start[i];
 }
 
 const int64_t *rb_kfold_train_rows(const rb_kfold *kf, int i, int64_t *n_train)
 {
-    if (!kf || i < 0 || i >= kf->k) return rb__fail(RB_ERR_ARGUMENT, "rb_kfold: no fold %d", i);
+    if (!kf || i < 0 || i >= kf->k) return RB__FAIL(RB_ERR_ARGUMENT, "rb_kfold: no fold %d", i);
     if (n_train) *n_train = kf->n - (kf->val_start[i + 1] - kf->val_start[i]);
     return kf->train_rows + (int64_t)i * kf->n;
 }

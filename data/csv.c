@@ -49,9 +49,9 @@ static rb_status assemble(const char *path, rb_csv_options o, char **names, int 
             if ((int64_t)label + 1 > n_classes) n_classes = (int64_t)label + 1;
         }
     rb_dtype dtype = o.dtype == RB_F64 ? RB_F64 : RB_F32;
-    out->x = rb__tensor_heap(dtype, RB_SHAPE(rows, cols - 1), "rb_csv_load");
-    out->y = o.classification ? rb__tensor_heap(RB_I64, RB_SHAPE(rows), "rb_csv_load")
-                              : rb__tensor_heap(dtype, RB_SHAPE(rows, 1), "rb_csv_load");
+    out->x = rb_tensor_empty_persistent(dtype, RB_SHAPE(rows, cols - 1));
+    out->y = o.classification ? rb_tensor_empty_persistent(RB_I64, RB_SHAPE(rows))
+                              : rb_tensor_empty_persistent(dtype, RB_SHAPE(rows, 1));
     out->meta = rb__meta_new(path, path, cols - 1, (int)n_classes);
     if (!out->x || !out->y || !out->meta) return rb_last_status();
     for (int64_t i = 0; i < rows; i++) {

@@ -123,9 +123,9 @@ static rb_status build(const char *path, const sklearn_set *s, rb__lines *lines,
                           (long long)(first + i + 1), label, s->name, s->classes - 1);
     }
     if (st == RB_OK) {
-        out->x = rb__tensor_heap(RB_F32, RB_SHAPE(rows, s->features), "rb_sklearn_load");
-        out->y = s->classes ? rb__tensor_heap(RB_I64, RB_SHAPE(rows), "rb_sklearn_load")
-                            : rb__tensor_heap(RB_F32, RB_SHAPE(rows, 1), "rb_sklearn_load");
+        out->x = rb_tensor_empty_persistent(RB_F32, RB_SHAPE(rows, s->features));
+        out->y = s->classes ? rb_tensor_empty_persistent(RB_I64, RB_SHAPE(rows))
+                            : rb_tensor_empty_persistent(RB_F32, RB_SHAPE(rows, 1));
         out->meta = rb__meta_new(s->name, path, s->features, s->classes);
         if (!out->x || !out->y || !out->meta) st = rb_last_status();
     }
@@ -213,8 +213,8 @@ rb_status rb_california_housing_load(const char *path, rb_dataset *out)
                           "rooms, bedrooms and population",
                           path, (long long)(i + 1), HOUSEHOLDS + 1, v[i * CAL_COLS + HOUSEHOLDS]);
     if (st == RB_OK) {
-        out->x = rb__tensor_heap(RB_F32, RB_SHAPE(rows, 8), "rb_california_housing_load");
-        out->y = rb__tensor_heap(RB_F32, RB_SHAPE(rows, 1), "rb_california_housing_load");
+        out->x = rb_tensor_empty_persistent(RB_F32, RB_SHAPE(rows, 8));
+        out->y = rb_tensor_empty_persistent(RB_F32, RB_SHAPE(rows, 1));
         out->meta = rb__meta_new("california_housing", path, 8, 0);
         if (!out->x || !out->y || !out->meta) st = rb_last_status();
     }

@@ -5,9 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core.h"
-#include "parallel.h"
-#include "ruban/augment.h"
+#include "datasets_impl.h"
+
+/* Below about this many pixel values per thread, one thread is faster than forking. */
+#define PARALLEL_GRAIN 32768
 
 typedef struct draw {
     double cos_a, sin_a; /* rotation */
@@ -93,10 +94,12 @@ static void augment_images(void *ctx, int64_t begin, int64_t end)
 rb_status rb_augment(rb_tensor *images, const rb_augment_config *c, rb_rng *rng)
 {
     if (!images || !c || !rng) return rb_error(RB_ERR_ARGUMENT, "rb_augment: NULL argument");
-    if (images->ndim != 4 || (images->dtype != RB_F32 && images->dtype != RB_F64))
+    rb_dtype dtype = rb_tensor_dtype(images);
+    const int64_t *shape = rb_tensor_shape(images);
+    if (rb_tensor_ndim(images) != 4 || (dtype != RB_F32 && dtype != RB_F64))
         return rb_error(RB_ERR_SHAPE, "rb_augment: expects float images (N, H, W, C), got %s",
                         rb__shp(images));
-    if (!(images->flags & RB__CONTIGUOUS))
+    if (!rb_tensor_is_contiguous(images))
         return rb_error(RB_ERR_ARGUMENT,
                         "rb_augment: images must be contiguous (augment a copy: "
                         "rb_contiguous), got a strided %s",
@@ -108,15 +111,8 @@ rb_status rb_augment(rb_tensor *images, const rb_augment_config *c, rb_rng *rng)
                         "%g, rotation %g: need non-negative values (rotation "
                         "<= 180)",
                         c->max_shift, c->crop_padding, c->cutout, c->noise_std, c->max_rotation);
-    int64_t n = images->shape[0];
-    plan p = {c,
-              NULL,
-              images->data,
-              images->dtype == RB_F32,
-              images->shape[1],
-              images->shape[2],
-              images->shape[3],
-              NULL};
+    int64_t n = shape[0];
+    plan p = {c, NULL, rb_tensor_data(images), dtype == RB_F32, shape[1], shape[2], shape[3], NULL};
     draw *draws = malloc(sizeof(draw) * (size_t)(n ? n : 1));
     p.scratch =
         malloc(sizeof(double) * (size_t)(rb_tensor_size(images) ? rb_tensor_size(images) : 1));
@@ -142,9 +138,9 @@ rb_status rb_augment(rb_tensor *images, const rb_augment_config *c, rb_rng *rng)
     }
     p.draws = draws;
     int64_t per_image = p.h * p.w * p.ch;
-    rb__parallel_for(n, per_image > 0 ? (RB__GRAIN + per_image - 1) / per_image : 1, augment_images,
-                     &p);
-    rb__bump_version(images);
+    rb__data_parallel_for(n, per_image > 0 ? (PARALLEL_GRAIN + per_image - 1) / per_image : 1,
+                          augment_images, &p);
+    rb_tensor_mark_modified(images);
     free(draws);
     free(p.scratch);
     return RB_OK;

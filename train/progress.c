@@ -6,7 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core.h"
+#include "ruban.h"
 
 struct rb_progress {
     FILE *f;
@@ -16,16 +16,9 @@ struct rb_progress {
     bool tty;
 };
 
-double rb_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 rb_progress *rb_progress_begin(FILE *f, const char *title, int64_t total)
 {
-    rb_progress *p = rb__calloc(1, sizeof *p);
+    rb_progress *p = calloc(1, sizeof *p);
     if (!p) return NULL;
     p->f = f ? f : stdout;
     snprintf(p->title, sizeof p->title, "%s", title ? title : "");
@@ -91,5 +84,5 @@ void rb_progress_end(rb_progress *p, const char *fmt, ...)
             (long long)p->done, (long long)p->total, elapsed,
             (double)p->done / (rb_now() - p->start + 1e-9), metrics, p->tty ? "\033[K" : "");
     fflush(p->f);
-    rb__free(p);
+    free(p);
 }

@@ -9,8 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core.h"
-#include "ruban/checkpoint.h"
+#include "ruban.h"
 
 /* ---- what goes in a file ---- */
 

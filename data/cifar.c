@@ -61,8 +61,8 @@ static rb_status load_files(const char *const *paths, int n_files, const char *n
         fclose(f);
     }
     if (st == RB_OK) {
-        out->x = rb__tensor_heap(RB_F32, RB_SHAPE(total, SIDE, SIDE, 3), "rb_cifar10_load");
-        out->y = rb__tensor_heap(RB_I64, RB_SHAPE(total), "rb_cifar10_load");
+        out->x = rb_tensor_empty_persistent(RB_F32, RB_SHAPE(total, SIDE, SIDE, 3));
+        out->y = rb_tensor_empty_persistent(RB_I64, RB_SHAPE(total));
         out->meta = rb__meta_new(name, paths[0], PLANE * 3, 10);
         if (!out->x || !out->y || !out->meta) st = rb_last_status();
     }

@@ -3,9 +3,40 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core.h"
 #include "datasets_impl.h"
-#include "kernels.h"
+
+rb_tensor *rb__rows_like(const rb_tensor *src, int64_t rows)
+{
+    int64_t shape[RB_MAX_DIMS];
+    int ndim = rb_tensor_ndim(src);
+    memcpy(shape, rb_tensor_shape(src), sizeof(int64_t) * (size_t)ndim);
+    shape[0] = rows;
+    return rb_tensor_empty_persistent(rb_tensor_dtype(src), ndim, shape);
+}
+
+void rb__copy_row(rb_tensor *dst, int64_t i, const rb_tensor *src, int64_t r)
+{
+    int64_t rows = rb_tensor_dim(src, 0), per_row = rows ? rb_tensor_size(src) / rows : 0;
+    if (rb_tensor_is_contiguous(src) && rb_tensor_is_contiguous(dst)) {
+        size_t es = rb_dtype_size(rb_tensor_dtype(src));
+        memcpy((char *)rb_tensor_data(dst) + (size_t)(i * per_row) * es,
+               (const char *)rb_tensor_data(src) + (size_t)(r * per_row) * es,
+               (size_t)per_row * es);
+        return;
+    }
+    /* dst is contiguous (made by rb__rows_like); a strided source is read element by element.
+     * Written directly, not with rb_tensor_set_flat: rows are copied from several threads. */
+    void *out = rb_tensor_data(dst);
+    for (int64_t k = 0; k < per_row; k++) {
+        double v = rb_tensor_get_flat(src, r * per_row + k);
+        int64_t o = i * per_row + k;
+        switch (rb_tensor_dtype(dst)) {
+        case RB_F32: ((float *)out)[o] = (float)v; break;
+        case RB_F64: ((double *)out)[o] = v; break;
+        case RB_I64: ((int64_t *)out)[o] = (int64_t)v; break;
+        }
+    }
+}
 
 void rb_dataset_free(rb_dataset *d)
 {
@@ -107,9 +138,7 @@ static rb_status load_split(const char *set, const char *dir, const char *images
         return st;
     }
     /* A contiguous reshape: the same block seen as (N, 784). */
-    x->shape[1] *= x->shape[2];
-    x->ndim = 2;
-    rb__contiguous_strides(2, x->shape, x->strides);
+    rb_tensor_set_shape(x, RB_SHAPE(n, rb_tensor_dim(x, 1) * rb_tensor_dim(x, 2)));
     out->x = x;
     out->y = y;
     return RB_OK;
@@ -155,17 +184,13 @@ rb_status rb_dataset_head(const rb_dataset *d, int64_t n, rb_dataset *out)
     rb_tensor **dst[2] = {&out->x, &out->y};
     for (int k = 0; k < 2; k++) {
         if (!src[k]) continue;
-        int64_t shape[RB_MAX_DIMS];
-        memcpy(shape, src[k]->shape, sizeof shape);
-        shape[0] = n;
-        rb_tensor *t = rb__tensor_heap(src[k]->dtype, src[k]->ndim, shape, "rb_dataset_head");
+        rb_tensor *t = rb__rows_like(src[k], n);
         if (!t) {
             rb_dataset_free(out);
             return rb_last_status();
         }
-        rb_tensor view = *src[k];
-        view.shape[0] = n;
-        rb__copy_strided(t, &view);
+        for (int64_t i = 0; i < n; i++)
+            rb__copy_row(t, i, src[k], i);
         *dst[k] = t;
     }
     if (d->meta && !(out->meta = rb__meta_copy(d->meta))) {

@@ -1,10 +1,11 @@
 /* IDX files (the MNIST format): a magic number naming the element type and rank, big-endian
  * extents, then the values. zlib reads plain and gzip files alike. */
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
 
-#include "core.h"
+#include "datasets_impl.h"
 
 typedef struct idx_type {
     unsigned code;
@@ -114,44 +115,41 @@ rb_status rb_idx_load(const char *path, rb_dtype dtype, double scale, rb_tensor 
         count *= shape[d];
     }
     long long header = 4 + 4 * (long long)ndim, payload = (long long)count * (long long)type->size;
-    unsigned char *raw = rb__malloc((size_t)payload + 1);
-    if (!raw) {
-        gzclose(f);
-        return rb_last_status();
-    }
+    unsigned char *raw = malloc((size_t)payload + 1);
+    if (!raw) return fail(f, RB_ERR_MEMORY, path, "out of memory for %lld bytes", payload + 1);
     got = read_fully(f, raw, (size_t)payload);
     if (got < 0) {
-        rb__free(raw);
+        free(raw);
         return fail(f, RB_ERR_FORMAT, path, "corrupt compressed data after byte %lld", header);
     }
     if (got < payload) {
-        rb__free(raw);
+        free(raw);
         return fail(f, RB_ERR_FORMAT, path, "truncated at byte %lld of %lld", header + got,
                     header + payload);
     }
     unsigned char extra;
     if (read_fully(f, &extra, 1) > 0) {
-        rb__free(raw);
+        free(raw);
         return fail(f, RB_ERR_FORMAT, path,
                     "unexpected data after byte %lld (the header "
                     "announces %lld bytes)",
                     header + payload, header + payload);
     }
     gzclose(f);
-    rb_tensor *t = rb__tensor_heap(dtype, ndim, shape, "rb_idx_load");
+    rb_tensor *t = rb_tensor_empty_persistent(dtype, ndim, shape);
     if (!t) {
-        rb__free(raw);
+        free(raw);
         return rb_last_status();
     }
     if (dtype == RB_F32 && type->code == 0x08) {
-        float *dst = t->data, s = (float)scale; /* the common case, kept fast */
+        float *dst = rb_tensor_data(t), s = (float)scale; /* the common case, kept fast */
         for (int64_t i = 0; i < count; i++)
             dst[i] = (float)raw[i] * s;
     } else {
         for (int64_t i = 0; i < count; i++)
-            rb__set_flat(t, i, decode(type, raw + (size_t)i * type->size) * scale);
+            rb_tensor_set_flat(t, i, decode(type, raw + (size_t)i * type->size) * scale);
     }
-    rb__free(raw);
+    free(raw);
     *out = t;
     return RB_OK;
 }

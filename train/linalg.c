@@ -3,8 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core.h"
-#include "ruban/linalg.h"
+#include "ruban.h"
 
 /* Solve A z = r for symmetric positive definite A (f x f), t right-hand sides, in place:
  * A becomes its Cholesky factor, r the solution. Returns the first failing pivot or -1. */
@@ -52,15 +51,15 @@ rb_status rb_linear_regression(const rb_tensor *x, const rb_tensor *y, double ri
     if (bias) *bias = NULL;
     if (!x || !y || !weights || !bias)
         return rb_error(RB_ERR_ARGUMENT, "rb_linear_regression: NULL argument");
-    if (x->ndim != 2 || (x->dtype != RB_F32 && x->dtype != RB_F64))
+    if (rb_tensor_ndim(x) != 2 || (rb_tensor_dtype(x) != RB_F32 && rb_tensor_dtype(x) != RB_F64))
         return rb_error(RB_ERR_SHAPE, "rb_linear_regression: x must be float (N, F), got %s",
-                        rb__shp(x));
-    int64_t n = x->shape[0], f = x->shape[1], t = y->ndim == 2 ? y->shape[1] : 1;
-    if ((y->ndim != 1 && y->ndim != 2) || y->shape[0] != n || y->dtype == RB_I64)
+                        rb_tensor_shape_text(x));
+    int64_t n = rb_tensor_shape(x)[0], f = rb_tensor_shape(x)[1], t = rb_tensor_ndim(y) == 2 ? rb_tensor_shape(y)[1] : 1;
+    if ((rb_tensor_ndim(y) != 1 && rb_tensor_ndim(y) != 2) || rb_tensor_shape(y)[0] != n || rb_tensor_dtype(y) == RB_I64)
         return rb_error(RB_ERR_SHAPE,
                         "rb_linear_regression: y must be float (N) or (N, T) with "
                         "N = %lld, got %s",
-                        (long long)n, rb__shp(y));
+                        (long long)n, rb_tensor_shape_text(y));
     if (n < 2 || !(ridge >= 0))
         return rb_error(RB_ERR_ARGUMENT,
                         "rb_linear_regression: %lld rows, ridge %g (needs 2 "
@@ -75,9 +74,9 @@ rb_status rb_linear_regression(const rb_tensor *x, const rb_tensor *y, double ri
                        : rb_error(RB_ERR_MEMORY, "rb_linear_regression: out of memory");
     for (int64_t i = 0; st == RB_OK && i < n; i++) {
         for (int64_t j = 0; j < f; j++)
-            mx[j] += rb__get_flat(x, i * f + j);
+            mx[j] += rb_tensor_get_flat(x, i * f + j);
         for (int64_t c = 0; c < t; c++)
-            my[c] += rb__get_flat(y, i * t + c);
+            my[c] += rb_tensor_get_flat(y, i * t + c);
     }
     for (int64_t j = 0; st == RB_OK && j < f; j++)
         mx[j] /= (double)n;
@@ -86,9 +85,9 @@ rb_status rb_linear_regression(const rb_tensor *x, const rb_tensor *y, double ri
     /* Centred Gram matrix and right-hand side, accumulated row by row. */
     for (int64_t i = 0; st == RB_OK && i < n; i++) {
         for (int64_t j = 0; j < f; j++)
-            row[j] = rb__get_flat(x, i * f + j) - mx[j];
+            row[j] = rb_tensor_get_flat(x, i * f + j) - mx[j];
         for (int64_t c = 0; c < t; c++)
-            row[f + c] = rb__get_flat(y, i * t + c) - my[c];
+            row[f + c] = rb_tensor_get_flat(y, i * t + c) - my[c];
         for (int64_t j = 0; j < f; j++) {
             for (int64_t k = 0; k <= j; k++)
                 a[j * f + k] += row[j] * row[k];
@@ -111,17 +110,17 @@ rb_status rb_linear_regression(const rb_tensor *x, const rb_tensor *y, double ri
                           (long long)bad);
     }
     if (st == RB_OK) {
-        *weights = rb__tensor_heap(x->dtype, 2, (int64_t[]){f, t}, "rb_linear_regression");
-        *bias = rb__tensor_heap(x->dtype, 1, &t, "rb_linear_regression");
+        *weights = rb_tensor_empty_persistent(rb_tensor_dtype(x), 2, (int64_t[]){f, t});
+        *bias = rb_tensor_empty_persistent(rb_tensor_dtype(x), 1, &t);
         if (!*weights || !*bias) st = rb_last_status();
     }
     for (int64_t c = 0; st == RB_OK && c < t; c++) {
         double b = my[c];
         for (int64_t j = 0; j < f; j++) {
-            rb__set_flat(*weights, j * t + c, r[j * t + c]);
+            rb_tensor_set_flat(*weights, j * t + c, r[j * t + c]);
             b -= mx[j] * r[j * t + c];
         }
-        rb__set_flat(*bias, c, b);
+        rb_tensor_set_flat(*bias, c, b);
     }
     if (st != RB_OK) {
         rb_tensor_free(*weights);

@@ -5,7 +5,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "core.h"
+#include "ruban.h"
 
 static void be32(unsigned char *p, uint32_t v)
 {
@@ -83,17 +83,17 @@ rb_status rb_png_write(const char *path, int width, int height, int channels, co
 rb_status rb_image_grid_png(const char *path, const rb_tensor *images, int columns, int padding)
 {
     if (!images) return rb_error(RB_ERR_ARGUMENT, "rb_image_grid_png: images is NULL");
-    int nd = images->ndim;
-    int64_t c = nd == 4 ? images->shape[3] : 1;
-    if ((nd != 3 && nd != 4) || (c != 1 && c != 3) || images->shape[0] < 1)
+    int nd = rb_tensor_ndim(images);
+    int64_t c = nd == 4 ? rb_tensor_shape(images)[3] : 1;
+    if ((nd != 3 && nd != 4) || (c != 1 && c != 3) || rb_tensor_shape(images)[0] < 1)
         return rb_error(RB_ERR_SHAPE,
                         "rb_image_grid_png: expects (N, H, W) or (N, H, W, 1|3), "
                         "got %s",
-                        rb__shp(images));
+                        rb_tensor_shape_text(images));
     if (columns < 1 || padding < 0)
         return rb_error(RB_ERR_ARGUMENT, "rb_image_grid_png: %d columns, padding %d", columns,
                         padding);
-    int64_t n = images->shape[0], h = images->shape[1], w = images->shape[2];
+    int64_t n = rb_tensor_shape(images)[0], h = rb_tensor_shape(images)[1], w = rb_tensor_shape(images)[2];
     int64_t cols = n < columns ? n : columns, rows = (n + columns - 1) / columns;
     int64_t W = cols * w + (cols + 1) * padding, H = rows * h + (rows + 1) * padding;
     uint8_t *px = malloc((size_t)(W * H * c));
@@ -105,7 +105,7 @@ rb_status rb_image_grid_png(const char *path, const rb_tensor *images, int colum
         for (int64_t y = 0; y < h; y++)
             for (int64_t x = 0; x < w; x++)
                 for (int64_t ch = 0; ch < c; ch++) {
-                    double v = rb__get_flat(images, ((k * h + y) * w + x) * c + ch);
+                    double v = rb_tensor_get_flat(images, ((k * h + y) * w + x) * c + ch);
                     v = v < 0 ? 0 : (v > 1 ? 1 : v);
                     px[((oy + y) * W + ox + x) * c + ch] = (uint8_t)(v * 255.0 + 0.5);
                 }

@@ -1,0 +1,110 @@
+/* Minibatches: rows gathered into buffers the batcher owns, so a training loop allocates
+ * nothing per step. */
+#include <stdlib.h>
+
+#include "datasets_impl.h"
+
+/* Rows per thread chunk when gathering a batch. */
+#define GATHER_GRAIN 64
+
+struct rb_batcher {
+    rb_tensor *x, *y;             /* the data set (not owned) */
+    rb_tensor *xb, *yb;           /* reused batch buffers */
+    rb_tensor *x_last, *y_last;   /* the smaller last batch of an epoch, if any */
+    int64_t n, batch, pos;
+    int64_t *order;
+    bool shuffle;
+    rb_rng rng;
+};
+
+rb_batcher *rb_batcher_new(rb_tensor *x, rb_tensor *y, int64_t batch_size, bool shuffle,
+                           uint64_t seed)
+{
+    if (!x) return RB__FAIL(RB_ERR_ARGUMENT, "rb_batcher_new: x is NULL");
+    if (rb_tensor_ndim(x) < 1 || rb_tensor_dim(x, 0) < 1)
+        return RB__FAIL(RB_ERR_EMPTY, "rb_batcher_new: x %s has no rows", rb__shp(x));
+    if (y && (rb_tensor_ndim(y) < 1 || rb_tensor_dim(y, 0) != rb_tensor_dim(x, 0)))
+        return RB__FAIL(RB_ERR_SHAPE, "rb_batcher_new: x %s and y %s differ in rows", rb__shp(x),
+                        rb__shp(y));
+    if (batch_size < 1)
+        return RB__FAIL(RB_ERR_ARGUMENT, "rb_batcher_new: batch size %lld < 1",
+                        (long long)batch_size);
+    rb_batcher *b = calloc(1, sizeof *b);
+    if (!b) return RB__FAIL(RB_ERR_MEMORY, "rb_batcher_new: out of memory");
+    b->x = x;
+    b->y = y;
+    b->n = rb_tensor_dim(x, 0);
+    b->batch = batch_size < b->n ? batch_size : b->n;
+    b->shuffle = shuffle;
+    b->rng = rb_rng_make(seed);
+    b->order = malloc(sizeof(int64_t) * (size_t)b->n);
+    /* Buffers the batcher owns whatever scope is active: they live as long as it does. */
+    int64_t last = b->n % b->batch;
+    b->xb = rb__rows_like(x, b->batch);
+    b->yb = y ? rb__rows_like(y, b->batch) : NULL;
+    b->x_last = last ? rb__rows_like(x, last) : NULL;
+    b->y_last = last && y ? rb__rows_like(y, last) : NULL;
+    if (!b->order || !b->xb || (y && !b->yb) || (last && (!b->x_last || (y && !b->y_last)))) {
+        if (!b->order) rb_error(RB_ERR_MEMORY, "rb_batcher_new: out of memory");
+        rb_batcher_free(b);
+        return NULL;
+    }
+    for (int64_t i = 0; i < b->n; i++)
+        b->order[i] = i;
+    if (shuffle) rb_rng_shuffle(&b->rng, b->order, b->n);
+    return b;
+}
+
+typedef struct gather_rows {
+    const rb_tensor *src;
+    rb_tensor *dst;
+    const int64_t *rows;
+} gather_rows;
+
+static void copy_rows(void *arg, int64_t begin, int64_t end)
+{
+    const gather_rows *g = arg;
+    for (int64_t i = begin; i < end; i++)
+        rb__copy_row(g->dst, i, g->src, g->rows[i]);
+}
+
+static void gather(const rb_tensor *src, rb_tensor *dst, const int64_t *rows)
+{
+    gather_rows g = {src, dst, rows};
+    rb__data_parallel_for(rb_tensor_dim(dst, 0), GATHER_GRAIN, copy_rows, &g);
+    rb_tensor_mark_modified(dst);
+}
+
+bool rb_batcher_next(rb_batcher *b, rb_tensor **xb, rb_tensor **yb)
+{
+    if (!b) return false;
+    if (b->pos >= b->n) {
+        b->pos = 0;
+        if (b->shuffle) rb_rng_shuffle(&b->rng, b->order, b->n);
+        return false;
+    }
+    bool full = b->n - b->pos >= b->batch;
+    rb_tensor *xd = full ? b->xb : b->x_last, *yd = full ? b->yb : b->y_last;
+    gather(b->x, xd, b->order + b->pos);
+    if (b->y) gather(b->y, yd, b->order + b->pos);
+    b->pos += rb_tensor_dim(xd, 0);
+    if (xb) *xb = xd;
+    if (yb) *yb = yd;
+    return true;
+}
+
+int64_t rb_batcher_num_batches(const rb_batcher *b)
+{
+    return b ? (b->n + b->batch - 1) / b->batch : 0;
+}
+
+void rb_batcher_free(rb_batcher *b)
+{
+    if (!b) return;
+    rb_tensor_free(b->xb);
+    rb_tensor_free(b->yb);
+    rb_tensor_free(b->x_last);
+    rb_tensor_free(b->y_last);
+    free(b->order);
+    free(b);
+}
