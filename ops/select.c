@@ -54,7 +54,7 @@ rb_tensor *rb_where(rb_tensor *cond, rb_tensor *a, rb_tensor *b)
         const C *c = (const C *)ptrs[1];                                                           \
         const T *a = (const T *)ptrs[2], *b = (const T *)ptrs[3];                                  \
         for (int64_t i = 0; i < n; i++)                                                            \
-            o[i] = c[i * strides[1]] != 0 ? a[i * strides[2]] : b[i * strides[3]];                 \
+            o[i * strides[0]] = c[i * strides[1]] != 0 ? a[i * strides[2]] : b[i * strides[3]];    \
     } while (0)
 
 typedef struct where_ctx {

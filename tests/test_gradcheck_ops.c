@@ -103,6 +103,25 @@ FN(f_flatten, rb_flatten(X(0)))
 /* indexing */
 FN(f_slice,
    rb_slice(X(0), (const int64_t[]){1, -3}, (const int64_t[]){4, 5}, (const int64_t[]){2, 1}))
+/* Steps on the last axis, on every axis, slices of slices and of a transposed view, and two
+ * overlapping slices whose gradients add into the same elements. */
+FN(f_slice_last_step,
+   rb_slice(X(0), (const int64_t[]){1}, (const int64_t[]){6}, (const int64_t[]){2}))
+FN(f_slice_columns_step,
+   rb_slice(X(0), (const int64_t[]){0, 0}, (const int64_t[]){2, 6}, (const int64_t[]){1, 2}))
+FN(f_slice_every_axis, rb_slice(X(0), (const int64_t[]){0, 1, 1}, (const int64_t[]){3, 4, 5},
+                                (const int64_t[]){2, 2, 3}))
+FN(f_slice_of_slice,
+   rb_slice(rb_slice(X(0), (const int64_t[]){0, 1}, (const int64_t[]){5, 6},
+                     (const int64_t[]){2, 2}),
+            (const int64_t[]){0, 0}, (const int64_t[]){3, 3}, (const int64_t[]){2, 2}))
+FN(f_slice_of_transpose, rb_slice(rb_transpose(X(0), 0, 1), (const int64_t[]){0, 1},
+                                  (const int64_t[]){5, 4}, (const int64_t[]){3, 2}))
+FN(f_slices_overlapping,
+   rb_add(rb_slice(X(0), (const int64_t[]){0}, (const int64_t[]){8}, (const int64_t[]){2}),
+          rb_mul_scalar(rb_slice(X(0), (const int64_t[]){0}, (const int64_t[]){10},
+                                 (const int64_t[]){3}),
+                        -1.5)))
 FN(f_concat, rb_concat(3, (rb_tensor *[]){X(0), X(1), X(2)}, 1))
 FN(f_stack, rb_stack(2, (rb_tensor *[]){X(0), X(1)}, 1))
 FN(f_pad, rb_pad(X(0), (const int64_t[]){1, 0}, (const int64_t[]){2, 1}, 0.5))
@@ -256,6 +275,12 @@ static const op_case cases[] = {
     {"expand_dims_squeeze", "reshape", f_expand_squeeze, 1, {IN("3x4", ANY)}, true},
     {"flatten", "reshape", f_flatten, 1, {IN("2x3x2", ANY)}, true},
     {"slice_steps_negative", "slice,slice_scatter", f_slice, 1, {IN("5x6", ANY)}, true},
+    {"slice_step_last_axis", "slice,slice_scatter", f_slice_last_step, 1, {IN("6", ANY)}, true},
+    {"slice_step_columns", "slice,slice_scatter", f_slice_columns_step, 1, {IN("2x6", ANY)}, true},
+    {"slice_step_every_axis", "slice", f_slice_every_axis, 1, {IN("3x4x5", ANY)}, true},
+    {"slice_of_a_slice", "slice,slice_scatter", f_slice_of_slice, 1, {IN("5x6", ANY)}, true},
+    {"slice_of_a_transpose", "slice,permute", f_slice_of_transpose, 1, {IN("4x5", ANY)}, true},
+    {"slices_overlapping", "slice,add", f_slices_overlapping, 1, {IN("10", ANY)}, true},
     {"concat", "concat", f_concat, 3, {IN("2x1", ANY), IN("2x3", ANY), IN("2x2", ANY)}, true},
     {"stack", "concat,reshape", f_stack, 2, {IN("2x3", ANY), IN("2x3", ANY)}, true},
     {"pad", "pad", f_pad, 1, {IN("2x3", ANY)}, true},

@@ -1,6 +1,9 @@
 /* Forward values of the shape and indexing ops: reshape and its relatives, permute, transpose,
  * broadcast_to, sum_to, contiguous, cast, slice, concat, stack, pad, gather and one_hot,
- * with the errors that name the offending shapes, indices and labels. */
+ * with the errors that name the offending shapes, indices and labels; the gradients of
+ * stepped slices against hand-computed values. */
+#include "elementwise.h"
+#include "op_impl.h"
 #include "opcheck.h"
 
 /* ---- reshape, flatten, expand_dims, squeeze ---- */
@@ -270,6 +273,160 @@ static void slice_refuses_a_step_that_is_not_positive(void **state)
                 "must be positive");
 }
 
+/* ---- slice gradients: they land on the elements the slice took, and nowhere else ---- */
+
+/* dy/dx copied into `into` (made before the tape began), then the tape ends: the checks run
+ * after it, so a failing one leaves no tape open. */
+static rb_tensor *gradient_then_end(rb_tape *tape, rb_tensor *y, rb_tensor *x, rb_tensor *into)
+{
+    rb_tensor *g = rb_tape_gradient1(tape, y, x);
+    rb_status st = g ? rb_tensor_assign(into, g) : rb_last_status();
+    rb_tape_end(tape);
+    return st == RB_OK ? into : NULL;
+}
+
+/* d/dx sum(w * slice(x)), w = 1, 2, 3... in the slice's row-major order. */
+static rb_tensor *weighted_slice_gradient(rb_dtype dtype, int ndim, const int64_t *shape,
+                                          const int64_t *start, const int64_t *stop,
+                                          const int64_t *step)
+{
+    rb_tensor *x = rb_tensor_zeros(dtype, ndim, shape), *g = rb_tensor_zeros(dtype, ndim, shape);
+    rb_tape *tape = rb_tape_begin(RB_TAPE_DEFAULT);
+    rb_tape_watch(tape, x);
+    rb_tensor *s = rb_slice(x, start, stop, step);
+    rb_tensor *w =
+        rb_add_scalar(rb_reshape(rb_tensor_arange(dtype, 0, (double)rb_tensor_size(s), 1),
+                                 rb_tensor_ndim(s), rb_tensor_shape(s)),
+                      1.0);
+    return gradient_then_end(tape, rb_sum(rb_mul(w, s), RB_ALL_AXES, false), x, g);
+}
+
+static void
+the_gradient_of_a_slice_stepping_on_the_last_axis_lands_on_the_taken_elements(void **state)
+{
+    (void)state;
+    for (int k = 0; k < 2; k++) {
+        rb_dtype dt = k ? RB_F32 : RB_F64;
+        /* x[1:6:2] takes elements 1, 3 and 5 with weights 1, 2, 3 */
+        CHECK_TENSOR(weighted_slice_gradient(dt, RB_SHAPE(6), (int64_t[]){1}, (int64_t[]){6},
+                                             (int64_t[]){2}),
+                     0, 0, 1, 0, 2, 0, 3);
+        /* x[:, ::2] of a (2, 6) tensor: columns 0, 2 and 4 of both rows */
+        CHECK_TENSOR(weighted_slice_gradient(dt, RB_SHAPE(2, 6), (int64_t[]){0, 0},
+                                             (int64_t[]){2, 6}, (int64_t[]){1, 2}),
+                     0, 1, 0, 2, 0, 3, 0, 4, 0, 5, 0, 6, 0);
+    }
+}
+
+static void the_gradient_of_a_slice_stepping_on_every_axis_lands_on_the_taken_elements(void **state)
+{
+    (void)state;
+    /* x[0:3:2, 1:4:2, 1:5:3] of a (3, 4, 5) tensor takes i in {0, 2}, j in {1, 3}, k in {1, 4}:
+     * weights 1..8 in that order. */
+    rb_tensor *g = weighted_slice_gradient(RB_F64, RB_SHAPE(3, 4, 5), (int64_t[]){0, 1, 1},
+                                           (int64_t[]){3, 4, 5}, (int64_t[]){2, 2, 3});
+    double expect[60] = {0};
+    expect[0 * 20 + 1 * 5 + 1] = 1;
+    expect[0 * 20 + 1 * 5 + 4] = 2;
+    expect[0 * 20 + 3 * 5 + 1] = 3;
+    expect[0 * 20 + 3 * 5 + 4] = 4;
+    expect[2 * 20 + 1 * 5 + 1] = 5;
+    expect[2 * 20 + 1 * 5 + 4] = 6;
+    expect[2 * 20 + 3 * 5 + 1] = 7;
+    expect[2 * 20 + 3 * 5 + 4] = 8;
+    CHECK_SHAPE(g, 3, 4, 5);
+    for (int i = 0; i < 60; i++)
+        if (rb_tensor_get_flat(g, i) != expect[i])
+            fail_msg("gradient[%d] = %g, expected %g", i, rb_tensor_get_flat(g, i), expect[i]);
+}
+
+static void gradients_of_overlapping_stepped_slices_add_up(void **state)
+{
+    (void)state;
+    rb_tensor *x = rb_tensor_zeros(RB_F64, RB_SHAPE(8)), *g = rb_tensor_zeros(RB_F64, RB_SHAPE(8));
+    rb_tape *tape = rb_tape_begin(RB_TAPE_DEFAULT);
+    rb_tape_watch(tape, x);
+    /* sum(x[0:8:2]) + 2 sum(x[0:8:3]): elements 0, 2, 4, 6 and twice 0, 3, 6 */
+    rb_tensor *y = rb_add(
+        rb_sum(rb_slice(x, (int64_t[]){0}, (int64_t[]){8}, (int64_t[]){2}), RB_ALL_AXES, false),
+        rb_mul_scalar(
+            rb_sum(rb_slice(x, (int64_t[]){0}, (int64_t[]){8}, (int64_t[]){3}), RB_ALL_AXES, false),
+            2));
+    CHECK_TENSOR(gradient_then_end(tape, y, x, g), 0, 3, 0, 1, 2, 1, 0, 3, 0);
+}
+
+static void the_gradient_of_a_slice_of_a_stepped_slice_composes_their_steps(void **state)
+{
+    (void)state;
+    rb_tensor *x = rb_tensor_zeros(RB_F32, RB_SHAPE(12)),
+              *g = rb_tensor_zeros(RB_F32, RB_SHAPE(12));
+    rb_tape *tape = rb_tape_begin(RB_TAPE_DEFAULT);
+    rb_tape_watch(tape, x);
+    /* x[1::2] = elements 1, 3, 5, 7, 9, 11; of those, [0::3] = elements 1 and 7 */
+    rb_tensor *outer = rb_slice(x, (int64_t[]){1}, (int64_t[]){12}, (int64_t[]){2});
+    rb_tensor *inner = rb_slice(outer, (int64_t[]){0}, (int64_t[]){6}, (int64_t[]){3});
+    CHECK_TENSOR(gradient_then_end(tape, rb_sum(inner, RB_ALL_AXES, false), x, g), 0, 0, 1, 0, 0, 0,
+                 0, 0, 1, 0, 0, 0, 0);
+}
+
+static void
+the_gradient_of_a_stepped_slice_of_a_transposed_view_lands_on_the_taken_elements(void **state)
+{
+    (void)state;
+    rb_tensor *x = rb_tensor_zeros(RB_F64, RB_SHAPE(3, 4)),
+              *g = rb_tensor_zeros(RB_F64, RB_SHAPE(3, 4));
+    rb_tape *tape = rb_tape_begin(RB_TAPE_DEFAULT);
+    rb_tape_watch(tape, x);
+    /* x^T is (4, 3); its rows 0, 2 and columns 0, 2 are x[0, 0], x[2, 0], x[0, 2], x[2, 2] */
+    rb_tensor *s =
+        rb_slice(rb_transpose(x, 0, 1), (int64_t[]){0, 0}, (int64_t[]){4, 3}, (int64_t[]){2, 2});
+    rb_tensor *w = T64(RB_SHAPE(2, 2), 1, 2, 3, 4);
+    CHECK_TENSOR(gradient_then_end(tape, rb_sum(rb_mul(w, s), RB_ALL_AXES, false), x, g), 0, 1, 0,
+                 3, 0, 0, 0, 0, 0, 2, 0, 4, 0);
+}
+
+/* ---- kernels writing through views (what a slice's backward adds into) ---- */
+
+/* Rows 0 and 2, columns 5, 3 and 1 (a negative step) of a zero (4, 6) tensor. */
+static rb_tensor *stepped_output(rb_tensor **base)
+{
+    *base = rb_tensor_zeros(RB_F64, RB_SHAPE(4, 6));
+    return rb__tensor_view(*base, 2, (int64_t[]){2, 3}, (int64_t[]){12, -2}, 5);
+}
+
+/* The base after writing v[0..6) through stepped_output, in row-major order. */
+#define CHECK_WRITTEN_THROUGH_VIEW(base, v)                                                        \
+    CHECK_TENSOR(base, 0, 0, v[2], 0, v[1], 0, v[0], 0, 0, 0, 0, 0, 0, 0, v[5], 0, v[4], 0, v[3],  \
+                 0, 0, 0, 0, 0, 0)
+
+static void elementwise_kernels_write_through_a_stepped_output_view(void **state)
+{
+    (void)state;
+    rb_tensor *a = T64(RB_SHAPE(2, 3), 1, 2, 3, 4, 5, 6), *b = T64(RB_SHAPE(3), 10, 20, 30), *base;
+    rb__binary(RB__B_ADD, a, b, stepped_output(&base));
+    CHECK_WRITTEN_THROUGH_VIEW(base, ((double[]){11, 22, 33, 14, 25, 36}));
+    rb__unary(RB__U_NEG, a, stepped_output(&base), 0, 0);
+    CHECK_WRITTEN_THROUGH_VIEW(base, ((double[]){-1, -2, -3, -4, -5, -6}));
+    rb_tensor *acc = stepped_output(&base); /* accumulation in place, as a slice's backward does */
+    rb__add_into(acc, a);
+    rb__add_into(acc, a);
+    CHECK_WRITTEN_THROUGH_VIEW(base, ((double[]){2, 4, 6, 8, 10, 12}));
+}
+
+static void where_writes_through_a_stepped_output_view(void **state)
+{
+    (void)state;
+    rb_tensor *cond = T64(RB_SHAPE(2, 3), 1, 0, 1, 0, 1, 0), *base;
+    rb_tensor *a = T64(RB_SHAPE(2, 3), 1, 2, 3, 4, 5, 6), *b = T64(RB_SHAPE(1), -1);
+    rb_node node = {.n_in = 3, .out = stepped_output(&base)};
+    node.in = node.in_inline;
+    node.in[0] = cond;
+    node.in[1] = a;
+    node.in[2] = b;
+    CHECK_STATUS_OK(rb__fwd_where(&node));
+    CHECK_WRITTEN_THROUGH_VIEW(base, ((double[]){1, -1, 3, -1, 5, -1}));
+}
+
 /* ---- concat, stack, pad ---- */
 
 static void concat_joins_along_axis_zero_and_one(void **state)
@@ -440,6 +597,13 @@ int main(int argc, char **argv)
         TEST(slice_clips_bounds_beyond_the_end),
         TEST(slice_can_be_empty),
         TEST(slice_refuses_a_step_that_is_not_positive),
+        TEST(the_gradient_of_a_slice_stepping_on_the_last_axis_lands_on_the_taken_elements),
+        TEST(the_gradient_of_a_slice_stepping_on_every_axis_lands_on_the_taken_elements),
+        TEST(gradients_of_overlapping_stepped_slices_add_up),
+        TEST(the_gradient_of_a_slice_of_a_stepped_slice_composes_their_steps),
+        TEST(the_gradient_of_a_stepped_slice_of_a_transposed_view_lands_on_the_taken_elements),
+        TEST(elementwise_kernels_write_through_a_stepped_output_view),
+        TEST(where_writes_through_a_stepped_output_view),
         TEST(concat_joins_along_axis_zero_and_one),
         TEST(concat_accepts_strided_views),
         TEST(concat_refuses_mismatched_shapes_naming_them),

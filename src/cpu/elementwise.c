@@ -1,5 +1,6 @@
 /* Elementwise kernels. Each inner loop has a unit-stride path the compiler vectorises and a
- * general strided path; broadcast operands arrive with stride 0. */
+ * general strided path, for the output as for the inputs; broadcast operands arrive with
+ * stride 0. */
 #include <math.h>
 
 #include "elementwise.h"
@@ -11,18 +12,24 @@ typedef struct unary_ctx {
     double p0, p1;
 } unary_ctx;
 
-/* y = EXPR(v) over n elements; v is the input element. */
+/* y = EXPR(v) over n elements; v is the input element. The output may be a view (a slice's
+ * backward adds into a stepped region): its stride is honoured like the input's. */
 #define UNARY_LOOP(T, EXPR)                                                                        \
     do {                                                                                           \
-        if (sx == 1)                                                                               \
+        if (sy == 1 && sx == 1)                                                                    \
             for (int64_t i = 0; i < n; i++) {                                                      \
                 T v = x[i];                                                                        \
+                y[i] = (EXPR);                                                                     \
+            }                                                                                      \
+        else if (sy == 1)                                                                          \
+            for (int64_t i = 0; i < n; i++) {                                                      \
+                T v = x[i * sx];                                                                   \
                 y[i] = (EXPR);                                                                     \
             }                                                                                      \
         else                                                                                       \
             for (int64_t i = 0; i < n; i++) {                                                      \
                 T v = x[i * sx];                                                                   \
-                y[i] = (EXPR);                                                                     \
+                y[i * sy] = (EXPR);                                                                \
             }                                                                                      \
     } while (0)
 
@@ -32,7 +39,7 @@ typedef struct unary_ctx {
         const unary_ctx *c = arg;                                                                  \
         T *y = (T *)ptrs[0];                                                                       \
         const T *x = (const T *)ptrs[1];                                                           \
-        int64_t sx = strides[1];                                                                   \
+        int64_t sy = strides[0], sx = strides[1];                                                  \
         const T p0 = (T)c->p0, p1 = (T)c->p1;                                                      \
         switch (c->kind) {                                                                         \
         case RB__U_NEG: UNARY_LOOP(T, -v); break;                                                  \
@@ -79,10 +86,16 @@ void rb__unary(rb__unary_kind kind, const rb_tensor *x, rb_tensor *out, double p
     rb__iterate(out->ndim, out->shape, 2, ops, out->dtype == RB_F32 ? unary_f32 : unary_f64, &c);
 }
 
-/* o = EXPR(a, b) with a, b the operand elements. */
+/* o = EXPR(a, b) with a, b the operand elements; unit-stride and broadcast paths for a
+ * contiguous output, the general one for a view (any strides, negative included). */
 #define BINARY_LOOP(T, EXPR)                                                                       \
     do {                                                                                           \
-        if (sa == 1 && sb == 1)                                                                    \
+        if (so != 1)                                                                               \
+            for (int64_t i = 0; i < n; i++) {                                                      \
+                T a = pa[i * sa], b = pb[i * sb];                                                  \
+                o[i * so] = (EXPR);                                                                \
+            }                                                                                      \
+        else if (sa == 1 && sb == 1)                                                               \
             for (int64_t i = 0; i < n; i++) {                                                      \
                 T a = pa[i], b = pb[i];                                                            \
                 o[i] = (EXPR);                                                                     \
@@ -112,7 +125,7 @@ void rb__unary(rb__unary_kind kind, const rb_tensor *x, rb_tensor *out, double p
         rb__binary_kind kind = *(const rb__binary_kind *)arg;                                      \
         T *o = (T *)ptrs[0];                                                                       \
         const T *pa = (const T *)ptrs[1], *pb = (const T *)ptrs[2];                                \
-        int64_t sa = strides[1], sb = strides[2];                                                  \
+        int64_t so = strides[0], sa = strides[1], sb = strides[2];                                 \
         switch (kind) {                                                                            \
         case RB__B_ADD: BINARY_LOOP(T, a + b); break;                                              \
         case RB__B_SUB: BINARY_LOOP(T, a - b); break;                                              \

@@ -48,12 +48,13 @@ typedef enum rb__binary_kind {
     RB__B_TANH_GRAD     /* a = g, b = y: g (1 - y^2) */
 } rb__binary_kind;
 
-/* out = f(x) (same shape; out contiguous; x any layout, same float dtype). */
+/* out = f(x) (same shape and float dtype; out and x any layout, out without overlapping
+ * elements). */
 void rb__unary(rb__unary_kind kind, const rb_tensor *x, rb_tensor *out, double p0, double p1);
-/* out = f(a, b) with a and b broadcast to out's shape (out contiguous, all one float dtype).
- * out may be a (in-place accumulation). */
+/* out = f(a, b) with a and b broadcast to out's shape (all one float dtype; any layouts, out
+ * without overlapping elements). out may be a (in-place accumulation). */
 void rb__binary(rb__binary_kind kind, const rb_tensor *a, const rb_tensor *b, rb_tensor *out);
-/* acc += g, acc contiguous, same shape. */
+/* acc += g, same shape; acc may be a view (the region a slice's gradient adds into). */
 void rb__add_into(rb_tensor *acc, const rb_tensor *g);
 
 #endif

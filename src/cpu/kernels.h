@@ -8,7 +8,8 @@
 #define RB__MAX_OPERANDS 4
 
 /* Inner loop over n elements: ptrs[k] points at operand k's first element, strides[k] is its
- * step in elements (0 for a broadcast operand). */
+ * step in elements (0 for a broadcast operand). Every operand's stride must be honoured, the
+ * output's (operand 0) too: outputs can be views with any step. */
 typedef void (*rb__inner_fn)(int64_t n, char **ptrs, const int64_t *strides, void *ctx);
 
 typedef struct rb__operand {
