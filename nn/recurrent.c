@@ -1,6 +1,7 @@
 /* Recurrent layers: SimpleRNN, LSTM and GRU cells written with ops, unrolled over time on the
  * tape, optionally in both directions. The inputs' projection x W + b is one product for all
  * time steps (time-major rows); each step then adds h U and applies the gates. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "layer_impl.h"
@@ -214,6 +215,26 @@ static rb_tensor *lstm_fused(const rb_layer *l, int d, rb_tensor *xw, int64_t t_
     return rb_contiguous(rb_transpose(rb_reshape(hs, RB_SHAPE(t_len, n, u)), 0, 1));
 }
 
+/* One direction step by step: every state (N, T, u), or the last one read (t = T - 1
+ * forwards, t = 0 backwards). The states go into `steps` when given, else into an array of
+ * the sequence's length made here (no limit on T). */
+static rb_tensor *unrolled(const rb_layer *l, int d, rb_tensor *xw, int64_t t_len, int64_t n,
+                           rb_rnn_state start, rb_tensor **steps, rb_rnn_state *last)
+{
+    if (!xw) return NULL;
+    rb_tensor **hs = steps ? steps : malloc(sizeof *hs * (size_t)t_len);
+    if (!hs) {
+        rb__layer_fail(l, RB_ERR_MEMORY, "out of memory for the states of %lld steps",
+                       (long long)t_len);
+        return NULL;
+    }
+    rb_tensor *out = NULL;
+    if (run_direction(l, d, xw, t_len, n, start, hs, last))
+        out = l->spec.return_sequences ? rb_stack((int)t_len, hs, 1) : hs[d ? 0 : t_len - 1];
+    if (hs != steps) free(hs);
+    return out;
+}
+
 rb_tensor *rb_rnn_forward(rb_layer *l, rb_tensor *x, const rb_rnn_state *initial,
                           rb_rnn_state *final, rb_tensor **steps)
 {
@@ -236,26 +257,15 @@ rb_tensor *rb_rnn_forward(rb_layer *l, rb_tensor *x, const rb_rnn_state *initial
     rb_tensor *outputs[2] = {NULL, NULL};
     for (int d = 0; d < dirs; d++) {
         rb_tensor *xw = rb_linear(rows, var(l, d, VAR_KERNEL), var(l, d, VAR_RNN_BIAS));
-        rb_tensor *local[1024];
-        rb_tensor **hs = d == 0 && steps ? steps : local;
-        if (t_len > 1024 && hs == local) {
-            rb__layer_fail(l, RB_ERR_ARGUMENT,
-                           "sequences of %lld steps: at most 1024 without a "
-                           "steps array",
-                           (long long)t_len);
-            return NULL;
-        }
         rb_rnn_state last;
         rb_rnn_state start = d == 0 ? s0 : zeros_state(l, n);
         /* The fused LSTM whenever nobody asks for the per-step tensors or the final cell. */
-        if (l->spec.kind == RB_LAYER_LSTM && !final && !steps) {
-            if (!(outputs[d] = lstm_fused(l, d, xw, t_len, n, start))) return NULL;
-            continue;
-        }
-        if (!xw || !run_direction(l, d, xw, t_len, n, start, hs, &last)) return NULL;
+        if (l->spec.kind == RB_LAYER_LSTM && !final && !steps)
+            outputs[d] = lstm_fused(l, d, xw, t_len, n, start);
+        else
+            outputs[d] = unrolled(l, d, xw, t_len, n, start, d == 0 ? steps : NULL, &last);
+        if (!outputs[d]) return NULL;
         if (d == 0 && final) *final = last;
-        /* Every step (N, T, u), or the last one read: t = T - 1 forwards, t = 0 backwards. */
-        outputs[d] = l->spec.return_sequences ? rb_stack((int)t_len, hs, 1) : hs[d ? 0 : t_len - 1];
     }
     if (dirs == 1) return outputs[0];
     return rb_concat(2, outputs, -1);

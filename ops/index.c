@@ -168,15 +168,24 @@ rb_tensor *rb_stack(int n, rb_tensor *const *xs, int axis)
 {
     if (n < 1 || !xs) return rb__fail(RB_ERR_ARGUMENT, "rb_stack: needs at least one tensor");
     if (!rb__check_inputs("stack", n, xs)) return NULL;
-    if (n > 64) return rb__fail(RB_ERR_ARGUMENT, "rb_stack: at most 64 tensors, got %d", n);
-    rb_tensor *expanded[64];
-    for (int i = 0; i < n; i++) {
+    for (int i = 1; i < n; i++)
         if (!rb_tensor_same_shape(xs[i], xs[0]))
             return rb__fail(RB_ERR_SHAPE, "rb_stack: tensor %d has shape %s, tensor 0 has %s", i,
                             rb__shp(xs[i]), rb__shp(xs[0]));
-        expanded[i] = rb_expand_dims(xs[i], axis);
+    /* Any number of tensors (a sequence's steps): the list of views in scratch memory, given
+     * back once concat has read it. */
+    rb__arena *scratch = rb__scratch_arena();
+    if (!scratch) return NULL;
+    rb__arena_mark mark = rb__arena_get_mark(scratch);
+    rb_tensor **expanded = rb__scratch(sizeof *expanded * (size_t)n);
+    rb_tensor *y = NULL;
+    if (expanded) {
+        for (int i = 0; i < n; i++)
+            expanded[i] = rb_expand_dims(xs[i], axis);
+        y = rb_concat(n, expanded, axis);
     }
-    return rb_concat(n, expanded, axis);
+    rb__arena_release(scratch, mark);
+    return y;
 }
 
 /* ---- pad ---- */

@@ -155,55 +155,113 @@ typedef struct back_args {
 LSTM_BACK(float, rb__tanh_f32)
 LSTM_BACK(double, tanh)
 
-/* Second-order path: the same backward written with public ops on a recomputed forward, so
- * that an outer tape records it. */
-static void lstm_backward_graph(rb_grad_ctx *ctx, const rb_node *nd, rb_tensor *g)
+/* A failed backward: the gradient call fails with the error already raised (rb_grad_add
+ * takes a NULL gradient as the failure of the op that should have made it). */
+static void fail(rb_grad_ctx *ctx, const rb_node *nd) { rb_grad_add(ctx, nd, 0, NULL); }
+
+/* The step count and the saved gates and cells agree with the inputs: a record that does not
+ * (corrupted, or made by another version) is refused rather than read out of bounds. */
+static bool record_fits(const rb_node *nd, bool saved)
 {
-    rb_tensor *xw = nd->in[0], *u = nd->in[1], *h = nd->in[2], *c = nd->in[3];
-    int64_t steps = nd->attrs.i[AT_STEPS], units = u->shape[0], n = h->shape[0];
-    rb_tensor *hs[1024], *cs[1024], *gs[1024][4];
-    if (steps > 1024) {
-        rb_error(RB_ERR_ARGUMENT, "rb_lstm_sequence: second derivatives over more than 1024 "
-                                  "steps are not supported");
-        return;
-    }
-    rb_tensor *h_prev = h, *c_prev = c;
-    for (int64_t t = 0; t < steps; t++) {
-        rb_tensor *z =
-            rb_add(rb_slice(xw, (int64_t[]){t * n, 0}, (int64_t[]){(t + 1) * n, 4 * units}, NULL),
-                   rb_matmul(h_prev, u));
+    const rb_tensor *xw = nd->in[0], *u = nd->in[1], *h0 = nd->in[2];
+    int64_t steps = nd->attrs.i[AT_STEPS], units = u->shape[0], n = h0->shape[0];
+    bool ok = steps >= 1 && n >= 1 && xw->shape[0] % n == 0 && xw->shape[0] / n == steps;
+    const rb_tensor *gates = nd->saved[SAVED_GATES], *cells = nd->saved[SAVED_CELLS];
+    if (ok && saved)
+        ok = gates && cells && gates->ndim == 2 && gates->shape[0] == xw->shape[0] &&
+             gates->shape[1] == 4 * units && cells->ndim == 2 && cells->shape[0] == xw->shape[0] &&
+             cells->shape[1] == units && (gates->flags & cells->flags & RB__CONTIGUOUS);
+    if (!ok)
+        rb_error(RB_ERR_STATE,
+                 "rb_lstm_sequence: backward: the record of %lld steps over xw %s, h0 %s has "
+                 "saved gates %s and cells %s that do not match",
+                 (long long)steps, rb__shp(xw), rb__shp(h0), rb__shp(gates), rb__shp(cells));
+    return ok;
+}
+
+/* The second-order path: the same backward written with public ops on a recomputed forward,
+ * so that an outer tape records it. Per step: the gates i, f, g, o, the cell, the hidden state
+ * and the gate gradient dz, in scratch memory (any number of steps). */
+typedef struct lstm_graph {
+    rb_tensor *xw, *u, *h0, *c0;
+    int64_t steps, units, n;
+    rb_tensor **h, **c, **dz, *(*gate)[4];
+} lstm_graph;
+
+static void graph_forward(lstm_graph *s)
+{
+    int64_t n = s->n, units = s->units;
+    rb_tensor *h_prev = s->h0, *c_prev = s->c0;
+    for (int64_t t = 0; t < s->steps; t++) {
+        rb_tensor *xw_t =
+            rb_slice(s->xw, (int64_t[]){t * n, 0}, (int64_t[]){(t + 1) * n, 4 * units}, NULL);
+        rb_tensor *z = rb_add(xw_t, rb_matmul(h_prev, s->u));
+        rb_tensor **gate = s->gate[t];
         for (int k = 0; k < 4; k++) {
             rb_tensor *zk =
                 rb_slice(z, (int64_t[]){0, k * units}, (int64_t[]){n, (k + 1) * units}, NULL);
-            gs[t][k] = k == 2 ? rb_tanh(zk) : rb_sigmoid(zk);
+            gate[k] = k == 2 ? rb_tanh(zk) : rb_sigmoid(zk);
         }
-        cs[t] = rb_add(rb_mul(gs[t][1], c_prev), rb_mul(gs[t][0], gs[t][2]));
-        hs[t] = rb_mul(gs[t][3], rb_tanh(cs[t]));
-        h_prev = hs[t];
-        c_prev = cs[t];
+        s->c[t] = rb_add(rb_mul(gate[1], c_prev), rb_mul(gate[0], gate[2]));
+        s->h[t] = rb_mul(gate[3], rb_tanh(s->c[t]));
+        h_prev = s->h[t];
+        c_prev = s->c[t];
     }
-    rb_tensor *dh_next = NULL, *dc_next = NULL, *dzs[1024], *du = NULL;
-    for (int64_t t = steps - 1; t >= 0; t--) {
-        rb_tensor *dh = rb_slice(g, (int64_t[]){t * n, 0}, (int64_t[]){(t + 1) * n, units}, NULL);
-        if (dh_next) dh = rb_add(dh, dh_next);
-        rb_tensor *i = gs[t][0], *f = gs[t][1], *gg = gs[t][2], *o = gs[t][3];
-        rb_tensor *tc = rb_tanh(cs[t]);
-        rb_tensor *one = rb_tensor_ones(g->dtype, RB_SHAPE(1));
-        rb_tensor *dc = rb_mul(rb_mul(dh, o), rb_sub(one, rb_square(tc)));
-        if (dc_next) dc = rb_add(dc, dc_next);
-        rb_tensor *cp = t ? cs[t - 1] : c;
-        rb_tensor *parts[4] = {rb_mul(rb_mul(dc, gg), rb_mul(i, rb_sub(one, i))),
-                               rb_mul(rb_mul(dc, cp), rb_mul(f, rb_sub(one, f))),
-                               rb_mul(rb_mul(dc, i), rb_sub(one, rb_square(gg))),
-                               rb_mul(rb_mul(dh, tc), rb_mul(o, rb_sub(one, o)))};
-        dzs[t] = rb_concat(4, parts, 1);
-        dc_next = rb_mul(dc, f);
-        dh_next = rb_matmul(dzs[t], rb_transpose(u, 0, 1));
-        rb_tensor *hp = t ? hs[t - 1] : h;
-        rb_tensor *du_t = rb_matmul(rb_transpose(hp, 0, 1), dzs[t]);
+}
+
+/* Step t backward: dz_t from the output gradient g, updating the gradients carried to the
+ * previous step's hidden state and cell (NULL after the last step). */
+static void graph_step_back(lstm_graph *s, int64_t t, rb_tensor *g, rb_tensor **dh_next,
+                            rb_tensor **dc_next)
+{
+    int64_t n = s->n;
+    rb_tensor *dh = rb_slice(g, (int64_t[]){t * n, 0}, (int64_t[]){(t + 1) * n, s->units}, NULL);
+    if (*dh_next) dh = rb_add(dh, *dh_next);
+    rb_tensor *i = s->gate[t][0], *f = s->gate[t][1], *gg = s->gate[t][2], *o = s->gate[t][3];
+    rb_tensor *tc = rb_tanh(s->c[t]);
+    rb_tensor *one = rb_tensor_ones(g->dtype, RB_SHAPE(1));
+    rb_tensor *dc = rb_mul(rb_mul(dh, o), rb_sub(one, rb_square(tc)));
+    if (*dc_next) dc = rb_add(dc, *dc_next);
+    rb_tensor *cp = t ? s->c[t - 1] : s->c0;
+    rb_tensor *parts[4] = {rb_mul(rb_mul(dc, gg), rb_mul(i, rb_sub(one, i))),
+                           rb_mul(rb_mul(dc, cp), rb_mul(f, rb_sub(one, f))),
+                           rb_mul(rb_mul(dc, i), rb_sub(one, rb_square(gg))),
+                           rb_mul(rb_mul(dh, tc), rb_mul(o, rb_sub(one, o)))};
+    s->dz[t] = rb_concat(4, parts, 1);
+    *dc_next = rb_mul(dc, f);
+    *dh_next = rb_matmul(s->dz[t], rb_transpose(s->u, 0, 1));
+}
+
+static void lstm_backward_graph(rb_grad_ctx *ctx, const rb_node *nd, rb_tensor *g)
+{
+    lstm_graph s = {nd->in[0],
+                    nd->in[1],
+                    nd->in[2],
+                    nd->in[3],
+                    nd->attrs.i[AT_STEPS],
+                    nd->in[1]->shape[0],
+                    nd->in[2]->shape[0],
+                    NULL,
+                    NULL,
+                    NULL,
+                    NULL};
+    s.h = rb__scratch(sizeof(rb_tensor *) * (size_t)s.steps * 7);
+    if (!s.h) {
+        fail(ctx, nd);
+        return;
+    }
+    s.c = s.h + s.steps;
+    s.dz = s.c + s.steps;
+    s.gate = (rb_tensor * (*)[4])(s.dz + s.steps);
+    graph_forward(&s);
+    rb_tensor *dh_next = NULL, *dc_next = NULL, *du = NULL;
+    for (int64_t t = s.steps - 1; t >= 0; t--) {
+        graph_step_back(&s, t, g, &dh_next, &dc_next);
+        /* dU = sum_t h_(t-1)^T dz_t */
+        rb_tensor *du_t = rb_matmul(rb_transpose(t ? s.h[t - 1] : s.h0, 0, 1), s.dz[t]);
         du = du ? rb_add(du, du_t) : du_t;
     }
-    if (rb_grad_needed(ctx, nd, 0)) rb_grad_add(ctx, nd, 0, rb_concat((int)steps, dzs, 0));
+    if (rb_grad_needed(ctx, nd, 0)) rb_grad_add(ctx, nd, 0, rb_concat((int)s.steps, s.dz, 0));
     if (rb_grad_needed(ctx, nd, 1)) rb_grad_add(ctx, nd, 1, du);
     if (rb_grad_needed(ctx, nd, 2)) rb_grad_add(ctx, nd, 2, dh_next);
     if (rb_grad_needed(ctx, nd, 3)) rb_grad_add(ctx, nd, 3, dc_next);
@@ -211,6 +269,10 @@ static void lstm_backward_graph(rb_grad_ctx *ctx, const rb_node *nd, rb_tensor *
 
 void rb__bwd_lstm_sequence(rb_grad_ctx *ctx, const rb_node *nd, rb_tensor *g)
 {
+    if (!record_fits(nd, !rb__grad_create_graph(ctx))) {
+        fail(ctx, nd);
+        return;
+    }
     if (rb__grad_create_graph(ctx)) {
         lstm_backward_graph(ctx, nd, g);
         return;
@@ -219,7 +281,7 @@ void rb__bwd_lstm_sequence(rb_grad_ctx *ctx, const rb_node *nd, rb_tensor *g)
     rb_tensor *h0 = rb__contiguous(nd->in[2]), *dh_all = rb__contiguous(g);
     rb_tensor *gates = rb_node_saved(nd, SAVED_GATES), *cells = rb_node_saved(nd, SAVED_CELLS);
     rb_tensor *hs = nd->out;
-    int64_t steps = nd->attrs.i[AT_STEPS], units = u->shape[0], n = h0->shape[0];
+    int64_t steps = nd->attrs.i[AT_STEPS], units = nd->in[1]->shape[0], n = nd->in[2]->shape[0];
     rb_dtype dt = g->dtype;
     size_t es = rb_dtype_size(dt);
     rb_tensor *dz = rb__tensor_new(dt, 2, (int64_t[]){steps * n, 4 * units}, "lstm_sequence");
@@ -227,7 +289,10 @@ void rb__bwd_lstm_sequence(rb_grad_ctx *ctx, const rb_node *nd, rb_tensor *g)
     rb_tensor *dc = rb__tensor_new(dt, 2, (int64_t[]){n, units}, "lstm_sequence");
     /* U^T once, row-major: BLIS's small-product path is slow on a transposed operand. */
     rb_tensor *ut = rb__tensor_new(dt, 2, (int64_t[]){4 * units, units}, "lstm_sequence");
-    if (!u || !c0 || !h0 || !dh_all || !dz || !dh_rec || !dc || !ut) return;
+    if (!u || !c0 || !h0 || !dh_all || !dz || !dh_rec || !dc || !ut) {
+        fail(ctx, nd);
+        return;
+    }
     rb_tensor u_view = *u;
     u_view.shape[0] = 4 * units;
     u_view.shape[1] = units;

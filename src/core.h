@@ -76,6 +76,9 @@ struct rb_tensor {
 
 /* ---- errors ---- */
 rb_status rb__verror(rb_status status, const char *fmt, va_list ap);
+/* Errors raised so far on this thread, including those the record did not keep: tells whether
+ * a call raised one whatever the record held before. */
+uint64_t rb__error_count(void);
 /* Record an error and return NULL, for `return rb__fail(...)` in functions returning
  * pointers. */
 void *rb__fail(rb_status status, const char *fmt, ...)

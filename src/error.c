@@ -9,6 +9,8 @@
 
 static _Thread_local rb_status last_status = RB_OK;
 static _Thread_local char last_message[RB__MESSAGE_SIZE];
+/* Errors raised on this thread, recorded or not (the record keeps only the first). */
+static _Thread_local uint64_t error_count;
 
 /* Set once by the program, read at each error: no lock needed for the single-pointer swap. */
 static rb_error_handler error_handler = NULL;
@@ -38,6 +40,8 @@ const char *rb_status_name(rb_status status)
 
 rb_status rb_last_status(void) { return last_status; }
 
+uint64_t rb__error_count(void) { return error_count; }
+
 const char *rb_last_error(void) { return last_status == RB_OK ? "" : last_message; }
 
 void rb_error_clear(void)
@@ -58,6 +62,7 @@ rb_status rb__verror(rb_status status, const char *fmt, va_list ap)
 {
     char message[RB__MESSAGE_SIZE];
     vsnprintf(message, sizeof message, fmt, ap);
+    error_count++;
     /* Keep the first error: later ones are usually consequences of it. */
     if (last_status == RB_OK) {
         last_status = status;

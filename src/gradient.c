@@ -83,6 +83,12 @@ void rb_grad_add(rb_grad_ctx *ctx, const rb_node *n, int i, rb_tensor *g)
 {
     if (!ctx || ctx->failed || !n || i < 0 || i >= n->n_in) return;
     rb_tensor *x = n->in[i];
+    /* A NULL gradient is an op that failed: the call fails even when input i needs none (a
+     * backward rule may report its failure through any input). */
+    if (!g) {
+        check_grad(ctx, n, i, g);
+        return;
+    }
     if (x->dep_gen != ctx->gen) return;
     if (!check_grad(ctx, n, i, g)) return;
     if (x->grad_gen != ctx->gen) {
@@ -108,7 +114,11 @@ void rb_grad_add(rb_grad_ctx *ctx, const rb_node *n, int i, rb_tensor *g)
 void rb__grad_add_region(rb_grad_ctx *ctx, const rb_node *n, int i, const rb_tensor *g,
                          const int64_t *start, const int64_t *step)
 {
-    if (!ctx || ctx->failed || !g) return;
+    if (!ctx || ctx->failed) return;
+    if (!g) {
+        check_grad(ctx, n, i, g);
+        return;
+    }
     rb_tensor *x = n->in[i];
     if (x->dep_gen != ctx->gen) return;
     if (g->dtype != x->dtype || g->ndim != x->ndim) {
@@ -162,6 +172,10 @@ void rb__grad_add_gemm(rb_grad_ctx *ctx, const rb_node *n, int i, const rb_tenso
                        const rb_tensor *b, bool tb)
 {
     if (!ctx || ctx->failed) return;
+    if (!a || !b) { /* an operand that could not be made */
+        check_grad(ctx, n, i, NULL);
+        return;
+    }
     rb_tensor *x = n->in[i];
     if (x->dep_gen != ctx->gen) return;
     float beta = 1.0f;
@@ -240,11 +254,15 @@ static rb_status replay(rb_grad_ctx *ctx, rb_tensor *target, rb_tensor *seed)
         rb__arena *scratch = rb__scratch_arena();
         rb__arena_mark mark = rb__arena_get_mark(scratch);
         backward_of = n->def->name;
+        uint64_t errors = rb__error_count();
         double t0 = rb__profiling ? rb__profile_begin() : 0;
         n->def->backward(ctx, n, n->out->grad_acc);
         if (rb__profiling) rb__profile_end(n->def, t0, true);
         backward_of = NULL;
         rb__arena_release(scratch, mark);
+        /* An error raised inside the rule fails the call, even if the rule went on: its
+         * gradients would be missing or wrong. */
+        if (rb__error_count() != errors) ctx->failed = true;
         if (ctx->failed) {
             if (rb_last_status() == RB_OK)
                 rb_error(RB_ERR_STATE, "rb_tape_gradient: backward of rb_%s failed", n->def->name);

@@ -489,6 +489,20 @@ static void stack_joins_along_a_new_axis(void **state)
                 RB_ERR_SHAPE, "tensor 1 has shape [4], tensor 0 has [3]");
 }
 
+static void stack_joins_more_than_64_tensors(void **state)
+{
+    (void)state;
+    rb_tensor *xs[100];
+    for (int i = 0; i < 100; i++)
+        xs[i] = T64(RB_SHAPE(2), i, -i);
+    rb_tensor *y = rb_stack(100, xs, 1);
+    CHECK_SHAPE(y, 2, 100);
+    for (int i = 0; i < 100; i++) {
+        CHECK_CLOSE(rb_tensor_get(y, (int64_t[]){0, i}), i, 0);
+        CHECK_CLOSE(rb_tensor_get(y, (int64_t[]){1, i}), -i, 0);
+    }
+}
+
 static void pad_surrounds_with_a_constant(void **state)
 {
     (void)state;
@@ -608,6 +622,7 @@ int main(int argc, char **argv)
         TEST(concat_accepts_strided_views),
         TEST(concat_refuses_mismatched_shapes_naming_them),
         TEST(stack_joins_along_a_new_axis),
+        TEST(stack_joins_more_than_64_tensors),
         TEST(pad_surrounds_with_a_constant),
         TEST(gather_picks_rows_along_axis_zero),
         TEST(gather_picks_columns_along_axis_one),

@@ -3,6 +3,7 @@
  * bidirectional reading, per-step states, gradients, initialisation and errors. */
 #include <stdlib.h>
 
+#include "tape_impl.h"
 #include "testutil.h"
 
 static double sigmoid(double v) { return 1 / (1 + exp(-v)); }
@@ -175,15 +176,20 @@ static void fused_lstm_matches_the_unfused_cells(void **state)
                 double tol = d ? 2e-6 : 1e-12;
                 rb_tensor *y[2], *g[2];
                 for (int fused = 0; fused < 2; fused++) {
+                    /* Kept past the tape: made before it, in the test's scope. */
+                    int64_t shape[3] = {4, 6, bi ? 10 : 5};
+                    y[fused] = seq ? rb_tensor_zeros(dtypes[d], 3, shape)
+                                   : rb_tensor_zeros(dtypes[d], RB_SHAPE(4, bi ? 10 : 5));
+                    g[fused] = rb_tensor_zeros(dtypes[d], RB_SHAPE(5, 20));
                     rb_tape *tape = rb_tape_begin(RB_TAPE_DEFAULT);
                     rb_rnn_state final;
-                    y[fused] = rb_rnn_forward(l, x, NULL, fused ? NULL : &final, NULL);
-                    rb_tensor *loss = rb_sum(rb_mul(y[fused], y[fused]), RB_ALL_AXES, false);
-                    g[fused] = rb_tape_gradient1(tape, loss, w);
-                    CHECK_OK(g[fused]);
-                    y[fused] = rb_tensor_copy(y[fused]);
-                    g[fused] = rb_tensor_copy(g[fused]);
+                    rb_tensor *out = rb_rnn_forward(l, x, NULL, fused ? NULL : &final, NULL);
+                    rb_tensor *loss = rb_sum(rb_mul(out, out), RB_ALL_AXES, false);
+                    rb_tensor *grad = rb_tape_gradient1(tape, loss, w);
+                    rb_status st = grad ? rb_tensor_assign(g[fused], grad) : rb_last_status();
+                    if (st == RB_OK) st = rb_tensor_assign(y[fused], out);
                     rb_tape_end(tape);
+                    CHECK_STATUS_OK(st);
                 }
                 assert_int_equal(rb_tensor_ndim(y[1]), seq ? 3 : 2);
                 assert_int_equal(rb_tensor_size(y[1]), 4 * (seq ? 6 : 1) * (bi ? 10 : 5));
@@ -339,6 +345,139 @@ static void recurrent_layers_report_bad_inputs(void **state)
     rb_params_free(p);
 }
 
+/* ---- long sequences: no fixed limit on the number of steps ---- */
+
+static void recurrent_layers_return_sequences_of_more_than_64_steps(void **state)
+{
+    (void)state;
+    const rb_layer_kind kinds[3] = {RB_LAYER_SIMPLE_RNN, RB_LAYER_LSTM, RB_LAYER_GRU};
+    rb_rng rng = rb_rng_make(9);
+    rb_tensor *x = rb_tensor_normal(RB_F64, RB_SHAPE(2, 70, 2), 0, 1, &rng);
+    for (int k = 0; k < 3; k++) {
+        rb_params *p;
+        rb_layer *l = layer_with_weights(
+            &p, (rb_layer_spec){.kind = kinds[k], .units = 3, .return_sequences = true}, 70, 2);
+        rb_rnn_state final; /* asking for it takes the step-by-step path for LSTM too */
+        rb_tensor *seq = rb_rnn_forward(l, x, NULL, &final, NULL);
+        CHECK_SHAPE(seq, 2, 70, 3);
+        rb_tensor *last = rb_reshape(
+            rb_slice(seq, (int64_t[]){0, 69, 0}, (int64_t[]){2, 70, 3}, NULL), RB_SHAPE(2, 3));
+        CHECK_CLOSE(rb_tensor_item(rb_max(rb_abs(rb_sub(last, final.h)), RB_ALL_AXES, false)), 0,
+                    0);
+        rb_params_free(p);
+    }
+}
+
+static void recurrent_layers_read_more_than_1024_steps_without_a_steps_array(void **state)
+{
+    (void)state;
+    const int64_t t_len = 1100;
+    rb_params *p;
+    rb_layer *l = layer_with_weights(&p, RB_GRU(.units = 1), t_len, 1);
+    rb_rng rng = rb_rng_make(10);
+    rb_tensor *x = rb_tensor_normal(RB_F64, RB_SHAPE(1, t_len, 1), 0, 1, &rng);
+    rb_tensor **steps = malloc(sizeof *steps * (size_t)t_len);
+    assert_non_null(steps);
+    rb_tensor *with_steps = rb_rnn_forward(l, x, NULL, NULL, steps);
+    rb_tensor *without = rb_layer_forward(l, x);
+    free(steps);
+    CHECK_OK(without);
+    CHECK_CLOSE(rb_tensor_item(rb_sub(without, with_steps)), 0, 0);
+    rb_params_free(p);
+}
+
+/* ---- the fused LSTM's backward: its errors fail the gradient call ---- */
+
+/* A recorded fused LSTM over `steps` steps of 2 rows and 2 units, every input watched. */
+typedef struct lstm_record {
+    rb_tape *tape;
+    rb_tensor *in[4], *loss;
+    rb_node *node;
+} lstm_record;
+
+static lstm_record record_lstm(int64_t steps, unsigned flags)
+{
+    lstm_record r;
+    rb_rng rng = rb_rng_make(8);
+    r.in[0] = rb_tensor_normal(RB_F64, RB_SHAPE(steps * 2, 8), 0, 1, &rng);
+    r.in[1] = rb_tensor_normal(RB_F64, RB_SHAPE(2, 8), 0, 0.5, &rng);
+    r.in[2] = rb_tensor_normal(RB_F64, RB_SHAPE(2, 2), 0, 1, &rng);
+    r.in[3] = rb_tensor_normal(RB_F64, RB_SHAPE(2, 2), 0, 1, &rng);
+    r.tape = rb_tape_begin(flags);
+    for (int i = 0; i < 4; i++)
+        rb_tape_watch(r.tape, r.in[i]);
+    rb_tensor *hs = rb_lstm_sequence(r.in[0], r.in[1], r.in[2], r.in[3], steps);
+    r.loss = rb_sum(rb_square(hs), RB_ALL_AXES, false);
+    r.node = hs ? rb__producer(hs, r.tape) : NULL;
+    assert_non_null(r.node);
+    return r;
+}
+
+/* The gradient call's status with every input as a source; the error record is left as is. */
+static rb_status lstm_gradient(lstm_record *r)
+{
+    rb_tensor *grads[4];
+    return rb_tape_gradient(r->tape, r->loss, 4, r->in, grads);
+}
+
+static void the_fused_lstm_backward_fails_the_gradient_call_on_a_corrupted_step_count(void **state)
+{
+    (void)state;
+    lstm_record r = record_lstm(3, RB_TAPE_DEFAULT);
+    /* The backward sizes its buffers from the step count: this one asks for more memory than
+     * there is. The failed allocation used to end in zero gradients and RB_OK. */
+    r.node->attrs.i[0] = INT64_C(1) << 40;
+    rb_status st = lstm_gradient(&r);
+    rb_tape_end(r.tape);
+    if (st == RB_OK)
+        fail_msg("the gradient call succeeded (error record: \"%s\")", rb_last_error());
+    if (!strstr(rb_last_error(), "lstm_sequence"))
+        fail_msg("the message does not name the op: \"%s\"", rb_last_error());
+    rb_error_clear();
+}
+
+static void the_fused_lstm_backward_fails_the_gradient_call_without_its_saved_gates(void **state)
+{
+    (void)state;
+    lstm_record r = record_lstm(3, RB_TAPE_DEFAULT);
+    r.node->saved[0] = NULL;
+    rb_status st = lstm_gradient(&r);
+    rb_tape_end(r.tape);
+    if (st == RB_OK)
+        fail_msg("the gradient call succeeded (error record: \"%s\")", rb_last_error());
+    if (!strstr(rb_last_error(), "lstm_sequence"))
+        fail_msg("the message does not name the op: \"%s\"", rb_last_error());
+    rb_error_clear();
+}
+
+/* The second-order path (taken when an outer tape records) used to keep arrays of 1024 steps
+ * on the stack and to give zero gradients beyond them: it must equal the first-order path. */
+static void the_fused_lstm_gives_second_order_gradients_beyond_1024_steps(void **state)
+{
+    (void)state;
+    const int64_t steps = 1100;
+    rb_tensor *kept[2][4];
+    for (int outer = 0; outer < 2; outer++) {
+        kept[outer][0] = rb_tensor_zeros(RB_F64, RB_SHAPE(steps * 2, 8));
+        kept[outer][1] = rb_tensor_zeros(RB_F64, RB_SHAPE(2, 8));
+        kept[outer][2] = rb_tensor_zeros(RB_F64, RB_SHAPE(2, 2));
+        kept[outer][3] = rb_tensor_zeros(RB_F64, RB_SHAPE(2, 2));
+        rb_tape *recording = outer ? rb_tape_begin(RB_TAPE_DEFAULT) : NULL;
+        lstm_record r = record_lstm(steps, RB_TAPE_DEFAULT);
+        rb_tensor *grads[4];
+        rb_status st = rb_tape_gradient(r.tape, r.loss, 4, r.in, grads);
+        for (int i = 0; i < 4 && st == RB_OK; i++)
+            st = rb_tensor_assign(kept[outer][i], grads[i]);
+        rb_tape_end(r.tape);
+        if (recording) rb_tape_end(recording);
+        CHECK_STATUS_OK(st);
+    }
+    for (int i = 0; i < 4; i++)
+        CHECK_CLOSE(
+            rb_tensor_item(rb_max(rb_abs(rb_sub(kept[0][i], kept[1][i])), RB_ALL_AXES, false)), 0,
+            1e-10);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -352,6 +491,11 @@ int main(int argc, char **argv)
         TEST(recurrent_layers_stack_in_a_model),
         TEST(initialisation_follows_keras),
         TEST(recurrent_layers_report_bad_inputs),
+        TEST(recurrent_layers_return_sequences_of_more_than_64_steps),
+        TEST(recurrent_layers_read_more_than_1024_steps_without_a_steps_array),
+        TEST(the_fused_lstm_backward_fails_the_gradient_call_on_a_corrupted_step_count),
+        TEST(the_fused_lstm_backward_fails_the_gradient_call_without_its_saved_gates),
+        TEST(the_fused_lstm_gives_second_order_gradients_beyond_1024_steps),
     };
     return RUN_TESTS(tests, argc, argv);
 }

@@ -426,6 +426,73 @@ static void a_failed_op_propagates_null_to_one_final_check(void **state)
     rb_error_clear();
 }
 
+/* ---- a backward rule that fails makes the gradient call fail ---- */
+
+/* y = a + b, whose backward gets b's gradient from an op that fails (a reshape to a wrong
+ * size), or runs that failing op and ignores it. */
+static rb_status sum_forward(rb_node *n)
+{
+    const double *a = rb_tensor_f64(rb_node_input(n, 0)), *b = rb_tensor_f64(rb_node_input(n, 1));
+    double *y = rb_tensor_f64(rb_node_output(n));
+    for (int64_t i = 0; i < rb_tensor_size(rb_node_output(n)); i++)
+        y[i] = a[i] + b[i];
+    return RB_OK;
+}
+
+static void sum_backward_failing_for_b(rb_grad_ctx *ctx, const rb_node *n, rb_tensor *g)
+{
+    rb_grad_add(ctx, n, 0, g);
+    rb_grad_add(ctx, n, 1, rb_reshape(g, RB_SHAPE(7)));
+}
+
+static void sum_backward_ignoring_an_error(rb_grad_ctx *ctx, const rb_node *n, rb_tensor *g)
+{
+    (void)rb_reshape(g, RB_SHAPE(7));
+    rb_grad_add(ctx, n, 0, g);
+    rb_grad_add(ctx, n, 1, g);
+}
+
+/* The status of d(a + b)/da through `def`, b not watched; the error record is left as is. */
+static rb_status gradient_through(const rb_op_def *def)
+{
+    rb_tensor *a = rb_tensor_ones(RB_F64, RB_SHAPE(2, 3)),
+              *b = rb_tensor_ones(RB_F64, RB_SHAPE(2, 3));
+    rb_tape *tape = rb_tape_begin(RB_TAPE_DEFAULT);
+    rb_tape_watch(tape, a);
+    rb_tensor *in[2] = {a, b};
+    rb_tensor *y = rb_op_apply(def, 2, in, NULL, RB_F64, RB_SHAPE(2, 3));
+    rb_tensor *g = NULL;
+    rb_status st =
+        y ? rb_tape_gradient(tape, rb_sum(y, RB_ALL_AXES, false), 1, &a, &g) : rb_last_status();
+    rb_tape_end(tape);
+    return st;
+}
+
+static void a_failed_gradient_for_an_input_that_needs_none_still_fails_the_call(void **state)
+{
+    (void)state;
+    static const rb_op_def def = {"sum_failing_for_b", 2, sum_forward, sum_backward_failing_for_b};
+    rb_error_clear();
+    rb_status st = gradient_through(&def);
+    assert_int_equal(st, RB_ERR_SHAPE);
+    if (!strstr(rb_last_error(), "rb_reshape"))
+        fail_msg("the message is not the failed op's: \"%s\"", rb_last_error());
+    rb_error_clear();
+}
+
+static void an_error_raised_inside_a_backward_rule_fails_the_gradient_call(void **state)
+{
+    (void)state;
+    static const rb_op_def def = {"sum_ignoring_an_error", 2, sum_forward,
+                                  sum_backward_ignoring_an_error};
+    rb_error_clear();
+    rb_status st = gradient_through(&def);
+    assert_int_equal(st, RB_ERR_SHAPE);
+    if (!strstr(rb_last_error(), "rb_reshape"))
+        fail_msg("the message is not the failed op's: \"%s\"", rb_last_error());
+    rb_error_clear();
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -452,6 +519,8 @@ int main(int argc, char **argv)
         TEST(a_training_loop_allocates_nothing_in_steady_state),
         TEST(scopes_release_what_they_own),
         TEST(a_failed_op_propagates_null_to_one_final_check),
+        TEST(a_failed_gradient_for_an_input_that_needs_none_still_fails_the_call),
+        TEST(an_error_raised_inside_a_backward_rule_fails_the_gradient_call),
     };
     return RUN_TESTS(tests, argc, argv);
 }

@@ -78,7 +78,8 @@ RB_API rb_tensor *rb_node_saved(const rb_node *node, int slot);
 /* Whether input i leads to a tensor whose gradient was asked for; skip the work if not. */
 RB_API bool rb_grad_needed(const rb_grad_ctx *ctx, const rb_node *node, int i);
 /* Add g (same shape and dtype as input i) to the gradient of input i. A NULL g (an op that
- * failed) makes the gradient call fail with that op's error. */
+ * failed) makes the gradient call fail with that op's error, whether input i needs a gradient
+ * or not; so does any error raised while backward runs. */
 RB_API void rb_grad_add(rb_grad_ctx *ctx, const rb_node *node, int i, rb_tensor *g);
 
 /* ---- the built-in op table ---- */
