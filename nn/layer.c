@@ -1,4 +1,5 @@
 /* Layers: building from a spec, names, the forward wrapper, accessors, regularisation. */
+#include <float.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,8 +156,69 @@ rb_tensor *rb__layer_var(rb_layer *l, rb_params *p, const char *suffix, int ndim
     snprintf(name, sizeof name, "%s.%s", l->name, suffix);
     rb_tensor *v = rb_params_add(p, name, ndim, shape, trainable);
     if (!v || rb_init_fill(v, init, &l->rng) != RB_OK) return NULL;
+    l->roles[l->n_vars] = ROLE_OTHER;
     l->vars[l->n_vars++] = v;
     return v;
+}
+
+rb_tensor *rb__layer_weight(rb_layer *l, rb_params *p, const char *suffix, int ndim,
+                            const int64_t *shape, rb_init_spec init, var_role role)
+{
+    rb_tensor *v = rb__layer_var(l, p, suffix, ndim, shape, true, init);
+    if (v) l->roles[l->n_vars - 1] = role;
+    return v;
+}
+
+/* ---- penalties and constraints: which kinds have what they act on ---- */
+
+static bool kind_has_kernel(rb_layer_kind kind)
+{
+    switch (kind) {
+    case RB_LAYER_DENSE:
+    case RB_LAYER_CONV1D:
+    case RB_LAYER_CONV2D:
+    case RB_LAYER_CONV2D_TRANSPOSE:
+    case RB_LAYER_SCS2D:
+    case RB_LAYER_RESIDUAL: /* its convolutions' */
+    case RB_LAYER_SIMPLE_RNN:
+    case RB_LAYER_LSTM:
+    case RB_LAYER_GRU: return true;
+    default: return false;
+    }
+}
+
+static bool kind_is_recurrent(rb_layer_kind kind)
+{
+    return kind == RB_LAYER_SIMPLE_RNN || kind == RB_LAYER_LSTM || kind == RB_LAYER_GRU;
+}
+
+/* Negative or non-finite coefficients, and coefficients a kind has nothing to apply to, are
+ * refused: ignoring them would silently train another model than the one asked for. */
+static bool check_penalties(const rb_layer *l)
+{
+    const rb_layer_spec *s = &l->spec;
+    const struct {
+        const char *field;
+        double value;
+        bool recurrent;
+    } fields[] = {{"l2", s->l2, false},
+                  {"l1", s->l1, false},
+                  {"max_norm", s->max_norm, false},
+                  {"recurrent_l2", s->recurrent_l2, true},
+                  {"recurrent_l1", s->recurrent_l1, true},
+                  {"recurrent_max_norm", s->recurrent_max_norm, true}};
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        double v = fields[i].value;
+        if (!(v >= 0 && v <= DBL_MAX))
+            return rb__layer_fail(l, RB_ERR_ARGUMENT, ".%s = %g: needs a finite value >= 0",
+                                  fields[i].field, v);
+        bool applies = fields[i].recurrent ? kind_is_recurrent(s->kind) : kind_has_kernel(s->kind);
+        if (v > 0 && !applies)
+            return rb__layer_fail(l, RB_ERR_ARGUMENT,
+                                  ".%s = %g: this kind has no %s to apply it to", fields[i].field,
+                                  v, fields[i].recurrent ? "recurrent kernel" : "kernel");
+    }
+    return true;
 }
 
 static void layer_free(void *obj) { free(obj); }
@@ -197,7 +259,7 @@ static rb_layer *build(rb_params *p, rb_layer_spec spec, int ndim, const int64_t
         }
         l->in_shape[i] = shape[i];
     }
-    if (!register_name(p, l)) {
+    if (!register_name(p, l) || !check_penalties(l)) {
         free(l);
         return NULL;
     }
@@ -303,28 +365,19 @@ int64_t rb_layer_num_params(const rb_layer *l, bool trainable_only)
     return n;
 }
 
-static bool has_kernel(const rb_layer *l)
+/* The first variable of a role, or NULL. */
+static rb_tensor *first_of(const rb_layer *l, var_role role)
 {
-    switch (l->spec.kind) {
-    case RB_LAYER_DENSE:
-    case RB_LAYER_CONV1D:
-    case RB_LAYER_CONV2D:
-    case RB_LAYER_CONV2D_TRANSPOSE:
-    case RB_LAYER_SCS2D: return true;
-    default: return false;
-    }
+    for (int i = 0; l && i < l->n_vars; i++)
+        if (l->roles[i] == role) return l->vars[i];
+    return NULL;
 }
 
-rb_tensor *rb_layer_kernel(const rb_layer *l)
+rb_tensor *rb_layer_kernel(const rb_layer *l) { return first_of(l, ROLE_KERNEL); }
+rb_tensor *rb_layer_bias(const rb_layer *l) { return first_of(l, ROLE_BIAS); }
+rb_tensor *rb_layer_recurrent_kernel(const rb_layer *l)
 {
-    return l && has_kernel(l) ? l->vars[VAR_KERNEL] : NULL;
-}
-
-rb_tensor *rb_layer_bias(const rb_layer *l)
-{
-    return l && has_kernel(l) && !l->spec.no_bias && l->spec.kind != RB_LAYER_SCS2D
-               ? l->vars[VAR_BIAS]
-               : NULL;
+    return first_of(l, ROLE_RECURRENT_KERNEL);
 }
 
 rb_tensor *rb_layer_variable(const rb_layer *l, int i)
@@ -332,29 +385,49 @@ rb_tensor *rb_layer_variable(const rb_layer *l, int i)
     return l && i >= 0 && i < l->n_vars ? l->vars[i] : NULL;
 }
 
+bool rb__layer_penalised(const rb_layer *l)
+{
+    const rb_layer_spec *s = &l->spec;
+    if (s->l2 > 0 || s->l1 > 0 || s->recurrent_l2 > 0 || s->recurrent_l1 > 0) return true;
+    for (int i = 0; i < l->n_children; i++)
+        if (rb__layer_penalised(l->children[i])) return true;
+    return false;
+}
+
+static rb_tensor *add_term(rb_tensor *total, rb_tensor *term)
+{
+    return total ? rb_add(total, term) : term;
+}
+
 rb_tensor *rb_layer_regularization(const rb_layer *l)
 {
-    if (!l) return NULL;
+    if (!l) {
+        rb_error(RB_ERR_ARGUMENT, "rb_layer_regularization: layer is NULL");
+        return NULL;
+    }
     rb_tensor *total = NULL;
-    rb_tensor *w = rb_layer_kernel(l);
-    if (w && l->spec.l2 > 0) total = rb_l2_penalty(w, l->spec.l2);
-    if (w && l->spec.l1 > 0) {
-        rb_tensor *t = rb_l1_penalty(w, l->spec.l1);
-        total = total ? rb_add(total, t) : t;
+    for (int i = 0; i < l->n_vars; i++) {
+        bool recurrent = l->roles[i] == ROLE_RECURRENT_KERNEL;
+        if (l->roles[i] != ROLE_KERNEL && !recurrent) continue;
+        double l2 = recurrent ? l->spec.recurrent_l2 : l->spec.l2;
+        double l1 = recurrent ? l->spec.recurrent_l1 : l->spec.l1;
+        if (l2 > 0) total = add_term(total, rb_l2_penalty(l->vars[i], l2));
+        if (l1 > 0) total = add_term(total, rb_l1_penalty(l->vars[i], l1));
     }
-    for (int i = 0; i < l->n_children; i++) {
-        rb_tensor *t = rb_layer_regularization(l->children[i]);
-        total = total ? rb_add(total, t) : t;
-    }
+    for (int i = 0; i < l->n_children; i++)
+        if (rb__layer_penalised(l->children[i]))
+            total = add_term(total, rb_layer_regularization(l->children[i]));
     return total ? total : rb_tensor_scalar(l->dtype, 0.0);
 }
 
 rb_status rb_layer_apply_constraints(rb_layer *l)
 {
     if (!l) return rb_error(RB_ERR_ARGUMENT, "rb_layer_apply_constraints: layer is NULL");
-    rb_tensor *w = rb_layer_kernel(l);
-    if (w && l->spec.max_norm > 0) {
-        rb_status st = rb_max_norm(w, l->spec.max_norm);
+    for (int i = 0; i < l->n_vars; i++) {
+        double bound = l->roles[i] == ROLE_KERNEL             ? l->spec.max_norm
+                       : l->roles[i] == ROLE_RECURRENT_KERNEL ? l->spec.recurrent_max_norm
+                                                              : 0;
+        rb_status st = bound > 0 ? rb_max_norm(l->vars[i], bound) : RB_OK;
         if (st != RB_OK) return st;
     }
     for (int i = 0; i < l->n_children; i++) {

@@ -9,6 +9,11 @@
 #define LAYER_MAX_VARS     6
 #define LAYER_MAX_CHILDREN 6
 
+/* What a variable is to the spec: .l1, .l2 and .max_norm act on kernels, .recurrent_* on
+ * recurrent kernels (Keras's kernel_ and recurrent_ regularizer and constraint); rb_layer_bias
+ * shows the first bias. */
+typedef enum var_role { ROLE_OTHER = 0, ROLE_KERNEL, ROLE_RECURRENT_KERNEL, ROLE_BIAS } var_role;
+
 typedef struct layer_class {
     const char *type;     /* Keras's class name, shown by the summary */
     const char *basename; /* default names: "<basename>", "<basename>_1", ... */
@@ -24,6 +29,7 @@ struct rb_layer {
     int in_ndim, out_ndim;
     int64_t in_shape[RB_MAX_DIMS], out_shape[RB_MAX_DIMS];
     rb_tensor *vars[LAYER_MAX_VARS]; /* kernel, bias / gamma, beta, mean, variance / ... */
+    var_role roles[LAYER_MAX_VARS];
     int n_vars;
     rb_layer *children[LAYER_MAX_CHILDREN]; /* residual blocks */
     int n_children;
@@ -46,6 +52,11 @@ extern const layer_class rb__dense_class, rb__conv1d_class, rb__conv2d_class,
 /* Create variable "<layer name>.<suffix>" of the given shape, initialised by init. */
 rb_tensor *rb__layer_var(rb_layer *l, rb_params *p, const char *suffix, int ndim,
                          const int64_t *shape, bool trainable, rb_init_spec init);
+/* The same for a trainable weight with a role (kernel, recurrent kernel, bias). */
+rb_tensor *rb__layer_weight(rb_layer *l, rb_params *p, const char *suffix, int ndim,
+                            const int64_t *shape, rb_init_spec init, var_role role);
+/* Whether the layer or one of its sub-layers adds a penalty to the loss. */
+bool rb__layer_penalised(const rb_layer *l);
 /* Raise "layer '<name>' (<type>): <message>" and return false. */
 bool rb__layer_fail(const rb_layer *l, rb_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -20,9 +20,10 @@ static bool need_units(rb_layer *l)
 static bool kernel_and_bias(rb_layer *l, rb_params *p, int ndim, const int64_t *shape,
                             int64_t units)
 {
-    if (!rb__layer_var(l, p, "kernel", ndim, shape, true, l->spec.kernel_init)) return false;
+    if (!rb__layer_weight(l, p, "kernel", ndim, shape, l->spec.kernel_init, ROLE_KERNEL))
+        return false;
     if (!l->spec.no_bias &&
-        !rb__layer_var(l, p, "bias", 1, &units, true, zeros_by_default(l->spec.bias_init)))
+        !rb__layer_weight(l, p, "bias", 1, &units, zeros_by_default(l->spec.bias_init), ROLE_BIAS))
         return false;
     return true;
 }

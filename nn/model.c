@@ -151,8 +151,7 @@ rb_tensor *rb_model_regularization(const rb_model *m)
     rb_tensor *total = rb_tensor_scalar(rb_params_dtype(m->params), 0.0);
     for (int i = 0; i < m->n; i++) {
         rb_layer *l = m->layers[i];
-        if (l->spec.l1 > 0 || l->spec.l2 > 0 || l->n_children)
-            total = rb_add(total, rb_layer_regularization(l));
+        if (rb__layer_penalised(l)) total = rb_add(total, rb_layer_regularization(l));
     }
     return total;
 }

@@ -6,7 +6,8 @@
 
 #include "layer_impl.h"
 
-/* Per direction: kernel, bias, recurrent kernel (so rb_layer_kernel/bias find the first two). */
+/* Per direction: kernel, bias, recurrent kernel (roles tell rb_layer_kernel, rb_layer_bias,
+ * the penalties and the constraints which is which). */
 enum { VAR_RNN_BIAS = 1, VAR_RECURRENT = 2, VARS_PER_DIRECTION = 3 };
 
 static int gates(const rb_layer *l)
@@ -53,16 +54,18 @@ static bool rnn_build(rb_layer *l, rb_params *p)
         snprintf(k, sizeof k, "%skernel", prefix);
         snprintf(r, sizeof r, "%srecurrent_kernel", prefix);
         snprintf(b, sizeof b, "%sbias", prefix);
-        if (!rb__layer_var(l, p, k, 2, (int64_t[]){f, g}, true, l->spec.kernel_init)) return false;
-        rb_tensor *bt = rb__layer_var(l, p, b, 1, &g, true, bias);
+        if (!rb__layer_weight(l, p, k, 2, (int64_t[]){f, g}, l->spec.kernel_init, ROLE_KERNEL))
+            return false;
+        rb_tensor *bt = rb__layer_weight(l, p, b, 1, &g, bias, ROLE_BIAS);
         if (!bt) return false;
         /* LSTM: the forget gate starts open (Jozefowicz et al. 2015; Keras's unit_forget_bias). */
         if (l->spec.kind == RB_LAYER_LSTM && l->spec.bias_init.kind == RB_INIT_DEFAULT)
             for (int64_t i = u; i < 2 * u; i++)
                 rb_tensor_set(bt, (int64_t[]){i}, 1.0);
         /* Orthogonal per gate block, as Keras does: each (u, u) block of the recurrent kernel. */
-        rb_tensor *rk = rb__layer_var(l, p, r, 2, (int64_t[]){u, g}, true,
-                                      (rb_init_spec){.kind = RB_INIT_ZEROS});
+        rb_tensor *rk =
+            rb__layer_weight(l, p, r, 2, (int64_t[]){u, g}, (rb_init_spec){.kind = RB_INIT_ZEROS},
+                             ROLE_RECURRENT_KERNEL);
         if (!rk) return false;
         rb_scope *scope = rb_scope_begin();
         for (int gi = 0; gi < gates(l); gi++) {

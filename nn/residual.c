@@ -37,7 +37,8 @@ static bool residual_build(rb_layer *l, rb_params *p)
                           .no_bias = after,
                           .kernel_init = l->spec.kernel_init,
                           .l2 = l->spec.l2,
-                          .l1 = l->spec.l1};
+                          .l1 = l->spec.l1,
+                          .max_norm = l->spec.max_norm};
     rb_layer_spec norm = {
         .kind = RB_LAYER_BATCH_NORM, .momentum = l->spec.momentum, .epsilon = l->spec.epsilon};
     /* Normalisations followed by the activation carry it (fused into their pass). */

@@ -41,8 +41,8 @@ static bool scs_build(rb_layer *l, rb_params *p)
         return rb__layer_fail(l, RB_ERR_SHAPE, "the %dx%d window does not fit the input", kh, kw);
     rb_init_spec p_init = {.kind = RB_INIT_CONSTANT, .value = 0.7 * P_SCALE};
     rb_init_spec q_init = {.kind = RB_INIT_CONSTANT, .value = 1.0 * Q_SCALE};
-    return rb__layer_var(l, p, "kernel", 4, (int64_t[]){kh, kw, cin, units}, true,
-                         l->spec.kernel_init) &&
+    return rb__layer_weight(l, p, "kernel", 4, (int64_t[]){kh, kw, cin, units}, l->spec.kernel_init,
+                            ROLE_KERNEL) &&
            rb__layer_var(l, p, "p", 1, &units, true, p_init) &&
            rb__layer_var(l, p, "q", 1, &one, true, q_init);
 }

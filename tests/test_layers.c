@@ -397,6 +397,194 @@ static void model_regularisation_and_constraints(void **state)
     rb_model_free(m);
 }
 
+/* ---- penalties and constraints reach every kind of layer with a kernel ---- */
+
+typedef struct weighted_kind {
+    rb_layer_spec spec;
+    int ndim;
+    int64_t shape[3];
+} weighted_kind;
+
+/* Every kind with a kernel, on small inputs (the residual block with its 1x1 projection). */
+enum { N_WEIGHTED = 10 };
+static void weighted_kinds(weighted_kind *k)
+{
+    weighted_kind all[N_WEIGHTED] = {
+        {RB_DENSE(.units = 3), 1, {4}},
+        {RB_CONV1D(.units = 3, .kernel = {2}), 2, {5, 2}},
+        {RB_CONV2D(.units = 3, .kernel = {2, 2}), 3, {4, 4, 2}},
+        {RB_CONV2D_TRANSPOSE(.units = 3, .kernel = {2, 2}), 3, {3, 3, 2}},
+        {RB_SCS2D(.units = 3, .kernel = {2, 2}), 3, {4, 4, 2}},
+        {RB_RESIDUAL(.units = 3), 3, {4, 4, 2}},
+        {RB_SIMPLE_RNN(.units = 3), 2, {4, 2}},
+        {RB_LSTM(.units = 3), 2, {4, 2}},
+        {RB_GRU(.units = 3), 2, {4, 2}},
+        {RB_LSTM(.units = 3, .bidirectional = true), 2, {4, 2}},
+    };
+    memcpy(k, all, sizeof all);
+}
+
+static bool is_recurrent_kind(rb_layer_kind kind)
+{
+    return kind == RB_LAYER_SIMPLE_RNN || kind == RB_LAYER_LSTM || kind == RB_LAYER_GRU;
+}
+
+static bool ends_with(const char *s, const char *tail)
+{
+    size_t n = strlen(s), m = strlen(tail);
+    return n >= m && strcmp(s + n - m, tail) == 0;
+}
+
+/* What the spec's penalties act on, by variable name: the kernels (both directions, every
+ * convolution of a block) and, with their own coefficients, the recurrent kernels. */
+static bool is_recurrent_kernel(rb_tensor *v)
+{
+    return ends_with(rb_tensor_name(v), "recurrent_kernel");
+}
+static bool is_kernel(rb_tensor *v)
+{
+    return ends_with(rb_tensor_name(v), "kernel") && !is_recurrent_kernel(v);
+}
+
+/* A model of one layer of kind k with every variable set to distinct values, some large. */
+static rb_model *one_layer_model(const weighted_kind *k, rb_layer_spec spec)
+{
+    rb_model *m = rb_model_new(RB_F64, "one", k->ndim, k->shape);
+    CHECK_OK(rb_model_add(m, spec));
+    rb_params *p = rb_model_params(m);
+    for (int v = 0; v < rb_params_count(p); v++) {
+        rb_tensor *w = rb_params_at(p, v);
+        for (int64_t i = 0; i < rb_tensor_size(w); i++)
+            rb_tensor_set_flat(w, i, 0.9 * sin(1.0 + 0.7 * (double)i + 1.3 * v));
+    }
+    return m;
+}
+
+static void every_kind_with_a_kernel_adds_its_penalties_to_the_models_loss(void **state)
+{
+    (void)state;
+    weighted_kind kinds[N_WEIGHTED];
+    weighted_kinds(kinds);
+    for (int k = 0; k < N_WEIGHTED; k++) {
+        rb_layer_spec spec = kinds[k].spec;
+        spec.l2 = 0.1;
+        spec.l1 = 0.05;
+        if (is_recurrent_kind(spec.kind)) {
+            spec.recurrent_l2 = 0.3;
+            spec.recurrent_l1 = 0.02;
+        }
+        rb_model *m = one_layer_model(&kinds[k], spec);
+        rb_params *p = rb_model_params(m);
+        double expect = 0;
+        int penalised = 0;
+        for (int v = 0; v < rb_params_count(p); v++) {
+            rb_tensor *w = rb_params_at(p, v);
+            double l2 = is_kernel(w) ? spec.l2 : is_recurrent_kernel(w) ? spec.recurrent_l2 : 0;
+            double l1 = is_kernel(w) ? spec.l1 : is_recurrent_kernel(w) ? spec.recurrent_l1 : 0;
+            penalised += l2 > 0;
+            for (int64_t i = 0; i < rb_tensor_size(w); i++) {
+                double x = rb_tensor_get_flat(w, i);
+                expect += l2 / 2 * x * x + l1 * fabs(x);
+            }
+        }
+        rb_layer *l = rb_model_layer_at(m, 0);
+        if (penalised == 0) fail_msg("%s: no kernel found", rb_layer_type(l));
+        rb_tensor *got = rb_model_regularization(m);
+        if (!got || fabs(rb_tensor_item(got) - expect) > 1e-12 * expect)
+            fail_msg("%s: the model's penalty is %.15g, expected %.15g (%s)", rb_layer_type(l),
+                     got ? rb_tensor_item(got) : NAN, expect, rb_last_error());
+        CHECK_CLOSE(rb_tensor_item(rb_layer_regularization(l)), expect, 1e-12 * expect);
+        rb_model_free(m);
+    }
+}
+
+static void every_kind_with_a_kernel_bounds_the_norm_of_its_columns(void **state)
+{
+    (void)state;
+    weighted_kind kinds[N_WEIGHTED];
+    weighted_kinds(kinds);
+    for (int k = 0; k < N_WEIGHTED; k++) {
+        rb_layer_spec spec = kinds[k].spec;
+        spec.max_norm = 0.5;
+        if (is_recurrent_kind(spec.kind)) spec.recurrent_max_norm = 0.8;
+        rb_model *m = one_layer_model(&kinds[k], spec);
+        rb_params *p = rb_model_params(m);
+        int n = rb_params_count(p);
+        double *before[16];
+        for (int v = 0; v < n; v++) {
+            rb_tensor *w = rb_params_at(p, v);
+            before[v] = malloc(sizeof(double) * (size_t)rb_tensor_size(w));
+            rb_tensor_to_doubles(w, before[v], rb_tensor_size(w));
+        }
+        CHECK_STATUS_OK(rb_model_apply_constraints(m));
+        int bounded = 0;
+        for (int v = 0; v < n; v++) {
+            rb_tensor *w = rb_params_at(p, v);
+            double bound = is_kernel(w)             ? spec.max_norm
+                           : is_recurrent_kernel(w) ? spec.recurrent_max_norm
+                                                    : INFINITY;
+            bounded += isfinite(bound);
+            /* each column (the weights into one output unit) scaled back to the bound */
+            int64_t cols = rb_tensor_dim(w, -1), size = rb_tensor_size(w);
+            for (int64_t c = 0; c < cols; c++) {
+                double norm = 0;
+                for (int64_t i = c; i < size; i += cols)
+                    norm += before[v][i] * before[v][i];
+                double scale = sqrt(norm) > bound ? bound / sqrt(norm) : 1;
+                for (int64_t i = c; i < size; i += cols)
+                    if (fabs(rb_tensor_get_flat(w, i) - before[v][i] * scale) > 1e-12)
+                        fail_msg("%s %s[%lld] = %.15g, expected %.15g",
+                                 rb_layer_type(rb_model_layer_at(m, 0)), rb_tensor_name(w),
+                                 (long long)i, rb_tensor_get_flat(w, i), before[v][i] * scale);
+            }
+            free(before[v]);
+        }
+        assert_true(bounded > 0);
+        rb_model_free(m);
+    }
+}
+
+static void recurrent_layers_show_their_kernel_bias_and_recurrent_kernel(void **state)
+{
+    (void)state;
+    const char *names[3] = {"simple_rnn", "lstm", "gru"};
+    const rb_layer_kind kinds[3] = {RB_LAYER_SIMPLE_RNN, RB_LAYER_LSTM, RB_LAYER_GRU};
+    for (int k = 0; k < 3; k++) {
+        rb_params *p = rb_params_new(RB_F32);
+        rb_layer *l =
+            rb_layer_new(p, (rb_layer_spec){.kind = kinds[k], .units = 2}, RB_SHAPE(3, 4));
+        char name[64];
+        snprintf(name, sizeof name, "%s.kernel", names[k]);
+        assert_ptr_equal(rb_layer_kernel(l), rb_params_find(p, name));
+        snprintf(name, sizeof name, "%s.bias", names[k]);
+        assert_ptr_equal(rb_layer_bias(l), rb_params_find(p, name));
+        snprintf(name, sizeof name, "%s.recurrent_kernel", names[k]);
+        assert_ptr_equal(rb_layer_recurrent_kernel(l), rb_params_find(p, name));
+        rb_params_free(p);
+    }
+    rb_params *p = rb_params_new(RB_F32);
+    assert_null(rb_layer_recurrent_kernel(rb_layer_new(p, RB_DENSE(.units = 2), RB_SHAPE(3))));
+    rb_params_free(p);
+}
+
+static void penalties_a_layer_cannot_apply_are_refused_naming_the_field(void **state)
+{
+    (void)state;
+    rb_params *p = rb_params_new(RB_F32);
+    rb_layer_spec bn = RB_BATCH_NORM;
+    bn.l2 = 0.1;
+    CHECK_FAILS(rb_layer_new(p, bn, RB_SHAPE(3)), RB_ERR_ARGUMENT, ".l2");
+    CHECK_FAILS(rb_layer_new(p, RB_MAX_POOL2D(.kernel = {2, 2}, .max_norm = 1), RB_SHAPE(4, 4, 1)),
+                RB_ERR_ARGUMENT, ".max_norm");
+    CHECK_FAILS(rb_layer_new(p, RB_DENSE(.units = 2, .recurrent_l1 = 0.1), RB_SHAPE(3)),
+                RB_ERR_ARGUMENT, ".recurrent_l1");
+    CHECK_FAILS(rb_layer_new(p, RB_DENSE(.units = 2, .l2 = -0.1), RB_SHAPE(3)), RB_ERR_ARGUMENT,
+                ".l2");
+    CHECK_FAILS(rb_layer_new(p, RB_LSTM(.units = 2, .recurrent_max_norm = NAN), RB_SHAPE(3, 2)),
+                RB_ERR_ARGUMENT, ".recurrent_max_norm");
+    rb_params_free(p);
+}
+
 static void functional_models_own_and_switch_free_layers(void **state)
 {
     (void)state;
@@ -438,6 +626,10 @@ int main(int argc, char **argv)
         TEST(residual_blocks_and_the_resnet_builder),
         TEST(layers_pass_gradcheck_with_their_parameters),
         TEST(model_regularisation_and_constraints),
+        TEST(every_kind_with_a_kernel_adds_its_penalties_to_the_models_loss),
+        TEST(every_kind_with_a_kernel_bounds_the_norm_of_its_columns),
+        TEST(recurrent_layers_show_their_kernel_bias_and_recurrent_kernel),
+        TEST(penalties_a_layer_cannot_apply_are_refused_naming_the_field),
         TEST(functional_models_own_and_switch_free_layers),
     };
     return RUN_TESTS(tests, argc, argv);

@@ -345,6 +345,45 @@ static void recurrent_layers_report_bad_inputs(void **state)
     rb_params_free(p);
 }
 
+/* ---- penalties ---- */
+
+/* With zero inputs the loss does not depend on the input kernel W (x W = 0): one SGD step of
+ * rb_fit moves W by the penalty's gradient alone, W <- W (1 - lr l2). */
+static void the_penalty_of_a_recurrent_layer_reaches_fit(void **state)
+{
+    (void)state;
+    const rb_layer_kind kinds[3] = {RB_LAYER_SIMPLE_RNN, RB_LAYER_LSTM, RB_LAYER_GRU};
+    const char *kernels[3] = {"simple_rnn.kernel", "lstm.kernel", "gru.kernel"};
+    const double lr = 0.1, l2 = 0.5;
+    for (int k = 0; k < 3; k++) {
+        rb_model *m = rb_model_new(RB_F64, "penalised", RB_SHAPE(3, 2));
+        rb_model_seed(m, 5);
+        CHECK_OK(rb_model_add(m, (rb_layer_spec){.kind = kinds[k], .units = 2, .l2 = l2}));
+        CHECK_OK(rb_model_add(m, RB_DENSE(.units = 1)));
+        rb_tensor *w = rb_params_find(rb_model_params(m), kernels[k]);
+        double before[16];
+        assert_int_equal(rb_tensor_size(w), 2 * 2 *
+                                                (kinds[k] == RB_LAYER_LSTM  ? 4
+                                                 : kinds[k] == RB_LAYER_GRU ? 3
+                                                                            : 1));
+        rb_tensor_to_doubles(w, before, 16);
+        rb_dataset d = {rb_tensor_zeros(RB_F64, RB_SHAPE(4, 3, 2)),
+                        rb_tensor_ones(RB_F64, RB_SHAPE(4, 1)), NULL};
+        rb_optimizer *opt = rb_sgd_new(rb_model_params(m), (rb_sgd_config){.lr = lr});
+        rb_history *h =
+            rb_fit(rb_trainable_of_model(m), opt, &d,
+                   (rb_fit_config){.batch_size = 4, .loss = RB_LOSS_MSE, .quiet = true});
+        CHECK_OK(h);
+        for (int64_t i = 0; i < rb_tensor_size(w); i++)
+            if (fabs(rb_tensor_get_flat(w, i) - before[i] * (1 - lr * l2)) > 1e-14)
+                fail_msg("%s[%lld] = %.15g, expected %.15g", kernels[k], (long long)i,
+                         rb_tensor_get_flat(w, i), before[i] * (1 - lr * l2));
+        rb_history_free(h);
+        rb_optimizer_free(opt);
+        rb_model_free(m);
+    }
+}
+
 /* ---- long sequences: no fixed limit on the number of steps ---- */
 
 static void recurrent_layers_return_sequences_of_more_than_64_steps(void **state)
@@ -491,6 +530,7 @@ int main(int argc, char **argv)
         TEST(recurrent_layers_stack_in_a_model),
         TEST(initialisation_follows_keras),
         TEST(recurrent_layers_report_bad_inputs),
+        TEST(the_penalty_of_a_recurrent_layer_reaches_fit),
         TEST(recurrent_layers_return_sequences_of_more_than_64_steps),
         TEST(recurrent_layers_read_more_than_1024_steps_without_a_steps_array),
         TEST(the_fused_lstm_backward_fails_the_gradient_call_on_a_corrupted_step_count),

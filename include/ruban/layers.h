@@ -90,18 +90,27 @@ typedef struct rb_layer_spec {
     bool no_bias;             /* Dense and convolutions have a bias unless set */
     rb_init_spec kernel_init; /* default Glorot uniform */
     rb_init_spec bias_init;   /* default zeros */
-    double l2, l1;            /* regularisation of the kernel (lambda / 2 ||w||^2, lambda |w|) */
-    double max_norm;          /* constraint on the kernel's columns, 0: none */
-    double rate;              /* dropout rate */
-    double momentum;          /* BatchNorm: moving = momentum moving + (1 - momentum) batch */
-    double epsilon;           /* BatchNorm / LayerNorm */
-    rb_bn_placement bn;       /* residual blocks */
-    uint64_t seed;            /* initialisation and dropout randomness (0: the store's) */
+    /* Penalties and constraint of the kernels, as Keras's kernel_regularizer and
+     * kernel_constraint: every kernel of the layer (both directions of a bidirectional one,
+     * each convolution of a residual block), not biases. A kind without a kernel refuses
+     * them (BatchNorm's gamma and beta take none). */
+    double l2, l1;      /* lambda / 2 ||w||^2 and lambda |w| added by rb_layer_regularization */
+    double max_norm;    /* every column (weights into one unit) scaled back to this L2 norm by
+                         * rb_layer_apply_constraints, 0: none */
+    double rate;        /* dropout rate */
+    double momentum;    /* BatchNorm: moving = momentum moving + (1 - momentum) batch */
+    double epsilon;     /* BatchNorm / LayerNorm */
+    rb_bn_placement bn; /* residual blocks */
+    uint64_t seed;      /* initialisation and dropout randomness (0: the store's) */
     /* Recurrent layers: */
     bool return_sequences;       /* output every step (N, T, units), else the last (N, units) */
     bool bidirectional;          /* also read the sequence backwards; outputs concatenated
                                   * (2 units), as Keras's Bidirectional(layer) */
     rb_init_spec recurrent_init; /* default orthogonal */
+    /* The same penalties and constraint for the recurrent kernels (Keras's
+     * recurrent_regularizer and recurrent_constraint); .l2, .l1 and .max_norm act on the
+     * input kernels only. */
+    double recurrent_l2, recurrent_l1, recurrent_max_norm;
 } rb_layer_spec;
 
 /* Spec constructors: RB_DENSE(.units = 10, .activation = RB_ACT_RELU). */
@@ -150,14 +159,18 @@ RB_API const char *rb_layer_type(const rb_layer *layer);
 RB_API int rb_layer_output_shape(const rb_layer *layer, int64_t *shape);
 /* Number of scalar parameters (trainable only, or all). */
 RB_API int64_t rb_layer_num_params(const rb_layer *layer, bool trainable_only);
-/* The layer's weight tensors (NULL if it has none): kernel, bias, and for BatchNorm gamma,
- * beta, moving mean and variance as "variable" 0..3 in that order. */
+/* The layer's weight tensors (NULL if it has none): kernel, bias, the recurrent kernel of
+ * SimpleRNN, LSTM and GRU (the forward direction's; a bidirectional layer's backward ones are
+ * variables 3..5), and for BatchNorm gamma, beta, moving mean and variance as "variable" 0..3
+ * in that order. A residual block's weights are those of its sub-layers. */
 RB_API rb_tensor *rb_layer_kernel(const rb_layer *layer);
 RB_API rb_tensor *rb_layer_bias(const rb_layer *layer);
+RB_API rb_tensor *rb_layer_recurrent_kernel(const rb_layer *layer);
 RB_API rb_tensor *rb_layer_variable(const rb_layer *layer, int i);
-/* The spec's regularisation of this layer as a scalar to add to a loss (0 if none). */
+/* The spec's penalties of this layer's kernels (sub-layers included) as a scalar to add to a
+ * loss (0 if none); rb_model_regularization sums them, which rb_fit adds to its loss. */
 RB_API rb_tensor *rb_layer_regularization(const rb_layer *layer);
-/* Apply the spec's constraints in place (after an optimizer step). */
+/* Apply the spec's max-norm constraints in place (after an optimizer step). */
 RB_API rb_status rb_layer_apply_constraints(rb_layer *layer);
 
 /* ---- recurrent layers beyond rb_layer_forward ----
