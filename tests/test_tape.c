@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "tape_impl.h"
 #include "testutil.h"
 
 static void ops_on_unwatched_tensors_are_not_recorded(void **state)
@@ -493,6 +494,31 @@ static void an_error_raised_inside_a_backward_rule_fails_the_gradient_call(void 
     rb_error_clear();
 }
 
+/* BatchNorm over data (only gamma and beta watched) reported a failure of its backward
+ * through x's gradient, which nobody asked for: the call went on with zero gradients. */
+static void a_batch_norm_backward_that_fails_fails_the_call_when_its_input_is_data(void **state)
+{
+    (void)state;
+    rb_tensor *x = rb_tensor_ones(RB_F64, RB_SHAPE(4, 3)),
+              *gamma = rb_tensor_ones(RB_F64, RB_SHAPE(3));
+    rb_tensor *beta = rb_tensor_zeros(RB_F64, RB_SHAPE(3));
+    rb_tape *tape = rb_tape_begin(RB_TAPE_DEFAULT);
+    rb_tape_watch(tape, gamma);
+    rb_tape_watch(tape, beta);
+    rb_tensor *y = rb_batch_norm_train(x, gamma, beta, NULL, NULL, 0, 1e-3, RB_EPILOGUE_NONE);
+    rb_node *node = y ? rb__producer(y, tape) : NULL;
+    assert_non_null(node);
+    node->saved[0] = NULL; /* its batch statistics, lost */
+    rb_tensor *sources[2] = {gamma, beta}, *grads[2];
+    rb_error_clear();
+    rb_status st = rb_tape_gradient(tape, rb_sum(y, RB_ALL_AXES, false), 2, sources, grads);
+    rb_tape_end(tape);
+    if (st == RB_OK) fail_msg("the gradient call succeeded");
+    if (!strstr(rb_last_error(), "batch_norm_train"))
+        fail_msg("the message does not name the op: \"%s\"", rb_last_error());
+    rb_error_clear();
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -521,6 +547,7 @@ int main(int argc, char **argv)
         TEST(a_failed_op_propagates_null_to_one_final_check),
         TEST(a_failed_gradient_for_an_input_that_needs_none_still_fails_the_call),
         TEST(an_error_raised_inside_a_backward_rule_fails_the_gradient_call),
+        TEST(a_batch_norm_backward_that_fails_fails_the_call_when_its_input_is_data),
     };
     return RUN_TESTS(tests, argc, argv);
 }
