@@ -574,6 +574,10 @@ static void penalties_a_layer_cannot_apply_are_refused_naming_the_field(void **s
     rb_layer_spec bn = RB_BATCH_NORM;
     bn.l2 = 0.1;
     CHECK_FAILS(rb_layer_new(p, bn, RB_SHAPE(3)), RB_ERR_ARGUMENT, ".l2");
+    rb_layer_spec ln = RB_LAYER_NORM;
+    ln.l1 = 0.1;
+    CHECK_FAILS(rb_layer_new(p, ln, RB_SHAPE(3)), RB_ERR_ARGUMENT,
+                ".l1 = 0.1: this kind has no kernel");
     CHECK_FAILS(rb_layer_new(p, RB_MAX_POOL2D(.kernel = {2, 2}, .max_norm = 1), RB_SHAPE(4, 4, 1)),
                 RB_ERR_ARGUMENT, ".max_norm");
     CHECK_FAILS(rb_layer_new(p, RB_DENSE(.units = 2, .recurrent_l1 = 0.1), RB_SHAPE(3)),
