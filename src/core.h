@@ -97,13 +97,19 @@ void *rb__malloc(size_t size);
 void *rb__calloc(size_t count, size_t size);
 void *rb__realloc(void *p, size_t size);
 void *rb__aligned_alloc(size_t size); /* RB__ALIGN-aligned */
+/* The same, an error naming `who` and the request if it fails. */
+void *rb__aligned_alloc_for(size_t size, const char *who);
 void rb__free(void *p);
+/* Record "who: out of memory: N bytes requested" (or the request above RB_MAX_BYTES) and
+ * return NULL. */
+void *rb__oom(const char *who, size_t size);
 
 /* ---- arenas: bump allocators released in one go ---- */
 rb__arena *rb__arena_new(void);
 void rb__arena_free(rb__arena *a);
 /* RB__ALIGN-aligned block; NULL and an RB_ERR_MEMORY error if the heap is exhausted. */
 void *rb__arena_alloc(rb__arena *a, size_t size);
+void *rb__arena_alloc_for(rb__arena *a, size_t size, const char *who);
 /* Forget every allocation, keeping the memory (coalesced into one block) for reuse. */
 void rb__arena_reset(rb__arena *a);
 /* Stack discipline: release everything allocated after a mark (memory kept for reuse). */

@@ -13,38 +13,46 @@ static void count_allocation(void *p)
     if (p) atomic_fetch_add_explicit(&heap_allocations, 1, memory_order_relaxed);
 }
 
+void *rb__oom(const char *who, size_t size)
+{
+    if (size > (size_t)RB_MAX_BYTES)
+        return rb__fail(RB_ERR_MEMORY, "%s: %zu bytes requested, more than the %lld-byte limit",
+                        who, size, (long long)RB_MAX_BYTES);
+    return rb__fail(RB_ERR_MEMORY, "%s: out of memory: %zu bytes requested", who, size);
+}
+
 void *rb__malloc(size_t size)
 {
-    void *p = malloc(size ? size : 1);
+    void *p = size <= (size_t)RB_MAX_BYTES ? malloc(size ? size : 1) : NULL;
     count_allocation(p);
-    if (!p) return rb__fail(RB_ERR_MEMORY, "out of memory allocating %zu bytes", size);
-    return p;
+    return p ? p : rb__oom("rb__malloc", size);
 }
 
 void *rb__calloc(size_t count, size_t size)
 {
+    if (size && count > (size_t)RB_MAX_BYTES / size) return rb__oom("rb__calloc", SIZE_MAX);
     void *p = calloc(count ? count : 1, size ? size : 1);
     count_allocation(p);
-    if (!p) return rb__fail(RB_ERR_MEMORY, "out of memory allocating %zu x %zu bytes", count, size);
-    return p;
+    return p ? p : rb__oom("rb__calloc", count * size);
 }
 
 void *rb__realloc(void *old, size_t size)
 {
-    void *p = realloc(old, size ? size : 1);
+    void *p = size <= (size_t)RB_MAX_BYTES ? realloc(old, size ? size : 1) : NULL;
     if (!old) count_allocation(p);
-    if (!p) return rb__fail(RB_ERR_MEMORY, "out of memory allocating %zu bytes", size);
-    return p;
+    return p ? p : rb__oom("rb__realloc", size);
 }
 
-void *rb__aligned_alloc(size_t size)
+void *rb__aligned_alloc_for(size_t size, const char *who)
 {
+    if (size > (size_t)RB_MAX_BYTES) return rb__oom(who, size);
     size_t rounded = (size + RB__ALIGN - 1) / RB__ALIGN * RB__ALIGN;
     void *p = aligned_alloc(RB__ALIGN, rounded ? rounded : RB__ALIGN);
     count_allocation(p);
-    if (!p) return rb__fail(RB_ERR_MEMORY, "out of memory allocating %zu bytes", size);
-    return p;
+    return p ? p : rb__oom(who, size);
 }
+
+void *rb__aligned_alloc(size_t size) { return rb__aligned_alloc_for(size, "rb__aligned_alloc"); }
 
 void rb__free(void *p)
 {
@@ -72,9 +80,9 @@ struct rb__arena {
 
 enum { ARENA_FIRST_BLOCK = 1 << 20 };
 
-static arena_block *block_new(size_t size)
+static arena_block *block_new(size_t size, const char *who)
 {
-    arena_block *b = rb__aligned_alloc(sizeof(arena_block) + size);
+    arena_block *b = rb__aligned_alloc_for(sizeof(arena_block) + size, who);
     if (!b) return NULL;
     b->next = NULL;
     b->size = size;
@@ -120,6 +128,12 @@ static arena_block *take_spare(rb__arena *a, size_t size)
 
 void *rb__arena_alloc(rb__arena *a, size_t size)
 {
+    return rb__arena_alloc_for(a, size, "rb__arena_alloc");
+}
+
+void *rb__arena_alloc_for(rb__arena *a, size_t size, const char *who)
+{
+    if (size > (size_t)RB_MAX_BYTES) return rb__oom(who, size);
     size_t rounded = (size + RB__ALIGN - 1) / RB__ALIGN * RB__ALIGN;
     if (rounded == 0) rounded = RB__ALIGN;
     arena_block *b = a->head;
@@ -128,7 +142,7 @@ void *rb__arena_alloc(rb__arena *a, size_t size)
         if (!nb) {
             size_t want = b ? 2 * b->size : ARENA_FIRST_BLOCK;
             if (want < rounded) want = rounded;
-            nb = block_new(want);
+            nb = block_new(want, who);
             if (!nb) return NULL;
             a->capacity += want;
         }
@@ -188,7 +202,7 @@ void rb__arena_reset(rb__arena *a)
         free_blocks(a->spare);
         a->head = a->spare = NULL;
         a->capacity = 0;
-        arena_block *b = block_new(total);
+        arena_block *b = block_new(total, "rb__arena_reset");
         if (b) {
             a->head = b;
             a->capacity = total;

@@ -42,9 +42,7 @@ struct rb_params {
 rb_params *rb_params_new(rb_dtype dtype)
 {
     if (!rb__is_float(dtype))
-        return rb__fail(RB_ERR_DTYPE,
-                        "rb_params_new: variables must be float32 or float64, "
-                        "not %s",
+        return rb__fail(RB_ERR_DTYPE, "rb_params_new: variables must be float32 or float64, not %s",
                         rb_dtype_name(dtype));
     rb_params *p = rb__calloc(1, sizeof *p);
     if (!p) return NULL;
@@ -95,14 +93,15 @@ void rb_params_free(rb_params *p)
     rb__free(p);
 }
 
-/* Grow a slab to at least `need` elements, keeping its contents; zero the new part. */
-static bool grow(slab *s, int64_t need, size_t esize)
+/* Grow a slab to at least `need` elements (checked by the caller against RB_MAX_BYTES),
+ * keeping its contents; zero the new part. Doubling stops at the limit, so it cannot wrap. */
+static bool grow(slab *s, int64_t need, size_t esize, const char *who)
 {
     if (need <= s->cap) return true;
-    int64_t cap = s->cap ? s->cap : 1024;
+    int64_t cap = s->cap ? s->cap : 1024, most = RB_MAX_BYTES / (int64_t)esize;
     while (cap < need)
-        cap *= 2;
-    char *d = rb__aligned_alloc((size_t)cap * esize);
+        cap = cap > most / 2 ? most : 2 * cap;
+    char *d = rb__aligned_alloc_for((size_t)cap * esize, who);
     if (!d) return false;
     memset(d, 0, (size_t)cap * esize);
     if (s->data) memcpy(d, s->data, (size_t)s->cap * esize);
@@ -157,16 +156,17 @@ rb_tensor *rb_params_add(rb_params *p, const char *name, int ndim, const int64_t
     if (ndim < 0 || ndim > RB_MAX_DIMS || (ndim > 0 && !shape))
         return rb__fail(RB_ERR_SHAPE, "rb_params_add: '%s': bad number of dimensions %d", name,
                         ndim);
-    int64_t size = 1;
-    for (int i = 0; i < ndim; i++) {
-        if (shape[i] <= 0) {
-            char s[RB__SHAPE_STR];
-            return rb__fail(RB_ERR_SHAPE, "rb_params_add: '%s': shape %s has an empty axis", name,
-                            rb__shape_str(s, ndim, shape));
-        }
-        size *= shape[i];
+    char who[96];
+    snprintf(who, sizeof who, "rb_params_add: '%s'", name);
+    int64_t size = rb_shape_count(RB_ERR_SHAPE, who, ndim, shape, p->esize);
+    if (size < 0) return NULL;
+    if (size == 0) {
+        char s[RB__SHAPE_STR];
+        return rb__fail(RB_ERR_SHAPE, "%s: shape %s has an empty axis", who,
+                        rb__shape_str(s, ndim, shape));
     }
     if (p->n == p->cap) {
+        if (p->cap > INT32_MAX / 2) return rb__fail(RB_ERR_ARGUMENT, "%s: too many variables", who);
         int cap = p->cap ? 2 * p->cap : 16;
         rb_tensor **vars = rb__realloc(p->vars, sizeof *vars * (size_t)cap);
         if (!vars) return NULL;
@@ -178,13 +178,19 @@ rb_tensor *rb_params_add(rb_params *p, const char *name, int ndim, const int64_t
     }
     int64_t align = SLAB_ALIGN_ELEMS(p->esize);
     int64_t *used = trainable ? &p->train_used : &p->frozen_used;
+    /* Both terms are at most RB_MAX_BYTES / esize, so the sum fits; then it is checked. */
     int64_t off = (*used + align - 1) / align * align;
     int64_t need = off + size;
+    char slab_who[128];
+    snprintf(slab_who, sizeof slab_who, "%s: the store's %s slab", who,
+             trainable ? "trainable" : "frozen");
+    if (rb_shape_count(RB_ERR_SHAPE, slab_who, 1, &need, p->esize) < 0) return NULL;
     if (trainable) {
-        if (!grow(&p->values, need, p->esize) || !grow(&p->grads, need, p->esize)) return NULL;
+        if (!grow(&p->values, need, p->esize, who) || !grow(&p->grads, need, p->esize, who))
+            return NULL;
         for (int k = 0; k < p->n_states; k++)
-            if (!grow(&p->states[k].s, need, p->esize)) return NULL;
-    } else if (!grow(&p->frozen, need, p->esize)) {
+            if (!grow(&p->states[k].s, need, p->esize, who)) return NULL;
+    } else if (!grow(&p->frozen, need, p->esize, who)) {
         return NULL;
     }
     rb_tensor *v = new_header(p, ndim, shape, NULL);
@@ -235,9 +241,7 @@ rb_tensor *rb_params_grad(const rb_params *p, const rb_tensor *var)
     int i = index_of(p, var);
     if (i < 0)
         return rb__fail(RB_ERR_NOT_FOUND,
-                        "rb_params_grad: tensor %s is not a variable of "
-                        "this store",
-                        rb__shp(var));
+                        "rb_params_grad: tensor %s is not a variable of this store", rb__shp(var));
     if (!var->var_grad)
         return rb__fail(RB_ERR_ARGUMENT, "rb_params_grad: '%s' is not trainable", var->name);
     return var->var_grad;
@@ -291,7 +295,8 @@ rb_tensor *rb_params_state(rb_params *p, const char *name)
     state_slab *s = &p->states[p->n_states];
     memset(s, 0, sizeof *s);
     snprintf(s->name, sizeof s->name, "%s", name);
-    if (!grow(&s->s, p->values.cap > 0 ? p->values.cap : 1, p->esize)) return NULL;
+    if (!grow(&s->s, p->values.cap > 0 ? p->values.cap : 1, p->esize, "rb_params_state"))
+        return NULL;
     s->flat = flat_view(p, s->s.data);
     if (!s->flat) {
         rb__free(s->s.data);

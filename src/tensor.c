@@ -68,6 +68,37 @@ void rb__tensor_update_contiguous(rb_tensor *t)
         t->flags &= ~(unsigned)RB__CONTIGUOUS;
 }
 
+int64_t rb_shape_count(rb_status status, const char *who, int ndim, const int64_t *shape,
+                       size_t elem_size)
+{
+    if (!who) who = "rb_shape_count";
+    if (ndim < 0 || (ndim > 0 && !shape)) {
+        rb_error(RB_ERR_ARGUMENT, "%s: no shape of %d dimensions given", who, ndim);
+        return -1;
+    }
+    /* The product of the non-zero extents bounds every stride, so a zero extent does not end
+     * the check: [0, 2^40, 2^40] has no elements but strides that overflow. */
+    int64_t limit = RB_MAX_BYTES / (int64_t)(elem_size ? elem_size : 1), product = 1, count = 1;
+    const char *problem = NULL;
+    for (int i = 0; i < ndim && !problem; i++) {
+        if (shape[i] < 0)
+            problem = "has a negative extent";
+        else if (shape[i] > 0 && product > limit / shape[i])
+            problem = "is too large";
+        else if (shape[i] > 0)
+            product *= shape[i];
+        else
+            count = 0;
+    }
+    if (problem) {
+        char s[RB__SHAPE_STR];
+        rb_error(status, "%s: shape %s %s (more than %lld bytes of %zu-byte elements)", who,
+                 rb__shape_str(s, ndim, shape), problem, (long long)RB_MAX_BYTES, elem_size);
+        return -1;
+    }
+    return count ? product : 0;
+}
+
 static bool valid_shape(rb_dtype dtype, int ndim, const int64_t *shape, const char *who)
 {
     if (dtype != RB_F32 && dtype != RB_F64 && dtype != RB_I64) {
@@ -83,22 +114,7 @@ static bool valid_shape(rb_dtype dtype, int ndim, const int64_t *shape, const ch
         rb__fail(RB_ERR_ARGUMENT, "%s: shape is NULL for %d dimensions", who, ndim);
         return false;
     }
-    int64_t size = 1;
-    for (int i = 0; i < ndim; i++) {
-        if (shape[i] < 0) {
-            char s[RB__SHAPE_STR];
-            rb__fail(RB_ERR_SHAPE, "%s: negative extent in shape %s", who,
-                     rb__shape_str(s, ndim, shape));
-            return false;
-        }
-        if (shape[i] > 0 && size > INT64_MAX / 16 / shape[i]) {
-            char s[RB__SHAPE_STR];
-            rb__fail(RB_ERR_SHAPE, "%s: shape %s is too large", who, rb__shape_str(s, ndim, shape));
-            return false;
-        }
-        size *= shape[i];
-    }
-    return true;
+    return rb_shape_count(RB_ERR_SHAPE, who, ndim, shape, rb_dtype_size(dtype)) >= 0;
 }
 
 static void init_header(rb_tensor *t, rb_dtype dtype, int ndim, const int64_t *shape)
@@ -117,13 +133,11 @@ static rb_tensor *tensor_in(rb__arena *arena, rb_dtype dtype, int ndim, const in
                             const char *who)
 {
     if (!valid_shape(dtype, ndim, shape, who)) return NULL;
-    int64_t size = 1;
-    for (int i = 0; i < ndim; i++)
-        size *= shape[i];
-    size_t bytes = (size_t)size * rb_dtype_size(dtype);
+    int64_t size = rb_shape_count(RB_ERR_SHAPE, who, ndim, shape, rb_dtype_size(dtype));
+    size_t bytes = (size_t)size * rb_dtype_size(dtype); /* at most RB_MAX_BYTES */
     size_t header = (sizeof(rb_tensor) + RB__ALIGN - 1) / RB__ALIGN * RB__ALIGN;
-    unsigned char *block =
-        arena ? rb__arena_alloc(arena, header + bytes) : rb__aligned_alloc(header + bytes);
+    unsigned char *block = arena ? rb__arena_alloc_for(arena, header + bytes, who)
+                                 : rb__aligned_alloc_for(header + bytes, who);
     if (!block) return NULL;
     rb_tensor *t = (rb_tensor *)block;
     init_header(t, dtype, ndim, shape);
@@ -178,6 +192,15 @@ void rb_tensor_free(rb_tensor *t)
 
 /* ---- creation ---- */
 
+/* Whether value converts to dtype without undefined behaviour: an int64 holds no NaN, no
+ * infinity and nothing outside [-2^63, 2^63). */
+static bool value_fits(rb_dtype dtype, double value, const char *who)
+{
+    if (dtype != RB_I64 || (value >= -0x1p63 && value < 0x1p63)) return true;
+    rb_error(RB_ERR_ARGUMENT, "%s: %g does not fit an int64 tensor", who, value);
+    return false;
+}
+
 rb_tensor *rb_tensor_empty(rb_dtype dtype, int ndim, const int64_t *shape)
 {
     return rb__tensor_new(dtype, ndim, shape, "rb_tensor_empty");
@@ -185,6 +208,7 @@ rb_tensor *rb_tensor_empty(rb_dtype dtype, int ndim, const int64_t *shape)
 
 rb_tensor *rb_tensor_full(rb_dtype dtype, int ndim, const int64_t *shape, double value)
 {
+    if (!value_fits(dtype, value, "rb_tensor_full")) return NULL;
     rb_tensor *t = rb__tensor_new(dtype, ndim, shape, "rb_tensor_full");
     if (t) rb__fill(t, value);
     return t;
@@ -206,6 +230,7 @@ rb_tensor *rb_tensor_ones(rb_dtype dtype, int ndim, const int64_t *shape)
 
 rb_tensor *rb_tensor_scalar(rb_dtype dtype, double value)
 {
+    if (!value_fits(dtype, value, "rb_tensor_scalar")) return NULL;
     rb_tensor *t = rb__tensor_new(dtype, 0, NULL, "rb_tensor_scalar");
     if (t) rb__fill(t, value);
     return t;
@@ -232,7 +257,14 @@ rb_tensor *rb_tensor_arange(rb_dtype dtype, double start, double stop, double st
         return rb__fail(RB_ERR_ARGUMENT, "rb_tensor_arange: bad range start=%g stop=%g step=%g",
                         start, stop, step);
     double count = ceil((stop - start) / step);
+    if (!(count <= (double)RB_MAX_BYTES))
+        return rb__fail(RB_ERR_ARGUMENT,
+                        "rb_tensor_arange: %g values from start=%g stop=%g step=%g are too many",
+                        count, start, stop, step);
     int64_t n = count > 0 ? (int64_t)count : 0;
+    if (n > 0 && (!value_fits(dtype, start, "rb_tensor_arange") ||
+                  !value_fits(dtype, start + (double)(n - 1) * step, "rb_tensor_arange")))
+        return NULL;
     rb_tensor *t = rb__tensor_new(dtype, 1, &n, "rb_tensor_arange");
     if (!t) return NULL;
     for (int64_t i = 0; i < n; i++)
@@ -245,6 +277,9 @@ rb_tensor *rb_tensor_linspace(rb_dtype dtype, double start, double stop, int64_t
     if (n < 1)
         return rb__fail(RB_ERR_ARGUMENT, "rb_tensor_linspace: n must be >= 1, got %lld",
                         (long long)n);
+    if (!value_fits(dtype, start, "rb_tensor_linspace") ||
+        !value_fits(dtype, stop, "rb_tensor_linspace"))
+        return NULL;
     rb_tensor *t = rb__tensor_new(dtype, 1, &n, "rb_tensor_linspace");
     if (!t) return NULL;
     double step = n > 1 ? (stop - start) / (double)(n - 1) : 0.0;
@@ -384,6 +419,7 @@ rb_status rb_tensor_set(rb_tensor *t, const int64_t *index, double value)
 {
     int64_t f;
     if (!flat_index(t, index, &f, "rb_tensor_set")) return rb_last_status();
+    if (!value_fits(t->dtype, value, "rb_tensor_set")) return rb_last_status();
     rb__set_flat(t, f, value);
     rb__bump_version(t);
     return RB_OK;
@@ -411,6 +447,7 @@ double rb_tensor_get_flat(const rb_tensor *t, int64_t i)
 rb_status rb_tensor_set_flat(rb_tensor *t, int64_t i, double value)
 {
     if (!flat_in_range(t, i, "rb_tensor_set_flat")) return rb_last_status();
+    if (!value_fits(t->dtype, value, "rb_tensor_set_flat")) return rb_last_status();
     rb__set_flat(t, i, value);
     rb__bump_version(t);
     return RB_OK;
@@ -424,6 +461,7 @@ void rb_tensor_mark_modified(rb_tensor *t)
 rb_status rb_tensor_fill(rb_tensor *t, double value)
 {
     if (!t) return rb_error(RB_ERR_ARGUMENT, "rb_tensor_fill: tensor is NULL");
+    if (!value_fits(t->dtype, value, "rb_tensor_fill")) return rb_last_status();
     rb__fill(t, value);
     rb__bump_version(t);
     return RB_OK;
@@ -435,6 +473,10 @@ rb_status rb_tensor_assign(rb_tensor *dst, const rb_tensor *src)
     if (!rb_tensor_same_shape(dst, src))
         return rb_error(RB_ERR_SHAPE, "rb_tensor_assign: shapes differ: %s <- %s", rb__shp(dst),
                         rb__shp(src));
+    if (dst->dtype == RB_I64 && src->dtype != RB_I64)
+        for (int64_t i = 0; i < src->size; i++)
+            if (!value_fits(RB_I64, rb__get_flat(src, i), "rb_tensor_assign"))
+                return rb_last_status();
     rb__copy_strided(dst, src);
     rb__bump_version(dst);
     return RB_OK;
@@ -475,9 +517,8 @@ rb_status rb_tensor_set_shape(rb_tensor *t, int ndim, const int64_t *shape)
     if (!(t->flags & RB__CONTIGUOUS))
         return rb_error(RB_ERR_ARGUMENT, "rb_tensor_set_shape: %s is not contiguous", rb__shp(t));
     if (!valid_shape(t->dtype, ndim, shape, "rb_tensor_set_shape")) return rb_last_status();
-    int64_t size = 1;
-    for (int i = 0; i < ndim; i++)
-        size *= shape[i];
+    int64_t size =
+        rb_shape_count(RB_ERR_SHAPE, "rb_tensor_set_shape", ndim, shape, rb_dtype_size(t->dtype));
     if (size != t->size) {
         char s[RB__SHAPE_STR];
         return rb_error(RB_ERR_SHAPE, "rb_tensor_set_shape: %s has %lld elements, %s has %lld",

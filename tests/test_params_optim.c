@@ -19,6 +19,43 @@ static void variables_are_found_by_name_and_names_are_unique(void **state)
     rb_params_free(p);
 }
 
+/* A shape whose element count (3 x 2^62) or byte count (2^61 doubles: 2^64 bytes) wraps would
+ * back the variable by a few bytes of a wrapped-around slab: refused, the store unchanged. */
+static void a_variable_whose_size_overflows_is_refused(void **state)
+{
+    (void)state;
+    rb_params *p = rb_params_new(RB_F64);
+    rb_tensor *a = rb_params_add(p, "a", RB_SHAPE(4), true);
+    rb_tensor_fill(a, 2);
+    CHECK_FAILS(rb_params_add(p, "count", RB_SHAPE(3, (int64_t)1 << 62), true), RB_ERR_SHAPE,
+                "rb_params_add: 'count': shape [3,4611686018427387904] is too large");
+    CHECK_FAILS(rb_params_add(p, "bytes", RB_SHAPE((int64_t)1 << 61), true), RB_ERR_SHAPE,
+                "'bytes'");
+    CHECK_FAILS(rb_params_add(p, "frozen", RB_SHAPE((int64_t)1 << 31, (int64_t)1 << 31), false),
+                RB_ERR_SHAPE, "too large");
+    CHECK_FAILS(rb_params_add(p, "zero", RB_SHAPE(0, (int64_t)1 << 62, 4), true), RB_ERR_SHAPE,
+                "too large");
+    assert_int_equal(rb_params_count(p), 1);
+    assert_int_equal(rb_params_size(p, false), 4);
+    rb_tensor *b = rb_params_add(p, "b", RB_SHAPE(3), true);
+    CHECK_OK(b);
+    CHECK_TENSOR(a, 0, 2, 2, 2, 2);
+    rb_params_free(p);
+}
+
+/* The same through a layer: a Dense kernel of 2^31 x 2^31 float32 is 2^64 bytes. */
+static void a_layer_whose_weights_overflow_is_refused(void **state)
+{
+    (void)state;
+    rb_params *p = rb_params_new(RB_F32);
+    CHECK_FAILS(rb_layer_new(p, RB_DENSE(.units = (int64_t)1 << 31), RB_SHAPE((int64_t)1 << 31)),
+                RB_ERR_SHAPE, "too large");
+    CHECK_FAILS(rb_layer_new(p, RB_DENSE(.units = (int64_t)1 << 40), RB_SHAPE((int64_t)1 << 40)),
+                RB_ERR_SHAPE, "too large");
+    assert_int_equal(rb_params_count(p), 0);
+    rb_params_free(p);
+}
+
 static void slabs_are_contiguous_aligned_and_survive_growth(void **state)
 {
     (void)state;
@@ -178,6 +215,8 @@ int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         TEST(variables_are_found_by_name_and_names_are_unique),
+        TEST(a_variable_whose_size_overflows_is_refused),
+        TEST(a_layer_whose_weights_overflow_is_refused),
         TEST(slabs_are_contiguous_aligned_and_survive_growth),
         TEST(gradients_and_state_share_the_layout),
         TEST(sgd_with_momentum_matches_the_rule),

@@ -3,6 +3,11 @@
 
 #include "testutil.h"
 
+/* Under AddressSanitizer an impossible allocation must return NULL, as malloc does, instead of
+ * ending the process: the out-of-memory test needs it. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void) { return "allocator_may_return_null=1"; }
+
 static void zeros_has_shape_and_zero_values(void **state)
 {
     (void)state;
@@ -86,6 +91,99 @@ static void bad_shapes_are_refused_with_a_message(void **state)
                 RB_ERR_SHAPE, "at most 8");
     CHECK_FAILS(rb_tensor_linspace(RB_F32, 0, 1, 0), RB_ERR_ARGUMENT, "n must be >= 1");
     CHECK_FAILS(rb_tensor_arange(RB_F32, 0, 1, 0), RB_ERR_ARGUMENT, "bad range");
+}
+
+/* 2^40 x 2^40 float32 is 2^82 bytes: the element count overflows int64. */
+static void a_shape_whose_size_overflows_is_refused(void **state)
+{
+    (void)state;
+    const int64_t big = (int64_t)1 << 40;
+    CHECK_FAILS(rb_tensor_empty(RB_F32, RB_SHAPE(big, big)), RB_ERR_SHAPE, "too large");
+    CHECK_FAILS(rb_tensor_empty_persistent(RB_F64, RB_SHAPE(3, INT64_MAX / 4)), RB_ERR_SHAPE,
+                "[3,2305843009213693951]");
+    CHECK_FAILS(rb_tensor_zeros(RB_I64, RB_SHAPE(big, 1, big)), RB_ERR_SHAPE, "rb_tensor_zeros");
+    rb_tensor *t = rb_tensor_zeros(RB_F32, RB_SHAPE(2, 3));
+    CHECK_FAILS(rb_tensor_set_shape(t, RB_SHAPE(big, big, 0)), RB_ERR_SHAPE, "too large");
+}
+
+/* No elements, but the strides of the first axes (2^80) would overflow. */
+static void a_zero_extent_does_not_hide_the_other_extents(void **state)
+{
+    (void)state;
+    const int64_t big = (int64_t)1 << 40;
+    CHECK_FAILS(rb_tensor_empty(RB_F32, RB_SHAPE(0, big, big)), RB_ERR_SHAPE, "[0,");
+    CHECK_FAILS(rb_tensor_zeros(RB_F64, RB_SHAPE(big, 0, big, big)), RB_ERR_SHAPE, "too large");
+    CHECK_FAILS(rb_tensor_empty(RB_F32, RB_SHAPE(2, 0, -3)), RB_ERR_SHAPE, "negative extent");
+    /* Empty tensors of a sane size stay allowed. */
+    rb_tensor *e = rb_tensor_empty(RB_F32, RB_SHAPE(0, big));
+    CHECK_SHAPE(e, 0, big);
+    assert_int_equal(rb_tensor_size(e), 0);
+}
+
+/* The one size check, as data readers and training tools reach it. */
+static void shape_count_checks_every_extent_and_the_byte_size(void **state)
+{
+    (void)state;
+    assert_int_equal(rb_shape_count(RB_ERR_SHAPE, "t", RB_SHAPE(2, 3, 4), 8), 24);
+    assert_int_equal(rb_shape_count(RB_ERR_SHAPE, "t", RB_SCALAR, 4), 1);
+    assert_int_equal(rb_shape_count(RB_ERR_SHAPE, "t", RB_SHAPE(5, 0, 7), 4), 0);
+    /* The limit itself passes, one element more does not. */
+    assert_int_equal(rb_shape_count(RB_ERR_SHAPE, "t", RB_SHAPE(RB_MAX_BYTES / 8), 8),
+                     RB_MAX_BYTES / 8);
+    CHECK_FAILS(rb_shape_count(RB_ERR_FORMAT, "reader: 'f.idx'", RB_SHAPE(RB_MAX_BYTES / 8 + 1), 8),
+                RB_ERR_FORMAT, "reader: 'f.idx': shape [9007199254740993] is too large");
+    CHECK_FAILS(rb_shape_count(RB_ERR_SHAPE, "t", RB_SHAPE(0, INT64_MAX, 2), 1), RB_ERR_SHAPE,
+                "too large");
+    CHECK_FAILS(rb_shape_count(RB_ERR_ARGUMENT, "t", RB_SHAPE(4, -1), 1), RB_ERR_ARGUMENT,
+                "t: shape [4,-1] has a negative extent");
+    CHECK_FAILS(rb_shape_count(RB_ERR_SHAPE, "t", 2, NULL, 1), RB_ERR_ARGUMENT, "no shape");
+}
+
+/* An int64 tensor cannot hold NaN, infinities or values beyond 2^63 (converting them is
+ * undefined behaviour in C): refused, the tensor unchanged. */
+static void values_an_int64_tensor_cannot_hold_are_refused(void **state)
+{
+    (void)state;
+    rb_tensor *t = rb_tensor_full(RB_I64, RB_SHAPE(2), 5);
+    CHECK_FAILS(rb_tensor_set(t, (int64_t[]){0}, NAN), RB_ERR_ARGUMENT, "does not fit an int64");
+    CHECK_FAILS(rb_tensor_set_flat(t, 1, 1e30), RB_ERR_ARGUMENT, "1e+30 does not fit an int64");
+    CHECK_FAILS(rb_tensor_fill(t, INFINITY), RB_ERR_ARGUMENT, "rb_tensor_fill");
+    CHECK_FAILS(rb_tensor_set_flat(t, 0, 0x1p63), RB_ERR_ARGUMENT, "does not fit");
+    CHECK_TENSOR(t, 0, 5, 5);
+    CHECK_STATUS_OK(rb_tensor_set_flat(t, 0, -0x1p63)); /* INT64_MIN itself fits */
+    assert_true(rb_tensor_i64(t)[0] == INT64_MIN);
+    CHECK_FAILS(rb_tensor_full(RB_I64, RB_SHAPE(2), NAN), RB_ERR_ARGUMENT, "rb_tensor_full");
+    CHECK_FAILS(rb_tensor_scalar(RB_I64, -1e19), RB_ERR_ARGUMENT, "rb_tensor_scalar");
+    CHECK_FAILS(rb_tensor_arange(RB_I64, 0, 1e30, 1e29), RB_ERR_ARGUMENT, "does not fit");
+    CHECK_FAILS(rb_tensor_linspace(RB_I64, 0, 1e19, 3), RB_ERR_ARGUMENT, "does not fit");
+    rb_tensor *src = T64(RB_SHAPE(2), 1, NAN), *dst = rb_tensor_full(RB_I64, RB_SHAPE(2), 3);
+    CHECK_FAILS(rb_tensor_assign(dst, src), RB_ERR_ARGUMENT, "rb_tensor_assign");
+    CHECK_TENSOR(dst, 0, 3, 3);
+    /* Float tensors take them as they are. */
+    rb_tensor *f = rb_tensor_full(RB_F64, RB_SHAPE(1), NAN);
+    CHECK_STATUS_OK(rb_tensor_set_flat(f, 0, INFINITY));
+}
+
+/* arange's count is a double; a count beyond any tensor is refused before conversion. */
+static void arange_with_an_absurd_count_is_refused(void **state)
+{
+    (void)state;
+    CHECK_FAILS(rb_tensor_arange(RB_F32, 0, 1e300, 1e-300), RB_ERR_ARGUMENT, "too many");
+    CHECK_FAILS(rb_tensor_arange(RB_F64, 0, 1, 1e-30), RB_ERR_ARGUMENT, "too many");
+    CHECK_FAILS(rb_tensor_arange(RB_F32, 0, (double)((int64_t)1 << 55), 1), RB_ERR_SHAPE,
+                "too large");
+}
+
+/* Far below RB_MAX_BYTES, far above any machine: the message names the call and the bytes. */
+static void out_of_memory_names_the_function_and_the_request(void **state)
+{
+    (void)state;
+    CHECK_FAILS(rb_tensor_empty_persistent(RB_F32, RB_SHAPE((int64_t)1 << 50)), RB_ERR_MEMORY,
+                "rb_tensor_empty_persistent: out of memory: 45035996273");
+    rb_scope *s = rb_scope_begin();
+    CHECK_FAILS(rb_tensor_zeros(RB_F64, RB_SHAPE(1 << 20, 1 << 30)), RB_ERR_MEMORY,
+                "rb_tensor_zeros: out of memory");
+    rb_scope_end(s);
 }
 
 static void index_out_of_range_is_an_error_not_a_crash(void **state)
@@ -202,6 +300,12 @@ int main(int argc, char **argv)
         TEST(set_get_and_fill_write_in_place),
         TEST(typed_access_checks_the_dtype),
         TEST(bad_shapes_are_refused_with_a_message),
+        TEST(a_shape_whose_size_overflows_is_refused),
+        TEST(a_zero_extent_does_not_hide_the_other_extents),
+        TEST(shape_count_checks_every_extent_and_the_byte_size),
+        TEST(values_an_int64_tensor_cannot_hold_are_refused),
+        TEST(arange_with_an_absurd_count_is_refused),
+        TEST(out_of_memory_names_the_function_and_the_request),
         TEST(index_out_of_range_is_an_error_not_a_crash),
         TEST(empty_tensors_exist_but_reductions_refuse_them),
         TEST(reshape_of_contiguous_is_a_view),

@@ -65,6 +65,10 @@ rb_status rb_linear_regression(const rb_tensor *x, const rb_tensor *y, double ri
                         "rb_linear_regression: %lld rows, ridge %g (needs 2 "
                         "rows, ridge >= 0)",
                         (long long)n, ridge);
+    /* F x F and F x T matrices: a wide x would overflow their sizes. */
+    if (rb_shape_count(RB_ERR_SHAPE, "rb_linear_regression", RB_SHAPE(f + 1, f + t),
+                       sizeof(double)) < 0)
+        return rb_last_status();
     double *mx = calloc((size_t)f, sizeof(double)), *my = calloc((size_t)t, sizeof(double));
     double *a = calloc((size_t)(f * f), sizeof(double)),
            *r = calloc((size_t)(f * t), sizeof(double));

@@ -24,6 +24,18 @@
 extern "C" {
 #endif
 
+/* ---- sizes ---- */
+
+/* Largest block of memory ruban asks for, in bytes (2^56: more than any 64-bit machine maps).
+ * Every size is checked against it before any arithmetic on it can overflow. */
+#define RB_MAX_BYTES ((int64_t)1 << 56)
+/* Element count of a shape whose elements take elem_size bytes, checked: every extent must be
+ * >= 0 and the product of the non-zero extents (so every stride too) times elem_size at most
+ * RB_MAX_BYTES. Otherwise -1 and the error `status` "who: shape [..] ...". The one size check
+ * of the library: tensors, parameters, strides, and the readers' headers. */
+RB_API int64_t rb_shape_count(rb_status status, const char *who, int ndim, const int64_t *shape,
+                              size_t elem_size);
+
 /* ---- creation (result owned by the current owner; NULL on error) ---- */
 
 /* Uninitialised tensor of the given shape. */
@@ -83,20 +95,22 @@ RB_API int64_t *rb_tensor_i64(const rb_tensor *t);
 RB_API double rb_tensor_item(const rb_tensor *t);
 /* Element at a full index (ndim coordinates), as double; NaN and an error if out of range. */
 RB_API double rb_tensor_get(const rb_tensor *t, const int64_t *index);
-/* Write one element (converted to the dtype). */
+/* Write one element (converted to the dtype; a value an int64 tensor cannot hold, NaN,
+ * infinite or out of range, is refused with RB_ERR_ARGUMENT). */
 RB_API rb_status rb_tensor_set(rb_tensor *t, const int64_t *index, double value);
 /* Element at row-major position i (0 <= i < size, honouring strides and views), as double;
  * NaN and an error if out of range. */
 RB_API double rb_tensor_get_flat(const rb_tensor *t, int64_t i);
-/* Write the element at row-major position i (converted to the dtype). */
+/* Write the element at row-major position i (converted to the dtype, as rb_tensor_set). */
 RB_API rb_status rb_tensor_set_flat(rb_tensor *t, int64_t i, double value);
 /* Say that t's values were written through rb_tensor_data() (or its typed variants): tapes
  * that saved the old values then refuse to differentiate through them instead of using the
  * new ones. The rb_tensor_set* calls do this themselves. */
 RB_API void rb_tensor_mark_modified(rb_tensor *t);
-/* Fill every element in place. */
+/* Fill every element in place (the value converted as rb_tensor_set does). */
 RB_API rb_status rb_tensor_fill(rb_tensor *t, double value);
-/* Copy src's values into dst in place (same shape; dtypes may differ, values are converted). */
+/* Copy src's values into dst in place (same shape; dtypes may differ, values are converted;
+ * a float value an int64 dst cannot hold is refused, dst unchanged). */
 RB_API rb_status rb_tensor_assign(rb_tensor *dst, const rb_tensor *src);
 /* Give a contiguous tensor you own a new shape with the same number of elements, in place
  * (e.g. a loaded (N, 784) image set as (N, 28, 28, 1)). Views of it keep their old shape. */
