@@ -30,6 +30,7 @@
 #include "ruban/optim.h"
 #include "ruban/schedule.h"
 #include "ruban/checkpoint.h"
+#include "ruban/files.h"
 #include "ruban/data.h"
 #include "ruban/progress.h"
 #include "ruban/fit.h"

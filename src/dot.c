@@ -1,11 +1,8 @@
-/* A tape's record as a Graphviz DOT graph, and atomic file writes. */
-#define _POSIX_C_SOURCE 200809L
-#include <errno.h>
+/* A tape's record as a Graphviz DOT graph. */
 #include <stdio.h>
-#include <string.h>
-#include <unistd.h>
 
 #include "core.h"
+#include "ruban/files.h"
 #include "tape_impl.h"
 
 static void tensor_node(FILE *f, const rb_tensor *t)
@@ -47,17 +44,12 @@ rb_status rb_tape_write_dot(const rb_tape *tape, FILE *f)
 rb_status rb_tape_save_dot(const rb_tape *tape, const char *path)
 {
     if (!path) return rb_error(RB_ERR_ARGUMENT, "rb_tape_save_dot: path is NULL");
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return rb_error(RB_ERR_IO, "rb_tape_save_dot: cannot write '%s': %s", tmp, strerror(errno));
-    rb_status st = rb_tape_write_dot(tape, f);
-    if (fclose(f) != 0 && st == RB_OK)
-        st = rb_error(RB_ERR_IO, "rb_tape_save_dot: cannot write '%s'", tmp);
-    if (st == RB_OK && rename(tmp, path) != 0)
-        st = rb_error(RB_ERR_IO, "rb_tape_save_dot: cannot rename to '%s': %s", path,
-                      strerror(errno));
-    if (st != RB_OK) remove(tmp);
-    return st;
+    if (!tape) return rb_error(RB_ERR_ARGUMENT, "rb_tape_save_dot: tape is NULL");
+    rb_atomic_file w;
+    if (rb_atomic_file_begin(&w, path, "rb_tape_save_dot") != RB_OK) return rb_last_status();
+    if (rb_tape_write_dot(tape, w.f) != RB_OK) {
+        rb_atomic_file_abort(&w);
+        return rb_last_status();
+    }
+    return rb_atomic_file_commit(&w);
 }

@@ -368,30 +368,18 @@ static rb_status make_dirs(const char *dir)
     return RB_OK;
 }
 
-/* Open <dir>/<name> for an atomic write: the caller writes to *tmp, then commit() renames. */
-static FILE *open_atomic(const rb_experiment *e, const char *name, char *tmp, char *final)
+/* Open <dir>/<name> for an atomic write: the caller writes to the stream, then commits w. */
+static FILE *open_atomic(const rb_experiment *e, const char *name, rb_atomic_file *w)
 {
-    snprintf(final, 1100, "%s/%s", e->out_dir, name);
-    snprintf(tmp, 1200, "%s.tmp.%ld", final, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f) rb_error(RB_ERR_IO, "cannot write '%s': %s", tmp, strerror(errno));
-    return f;
-}
-
-static rb_status commit(FILE *f, const char *tmp, const char *final)
-{
-    bool bad = ferror(f) != 0;
-    if (fclose(f) != 0 || bad || rename(tmp, final) != 0) {
-        remove(tmp);
-        return rb_error(RB_ERR_IO, "cannot write '%s'", final);
-    }
-    return RB_OK;
+    char final[1100];
+    snprintf(final, sizeof final, "%s/%s", e->out_dir, name);
+    return rb_atomic_file_begin(w, final, "rb_experiment_run") == RB_OK ? w->f : NULL;
 }
 
 static rb_status write_histories(const rb_experiment *e)
 {
-    char tmp[1200], final[1100];
-    FILE *f = open_atomic(e, "histories.csv", tmp, final);
+    rb_atomic_file w;
+    FILE *f = open_atomic(e, "histories.csv", &w);
     if (!f) return rb_last_status();
     fprintf(f, "configuration,%s,epoch,loss,metric,val_loss,val_metric,lr,seconds\n",
             e->cross_validated ? "fold" : "seed");
@@ -411,16 +399,16 @@ static rb_status write_histories(const rb_experiment *e)
                         x->val_metric, x->lr, x->seconds);
             }
         }
-    return commit(f, tmp, final);
+    return rb_atomic_file_commit(&w);
 }
 
 static rb_status write_summary(const rb_experiment *e)
 {
-    char tmp[1200], final[1100];
-    FILE *f = open_atomic(e, "summary.md", tmp, final);
+    rb_atomic_file w;
+    FILE *f = open_atomic(e, "summary.md", &w);
     if (!f) return rb_last_status();
     rb_experiment_print_table(e, f);
-    return commit(f, tmp, final);
+    return rb_atomic_file_commit(&w);
 }
 
 /* Per configuration, the mean over its runs of one field per epoch (runs may stop at different

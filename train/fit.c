@@ -397,10 +397,9 @@ double rb_history_best_metric(const rb_history *h)
 rb_status rb_history_write_csv(const rb_history *h, const char *path)
 {
     if (!h || !path) return rb_error(RB_ERR_ARGUMENT, "rb_history_write_csv: NULL argument");
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f) return rb_error(RB_ERR_IO, "rb_history_write_csv: cannot write '%s'", tmp);
+    rb_atomic_file w;
+    if (rb_atomic_file_begin(&w, path, "rb_history_write_csv") != RB_OK) return rb_last_status();
+    FILE *f = w.f;
     fprintf(f, "epoch,loss,%s,val_loss,val_%s,lr,seconds\n", rb_metric_name(h->metric),
             rb_metric_name(h->metric));
     for (int i = 0; i < h->n; i++) {
@@ -408,12 +407,7 @@ rb_status rb_history_write_csv(const rb_history *h, const char *path)
         fprintf(f, "%d,%.6g,%.6g,%.6g,%.6g,%.6g,%.3f\n", r->epoch, r->loss, r->metric, r->val_loss,
                 r->val_metric, r->lr, r->seconds);
     }
-    bool bad = ferror(f) != 0;
-    if (fclose(f) != 0 || bad || rename(tmp, path) != 0) {
-        remove(tmp);
-        return rb_error(RB_ERR_IO, "rb_history_write_csv: cannot write '%s'", path);
-    }
-    return RB_OK;
+    return rb_atomic_file_commit(&w);
 }
 
 void rb_history_free(rb_history *h)

@@ -38,29 +38,11 @@ static void quoted(FILE *f, const char *s)
     fputc('\'', f);
 }
 
-/* Temporary name of a file being written (renamed once complete). */
-static void tmp_name(char *out, size_t size, const char *path)
-{
-    snprintf(out, size, "%.3100s.tmp.%ld", path, (long)getpid());
-}
-
-static rb_status finish(FILE *f, const char *tmp, const char *path)
-{
-    bool bad = ferror(f) != 0;
-    if (fclose(f) != 0 || bad || rename(tmp, path) != 0) {
-        remove(tmp);
-        return rb_error(RB_ERR_IO, "rb_plot_lines: cannot write '%s'", path);
-    }
-    return RB_OK;
-}
-
 static rb_status write_data(const char *path, int n, const rb_series *series)
 {
-    char tmp[3200];
-    tmp_name(tmp, sizeof tmp, path);
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return rb_error(RB_ERR_IO, "rb_plot_lines: cannot write '%s': %s", path, strerror(errno));
+    rb_atomic_file w;
+    if (rb_atomic_file_begin(&w, path, "rb_plot_lines") != RB_OK) return rb_last_status();
+    FILE *f = w.f;
     /* One block per series, separated by two blank lines (gnuplot's "index"). A run of NaNs
      * between points is one blank line (a gap): two in a row would start a new index. */
     for (int s = 0; s < n; s++) {
@@ -81,7 +63,7 @@ static rb_status write_data(const char *path, int n, const rb_series *series)
         }
         fprintf(f, "\n\n");
     }
-    return finish(f, tmp, path);
+    return rb_atomic_file_commit(&w);
 }
 
 /* 16 colours told apart easily (Tableau's 10, then darker variants). */
@@ -94,11 +76,9 @@ static const char *const palette[COLORS] = {
 static rb_status write_script(const char *path, const char *base, const char *data, rb_plot p,
                               int n, const rb_series *series)
 {
-    char tmp[3200];
-    tmp_name(tmp, sizeof tmp, path);
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return rb_error(RB_ERR_IO, "rb_plot_lines: cannot write '%s': %s", path, strerror(errno));
+    rb_atomic_file w;
+    if (rb_atomic_file_begin(&w, path, "rb_plot_lines") != RB_OK) return rb_last_status();
+    FILE *f = w.f;
     fprintf(f, "# Render with: gnuplot %s\n", path);
     /* ruban renders to temporary names (suffix '.tmp'), renamed once complete. */
     fprintf(f, "if (!exists('suffix')) suffix = ''\n");
@@ -140,7 +120,7 @@ static rb_status write_script(const char *path, const char *base, const char *da
         fprintf(f, "%s\n", s + 1 < n ? ", \\" : "");
     }
     fprintf(f, "  set output\n}\n");
-    return finish(f, tmp, path);
+    return rb_atomic_file_commit(&w);
 }
 
 /* gnuplot script, without a shell; its error output shows on stderr. */
