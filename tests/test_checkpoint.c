@@ -3,8 +3,10 @@
  * back here by an independent parser; and refusals that leave the model and the optimizer
  * exactly as they were. Files go to a fresh temporary folder per test, removed afterwards. */
 #include <dirent.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "testutil.h"
@@ -789,6 +791,253 @@ static void a_failed_save_reports_an_io_error_and_leaves_no_temporary_file(void 
     rb_model_free(m);
 }
 
+/* ---- hostile headers ---- */
+
+/* A file of the given header text (padded with spaces to 8 bytes) and data bytes. */
+static void write_safetensors(const char *path, const char *header, const void *data,
+                              size_t data_len)
+{
+    size_t hlen = strlen(header), padded = (hlen + 7) / 8 * 8;
+    FILE *f = fopen(path, "wb");
+    if (!f) fail_msg("cannot write %s", path);
+    for (int b = 0; b < 8; b++)
+        fputc((int)(padded >> (8 * b)) & 0xff, f);
+    fputs(header, f);
+    for (size_t i = hlen; i < padded; i++)
+        fputc(' ', f);
+    if (data_len) assert_int_equal(fwrite(data, 1, data_len, f), data_len);
+    fclose(f);
+}
+
+/* The file with the first `from` of its header replaced by `to` (lengths may differ). */
+static void rewrite_header(const fixture *f, const char *from, const char *to, const char *path)
+{
+    char *header = malloc(f->hlen + strlen(to) + 1);
+    assert_non_null(header);
+    memcpy(header, f->file + 8, f->hlen);
+    header[f->hlen] = '\0';
+    size_t end = strlen(header);
+    while (end > 0 && header[end - 1] == ' ')
+        header[--end] = '\0';
+    char *at = strstr(header, from);
+    if (!at) fail_msg("'%s' is not in the header", from);
+    memmove(at + strlen(to), at + strlen(from), strlen(at + strlen(from)) + 1);
+    memcpy(at, to, strlen(to));
+    write_safetensors(path, header, f->file + 8 + f->hlen, f->size - 8 - f->hlen);
+    free(header);
+}
+
+/* A \u escape whose digits end the header: the parser reads them within the header (a scan
+ * for a terminator would read past the buffer), and wants four hex digits. */
+static void unicode_escapes_are_read_within_the_header(void **state)
+{
+    (void)state;
+    rb_params *p = rb_params_new(RB_F32);
+    rb_params_add(p, "w", RB_SHAPE(1), true);
+    const char *bad = path_of("escape.safetensors");
+    /* The header is exactly `{"\u0041` (8 bytes, no padding) and the file ends there. */
+    FILE *f = fopen(bad, "wb");
+    assert_non_null(f);
+    fwrite("\x08\0\0\0\0\0\0\0{\"\\u0041", 1, 16, f);
+    fclose(f);
+    CHECK_REFUSED(bad, p, NULL, RB_ERR_FORMAT, "header byte 16", "expected '\"'");
+    write_safetensors(bad, "{\"w\\u00zz\":{}}", NULL, 0);
+    CHECK_REFUSED(bad, p, NULL, RB_ERR_FORMAT, "\\u needs four hex digits");
+    write_safetensors(bad, "{\"w\\u+041\":{}}", NULL, 0);
+    CHECK_REFUSED(bad, p, NULL, RB_ERR_FORMAT, "\\u needs four hex digits");
+    write_safetensors(bad, "{\"w\\u00", NULL, 0);
+    CHECK_REFUSED(bad, p, NULL, RB_ERR_FORMAT, "\\u needs four hex digits");
+    /* An escaped name that is right loads. */
+    float one = 1;
+    write_safetensors(bad, "{\"\\u0077\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}",
+                      &one, 4);
+    CHECK_STATUS_OK(rb_checkpoint_load(bad, p, NULL));
+    CHECK_TENSOR(rb_params_find(p, "w"), 0, 1);
+    rb_params_free(p);
+}
+
+/* 2^120 elements wrap to 0 bytes, which matched the empty data: the product is checked. */
+static void shapes_whose_size_overflows_are_refused(void **state)
+{
+    (void)state;
+    rb_params *p = rb_params_new(RB_F32);
+    rb_params_add(p, "w", RB_SHAPE(1), true);
+    const char *bad = path_of("huge.safetensors");
+    write_safetensors(bad,
+                      "{\"w\":{\"dtype\":\"F32\",\"shape\":[1099511627776,1099511627776,"
+                      "1099511627776],\"data_offsets\":[0,0]}}",
+                      NULL, 0);
+    CHECK_REFUSED(bad, p, NULL, RB_ERR_FORMAT, "tensor 'w'", "too large");
+    /* A zero extent does not hide the others. */
+    write_safetensors(bad,
+                      "{\"w\":{\"dtype\":\"F64\",\"shape\":[0,4294967296,4294967296],"
+                      "\"data_offsets\":[0,0]}}",
+                      NULL, 0);
+    CHECK_REFUSED(bad, p, NULL, RB_ERR_FORMAT, "[0,4294967296,4294967296] is too large");
+    write_safetensors(bad,
+                      "{\"w\":{\"dtype\":\"F32\",\"shape\":[9223372036854775808],"
+                      "\"data_offsets\":[0,4]}}",
+                      "\0\0\0\0", 4);
+    CHECK_REFUSED(bad, p, NULL, RB_ERR_FORMAT, "dimension too large");
+    rb_params_free(p);
+}
+
+/* The learning rate and the step count are checked before they are applied. */
+static void metadata_that_makes_no_sense_is_refused(void **state)
+{
+    (void)state;
+    fixture f = saved_then_moved_on("good.safetensors");
+    rb_params *p = rb_model_params(f.m);
+    const char *bad = path_of("meta.safetensors");
+    char *lr = strstr((char *)f.file + 8, "\"optimizer.lr\":\"");
+    assert_non_null(lr);
+    char from[64];
+    snprintf(from, sizeof from, "%.*s", (int)(strchr(lr + 16, '"') - lr + 1), lr);
+    const char *lrs[] = {"inf", "nan", "-0.5", "0", "1e999", "0.1x", ""};
+    for (size_t i = 0; i < sizeof lrs / sizeof *lrs; i++) {
+        char to[64];
+        snprintf(to, sizeof to, "\"optimizer.lr\":\"%s\"", lrs[i]);
+        rewrite_header(&f, from, to, bad);
+        CHECK_REFUSED(bad, p, f.opt, RB_ERR_FORMAT, "optimizer.lr", "not a positive finite");
+        CHECK_REFUSED(bad, p, NULL, RB_ERR_FORMAT, "optimizer.lr");
+    }
+    const char *steps[] = {"-3", "12abc", "99999999999999999999", " 7", ""};
+    for (size_t i = 0; i < sizeof steps / sizeof *steps; i++) {
+        char to[64];
+        snprintf(to, sizeof to, "\"optimizer.steps\":\"%s\"", steps[i]);
+        rewrite_header(&f, "\"optimizer.steps\":\"3\"", to, bad);
+        CHECK_REFUSED(bad, p, f.opt, RB_ERR_FORMAT, "optimizer.steps", "not a step count");
+    }
+    /* Optimizer state without its step count. */
+    rewrite_header(&f, "\"optimizer.steps\":\"3\"", "\"optimizer.stepz\":\"3\"", bad);
+    CHECK_REFUSED(bad, p, f.opt, RB_ERR_FORMAT, "without its optimizer.steps");
+    /* The untouched values load. */
+    rewrite_header(&f, "\"optimizer.steps\":\"3\"", "\"optimizer.steps\":\"3\"", bad);
+    CHECK_STATUS_OK(rb_checkpoint_load(bad, p, f.opt));
+    assert_int_equal(rb_optimizer_steps(f.opt), 3);
+    fixture_free(&f);
+}
+
+/* 100,000 names (and a repeated one) are checked in well under a second: not pairwise. */
+static void a_header_of_many_names_is_checked_quickly(void **state)
+{
+    (void)state;
+    enum { NAMES = 100000 };
+    size_t cap = (size_t)NAMES * 80 + 64, used = 0;
+    char *header = malloc(cap);
+    float *data = calloc(NAMES + 1, sizeof(float));
+    assert_non_null(header);
+    assert_non_null(data);
+    used += (size_t)snprintf(header, cap, "{");
+    for (int i = 0; i < NAMES; i++)
+        used += (size_t)snprintf(
+            header + used, cap - used,
+            "%s\"t%06d\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[%d,%d]}", i ? "," : "",
+            i, 4 * i, 4 * i + 4);
+    snprintf(header + used, cap - used, "}");
+    const char *path = path_of("many.safetensors");
+    write_safetensors(path, header, data, sizeof(float) * NAMES);
+    rb_params *p = rb_params_new(RB_F32);
+    rb_params_add(p, "t000000", RB_SHAPE(1), true);
+    double t0 = rb_now();
+    CHECK_REFUSED(path, p, NULL, RB_ERR_NOT_FOUND, "'t000001' has no place in the model");
+    double seconds = rb_now() - t0;
+    if (seconds > 5) fail_msg("checking 100,000 names took %.1f s", seconds);
+    /* The last name repeats the first. */
+    char *last = strstr(header, "\"t099999\"");
+    assert_non_null(last);
+    memcpy(last, "\"t000000\"", 9);
+    write_safetensors(path, header, data, sizeof(float) * NAMES);
+    t0 = rb_now();
+    CHECK_REFUSED(path, p, NULL, RB_ERR_FORMAT, "tensor 't000000' appears twice");
+    seconds = rb_now() - t0;
+    if (seconds > 5) fail_msg("finding the repeated name took %.1f s", seconds);
+    rb_params_free(p);
+    free(data);
+    free(header);
+}
+
+static void a_folder_is_not_a_checkpoint(void **state)
+{
+    (void)state;
+    rb_params *p = rb_params_new(RB_F32);
+    rb_params_add(p, "w", RB_SHAPE(1), true);
+    CHECK_REFUSED(dir, p, NULL, RB_ERR_IO, "is a folder");
+    rb_params_free(p);
+}
+
+/* ---- a saver killed at random moments ---- */
+
+enum { KILL_VALUES = 1 << 20, KILL_ROUNDS = 25 };
+
+/* Every value of w equals the first (the file is one complete save) and is one a saver wrote. */
+static void check_one_whole_save(const char *path, rb_params *p, int round)
+{
+    rb_error_clear();
+    rb_status st = rb_checkpoint_load(path, p, NULL);
+    if (st != RB_OK) fail_msg("round %d: the checkpoint does not load: %s", round, rb_last_error());
+    const float *w = rb_tensor_f32(rb_params_find(p, "w"));
+    for (int64_t i = 1; i < KILL_VALUES; i++)
+        if (w[i] != w[0])
+            fail_msg("round %d: value %lld is %g, value 0 is %g", round, (long long)i, w[i], w[0]);
+    if (!(w[0] >= 1)) fail_msg("round %d: the file holds %g, no saver wrote it", round, w[0]);
+}
+
+static int count_temporaries(const char *folder)
+{
+    DIR *d = opendir(folder);
+    int n = 0;
+    for (struct dirent *ent; d && (ent = readdir(d));)
+        n += strstr(ent->d_name, ".tmp") != NULL;
+    if (d) closedir(d);
+    return n;
+}
+
+/* A child saves in a loop and is killed at random moments: the file is always the old save or
+ * a new one, whole; the temporaries the kills leave are gone after the next save. */
+static void a_saver_killed_at_random_moments_leaves_a_whole_file(void **state)
+{
+    (void)state;
+    rb_params *p = rb_params_new(RB_F32), *check = rb_params_new(RB_F32);
+    float *w = rb_tensor_f32(rb_params_add(p, "w", RB_SHAPE(KILL_VALUES), true));
+    rb_params_add(check, "w", RB_SHAPE(KILL_VALUES), true);
+    const char *path = path_of("killed.safetensors");
+    for (int64_t i = 0; i < KILL_VALUES; i++)
+        w[i] = 1;
+    /* Kills fall within twice the time of one save, most of them mid-write. */
+    double t0 = rb_now();
+    CHECK_STATUS_OK(rb_checkpoint_save(path, p, NULL));
+    int64_t window = (int64_t)(2e6 * (rb_now() - t0)) + 1000;
+    rb_rng rng = rb_rng_make(2024);
+    int left = 0;
+    for (int round = 0; round < KILL_ROUNDS; round++) {
+        fflush(NULL);
+        pid_t child = fork();
+        assert_true(child >= 0);
+        if (child == 0) {
+            for (int k = 2;; k++) { /* plain loops: no OpenMP in a forked child */
+                for (int64_t i = 0; i < KILL_VALUES; i++)
+                    w[i] = (float)k;
+                rb_checkpoint_save(path, p, NULL);
+            }
+        }
+        usleep((useconds_t)rb_rng_below(&rng, window));
+        kill(child, SIGKILL);
+        int status;
+        assert_int_equal(waitpid(child, &status, 0), child);
+        assert_true(WIFSIGNALED(status));
+        check_one_whole_save(path, check, round);
+        left += count_temporaries(dir) > 0;
+    }
+    printf("# %d of %d kills left a temporary behind\n", left, KILL_ROUNDS);
+    assert_true(left > 0); /* else no kill fell mid-write and the cleanup went untested */
+    CHECK_STATUS_OK(rb_checkpoint_save(path, p, NULL));
+    assert_int_equal(count_temporaries(dir), 0);
+    check_one_whole_save(path, check, KILL_ROUNDS);
+    rb_params_free(check);
+    rb_params_free(p);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -803,6 +1052,12 @@ int main(int argc, char **argv)
         TEST_DIR(optimizer_state_must_match_the_optimizer),
         TEST_DIR(loading_without_an_optimizer_takes_the_weights_and_ignores_optimizer_state),
         TEST_DIR(a_failed_save_reports_an_io_error_and_leaves_no_temporary_file),
+        TEST_DIR(unicode_escapes_are_read_within_the_header),
+        TEST_DIR(shapes_whose_size_overflows_are_refused),
+        TEST_DIR(metadata_that_makes_no_sense_is_refused),
+        TEST_DIR(a_header_of_many_names_is_checked_quickly),
+        TEST_DIR(a_folder_is_not_a_checkpoint),
+        TEST_DIR(a_saver_killed_at_random_moments_leaves_a_whole_file),
     };
     return RUN_TESTS(tests, argc, argv);
 }

@@ -4,10 +4,10 @@
  *  "__metadata__": {"key": "value"}}, then the tensors' bytes, little-endian, row-major, with
  * no holes. Loading validates everything before it changes anything. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "ruban.h"
 
@@ -29,11 +29,15 @@ static const char *dtype_code(rb_dtype d)
 }
 
 /* Variables, then for each optimizer state slab one entry per trainable variable. */
-static int collect(rb_params *p, const rb_optimizer *opt, entry **out)
+static int collect(rb_params *p, const rb_optimizer *opt, entry **out, const char *who)
 {
     int nv = rb_params_count(p), ns = opt ? rb_optimizer_state_count(opt) : 0, n = 0;
-    entry *e = calloc((size_t)(nv * (1 + ns) + 1), sizeof *e);
-    if (!e) return -1;
+    size_t count = (size_t)nv * (size_t)(1 + ns) + 1;
+    entry *e = calloc(count, sizeof *e);
+    if (!e) {
+        rb_error(RB_ERR_MEMORY, "%s: out of memory: %zu bytes requested", who, count * sizeof *e);
+        return -1;
+    }
     size_t es = rb_dtype_size(rb_params_dtype(p));
     for (int i = 0; i < nv; i++) {
         rb_tensor *v = rb_params_at(p, i);
@@ -83,18 +87,18 @@ rb_status rb_checkpoint_save(const char *path, rb_params *p, const rb_optimizer 
 {
     if (!path || !p) return rb_error(RB_ERR_ARGUMENT, "rb_checkpoint_save: NULL argument");
     if (opt && rb_optimizer_params(opt) != p)
-        return rb_error(RB_ERR_ARGUMENT, "rb_checkpoint_save: the optimizer belongs to another "
-                                         "parameter store");
+        return rb_error(RB_ERR_ARGUMENT,
+                        "rb_checkpoint_save: the optimizer belongs to another parameter store");
     entry *e;
-    int n = collect(p, opt, &e);
-    if (n < 0) return rb_error(RB_ERR_MEMORY, "rb_checkpoint_save: out of memory");
+    int n = collect(p, opt, &e, "rb_checkpoint_save");
+    if (n < 0) return rb_last_status();
     /* The header goes to memory first: its length comes before it in the file. */
     char *header = NULL;
     size_t header_len = 0;
     FILE *h = open_memstream(&header, &header_len);
     if (!h) {
         free(e);
-        return rb_error(RB_ERR_MEMORY, "rb_checkpoint_save: out of memory");
+        return rb_error(RB_ERR_MEMORY, "rb_checkpoint_save: out of memory for the header");
     }
     uint64_t offset = 0;
     fputc('{', h);
@@ -124,28 +128,17 @@ rb_status rb_checkpoint_save(const char *path, rb_params *p, const rb_optimizer 
         fputc(' ', h);
     fclose(h);
 
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%.4000s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    rb_status st = RB_OK;
-    if (!f)
-        st = rb_error(RB_ERR_IO, "rb_checkpoint_save: cannot write '%s': %s", tmp, strerror(errno));
+    rb_atomic_file w;
+    rb_status st = rb_atomic_file_begin(&w, path, "rb_checkpoint_save");
     if (st == RB_OK) {
         unsigned char len[8];
         for (int b = 0; b < 8; b++)
             len[b] = (unsigned char)((uint64_t)header_len >> (8 * b));
-        bool ok = fwrite(len, 1, 8, f) == 8 && fwrite(header, 1, header_len, f) == header_len;
-        for (int i = 0; ok && i < n; i++) {
-            size_t bytes = (size_t)(e[i].end - e[i].begin);
-            ok = fwrite(e[i].data, 1, bytes, f) == bytes;
-        }
-        ok = fflush(f) == 0 && ok && fsync(fileno(f)) == 0;
-        if (fclose(f) != 0) ok = false;
-        if (!ok || rename(tmp, path) != 0) {
-            remove(tmp);
-            st = rb_error(RB_ERR_IO, "rb_checkpoint_save: cannot write '%s': %s", path,
-                          strerror(errno));
-        }
+        fwrite(len, 1, 8, w.f);
+        fwrite(header, 1, header_len, w.f);
+        for (int i = 0; i < n; i++)
+            fwrite(e[i].data, 1, (size_t)(e[i].end - e[i].begin), w.f);
+        st = rb_atomic_file_commit(&w); /* fails on any write error above */
     }
     free(header);
     free(e);
@@ -163,15 +156,23 @@ typedef struct reader {
 static bool fail_at(reader *r, const char *what)
 {
     if (r->st == RB_OK)
-        r->st = rb_error(RB_ERR_FORMAT, "checkpoint '%s': header byte %zu: %s", r->path, r->pos + 8,
-                         what);
+        r->st = rb_error(RB_ERR_FORMAT, "rb_checkpoint_load: '%s': header byte %zu: %s", r->path,
+                         r->pos + 8, what);
     return false;
 }
 
 static void blank(reader *r)
 {
-    while (r->pos < r->len && strchr(" \t\r\n", r->s[r->pos]))
+    while (r->pos < r->len && r->s[r->pos] && strchr(" \t\r\n", r->s[r->pos]))
         r->pos++;
+}
+
+static int hex_digit(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
 }
 
 static bool expect(reader *r, char c)
@@ -208,10 +209,15 @@ static bool read_string(reader *r, char *out, size_t size)
                 : e == 'f' ? '\f'
                            : e;
             if (e == 'u') {
-                unsigned v = 0;
-                if (r->pos + 4 > r->len || sscanf(r->s + r->pos, "%4x", &v) != 1 || v > 0x7f)
-                    return fail_at(r, "only ASCII \\u escapes are read");
-                r->pos += 4;
+                /* Four hex digits read here: the header is not NUL-terminated, so no scanf. */
+                int v = 0;
+                for (int k = 0; k < 4; k++) {
+                    int d = r->pos < r->len ? hex_digit(r->s[r->pos]) : -1;
+                    if (d < 0) return fail_at(r, "\\u needs four hex digits");
+                    v = v * 16 + d;
+                    r->pos++;
+                }
+                if (v > 0x7f) return fail_at(r, "only ASCII \\u escapes are read");
                 c = (char)v;
             }
         }
@@ -253,25 +259,53 @@ typedef struct file_meta {
     char optimizer[64];
     int64_t steps;
     double lr;
-    bool has_optimizer;
+    bool has_optimizer, has_steps, has_lr;
 } file_meta;
+
+/* A step count: decimal digits only, at most INT64_MAX. */
+static bool parse_steps(const char *s, int64_t *out)
+{
+    int64_t v = 0;
+    if (!*s) return false;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9' || v > (INT64_MAX - (*s - '0')) / 10) return false;
+        v = v * 10 + (*s - '0');
+    }
+    *out = v;
+    return true;
+}
+
+/* A learning rate: a whole number, finite and positive. */
+static bool parse_lr(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end || errno == ERANGE || !isfinite(v) || !(v > 0)) return false;
+    *out = v;
+    return true;
+}
 
 static bool read_metadata(reader *r, file_meta *m)
 {
     if (!expect(r, '{')) return false;
     if (peek(r, '}')) return expect(r, '}');
     do {
-        char key[160], value[256];
+        char key[160], value[256], msg[320];
         if (!read_string(r, key, sizeof key) || !expect(r, ':') ||
             !read_string(r, value, sizeof value))
             return false;
         if (strcmp(key, "optimizer") == 0) {
             snprintf(m->optimizer, sizeof m->optimizer, "%.63s", value);
             m->has_optimizer = true;
-        } else if (strcmp(key, "optimizer.steps") == 0)
-            m->steps = strtoll(value, NULL, 10);
-        else if (strcmp(key, "optimizer.lr") == 0)
-            m->lr = strtod(value, NULL);
+        } else if (strcmp(key, "optimizer.steps") == 0) {
+            snprintf(msg, sizeof msg, "optimizer.steps '%.40s' is not a step count", value);
+            if (!(m->has_steps = parse_steps(value, &m->steps))) return fail_at(r, msg);
+        } else if (strcmp(key, "optimizer.lr") == 0) {
+            snprintf(msg, sizeof msg, "optimizer.lr '%.40s' is not a positive finite number",
+                     value);
+            if (!(m->has_lr = parse_lr(value, &m->lr))) return fail_at(r, msg);
+        }
     } while (peek(r, ',') && expect(r, ','));
     return expect(r, '}');
 }
@@ -298,11 +332,9 @@ static bool read_entry(reader *r, entry *e)
         } else if (strcmp(key, "shape") == 0) {
             uint64_t v[RB_MAX_DIMS];
             if (!read_uints(r, v, RB_MAX_DIMS, &e->ndim)) return false;
-            e->count = 1;
             for (int d = 0; d < e->ndim; d++) {
-                if (v[d] > (uint64_t)1 << 40) return fail_at(r, "dimension too large");
+                if (v[d] > (uint64_t)INT64_MAX) return fail_at(r, "dimension too large");
                 e->shape[d] = (int64_t)v[d];
-                e->count *= e->shape[d];
             }
             shape = true;
         } else if (strcmp(key, "data_offsets") == 0) {
@@ -319,6 +351,14 @@ static bool read_entry(reader *r, entry *e)
     if (!expect(r, '}')) return false;
     if (!dtype || !shape || !offsets)
         return fail_at(r, "tensor entry lacks dtype, shape or data_offsets");
+    char who[300];
+    snprintf(who, sizeof who, "rb_checkpoint_load: '%s': header byte %zu: tensor '%s'", r->path,
+             r->pos + 8, e->name);
+    e->count = rb_shape_count(RB_ERR_FORMAT, who, e->ndim, e->shape, rb_dtype_size(e->dtype));
+    if (e->count < 0) {
+        if (r->st == RB_OK) r->st = RB_ERR_FORMAT;
+        return false;
+    }
     return true;
 }
 
@@ -328,48 +368,80 @@ static int cmp_begin(const void *a, const void *b)
     return x->begin < y->begin ? -1 : x->begin > y->begin;
 }
 
-/* Parse and check the file's own consistency (sizes, offsets, no holes or overlaps). */
-static rb_status read_file(const char *path, unsigned char **bytes, size_t *size, entry **out,
-                           int *count, file_meta *meta)
+static int cmp_name(const void *a, const void *b)
 {
+    const entry *const *x = a, *const *y = b;
+    return strcmp((*x)->name, (*y)->name);
+}
+
+/* Pointers to the n entries sorted by name, for lookups and the duplicate check (a header may
+ * hold many names: a sort, not a pairwise comparison). NULL when out of memory. */
+static const entry **by_name(const entry *e, int n, const char *who)
+{
+    size_t count = n > 0 ? (size_t)n : 1;
+    const entry **index = malloc(sizeof *index * count);
+    if (!index) {
+        rb_error(RB_ERR_MEMORY, "%s: out of memory: %zu bytes requested", who,
+                 sizeof *index * count);
+        return NULL;
+    }
+    for (int i = 0; i < n; i++)
+        index[i] = &e[i];
+    qsort(index, (size_t)n, sizeof *index, cmp_name);
+    return index;
+}
+
+static const entry *find(const entry **index, int n, const char *name)
+{
+    entry key;
+    snprintf(key.name, sizeof key.name, "%s", name);
+    const entry *k = &key, **hit = bsearch(&k, index, (size_t)n, sizeof *index, cmp_name);
+    return hit ? *hit : NULL;
+}
+
+/* The whole file, its size checked before anything is allocated for it. */
+static rb_status read_bytes(const char *path, unsigned char **bytes, size_t *size)
+{
+    int64_t len;
     *bytes = NULL;
-    *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return rb_error(RB_ERR_IO, "checkpoint '%s': cannot open: %s", path, strerror(errno));
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = len > 0 ? malloc((size_t)len) : NULL;
-    if (len > 0 && !b) {
-        fclose(f);
-        return rb_error(RB_ERR_MEMORY, "checkpoint '%s': out of memory for %ld bytes", path, len);
-    }
-    if (len > 0 && fread(b, 1, (size_t)len, f) != (size_t)len) {
-        fclose(f);
-        free(b);
-        return rb_error(RB_ERR_IO, "checkpoint '%s': read failed", path);
-    }
+    FILE *f = rb_file_open_read(path, "rb_checkpoint_load", &len);
+    if (!f) return rb_last_status();
+    rb_status st = RB_OK;
+    unsigned char *b = NULL;
+    if (len < 0)
+        st = rb_error(RB_ERR_IO, "rb_checkpoint_load: '%s' is not a regular file", path);
+    else if (len < 8)
+        st = rb_error(RB_ERR_FORMAT,
+                      "rb_checkpoint_load: '%s': %lld bytes, shorter than the 8-byte header length",
+                      path, (long long)len);
+    else if ((uint64_t)len > (uint64_t)RB_MAX_BYTES || (size_t)len != (uint64_t)len)
+        st = rb_error(RB_ERR_FORMAT, "rb_checkpoint_load: '%s': %lld bytes is too large", path,
+                      (long long)len);
+    else if (!(b = malloc((size_t)len)))
+        st =
+            rb_error(RB_ERR_MEMORY, "rb_checkpoint_load: '%s': out of memory: %lld bytes requested",
+                     path, (long long)len);
+    else if (fread(b, 1, (size_t)len, f) != (size_t)len)
+        st = rb_error(RB_ERR_IO, "rb_checkpoint_load: '%s': read failed before byte %lld", path,
+                      (long long)len);
     fclose(f);
-    if (len < 8) {
+    if (st != RB_OK) {
         free(b);
-        return rb_error(RB_ERR_FORMAT,
-                        "checkpoint '%s': %ld bytes, shorter than the 8-byte header "
-                        "length",
-                        path, len);
+        return st;
     }
-    uint64_t hlen = 0;
-    for (int i = 0; i < 8; i++)
-        hlen |= (uint64_t)b[i] << (8 * i);
-    if (hlen > (uint64_t)len - 8) {
-        free(b);
-        return rb_error(RB_ERR_FORMAT,
-                        "checkpoint '%s': header of %llu bytes announced, file has "
-                        "%ld bytes (truncated, or not a safetensors file)",
-                        path, (unsigned long long)hlen, len);
-    }
+    *bytes = b;
+    *size = (size_t)len;
+    return RB_OK;
+}
+
+/* The entries of the header, in file order. */
+static rb_status parse_header(const char *path, const unsigned char *b, uint64_t hlen, entry **out,
+                              int *count, file_meta *meta)
+{
     reader r = {path, (const char *)b + 8, 0, (size_t)hlen, RB_OK};
-    int cap = 16, n = 0;
-    entry *e = malloc(sizeof *e * (size_t)cap);
+    size_t cap = 16;
+    int n = 0;
+    entry *e = malloc(sizeof *e * cap);
     bool ok = e && expect(&r, '{');
     if (ok && !peek(&r, '}')) do {
             char name[160];
@@ -378,13 +450,14 @@ static rb_status read_file(const char *path, unsigned char **bytes, size_t *size
                 ok = read_metadata(&r, meta);
                 continue;
             }
-            if (n == cap) {
-                entry *bigger = realloc(e, sizeof *e * (size_t)(cap *= 2));
+            if ((size_t)n == cap) {
+                entry *bigger = cap < INT32_MAX / 2 ? realloc(e, sizeof *e * cap * 2) : NULL;
                 if (!bigger) {
                     ok = false;
                     break;
                 }
                 e = bigger;
+                cap *= 2;
             }
             memset(&e[n], 0, sizeof e[n]);
             snprintf(e[n].name, sizeof e[n].name, "%s", name);
@@ -392,63 +465,91 @@ static rb_status read_file(const char *path, unsigned char **bytes, size_t *size
             n++;
         } while (ok && peek(&r, ',') && expect(&r, ','));
     if (ok) ok = expect(&r, '}');
-    rb_status st = r.st != RB_OK ? r.st
-                   : ok          ? RB_OK
-                                 : rb_error(RB_ERR_MEMORY, "checkpoint '%s': out of memory", path);
-    /* The data: each tensor's bytes where its offsets say, covering the buffer exactly. */
-    uint64_t data_len = (uint64_t)len - 8 - hlen;
-    if (st == RB_OK) {
-        qsort(e, (size_t)n, sizeof *e, cmp_begin);
-        for (int i = 0; i < n && st == RB_OK; i++)
-            for (int j = i + 1; j < n && st == RB_OK; j++)
-                if (strcmp(e[i].name, e[j].name) == 0)
-                    st = rb_error(RB_ERR_FORMAT, "checkpoint '%s': tensor '%s' appears twice", path,
-                                  e[i].name);
-        uint64_t at = 0;
-        for (int i = 0; i < n && st == RB_OK; i++) {
-            uint64_t want = (uint64_t)e[i].count * rb_dtype_size(e[i].dtype);
-            if (e[i].end - e[i].begin != want)
-                st = rb_error(RB_ERR_FORMAT,
-                              "checkpoint '%s': '%s' spans %llu bytes, its shape "
-                              "needs %llu",
-                              path, e[i].name, (unsigned long long)(e[i].end - e[i].begin),
-                              (unsigned long long)want);
-            else if (e[i].begin != at)
-                st = rb_error(RB_ERR_FORMAT,
-                              "checkpoint '%s': '%s' starts at data byte %llu, "
-                              "expected %llu (a hole or an overlap)",
-                              path, e[i].name, (unsigned long long)e[i].begin,
-                              (unsigned long long)at);
-            else if (e[i].end > data_len)
-                st = rb_error(RB_ERR_FORMAT,
-                              "checkpoint '%s': '%s' ends at data byte %llu of "
-                              "%llu: the file is truncated",
-                              path, e[i].name, (unsigned long long)e[i].end,
-                              (unsigned long long)data_len);
-            at = e[i].end;
-            e[i].data = b + 8 + hlen + e[i].begin;
-        }
-        if (st == RB_OK && at != data_len)
-            st = rb_error(RB_ERR_FORMAT, "checkpoint '%s': %llu bytes after the last tensor", path,
-                          (unsigned long long)(data_len - at));
-    }
+    rb_status st = r.st;
+    if (st == RB_OK && !ok)
+        st = rb_error(RB_ERR_MEMORY, "rb_checkpoint_load: '%s': out of memory: %zu bytes requested",
+                      path, sizeof *e * cap * 2);
     if (st != RB_OK) {
         free(e);
-        free(b);
         return st;
     }
-    *bytes = b;
-    *size = (size_t)len;
     *out = e;
     *count = n;
     return RB_OK;
 }
 
-static const entry *find(const entry *e, int n, const char *name)
+/* Each tensor's bytes where its offsets say, covering the data exactly, each name once. */
+static rb_status check_layout(const char *path, const unsigned char *b, uint64_t hlen,
+                              uint64_t data_len, entry *e, int n)
 {
-    for (int i = 0; i < n; i++)
-        if (strcmp(e[i].name, name) == 0) return &e[i];
-    return NULL;
+    qsort(e, (size_t)n, sizeof *e, cmp_begin);
+    uint64_t at = 0;
+    for (int i = 0; i < n; i++) {
+        uint64_t want = (uint64_t)e[i].count * rb_dtype_size(e[i].dtype); /* <= RB_MAX_BYTES */
+        if (e[i].end - e[i].begin != want)
+            return rb_error(RB_ERR_FORMAT,
+                            "rb_checkpoint_load: '%s': '%s' spans %llu bytes, its shape needs %llu",
+                            path, e[i].name, (unsigned long long)(e[i].end - e[i].begin),
+                            (unsigned long long)want);
+        if (e[i].begin != at)
+            return rb_error(
+                RB_ERR_FORMAT,
+                "rb_checkpoint_load: '%s': '%s' starts at data byte %llu, expected %llu (a hole or an overlap)",
+                path, e[i].name, (unsigned long long)e[i].begin, (unsigned long long)at);
+        if (e[i].end > data_len)
+            return rb_error(
+                RB_ERR_FORMAT,
+                "rb_checkpoint_load: '%s': '%s' ends at data byte %llu of %llu: the file is truncated",
+                path, e[i].name, (unsigned long long)e[i].end, (unsigned long long)data_len);
+        at = e[i].end;
+        e[i].data = b + 8 + hlen + e[i].begin;
+    }
+    if (at != data_len)
+        return rb_error(RB_ERR_FORMAT, "rb_checkpoint_load: '%s': %llu bytes after the last tensor",
+                        path, (unsigned long long)(data_len - at));
+    return RB_OK;
+}
+
+/* Parse and check the file's own consistency (sizes, offsets, no holes, overlaps or repeated
+ * names). *index lists the entries by name. */
+static rb_status read_file(const char *path, unsigned char **bytes, entry **out,
+                           const entry ***index, int *count, file_meta *meta)
+{
+    size_t len = 0;
+    *out = NULL;
+    *index = NULL;
+    rb_status st = read_bytes(path, bytes, &len);
+    if (st != RB_OK) return st;
+    const unsigned char *b = *bytes;
+    uint64_t hlen = 0;
+    for (int i = 0; i < 8; i++)
+        hlen |= (uint64_t)b[i] << (8 * i);
+    if (hlen > (uint64_t)len - 8)
+        st = rb_error(
+            RB_ERR_FORMAT,
+            "rb_checkpoint_load: '%s': header of %llu bytes announced, file has %zu bytes (truncated, or not a safetensors file)",
+            path, (unsigned long long)hlen, len);
+    entry *e = NULL;
+    int n = 0;
+    if (st == RB_OK) st = parse_header(path, b, hlen, &e, &n, meta);
+    if (st == RB_OK) st = check_layout(path, b, hlen, (uint64_t)len - 8 - hlen, e, n);
+    const entry **names = st == RB_OK ? by_name(e, n, "rb_checkpoint_load") : NULL;
+    if (st == RB_OK && !names) st = rb_last_status();
+    for (int i = 1; st == RB_OK && i < n; i++)
+        if (strcmp(names[i - 1]->name, names[i]->name) == 0)
+            st = rb_error(RB_ERR_FORMAT, "rb_checkpoint_load: '%s': tensor '%s' appears twice",
+                          path, names[i]->name);
+    if (st != RB_OK) {
+        free(names);
+        free(e);
+        free(*bytes);
+        *bytes = NULL;
+        return st;
+    }
+    *out = e;
+    *index = names;
+    *count = n;
+    return RB_OK;
 }
 
 static void shape_text(char *out, size_t size, int ndim, const int64_t *shape)
@@ -463,30 +564,38 @@ rb_status rb_checkpoint_load(const char *path, rb_params *p, rb_optimizer *opt)
 {
     if (!path || !p) return rb_error(RB_ERR_ARGUMENT, "rb_checkpoint_load: NULL argument");
     if (opt && rb_optimizer_params(opt) != p)
-        return rb_error(RB_ERR_ARGUMENT, "rb_checkpoint_load: the optimizer belongs to another "
-                                         "parameter store");
+        return rb_error(RB_ERR_ARGUMENT,
+                        "rb_checkpoint_load: the optimizer belongs to another parameter store");
     unsigned char *bytes;
-    size_t size;
-    entry *file;
+    entry *file, *want = NULL;
+    const entry **file_index, **want_index = NULL;
     int n_file;
     file_meta meta = {0};
-    rb_status st = read_file(path, &bytes, &size, &file, &n_file, &meta);
+    rb_status st = read_file(path, &bytes, &file, &file_index, &n_file, &meta);
     if (st != RB_OK) return st;
-    entry *want;
-    int n_want = collect(p, opt, &want);
-    if (n_want < 0) st = rb_error(RB_ERR_MEMORY, "rb_checkpoint_load: out of memory");
+    int n_want = collect(p, opt, &want, "rb_checkpoint_load");
+    if (n_want < 0) st = rb_last_status();
+    if (st == RB_OK && !(want_index = by_name(want, n_want, "rb_checkpoint_load")))
+        st = rb_last_status();
     if (st == RB_OK && opt &&
         (!meta.has_optimizer || strcmp(meta.optimizer, rb_optimizer_name(opt)) != 0))
-        st = rb_error(RB_ERR_ARGUMENT, "checkpoint '%s': holds %s%s%s, the optimizer is %s", path,
-                      meta.has_optimizer ? "the state of '" : "no optimizer state",
-                      meta.has_optimizer ? meta.optimizer : "", meta.has_optimizer ? "'" : "",
-                      rb_optimizer_name(opt));
+        st =
+            rb_error(RB_ERR_ARGUMENT, "rb_checkpoint_load: '%s': holds %s%s%s, the optimizer is %s",
+                     path, meta.has_optimizer ? "the state of '" : "no optimizer state",
+                     meta.has_optimizer ? meta.optimizer : "", meta.has_optimizer ? "'" : "",
+                     rb_optimizer_name(opt));
+    if (st == RB_OK && opt && (!meta.has_steps || !meta.has_lr))
+        st = rb_error(
+            RB_ERR_FORMAT,
+            "rb_checkpoint_load: '%s': the optimizer state comes without its %s in the metadata",
+            path, meta.has_steps ? "optimizer.lr" : "optimizer.steps");
     /* Everything the model needs, with matching shapes and dtypes... */
     for (int i = 0; st == RB_OK && i < n_want; i++) {
-        const entry *f = find(file, n_file, want[i].name);
+        const entry *f = find(file_index, n_file, want[i].name);
         char a[96], b[96];
         if (!f) {
-            st = rb_error(RB_ERR_NOT_FOUND, "checkpoint '%s': no tensor '%s'", path, want[i].name);
+            st = rb_error(RB_ERR_NOT_FOUND, "rb_checkpoint_load: '%s': no tensor '%s'", path,
+                          want[i].name);
             break;
         }
         bool same = f->dtype == want[i].dtype && f->ndim == want[i].ndim;
@@ -497,31 +606,31 @@ rb_status rb_checkpoint_load(const char *path, rb_params *p, rb_optimizer *opt)
             shape_text(b, sizeof b, want[i].ndim, want[i].shape);
             st =
                 rb_error(RB_ERR_SHAPE,
-                         "checkpoint '%s': '%s' is %s%s in the file, %s%s in the "
-                         "model",
+                         "rb_checkpoint_load: '%s': '%s' is %s%s in the file, %s%s in the model",
                          path, want[i].name, dtype_code(f->dtype), a, dtype_code(want[i].dtype), b);
         }
     }
     /* ... and nothing the model lacks (optimizer state is skipped when no optimizer is given). */
     for (int i = 0; st == RB_OK && i < n_file; i++)
-        if (!find(want, n_want, file[i].name) && (opt || !strchr(file[i].name, '/')))
+        if (!find(want_index, n_want, file[i].name) && (opt || !strchr(file[i].name, '/')))
             st = rb_error(RB_ERR_NOT_FOUND,
-                          "checkpoint '%s': tensor '%s' has no place in the "
-                          "model",
-                          path, file[i].name);
+                          "rb_checkpoint_load: '%s': tensor '%s' has no place in the model", path,
+                          file[i].name);
     /* Only now: copy. */
     for (int i = 0; st == RB_OK && i < n_want; i++) {
-        const entry *f = find(file, n_file, want[i].name);
+        const entry *f = find(file_index, n_file, want[i].name);
         memcpy((void *)want[i].data, f->data, (size_t)(f->end - f->begin));
     }
     if (st == RB_OK) {
         rb_params_touch(p);
         if (opt) {
             rb_optimizer_set_steps(opt, meta.steps);
-            if (meta.lr > 0) rb_optimizer_set_lr(opt, meta.lr);
+            rb_optimizer_set_lr(opt, meta.lr);
         }
     }
+    free(want_index);
     free(want);
+    free(file_index);
     free(file);
     free(bytes);
     return st;
