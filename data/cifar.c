@@ -11,16 +11,15 @@ const char *const rb_cifar10_classes[10] = {"airplane", "automobile", "bird",  "
                                             "dog",      "frog",       "horse", "ship", "truck"};
 
 /* Records of `bytes` into x (N, 32, 32, 3) and y (N) starting at row `at`. */
-static rb_status decode(const char *path, const unsigned char *bytes, int64_t records, float *x,
-                        int64_t *y)
+static rb_status decode(const char *who, const char *path, const unsigned char *bytes,
+                        int64_t records, float *x, int64_t *y)
 {
     for (int64_t r = 0; r < records; r++) {
         const unsigned char *rec = bytes + r * RECORD;
         if (rec[0] > 9)
             return rb_error(RB_ERR_FORMAT,
-                            "'%s': byte %lld (label of record %lld) is %d, not a "
-                            "class 0..9",
-                            path, (long long)(r * RECORD), (long long)r, rec[0]);
+                            "%s: '%s': byte %lld (label of record %lld) is %d, not a class 0..9",
+                            who, path, (long long)(r * RECORD), (long long)r, rec[0]);
         y[r] = rec[0];
         float *img = x + r * PLANE * 3;
         for (int p = 0; p < PLANE; p++)
@@ -31,7 +30,7 @@ static rb_status decode(const char *path, const unsigned char *bytes, int64_t re
 }
 
 static rb_status load_files(const char *const *paths, int n_files, const char *name,
-                            rb_dataset *out)
+                            const char *who, rb_dataset *out)
 {
     *out = (rb_dataset){0};
     unsigned char *blobs[8] = {0};
@@ -39,29 +38,36 @@ static rb_status load_files(const char *const *paths, int n_files, const char *n
     int64_t total = 0;
     rb_status st = RB_OK;
     for (int i = 0; i < n_files && st == RB_OK; i++) {
-        FILE *f = fopen(paths[i], "rb");
+        int64_t size;
+        FILE *f = rb_file_open_read(paths[i], who, &size);
         if (!f) {
-            st = rb_error(RB_ERR_IO, "cannot open '%s'", paths[i]);
+            st = rb_last_status();
             break;
         }
-        fseek(f, 0, SEEK_END);
-        long size = ftell(f);
-        fseek(f, 0, SEEK_SET);
-        if (size <= 0 || size % RECORD != 0)
-            st = rb_error(RB_ERR_FORMAT,
-                          "'%s': %ld bytes is not a whole number of %d-byte "
-                          "records (truncated after byte %ld?)",
-                          paths[i], size, RECORD, size > 0 ? size - size % RECORD : 0L);
+        /* The size is checked before anything is allocated for the file. */
+        if (size < 0)
+            st = rb_error(RB_ERR_IO, "%s: '%s' is not a regular file", who, paths[i]);
+        else if (size == 0 || size % RECORD != 0)
+            st = rb_error(
+                RB_ERR_FORMAT,
+                "%s: '%s': %lld bytes is not a whole number of %d-byte records (truncated after byte %lld?)",
+                who, paths[i], (long long)size, RECORD, (long long)(size - size % RECORD));
+        else if ((uint64_t)size > (uint64_t)RB_MAX_BYTES)
+            st = rb_error(RB_ERR_FORMAT, "%s: '%s': %lld bytes is too large", who, paths[i],
+                          (long long)size);
         else if (!(blobs[i] = malloc((size_t)size)))
-            st = rb_error(RB_ERR_MEMORY, "'%s': out of memory for %ld bytes", paths[i], size);
+            st = rb_error(RB_ERR_MEMORY, "%s: '%s': out of memory: %lld bytes requested", who,
+                          paths[i], (long long)size);
         else if (fread(blobs[i], 1, (size_t)size, f) != (size_t)size)
-            st = rb_error(RB_ERR_IO, "'%s': read failed", paths[i]);
-        sizes[i] = (size_t)(size > 0 ? size : 0);
-        total += size > 0 ? size / RECORD : 0;
+            st = rb_error(RB_ERR_IO, "%s: '%s': read failed before byte %lld", who, paths[i],
+                          (long long)size);
         fclose(f);
+        if (st != RB_OK) break;
+        sizes[i] = (size_t)size;
+        total += size / RECORD; /* at most RB_MAX_BYTES / RECORD per file */
     }
     if (st == RB_OK) {
-        out->x = rb_tensor_empty_persistent(RB_F32, RB_SHAPE(total, SIDE, SIDE, 3));
+        out->x = rb_tensor_empty_persistent(RB_F32, RB_SHAPE(total, SIDE, SIDE, 3)); /* checked */
         out->y = rb_tensor_empty_persistent(RB_I64, RB_SHAPE(total));
         out->meta = rb__meta_new(name, paths[0], PLANE * 3, 10);
         if (!out->x || !out->y || !out->meta) st = rb_last_status();
@@ -69,7 +75,7 @@ static rb_status load_files(const char *const *paths, int n_files, const char *n
     int64_t row = 0;
     for (int i = 0; i < n_files && st == RB_OK; i++) {
         int64_t records = (int64_t)(sizes[i] / RECORD);
-        st = decode(paths[i], blobs[i], records, rb_tensor_f32(out->x) + row * PLANE * 3,
+        st = decode(who, paths[i], blobs[i], records, rb_tensor_f32(out->x) + row * PLANE * 3,
                     rb_tensor_i64(out->y) + row);
         row += records;
     }
@@ -91,7 +97,7 @@ static rb_status load_files(const char *const *paths, int n_files, const char *n
 rb_status rb_cifar10_load_batch(const char *path, rb_dataset *out)
 {
     if (!path || !out) return rb_error(RB_ERR_ARGUMENT, "rb_cifar10_load_batch: NULL argument");
-    return load_files(&path, 1, "cifar10", out);
+    return load_files(&path, 1, "cifar10", "rb_cifar10_load_batch", out);
 }
 
 rb_status rb_cifar10_load(const char *dir, rb_dataset *train, rb_dataset *test)
@@ -110,8 +116,8 @@ rb_status rb_cifar10_load(const char *dir, rb_dataset *train, rb_dataset *test)
             return rb_last_status();
         paths[i] = found[i];
     }
-    rb_status st = load_files(paths, 5, "cifar10", train);
-    if (st == RB_OK) st = load_files(paths + 5, 1, "cifar10", test);
+    rb_status st = load_files(paths, 5, "cifar10", "rb_cifar10_load", train);
+    if (st == RB_OK) st = load_files(paths + 5, 1, "cifar10", "rb_cifar10_load", test);
     if (st != RB_OK) rb_dataset_free(train);
     return st;
 }

@@ -1,4 +1,5 @@
 /* Generic CSV files of numeric columns: features and one target column. */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,9 +12,8 @@ static int target_index(const char *path, rb_csv_options o, char **names, int co
     if (o.target) {
         if (o.no_header)
             return rb_error(RB_ERR_ARGUMENT,
-                            "rb_csv_load: '%s': a target by name ('%s') needs a "
-                            "header line",
-                            path, o.target),
+                            "rb_csv_load: '%s': a target by name ('%s') needs a header line", path,
+                            o.target),
                    -1;
         for (int c = 0; c < cols; c++)
             if (strcmp(names[c], o.target) == 0) return c;
@@ -42,10 +42,10 @@ static rb_status assemble(const char *path, rb_csv_options o, char **names, int 
         for (int64_t i = 0; i < rows; i++) {
             double label = v[i * cols + t];
             if (!(label >= 0 && label == floor(label) && label < 1e6))
-                return rb_error(RB_ERR_FORMAT,
-                                "%s:%lld: class label %g in column %d is not a "
-                                "small non-negative integer",
-                                path, (long long)(i + 1 + !o.no_header), label, t + 1);
+                return rb_error(
+                    RB_ERR_FORMAT,
+                    "%s:%lld: class label %g in column %d is not a small non-negative integer",
+                    path, (long long)(i + 1 + !o.no_header), label, t + 1);
             if ((int64_t)label + 1 > n_classes) n_classes = (int64_t)label + 1;
         }
     rb_dtype dtype = o.dtype == RB_F64 ? RB_F64 : RB_F32;
@@ -95,7 +95,7 @@ rb_status rb_csv_load(const char *path, rb_csv_options o, rb_dataset *out)
     char delim = o.delimiter ? o.delimiter : ',';
     char *text;
     size_t len;
-    rb_status st = rb__read_text(path, &text, &len);
+    rb_status st = rb__read_text(path, "rb_csv_load", &text, &len);
     if (st != RB_OK) return st;
     rb__lines lines = {0};
     char **names = NULL;
@@ -111,7 +111,8 @@ rb_status rb_csv_load(const char *path, rb_csv_options o, rb_dataset *out)
         cols = first ? rb__split_fields(first, delim, NULL, 0) : 0;
         names = cols ? malloc(sizeof(char *) * (size_t)cols) : NULL;
         if (!first || !names)
-            st = rb_error(RB_ERR_MEMORY, "rb_csv_load: out of memory");
+            st = rb_error(RB_ERR_MEMORY, "rb_csv_load: '%s': out of memory for the header line",
+                          path);
         else if (cols < 2)
             st =
                 rb_error(RB_ERR_FORMAT, "%s:1: %d column; needs features and a target", path, cols);
@@ -121,7 +122,10 @@ rb_status rb_csv_load(const char *path, rb_csv_options o, rb_dataset *out)
     }
     if (st == RB_OK && (t = target_index(path, o, names, cols)) < 0) st = rb_last_status();
     if (st == RB_OK)
-        st = rb__parse_numeric_rows(path, &lines, o.no_header ? 0 : 1, cols, delim, &values, &rows);
+        st = rb__parse_numeric_rows(path, &lines, o.no_header ? 0 : 1, cols, delim,
+                                    (rb__number_rule){"rb_csv_load", o.allow_nonfinite,
+                                                      o.dtype == RB_F64 ? DBL_MAX : FLT_MAX},
+                                    &values, &rows);
     if (st == RB_OK && rows == 0)
         st = rb_error(RB_ERR_FORMAT, "rb_csv_load: '%s' has no data rows", path);
     if (st == RB_OK) st = assemble(path, o, o.no_header ? NULL : names, cols, t, values, rows, out);

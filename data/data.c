@@ -94,11 +94,10 @@ rb_status rb__data_find_in(const char *set, const char *file, const char *dir,
         if (i) strncat(tried, ", ", sizeof tried - strlen(tried) - 1);
         strncat(tried, place, sizeof tried - strlen(tried) - 1);
     }
-    return rb_error(RB_ERR_NOT_FOUND,
-                    "%s: '%s' not found (looked in %s); fetch it with "
-                    "scripts/fetch-data.sh %s, or set RUBAN_DATA to a folder "
-                    "holding %s/",
-                    set, file, tried, set, set);
+    return rb_error(
+        RB_ERR_NOT_FOUND,
+        "%s: '%s' not found (looked in %s); fetch it with scripts/fetch-data.sh %s, or set RUBAN_DATA to a folder holding %s/",
+        set, file, tried, set, set);
 }
 
 rb_status rb_data_find(const char *set, const char *file, const char *dir, char *out, size_t size)
@@ -118,9 +117,8 @@ static rb_status load_split(const char *set, const char *dir, const char *images
     if (rb_tensor_ndim(x) != 3) {
         rb_tensor_free(x);
         return rb_error(RB_ERR_FORMAT,
-                        "loading %s: '%s' holds %d-D data, expected images "
-                        "(N, rows, cols)",
-                        set, path, rb_tensor_ndim(x));
+                        "loading %s: '%s' holds %d-D data, expected images (N, rows, cols)", set,
+                        path, rb_tensor_ndim(x));
     }
     if (rb_data_find(set, labels, dir, path, sizeof path) != RB_OK ||
         rb_idx_load(path, RB_I64, 1.0, &y) != RB_OK) {
@@ -129,9 +127,7 @@ static rb_status load_split(const char *set, const char *dir, const char *images
     }
     int64_t n = rb_tensor_dim(x, 0);
     if (rb_tensor_ndim(y) != 1 || rb_tensor_dim(y, 0) != n) {
-        rb_status st = rb_error(RB_ERR_FORMAT,
-                                "loading %s: '%s' has %lld labels for %lld "
-                                "images",
+        rb_status st = rb_error(RB_ERR_FORMAT, "loading %s: '%s' has %lld labels for %lld images",
                                 set, path, (long long)rb_tensor_size(y), (long long)n);
         rb_tensor_free(x);
         rb_tensor_free(y);

@@ -40,8 +40,8 @@ rb_status rb__data_find_in(const char *set, const char *file, const char *dir,
                            const char *system_dir, char *out, size_t size);
 
 /* The whole file, decompressed if it is gzip (zlib reads plain files as they are), with a
- * terminating NUL. The caller frees *text. */
-rb_status rb__read_text(const char *path, char **text, size_t *len);
+ * terminating NUL. Errors name `who` (the public loader) and the file. The caller frees *text. */
+rb_status rb__read_text(const char *path, const char *who, char **text, size_t *len);
 
 /* The file's lines, split in place (the text is modified). Line i starts at lines[i]; "\r\n"
  * endings are accepted. */
@@ -57,11 +57,19 @@ void rb__lines_free(rb__lines *l);
  * stored). */
 int rb__split_fields(char *line, char delim, char **fields, int max);
 
+/* What a numeric field may hold: finite values up to max_abs (FLT_MAX for float32 data,
+ * DBL_MAX otherwise) unless non-finite ones (nan, inf, overflows) are allowed. */
+typedef struct rb__number_rule {
+    const char *who; /* the public loader, for messages */
+    bool allow_nonfinite;
+    double max_abs;
+} rb__number_rule;
+
 /* Numeric rows: lines [first, lines->n) of `path`, each with exactly `cols` fields, into
  * values (row-major, rows x cols; caller frees). Blank lines at the end are ignored; any other
- * malformed line fails with "path:line: ...". */
+ * malformed line, or a field the rule refuses, fails with "path:line: column k: ...". */
 rb_status rb__parse_numeric_rows(const char *path, rb__lines *lines, int64_t first, int cols,
-                                 char delim, double **values, int64_t *rows);
+                                 char delim, rb__number_rule rule, double **values, int64_t *rows);
 
 /* Metadata: a new record with n_features unnamed features (names set afterwards with
  * rb__meta_set_name), or NULL on allocation failure (error recorded). */

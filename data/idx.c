@@ -1,8 +1,11 @@
 /* IDX files (the MNIST format): a magic number naming the element type and rank, big-endian
  * extents, then the values. zlib reads plain and gzip files alike. */
+#include <float.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "datasets_impl.h"
@@ -82,19 +85,94 @@ static rb_status fail(gzFile f, rb_status st, const char *path, const char *fmt,
     return rb_error(st, "rb_idx_load: '%s': %s", path, detail);
 }
 
+/* The payload, read progressively unless the file's size was checked: memory grows with what
+ * the file really holds, not with what its header announces (a compressed file's size says
+ * nothing of its content). */
+static rb_status read_payload(gzFile f, const char *path, long long header, long long payload,
+                              bool sized, unsigned char **out)
+{
+    size_t cap = sized || payload < (1 << 20) ? (size_t)payload : (size_t)1 << 20, got = 0;
+    unsigned char *raw = malloc(cap + 1);
+    while (raw) {
+        long long n = read_fully(f, raw + got, cap - got);
+        if (n < 0) {
+            free(raw);
+            return fail(f, RB_ERR_FORMAT, path, "corrupt compressed data after byte %lld",
+                        header + (long long)got);
+        }
+        got += (size_t)n;
+        if (got < cap) {
+            free(raw);
+            return fail(f, RB_ERR_FORMAT, path, "truncated at byte %lld of %lld",
+                        header + (long long)got, header + payload);
+        }
+        if (got == (size_t)payload) break;
+        cap = (size_t)payload - cap < cap ? (size_t)payload : 2 * cap;
+        unsigned char *bigger = realloc(raw, cap + 1);
+        if (!bigger) free(raw);
+        raw = bigger;
+    }
+    if (!raw) return fail(f, RB_ERR_MEMORY, path, "out of memory: %zu bytes requested", cap + 1);
+    *out = raw;
+    return RB_OK;
+}
+
+/* Value i of raw, scaled, into t; values that the dtype cannot hold (an int64 label that is
+ * NaN, 1e30 or 2.5; a double beyond float32's range) are refused with their byte. */
+static rb_status convert(const idx_type *type, const unsigned char *raw, int64_t count,
+                         double scale, long long header, const char *path, rb_tensor *t)
+{
+    rb_dtype dtype = rb_tensor_dtype(t);
+    if (dtype == RB_F32 && type->code == 0x08) {
+        float *dst = rb_tensor_data(t), s = (float)scale; /* the common case, kept fast */
+        for (int64_t i = 0; i < count; i++)
+            dst[i] = (float)raw[i] * s;
+        return RB_OK;
+    }
+    for (int64_t i = 0; i < count; i++) {
+        double v = decode(type, raw + (size_t)i * type->size) * scale;
+        const char *why = NULL;
+        if (dtype == RB_I64 && !(v >= -0x1p63 && v < 0x1p63))
+            why = "does not fit int64";
+        else if (dtype == RB_I64 && v != floor(v))
+            why = "is not a whole number (int64 requested)";
+        else if (dtype == RB_F32 && isfinite(v) && fabs(v) > FLT_MAX)
+            why = "does not fit float32";
+        if (why)
+            return rb_error(RB_ERR_FORMAT, "rb_idx_load: '%s': value %g at byte %lld %s", path, v,
+                            header + i * (long long)type->size, why);
+        switch (dtype) {
+        case RB_F32: ((float *)rb_tensor_data(t))[i] = (float)v; break;
+        case RB_F64: ((double *)rb_tensor_data(t))[i] = v; break;
+        case RB_I64: ((int64_t *)rb_tensor_data(t))[i] = (int64_t)v; break;
+        }
+    }
+    return RB_OK;
+}
+
 rb_status rb_idx_load(const char *path, rb_dtype dtype, double scale, rb_tensor **out)
 {
     if (!out) return rb_error(RB_ERR_ARGUMENT, "rb_idx_load: out is NULL");
     *out = NULL;
     if (!path) return rb_error(RB_ERR_ARGUMENT, "rb_idx_load: path is NULL");
-    gzFile f = gzopen(path, "rb");
-    if (!f) return rb_error(RB_ERR_IO, "rb_idx_load: cannot open '%s'", path);
+    int64_t file_size;
+    FILE *plain_file = rb_file_open_read(path, "rb_idx_load", &file_size);
+    if (!plain_file) return rb_last_status();
+    int fd = dup(fileno(plain_file));
+    fclose(plain_file);
+    gzFile f = fd >= 0 && lseek(fd, 0, SEEK_SET) == 0 ? gzdopen(fd, "rb") : NULL;
+    if (!f) {
+        if (fd >= 0) close(fd);
+        return rb_error(RB_ERR_IO, "rb_idx_load: cannot open '%s'", path);
+    }
     unsigned char head[4 + 4 * RB_MAX_DIMS];
     long long got = read_fully(f, head, 4);
     if (got < 0) return fail(f, RB_ERR_FORMAT, path, "corrupt compressed data in the header");
     if (got < 4)
         return fail(f, RB_ERR_FORMAT, path, "truncated at byte %lld of the 4-byte magic number",
                     got);
+    /* A plain file's size is known: the header's claims are checked against it up front. */
+    bool sized = gzdirect(f) && file_size >= 0;
     const idx_type *type = find_type(head[2]);
     if (head[0] != 0 || head[1] != 0 || !type)
         return fail(f, RB_ERR_FORMAT, path, "bad magic number 0x%08llx at byte 0 (not an IDX file)",
@@ -107,49 +185,42 @@ rb_status rb_idx_load(const char *path, rb_dtype dtype, double scale, rb_tensor 
     if (got < 4 * ndim)
         return fail(f, RB_ERR_FORMAT, path, "truncated at byte %lld of the %lld-byte header",
                     4 + (got > 0 ? got : 0), 4 + 4 * (long long)ndim);
-    int64_t shape[RB_MAX_DIMS], count = 1;
-    for (int d = 0; d < ndim; d++) {
+    int64_t shape[RB_MAX_DIMS];
+    for (int d = 0; d < ndim; d++)
         shape[d] = be32(head + 4 + 4 * d);
-        if (shape[d] > 0 && count > (INT64_MAX / 16) / shape[d])
-            return fail(f, RB_ERR_FORMAT, path, "extents too large at byte %d", 4 + 4 * d);
-        count *= shape[d];
+    long long header = 4 + 4 * (long long)ndim;
+    char who[1200];
+    snprintf(who, sizeof who, "rb_idx_load: '%.1000s': the extents at bytes 4..%lld", path,
+             header - 1);
+    int64_t count = rb_shape_count(RB_ERR_FORMAT, who, ndim, shape, type->size);
+    if (count < 0) {
+        gzclose(f);
+        return rb_last_status();
     }
-    long long header = 4 + 4 * (long long)ndim, payload = (long long)count * (long long)type->size;
-    unsigned char *raw = malloc((size_t)payload + 1);
-    if (!raw) return fail(f, RB_ERR_MEMORY, path, "out of memory for %lld bytes", payload + 1);
-    got = read_fully(f, raw, (size_t)payload);
-    if (got < 0) {
-        free(raw);
-        return fail(f, RB_ERR_FORMAT, path, "corrupt compressed data after byte %lld", header);
-    }
-    if (got < payload) {
-        free(raw);
-        return fail(f, RB_ERR_FORMAT, path, "truncated at byte %lld of %lld", header + got,
-                    header + payload);
-    }
+    long long payload = (long long)count * (long long)type->size, end = header + payload;
+    if (sized && file_size < end)
+        return fail(f, RB_ERR_FORMAT, path, "truncated at byte %lld of %lld", (long long)file_size,
+                    end);
+    if (sized && file_size > end)
+        return fail(f, RB_ERR_FORMAT, path,
+                    "unexpected data after byte %lld (the header announces %lld bytes)", end, end);
+    unsigned char *raw = NULL;
+    rb_status st = read_payload(f, path, header, payload, sized, &raw);
+    if (st != RB_OK) return st;
     unsigned char extra;
     if (read_fully(f, &extra, 1) > 0) {
         free(raw);
         return fail(f, RB_ERR_FORMAT, path,
-                    "unexpected data after byte %lld (the header "
-                    "announces %lld bytes)",
-                    header + payload, header + payload);
+                    "unexpected data after byte %lld (the header announces %lld bytes)", end, end);
     }
     gzclose(f);
     rb_tensor *t = rb_tensor_empty_persistent(dtype, ndim, shape);
-    if (!t) {
-        free(raw);
-        return rb_last_status();
-    }
-    if (dtype == RB_F32 && type->code == 0x08) {
-        float *dst = rb_tensor_data(t), s = (float)scale; /* the common case, kept fast */
-        for (int64_t i = 0; i < count; i++)
-            dst[i] = (float)raw[i] * s;
-    } else {
-        for (int64_t i = 0; i < count; i++)
-            rb_tensor_set_flat(t, i, decode(type, raw + (size_t)i * type->size) * scale);
-    }
+    st = t ? convert(type, raw, count, scale, header, path, t) : rb_last_status();
     free(raw);
+    if (st != RB_OK) {
+        rb_tensor_free(t);
+        return st;
+    }
     *out = t;
     return RB_OK;
 }

@@ -1,5 +1,7 @@
 /* scikit-learn's small tabular sets (the CSV files Debian's python3-sklearn ships) and
  * California housing (StatLib's cal_housing.data), with sklearn's feature names. */
+#include <float.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,7 +81,9 @@ static rb_status check_counts(const char *path, const sklearn_set *s, char *line
     int n = rb__split_fields(line, ',', fields, 64);
     char *end;
     long rows = n >= 2 ? strtol(fields[0], &end, 10) : -1;
+    if (n >= 2 && (*end || rows == LONG_MAX)) rows = -1;
     long features = n >= 2 ? strtol(fields[1], &end, 10) : -1;
+    if (n >= 2 && *end) features = -1;
     if (n < 2 || rows <= 0 || features != s->features)
         return rb_error(RB_ERR_FORMAT, "%s:1: expected '<rows>,%d,...' for %s", path, s->features,
                         s->name);
@@ -112,7 +116,10 @@ static rb_status build(const char *path, const sklearn_set *s, rb__lines *lines,
     double *v = NULL;
     int64_t rows = 0;
     int cols = s->features + 1;
-    if (st == RB_OK) st = rb__parse_numeric_rows(path, lines, first, cols, ',', &v, &rows);
+    if (st == RB_OK)
+        st =
+            rb__parse_numeric_rows(path, lines, first, cols, ',',
+                                   (rb__number_rule){"rb_sklearn_load", false, FLT_MAX}, &v, &rows);
     if (st == RB_OK && declared >= 0 && rows != declared)
         st = rb_error(RB_ERR_FORMAT, "'%s': %lld data rows, its first line says %lld", path,
                       (long long)rows, (long long)declared);
@@ -156,16 +163,16 @@ rb_status rb_sklearn_load(const char *name, const char *dir, rb_dataset *out)
     for (size_t i = 0; i < sizeof sklearn_sets / sizeof *sklearn_sets; i++)
         if (strcmp(sklearn_sets[i].name, name) == 0) s = &sklearn_sets[i];
     if (!s)
-        return rb_error(RB_ERR_NOT_FOUND,
-                        "rb_sklearn_load: no set '%s' (known: iris, wine, "
-                        "breast_cancer, digits, boston)",
-                        name);
+        return rb_error(
+            RB_ERR_NOT_FOUND,
+            "rb_sklearn_load: no set '%s' (known: iris, wine, breast_cancer, digits, boston)",
+            name);
     char path[1024];
     if (rb__data_find_in("sklearn", s->file, dir, SKLEARN_SYSTEM_DIR, path, sizeof path) != RB_OK)
         return rb_last_status();
     char *text;
     size_t len;
-    rb_status st = rb__read_text(path, &text, &len);
+    rb_status st = rb__read_text(path, "rb_sklearn_load", &text, &len);
     if (st != RB_OK) return st;
     rb__lines lines = {0};
     st = rb__split_lines(text, &lines);
@@ -199,19 +206,22 @@ rb_status rb_california_housing_load(const char *path, rb_dataset *out)
     }
     char *text;
     size_t len;
-    rb_status st = rb__read_text(path, &text, &len);
+    rb_status st = rb__read_text(path, "rb_california_housing_load", &text, &len);
     if (st != RB_OK) return st;
     rb__lines lines = {0};
     double *v = NULL;
     int64_t rows = 0;
     st = rb__split_lines(text, &lines);
-    if (st == RB_OK) st = rb__parse_numeric_rows(path, &lines, 0, CAL_COLS, ',', &v, &rows);
+    if (st == RB_OK)
+        st = rb__parse_numeric_rows(path, &lines, 0, CAL_COLS, ',',
+                                    (rb__number_rule){"rb_california_housing_load", false, FLT_MAX},
+                                    &v, &rows);
     for (int64_t i = 0; st == RB_OK && i < rows; i++)
         if (!(v[i * CAL_COLS + HOUSEHOLDS] > 0))
-            st = rb_error(RB_ERR_FORMAT,
-                          "%s:%lld: column %d (households) is %g; it divides "
-                          "rooms, bedrooms and population",
-                          path, (long long)(i + 1), HOUSEHOLDS + 1, v[i * CAL_COLS + HOUSEHOLDS]);
+            st = rb_error(
+                RB_ERR_FORMAT,
+                "%s:%lld: column %d (households) is %g; it divides rooms, bedrooms and population",
+                path, (long long)(i + 1), HOUSEHOLDS + 1, v[i * CAL_COLS + HOUSEHOLDS]);
     if (st == RB_OK) {
         out->x = rb_tensor_empty_persistent(RB_F32, RB_SHAPE(rows, 8));
         out->y = rb_tensor_empty_persistent(RB_F32, RB_SHAPE(rows, 1));

@@ -2,18 +2,29 @@
  * and numeric rows with errors that name the file, line and column. */
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "datasets_impl.h"
 
-rb_status rb__read_text(const char *path, char **text, size_t *len)
+rb_status rb__read_text(const char *path, const char *who, char **text, size_t *len)
 {
     *text = NULL;
     *len = 0;
-    gzFile f = gzopen(path, "rb");
-    if (!f) return rb_error(RB_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+    int64_t size;
+    FILE *plain = rb_file_open_read(path, who, &size);
+    if (!plain) return rb_last_status();
+    int fd = dup(fileno(plain));
+    fclose(plain);
+    gzFile f = fd >= 0 ? gzdopen(fd, "rb") : NULL;
+    if (!f) {
+        if (fd >= 0) close(fd);
+        return rb_error(RB_ERR_IO, "%s: cannot open '%s': %s", who, path, strerror(errno));
+    }
+    /* Read in growing steps: a compressed file's size says nothing of its text. */
     size_t cap = 1 << 16, n = 0;
     char *buf = malloc(cap + 1);
     while (buf) {
@@ -21,8 +32,8 @@ rb_status rb__read_text(const char *path, char **text, size_t *len)
         if (got < 0) {
             int code;
             const char *why = gzerror(f, &code);
-            rb_status st =
-                rb_error(RB_ERR_FORMAT, "'%s': cannot read past byte %zu: %s", path, n, why);
+            rb_status st = rb_error(RB_ERR_FORMAT, "%s: '%s': cannot read past byte %zu: %s", who,
+                                    path, n, why);
             free(buf);
             gzclose(f);
             return st;
@@ -33,10 +44,10 @@ rb_status rb__read_text(const char *path, char **text, size_t *len)
             int code;
             const char *why = gzerror(f, &code);
             if (code != Z_OK) {
-                rb_status st = rb_error(RB_ERR_FORMAT,
-                                        "'%s': compressed data ends early, after "
-                                        "%zu bytes of text: %s",
-                                        path, n, why);
+                rb_status st =
+                    rb_error(RB_ERR_FORMAT,
+                             "%s: '%s': compressed data ends early, after %zu bytes of text: %s",
+                             who, path, n, why);
                 free(buf);
                 gzclose(f);
                 return st;
@@ -44,7 +55,7 @@ rb_status rb__read_text(const char *path, char **text, size_t *len)
             break;
         }
         if (n == cap) {
-            char *bigger = realloc(buf, 2 * cap + 1);
+            char *bigger = cap < (size_t)RB_MAX_BYTES / 2 ? realloc(buf, 2 * cap + 1) : NULL;
             if (!bigger) {
                 free(buf);
                 buf = NULL;
@@ -55,13 +66,16 @@ rb_status rb__read_text(const char *path, char **text, size_t *len)
         }
     }
     gzclose(f);
-    if (!buf) return rb_error(RB_ERR_MEMORY, "'%s': out of memory reading %zu bytes", path, n);
+    if (!buf)
+        return rb_error(RB_ERR_MEMORY,
+                        "%s: '%s': out of memory: %zu bytes requested after reading %zu", who, path,
+                        2 * cap + 1, n);
     buf[n] = '\0';
     const char *nul = memchr(buf, '\0', n);
     if (nul) {
         size_t at = (size_t)(nul - buf);
         free(buf);
-        return rb_error(RB_ERR_FORMAT, "'%s': byte %zu is NUL: not a text file", path, at);
+        return rb_error(RB_ERR_FORMAT, "%s: '%s': byte %zu is NUL: not a text file", who, path, at);
     }
     *text = buf;
     *len = n;
@@ -134,20 +148,25 @@ static bool blank(const char *s)
     return *s == '\0';
 }
 
-/* One number; the whole field must be used. */
-static bool parse_number(const char *field, double *out)
+/* One number; the whole field must be used. NULL when it is one, otherwise why not. strtod
+ * reads "nan", "inf" and overflows (1e999) as non-finite values: refused unless allowed, as
+ * are finite values beyond max_abs (the range of the dtype they go to). */
+static const char *parse_number(const char *field, bool allow_nonfinite, double max_abs,
+                                double *out)
 {
-    if (!*field) return false;
     char *end;
     errno = 0;
     double v = strtod(field, &end);
-    if (end == field || *end != '\0') return false;
+    if (end == field || *end != '\0') return "is not a number";
+    if (!allow_nonfinite && !isfinite(v))
+        return errno == ERANGE ? "overflows a double" : "is not a finite number";
+    if (!allow_nonfinite && fabs(v) > max_abs) return "is out of range for float32";
     *out = v;
-    return true;
+    return NULL;
 }
 
 rb_status rb__parse_numeric_rows(const char *path, rb__lines *lines, int64_t first, int cols,
-                                 char delim, double **values, int64_t *rows)
+                                 char delim, rb__number_rule rule, double **values, int64_t *rows)
 {
     *values = NULL;
     *rows = 0;
@@ -155,12 +174,18 @@ rb_status rb__parse_numeric_rows(const char *path, rb__lines *lines, int64_t fir
     while (last > first && blank(lines->line[last - 1]))
         last--;
     int64_t n = last - first > 0 ? last - first : 0;
-    double *v = malloc(sizeof(double) * (size_t)(n * cols + 1));
+    char who[1100];
+    snprintf(who, sizeof who, "%s: '%.1000s'", rule.who, path);
+    if (rb_shape_count(RB_ERR_FORMAT, who, 2, (const int64_t[]){n, cols}, sizeof(double)) < 0)
+        return rb_last_status();
+    size_t bytes = sizeof(double) * (size_t)(n * cols + 1);
+    double *v = malloc(bytes);
     char **fields = malloc(sizeof(char *) * (size_t)cols);
     if (!v || !fields) {
         free(v);
         free(fields);
-        return rb_error(RB_ERR_MEMORY, "'%s': out of memory for %lld rows", path, (long long)n);
+        return rb_error(RB_ERR_MEMORY, "%s: out of memory: %zu bytes requested for %lld rows", who,
+                        bytes, (long long)n);
     }
     for (int64_t i = 0; i < n; i++) {
         int64_t line_no = first + i + 1; /* 1-based, as editors count */
@@ -170,13 +195,16 @@ rb_status rb__parse_numeric_rows(const char *path, rb__lines *lines, int64_t fir
             st = rb_error(RB_ERR_FORMAT, "%s:%lld: %d fields, expected %d", path,
                           (long long)line_no, got, cols);
         for (int c = 0; st == RB_OK && c < cols; c++) {
-            if (parse_number(fields[c], &v[i * cols + c])) continue;
+            const char *why = *fields[c] ? parse_number(fields[c], rule.allow_nonfinite,
+                                                        rule.max_abs, &v[i * cols + c])
+                                         : "";
+            if (!why) continue;
             if (!*fields[c])
                 st = rb_error(RB_ERR_FORMAT, "%s:%lld: column %d is empty", path,
                               (long long)line_no, c + 1);
             else
-                st = rb_error(RB_ERR_FORMAT, "%s:%lld: column %d: '%.40s' is not a number", path,
-                              (long long)line_no, c + 1, fields[c]);
+                st = rb_error(RB_ERR_FORMAT, "%s:%lld: column %d: '%.40s' %s", path,
+                              (long long)line_no, c + 1, fields[c], why);
         }
         if (st != RB_OK) {
             free(v);

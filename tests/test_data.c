@@ -173,6 +173,74 @@ static void missing_and_corrupt_files_are_errors(void **state)
     assert_null(t);
 }
 
+/* 28 bytes whose header announces 2^32 (or 2^50) bytes of pixels: refused by comparing with
+ * the file, before anything of that size is allocated, with the byte where the data ends. */
+static void a_header_announcing_more_than_the_file_is_refused_before_allocating(void **state)
+{
+    (void)state;
+    unsigned char buf[64], px[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+    rb_tensor *t = NULL;
+    size_t n = idx_bytes(buf, 0x08, 3, (uint32_t[]){65536, 256, 256}, px, 12);
+    assert_int_equal(n, 28);
+    write_file("claims-4gib", buf, n, false);
+    CHECK_FAILS(rb_idx_load(path_of("claims-4gib"), RB_F32, 1, &t), RB_ERR_FORMAT,
+                "claims-4gib': truncated at byte 28 of 4294967312");
+    n = idx_bytes(buf, 0x08, 3, (uint32_t[]){1u << 20, 1u << 20, 1u << 10}, px, 12);
+    write_file("claims-1pib", buf, n, false);
+    CHECK_FAILS(rb_idx_load(path_of("claims-1pib"), RB_I64, 1, &t), RB_ERR_FORMAT,
+                "truncated at byte 28 of 1125899906842640");
+    /* Compressed, the size is not known in advance: read in steps, it ends just the same. */
+    write_file("claims-1pib.gz", buf, n, true);
+    CHECK_FAILS(rb_idx_load(path_of("claims-1pib.gz"), RB_F32, 1, &t), RB_ERR_FORMAT,
+                "truncated at byte 28 of 1125899906842640");
+    /* Extents whose product overflows: the header bytes are named. */
+    n = idx_bytes(buf, 0x0E, 4, (uint32_t[]){~0u, ~0u, ~0u, ~0u}, px, 12);
+    write_file("claims-2^128", buf, n, false);
+    CHECK_FAILS(rb_idx_load(path_of("claims-2^128"), RB_F32, 1, &t), RB_ERR_FORMAT,
+                "the extents at bytes 4..19");
+    assert_null(t);
+}
+
+static void a_folder_is_not_an_idx_file(void **state)
+{
+    (void)state;
+    rb_tensor *t = NULL;
+    CHECK_FAILS(rb_idx_load(dir, RB_F32, 1, &t), RB_ERR_IO, "is a folder");
+    assert_null(t);
+}
+
+/* Doubles (type 0x0E) read as int64 labels: NaN, 1e30 and 2.5 are no labels. */
+static void labels_an_int64_cannot_hold_are_refused_with_their_byte(void **state)
+{
+    (void)state;
+    double values[3][3] = {{1, 2, NAN}, {1, 1e30, 0}, {2.5, 1, 0}};
+    const char *needles[3] = {"value nan at byte 24 does not fit int64",
+                              "value 1e+30 at byte 16 does not fit int64",
+                              "value 2.5 at byte 8 is not a whole number"};
+    for (int k = 0; k < 3; k++) {
+        unsigned char payload[24], buf[64];
+        for (int i = 0; i < 3; i++) {
+            uint64_t u;
+            memcpy(&u, &values[k][i], 8);
+            for (int b = 0; b < 8; b++)
+                payload[8 * i + b] = (unsigned char)(u >> (56 - 8 * b));
+        }
+        write_file("labels", buf, idx_bytes(buf, 0x0E, 1, (uint32_t[]){3}, payload, 24), false);
+        rb_tensor *t = NULL;
+        CHECK_FAILS(rb_idx_load(path_of("labels"), RB_I64, 1, &t), RB_ERR_FORMAT, needles[k]);
+        assert_null(t);
+        /* As float64 they load as they are. */
+        CHECK_STATUS_OK(rb_idx_load(path_of("labels"), RB_F64, 1, &t));
+        rb_tensor_free(t);
+    }
+    /* A double beyond float32's range is no float32 either. */
+    unsigned char huge[8] = {0x7f, 0xe0, 0, 0, 0, 0, 0, 0}, buf[64]; /* 2^1023 */
+    write_file("huge", buf, idx_bytes(buf, 0x0E, 1, (uint32_t[]){1}, huge, 8), false);
+    rb_tensor *t = NULL;
+    CHECK_FAILS(rb_idx_load(path_of("huge"), RB_F32, 1, &t), RB_ERR_FORMAT,
+                "at byte 8 does not fit float32");
+}
+
 /* A tiny MNIST-shaped data set in dir/mnist: n images of 28x28 and their labels. */
 static void write_mini_mnist(int64_t n_train, int64_t n_labels)
 {
@@ -301,6 +369,7 @@ static void dataset_head_copies_the_first_rows(void **state)
     CHECK_STATUS_OK(rb_dataset_head(&d, 2, &h));
     CHECK_TENSOR(h.x, 0, 0, 1);
     CHECK_TENSOR(h.y, 0, 10, 11);
+    rb_dataset_free(&h); /* the copies belong to the caller, whatever scope is active */
     CHECK_FAILS(rb_dataset_head(&d, 7, &h), RB_ERR_ARGUMENT, "7 rows asked of 6");
 }
 
@@ -314,6 +383,9 @@ int main(int argc, char **argv)
         TEST(truncated_files_name_the_byte),
         TEST(extra_bytes_after_the_data_are_refused),
         TEST(missing_and_corrupt_files_are_errors),
+        TEST(a_header_announcing_more_than_the_file_is_refused_before_allocating),
+        TEST(a_folder_is_not_an_idx_file),
+        TEST(labels_an_int64_cannot_hold_are_refused_with_their_byte),
         TEST(mnist_loads_flattened_images_and_labels),
         TEST(mnist_with_mismatched_labels_is_refused),
         TEST(a_missing_data_set_says_how_to_get_it),

@@ -142,6 +142,55 @@ static void malformed_csv_files_name_the_line_and_column(void **state)
     CHECK_FAILS(rb_csv_load(gz, (rb_csv_options){0}, &d), RB_ERR_FORMAT, "cut.csv.gz");
 }
 
+/* strtod reads "nan", "inf" and 1e999 (as inf): no numbers of a data set unless asked for. */
+static void csv_refuses_nan_inf_and_overflows_unless_asked(void **state)
+{
+    (void)state;
+    rb_dataset d;
+    const char *p = write_text("nan.csv", "a,b,y\n1,2,3\n4,NaN,6\n");
+    CHECK_FAILS(rb_csv_load(p, (rb_csv_options){0}, &d), RB_ERR_FORMAT,
+                "nan.csv:3: column 2: 'NaN' is not a finite number");
+    assert_null(d.x);
+    p = write_text("inf.csv", "a,b,y\n1,-inf,3\n");
+    CHECK_FAILS(rb_csv_load(p, (rb_csv_options){.dtype = RB_F64}, &d), RB_ERR_FORMAT,
+                "inf.csv:2: column 2: '-inf' is not a finite number");
+    p = write_text("big.csv.gz", "a,b,y\n1,2,3\n1,2,1e999\n");
+    CHECK_FAILS(rb_csv_load(p, (rb_csv_options){.dtype = RB_F64}, &d), RB_ERR_FORMAT,
+                "big.csv.gz:3: column 3: '1e999' overflows a double");
+    /* 1e39 is a double but no float32. */
+    p = write_text("f32.csv", "a,y\n1e39,1\n");
+    CHECK_FAILS(rb_csv_load(p, (rb_csv_options){0}, &d), RB_ERR_FORMAT,
+                "f32.csv:2: column 1: '1e39' is out of range for float32");
+    CHECK_STATUS_OK(rb_csv_load(p, (rb_csv_options){.dtype = RB_F64}, &d));
+    CHECK_TENSOR(d.x, 0, 1e39);
+    rb_dataset_free(&d);
+    /* Asked for, they load as non-finite values; tiny numbers are no overflow. */
+    p = write_text("asked.csv", "a,b,y\nnan,inf,1e999\n1e39,-1e999,1e-400\n");
+    CHECK_STATUS_OK(rb_csv_load(p, (rb_csv_options){.allow_nonfinite = true}, &d));
+    assert_true(isnan(rb_tensor_f32(d.x)[0]));
+    assert_true(isinf(rb_tensor_f32(d.x)[1]) && rb_tensor_f32(d.x)[1] > 0);
+    assert_true(isinf(rb_tensor_f32(d.x)[2]) && rb_tensor_f32(d.x)[2] > 0);
+    assert_true(isinf(rb_tensor_f32(d.x)[3]) && rb_tensor_f32(d.x)[3] < 0);
+    assert_true(isinf(rb_tensor_f32(d.y)[0]) && rb_tensor_f32(d.y)[0] > 0);
+    assert_true(rb_tensor_f32(d.y)[1] == 0);
+    rb_dataset_free(&d);
+    /* Class labels stay whole numbers whatever the option. */
+    p = write_text("nanlabel.csv", "a,y\n1,nan\n");
+    CHECK_FAILS(
+        rb_csv_load(p, (rb_csv_options){.classification = true, .allow_nonfinite = true}, &d),
+        RB_ERR_FORMAT, "nanlabel.csv:2: class label nan");
+}
+
+static void folders_are_not_data_files(void **state)
+{
+    (void)state;
+    rb_dataset d;
+    CHECK_FAILS(rb_csv_load(dir, (rb_csv_options){0}, &d), RB_ERR_IO, "is a folder");
+    CHECK_FAILS(rb_cifar10_load_batch(dir, &d), RB_ERR_IO, "is a folder");
+    CHECK_FAILS(rb_california_housing_load(dir, &d), RB_ERR_IO, "is a folder");
+    assert_null(d.x);
+}
+
 /* ---- scikit-learn's sets ---- */
 
 static void sklearn_sets_read_their_layouts_with_names(void **state)
@@ -201,6 +250,11 @@ static void sklearn_files_that_disagree_with_themselves_are_refused(void **state
                 "breast_cancer.csv:2: 3 fields, expected 31");
     write_text("iris.csv", "1,4,setosa,versicolor,virginica\n5.1,3.5,1.4,0.2,3\n");
     CHECK_FAILS(rb_sklearn_load("iris", dir, &d), RB_ERR_FORMAT, "label 3 is not a class of iris");
+    write_text("iris.csv", "1,4,setosa,versicolor,virginica\n5.1,nan,1.4,0.2,1\n");
+    CHECK_FAILS(rb_sklearn_load("iris", dir, &d), RB_ERR_FORMAT,
+                "iris.csv:2: column 2: 'nan' is not a finite number");
+    write_text("iris.csv", "1x,4,setosa,versicolor,virginica\n5.1,3.5,1.4,0.2,1\n");
+    CHECK_FAILS(rb_sklearn_load("iris", dir, &d), RB_ERR_FORMAT, "iris.csv:1: expected");
     CHECK_FAILS(rb_sklearn_load("titanic", dir, &d), RB_ERR_NOT_FOUND, "no set 'titanic'");
     CHECK_FAILS(rb_sklearn_load("iris", "/nonexistent", &d), RB_ERR_NOT_FOUND,
                 "'iris.csv' not found");
@@ -320,6 +374,8 @@ int main(int argc, char **argv)
         TEST(csv_takes_the_last_column_as_target_and_names_features),
         TEST(csv_target_by_name_or_position_and_class_labels),
         TEST(malformed_csv_files_name_the_line_and_column),
+        TEST(csv_refuses_nan_inf_and_overflows_unless_asked),
+        TEST(folders_are_not_data_files),
         TEST(sklearn_sets_read_their_layouts_with_names),
         TEST(sklearn_files_that_disagree_with_themselves_are_refused),
         TEST(california_housing_features_match_scikit_learn),

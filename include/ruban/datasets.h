@@ -36,16 +36,18 @@ typedef struct rb_dataset_meta {
 
 /* ---- CSV ---- */
 typedef struct rb_csv_options {
-    const char *target;  /* target column by name (needs a header) ... */
-    int target_column;   /* ... or by position, 1-based; 0 (and no name): the last column */
-    bool classification; /* the target holds class labels 0, 1, ...: y becomes int64 */
-    bool no_header;      /* the first line is data (columns are then named c1, c2, ...) */
-    char delimiter;      /* default ',' */
-    rb_dtype dtype;      /* of x and of a regression y: RB_F32 (default) or RB_F64 */
+    const char *target;   /* target column by name (needs a header) ... */
+    int target_column;    /* ... or by position, 1-based; 0 (and no name): the last column */
+    bool classification;  /* the target holds class labels 0, 1, ...: y becomes int64 */
+    bool no_header;       /* the first line is data (columns are then named c1, c2, ...) */
+    char delimiter;       /* default ',' */
+    rb_dtype dtype;       /* of x and of a regression y: RB_F32 (default) or RB_F64 */
+    bool allow_nonfinite; /* accept nan, inf and numbers beyond the dtype's range (as +-inf) */
 } rb_csv_options;
 
 /* A CSV file (plain or gzip) of numeric columns: x (N, columns - 1) and y (N) from the target
- * column. Ragged rows, empty or non-numeric fields are refused with "file:line: column k".
+ * column. Ragged rows, empty or non-numeric fields, and unless allowed nan, inf and numbers
+ * the dtype cannot hold (1e999; 1e39 in float32) are refused with "file:line: column k".
  * Fills out->meta (feature names from the header). */
 RB_API rb_status rb_csv_load(const char *path, rb_csv_options options, rb_dataset *out);
 
