@@ -5,6 +5,25 @@
 
 #include "core.h"
 
+/* Under AddressSanitizer, arena memory that is not handed out (released by rb_tape_end,
+ * rb_scope_end or a scratch mark) is poisoned, so that reading a tensor of an ended tape is
+ * reported at the read instead of returning whatever the next tape wrote there. */
+#if defined(__SANITIZE_ADDRESS__)
+#define RB__ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define RB__ASAN 1
+#endif
+#endif
+#ifdef RB__ASAN
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n)   __asan_poison_memory_region((p), (n))
+#define UNPOISON(p, n) __asan_unpoison_memory_region((p), (n))
+#else
+#define POISON(p, n)   ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 static atomic_llong heap_allocations;
 static atomic_llong heap_frees;
 
@@ -80,6 +99,7 @@ struct rb__arena {
 
 enum { ARENA_FIRST_BLOCK = 1 << 20 };
 
+/* A block with nothing handed out yet: all of it poisoned. */
 static arena_block *block_new(size_t size, const char *who)
 {
     arena_block *b = rb__aligned_alloc_for(sizeof(arena_block) + size, who);
@@ -87,6 +107,7 @@ static arena_block *block_new(size_t size, const char *who)
     b->next = NULL;
     b->size = size;
     b->used = 0;
+    POISON(b->data, size);
     return b;
 }
 
@@ -100,6 +121,7 @@ static void free_blocks(arena_block *b)
 {
     while (b) {
         arena_block *next = b->next;
+        UNPOISON(b->data, b->size);
         rb__free(b);
         b = next;
     }
@@ -151,6 +173,7 @@ void *rb__arena_alloc_for(rb__arena *a, size_t size, const char *who)
         b = nb;
     }
     void *p = b->data + b->used;
+    UNPOISON(p, size);
     b->used += rounded;
     a->used += rounded;
     if (a->used > a->peak) a->peak = a->used;
@@ -176,8 +199,12 @@ void rb__arena_release(rb__arena *a, rb__arena_mark m)
         a->head = b->next;
         b->next = a->spare;
         a->spare = b;
+        POISON(b->data, b->size);
     }
-    if (a->head) a->head->used = m.used;
+    if (a->head) {
+        POISON(a->head->data + m.used, a->head->size - m.used);
+        a->head->used = m.used;
+    }
     a->used = m.total;
 }
 
@@ -194,6 +221,7 @@ void rb__arena_reset(rb__arena *a)
             a->spare = NULL;
         }
         a->head->used = 0;
+        POISON(a->head->data, a->head->size);
     } else if (blocks > 1) {
         /* Replace the blocks by one as large as all of them, so that the next round of the
          * same work fits without allocating. */

@@ -75,8 +75,9 @@ void rb_scope_end(rb_scope *s)
 {
     if (!s) return;
     if (!rb__owner_is_top(s)) {
-        rb_error(RB_ERR_STATE, "rb_scope_end: the scope is not the innermost owner; end the "
-                               "tapes and scopes begun inside it first");
+        rb_error(
+            RB_ERR_STATE,
+            "rb_scope_end: the scope is not the innermost owner; end the tapes and scopes begun inside it first");
         return;
     }
     rb__owner_pop(s);
