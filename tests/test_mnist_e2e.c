@@ -1,7 +1,7 @@
 /* End to end: an MLP 784-128-10 trained with Adam on the first 6,000 MNIST images for 5
  * epochs must reach 88% accuracy on the first 1,000 test images (it reaches about 92%; a broken
- * gradient or optimizer stays far below). Needs MNIST:
- * scripts/fetch-data.sh mnist (scripts/test.sh runs it). */
+ * gradient or optimizer stays far below). Needs MNIST: scripts/fetch-data.sh mnist
+ * (scripts/test.sh runs it); skipped when the set is not found. */
 #include "testutil.h"
 
 static void a_small_mlp_learns_mnist(void **state)
@@ -54,6 +54,13 @@ static void a_small_mlp_learns_mnist(void **state)
 
 int main(int argc, char **argv)
 {
+    /* No data set here: skipped (a TAP plan of no tests, which meson reports as SKIP), not
+     * failed. A set that is present but broken still fails. */
+    char found[1024];
+    if (rb_data_find("mnist", "train-images-idx3-ubyte", NULL, found, sizeof found) != RB_OK) {
+        printf("1..0 # SKIP %s\n", rb_last_error());
+        return 0;
+    }
     const struct CMUnitTest tests[] = {TEST(a_small_mlp_learns_mnist)};
     return RUN_TESTS(tests, argc, argv);
 }
