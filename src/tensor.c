@@ -46,12 +46,14 @@ const char *rb__shp(const rb_tensor *t)
 
 int64_t rb__contiguous_strides(int ndim, const int64_t *shape, int64_t *strides)
 {
-    int64_t size = 1;
+    /* Unsigned, so that a shape not yet checked wraps instead of being undefined; whoever
+     * makes a tensor of it checks it with rb_shape_count. */
+    uint64_t size = 1;
     for (int i = ndim - 1; i >= 0; i--) {
-        strides[i] = size;
-        size *= shape[i];
+        strides[i] = (int64_t)size;
+        size *= (uint64_t)shape[i];
     }
-    return size;
+    return (int64_t)size;
 }
 
 void rb__tensor_update_contiguous(rb_tensor *t)
@@ -171,6 +173,10 @@ rb_tensor *rb__tensor_scratch(rb_dtype dtype, int ndim, const int64_t *shape)
 rb_tensor *rb__tensor_view(const rb_tensor *base, int ndim, const int64_t *shape,
                            const int64_t *strides, int64_t offset)
 {
+    /* An op's size arithmetic may have wrapped ((2^62 + 4) x 4 elements "are" 16). */
+    char who[RB__SHAPE_STR + 16];
+    snprintf(who, sizeof who, "a view of %s", rb__shp(base));
+    if (rb_shape_count(RB_ERR_SHAPE, who, ndim, shape, rb_dtype_size(base->dtype)) < 0) return NULL;
     rb__arena *arena = rb__current_arena();
     rb_tensor *t = arena ? rb__arena_alloc(arena, sizeof *t) : rb__aligned_alloc(sizeof *t);
     if (!t) return NULL;

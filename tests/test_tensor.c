@@ -120,6 +120,19 @@ static void a_zero_extent_does_not_hide_the_other_extents(void **state)
     assert_int_equal(rb_tensor_size(e), 0);
 }
 
+/* (2^62 + 4) x 4 elements wrap to 16 in int64: the view of 16 elements is refused. */
+static void a_view_whose_size_wraps_is_refused(void **state)
+{
+    (void)state;
+    rb_tensor *x = rb_tensor_zeros(RB_F32, RB_SHAPE(16));
+    CHECK_FAILS(rb_reshape(x, RB_SHAPE(((int64_t)1 << 62) + 4, 4)), RB_ERR_SHAPE,
+                "a view of [16]: shape [4611686018427387908,4] is too large");
+    rb_tensor *e = rb_tensor_zeros(RB_F32, RB_SHAPE(0));
+    CHECK_FAILS(rb_reshape(e, RB_SHAPE(0, (int64_t)1 << 40, (int64_t)1 << 40)), RB_ERR_SHAPE,
+                "too large");
+    CHECK_SHAPE(rb_reshape(x, RB_SHAPE(2, -1)), 2, 8);
+}
+
 /* The one size check, as data readers and training tools reach it. */
 static void shape_count_checks_every_extent_and_the_byte_size(void **state)
 {
@@ -302,6 +315,7 @@ int main(int argc, char **argv)
         TEST(bad_shapes_are_refused_with_a_message),
         TEST(a_shape_whose_size_overflows_is_refused),
         TEST(a_zero_extent_does_not_hide_the_other_extents),
+        TEST(a_view_whose_size_wraps_is_refused),
         TEST(shape_count_checks_every_extent_and_the_byte_size),
         TEST(values_an_int64_tensor_cannot_hold_are_refused),
         TEST(arange_with_an_absurd_count_is_refused),
