@@ -70,6 +70,32 @@ void rb__tensor_update_contiguous(rb_tensor *t)
         t->flags &= ~(unsigned)RB__CONTIGUOUS;
 }
 
+/* Why a shape is refused. */
+static const char *const too_large = "is too large", *const negative = "has a negative extent";
+
+/* The count of a shape, or -1 with *problem saying why not. The product of the non-zero
+ * extents bounds every stride, so a zero extent does not end the check: [0, 2^40, 2^40] has no
+ * elements but strides that overflow. */
+static int64_t count_of(int ndim, const int64_t *shape, size_t elem_size, const char **problem)
+{
+    int64_t limit = RB_MAX_BYTES / (int64_t)(elem_size ? elem_size : 1), product = 1, count = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 0) {
+            *problem = negative;
+            return -1;
+        }
+        if (shape[i] > 0 && product > limit / shape[i]) {
+            *problem = too_large;
+            return -1;
+        }
+        if (shape[i] > 0)
+            product *= shape[i];
+        else
+            count = 0;
+    }
+    return count ? product : 0;
+}
+
 int64_t rb_shape_count(rb_status status, const char *who, int ndim, const int64_t *shape,
                        size_t elem_size)
 {
@@ -78,27 +104,15 @@ int64_t rb_shape_count(rb_status status, const char *who, int ndim, const int64_
         rb_error(RB_ERR_ARGUMENT, "%s: no shape of %d dimensions given", who, ndim);
         return -1;
     }
-    /* The product of the non-zero extents bounds every stride, so a zero extent does not end
-     * the check: [0, 2^40, 2^40] has no elements but strides that overflow. */
-    int64_t limit = RB_MAX_BYTES / (int64_t)(elem_size ? elem_size : 1), product = 1, count = 1;
     const char *problem = NULL;
-    for (int i = 0; i < ndim && !problem; i++) {
-        if (shape[i] < 0)
-            problem = "has a negative extent";
-        else if (shape[i] > 0 && product > limit / shape[i])
-            problem = "is too large";
-        else if (shape[i] > 0)
-            product *= shape[i];
-        else
-            count = 0;
-    }
-    if (problem) {
-        char s[RB__SHAPE_STR];
-        rb_error(status, "%s: shape %s %s (more than %lld bytes of %zu-byte elements)", who,
-                 rb__shape_str(s, ndim, shape), problem, (long long)RB_MAX_BYTES, elem_size);
-        return -1;
-    }
-    return count ? product : 0;
+    int64_t count = count_of(ndim, shape, elem_size, &problem);
+    char s[RB__SHAPE_STR];
+    if (count < 0 && problem == too_large)
+        rb_error(status, "%s: shape %s is too large (more than %lld bytes of %zu-byte elements)",
+                 who, rb__shape_str(s, ndim, shape), (long long)RB_MAX_BYTES, elem_size);
+    else if (count < 0)
+        rb_error(status, "%s: shape %s %s", who, rb__shape_str(s, ndim, shape), problem);
+    return count;
 }
 
 static bool valid_shape(rb_dtype dtype, int ndim, const int64_t *shape, const char *who)
@@ -173,10 +187,15 @@ rb_tensor *rb__tensor_scratch(rb_dtype dtype, int ndim, const int64_t *shape)
 rb_tensor *rb__tensor_view(const rb_tensor *base, int ndim, const int64_t *shape,
                            const int64_t *strides, int64_t offset)
 {
-    /* An op's size arithmetic may have wrapped ((2^62 + 4) x 4 elements "are" 16). */
-    char who[RB__SHAPE_STR + 16];
-    snprintf(who, sizeof who, "a view of %s", rb__shp(base));
-    if (rb_shape_count(RB_ERR_SHAPE, who, ndim, shape, rb_dtype_size(base->dtype)) < 0) return NULL;
+    /* An op's size arithmetic may have wrapped ((2^62 + 4) x 4 elements "are" 16). The
+     * message is made only when the check fails: views are made in inner loops. */
+    const char *problem;
+    if (count_of(ndim, shape, rb_dtype_size(base->dtype), &problem) < 0) {
+        char who[RB__SHAPE_STR + 16];
+        snprintf(who, sizeof who, "a view of %s", rb__shp(base));
+        rb_shape_count(RB_ERR_SHAPE, who, ndim, shape, rb_dtype_size(base->dtype));
+        return NULL;
+    }
     rb__arena *arena = rb__current_arena();
     rb_tensor *t = arena ? rb__arena_alloc(arena, sizeof *t) : rb__aligned_alloc(sizeof *t);
     if (!t) return NULL;
