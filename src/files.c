@@ -152,6 +152,23 @@ static bool sync_folder(const char *path)
     return ok;
 }
 
+/* Rename temp over path and sync the folder; temp is removed on failure. `why` is the failure
+ * already seen before the rename, if any. */
+static rb_status publish(const char *temp, const char *path, const char *who, const char *why,
+                         int err)
+{
+    if (!why && rename(temp, path) != 0) why = "rename failed", err = errno;
+    if (why) {
+        unlink(temp);
+        return rb_error(RB_ERR_IO, "%s: cannot write '%s': %s%s%s", who, path, why, err ? ": " : "",
+                        err ? strerror(err) : "");
+    }
+    if (!sync_folder(path))
+        return rb_error(RB_ERR_IO, "%s: '%s' is written but its folder cannot be synced: %s", who,
+                        path, strerror(errno));
+    return RB_OK;
+}
+
 rb_status rb_atomic_file_commit(rb_atomic_file *w)
 {
     if (!w || !w->f) return rb_error(RB_ERR_ARGUMENT, "rb_atomic_file_commit: nothing to commit");
@@ -163,20 +180,23 @@ rb_status rb_atomic_file_commit(rb_atomic_file *w)
         why = "flush failed", err = errno;
     if (fclose(w->f) != 0 && !why) why = "close failed", err = errno;
     w->f = NULL;
-    if (!why && rename(w->temp, w->path) != 0) why = "rename failed", err = errno;
-    if (why) {
-        unlink(w->temp);
-        rb_status st = rb_error(RB_ERR_IO, "%s: cannot write '%s': %s%s%s", w->who, w->path, why,
-                                err ? ": " : "", err ? strerror(err) : "");
-        release(w);
-        return st;
-    }
-    rb_status st = RB_OK;
-    if (!sync_folder(w->path))
-        st = rb_error(RB_ERR_IO, "%s: '%s' is written but its folder cannot be synced: %s", w->who,
-                      w->path, strerror(errno));
+    rb_status st = publish(w->temp, w->path, w->who, why, err);
     release(w);
     return st;
+}
+
+rb_status rb_file_publish(const char *temp, const char *path, const char *who)
+{
+    if (!who) who = "rb_file_publish";
+    if (!temp || !path) return rb_error(RB_ERR_ARGUMENT, "%s: no file name given", who);
+    const char *why = NULL;
+    int err = 0, fd = open(temp, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        why = "its temporary cannot be opened", err = errno;
+    else if (fsync(fd) != 0)
+        why = "flush failed", err = errno;
+    if (fd >= 0) close(fd);
+    return publish(temp, path, who, why, err);
 }
 
 FILE *rb_file_open_read(const char *path, const char *who, int64_t *size)

@@ -162,6 +162,24 @@ static void a_write_error_fails_the_commit(void **state)
     CHECK_FAILS(rb_atomic_file_commit(&w), RB_ERR_ARGUMENT, "nothing to commit");
 }
 
+/* A file another program wrote (gnuplot's pictures) is put in place the same way. */
+static void a_file_written_by_another_program_is_published(void **state)
+{
+    (void)state;
+    const char *path = path_of("plot.svg"), *temp = path_of("plot.svg.tmp");
+    spill(path, "old");
+    spill(temp, "<svg/>");
+    CHECK_STATUS_OK(rb_file_publish(temp, path, "drawer"));
+    char *text = slurp(path, NULL);
+    assert_string_equal(text, "<svg/>");
+    free(text);
+    assert_false(exists(temp));
+    CHECK_FAILS(rb_file_publish(temp, path, "drawer"), RB_ERR_IO, "drawer: cannot write '");
+    text = slurp(path, NULL);
+    assert_string_equal(text, "<svg/>");
+    free(text);
+}
+
 /* The pid of a process that has ended. */
 static pid_t dead_pid(void)
 {
@@ -318,6 +336,7 @@ int main(int argc, char **argv)
         TEST_DIR(a_commit_replaces_the_target_whole),
         TEST_DIR(an_abort_leaves_the_target_and_no_temporary),
         TEST_DIR(a_write_error_fails_the_commit),
+        TEST_DIR(a_file_written_by_another_program_is_published),
         TEST_DIR(stale_temporaries_of_dead_savers_are_removed),
         TEST_DIR(a_saver_killed_at_random_moments_leaves_a_whole_file),
         TEST_DIR(files_open_for_reading_with_their_size),

@@ -179,10 +179,8 @@ rb_status rb_plot_lines(const char *base, rb_plot p, int n, const rb_series *ser
         snprintf(out, sizeof out, "%s.%s", base, exts[i]);
         if (!ran)
             remove(tmp); /* no half picture left behind */
-        else if (rename(tmp, out) != 0) {
-            remove(tmp);
-            return rb_error(RB_ERR_IO, "rb_plot_lines: gnuplot did not write '%s'", tmp);
-        }
+        else if (rb_file_publish(tmp, out, "rb_plot_lines") != RB_OK)
+            return rb_last_status();
     }
     if (!ran) return rb_error(RB_ERR_IO, "rb_plot_lines: gnuplot failed on '%s'", script);
     return RB_OK;

@@ -39,6 +39,10 @@ RB_API rb_status rb_atomic_file_begin(rb_atomic_file *w, const char *path, const
 RB_API rb_status rb_atomic_file_commit(rb_atomic_file *w);
 /* Give up: close and remove the temporary, release w; the target is untouched. */
 RB_API void rb_atomic_file_abort(rb_atomic_file *w);
+/* Put a complete file that another program wrote at temp (beside path) in place as a commit
+ * does: fsync it, rename it over path, fsync the folder. On failure temp is removed and
+ * RB_ERR_IO names who and path. */
+RB_API rb_status rb_file_publish(const char *temp, const char *path, const char *who);
 
 /* Open a file for reading ("rb") and give its size in bytes (-1 when it is not a regular file,
  * a pipe for instance). A missing or unreadable file and a folder ("is a folder") are refused
