@@ -120,6 +120,11 @@ rb_tensor *rb_predict(rb_trainable t, rb_tensor *x, int64_t batch)
 
 /* ---- fit ---- */
 
+static bool percent_metric(rb_metric m)
+{
+    return m == RB_METRIC_ACCURACY || m == RB_METRIC_TOP_K_ACCURACY;
+}
+
 /* The last `fraction` of train's rows as a validation set, and the rest: two copies. */
 static rb_status split(const rb_dataset *train, double fraction, rb_dataset *fit_part,
                        rb_dataset *val_part)
@@ -261,8 +266,19 @@ rb_history *rb_fit(rb_trainable t, rb_optimizer *opt, const rb_dataset *train, r
         char title[96];
         snprintf(title, sizeof title, "%s%sepoch %d/%d", c.label ? c.label : "", c.label ? " " : "",
                  epoch, c.epochs);
-        rb_progress *bar =
-            c.quiet ? NULL : rb_progress_begin(stdout, title, rb_batcher_num_batches(b));
+        rb_progress *bar = c.quiet || c.progress.fn
+                               ? NULL
+                               : rb_progress_begin(stdout, title, rb_batcher_num_batches(b));
+        rb_progress_event event = {.epoch = epoch,
+                                   .epochs = c.epochs,
+                                   .steps = rb_batcher_num_batches(b),
+                                   .loss = NAN,
+                                   .metric = NAN,
+                                   .val_loss = NAN,
+                                   .val_metric = NAN,
+                                   .remaining = -1,
+                                   .metric_name = c.metric ? rb_metric_name(c.metric) : NULL,
+                                   .percent = percent_metric(c.metric)};
         set_mode(t, true);
         double loss_sum = 0, t0 = rb_now();
         metric_acc acc;
@@ -297,6 +313,13 @@ rb_history *rb_fit(rb_trainable t, rb_optimizer *opt, const rb_dataset *train, r
             rb_optimizer_step(opt);
             if (c.scheduler) rb_scheduler_step(c.scheduler);
             steps++;
+            if (c.progress.fn) {
+                event.step = steps;
+                event.loss = loss_sum / (double)seen;
+                event.metric = metric_value(&acc);
+                event.seconds = rb_now() - t0;
+                rb_progress_report(c.progress, &event);
+            }
             if (bar) {
                 if (c.metric != RB_METRIC_NONE)
                     rb_progress_update(bar, steps, "loss %.4f - %s %.4f", loss_sum / (double)seen,
@@ -336,6 +359,16 @@ rb_history *rb_fit(rb_trainable t, rb_optimizer *opt, const rb_dataset *train, r
             since_best++;
         }
         if (c.scheduler) rb_scheduler_epoch_end(c.scheduler, value);
+        if (c.progress.fn) {
+            event.epoch_end = true;
+            event.step = steps;
+            event.loss = r->loss;
+            event.metric = r->metric;
+            event.val_loss = r->val_loss;
+            event.val_metric = r->val_metric;
+            event.seconds = r->seconds;
+            rb_progress_report(c.progress, &event);
+        }
         if (bar) {
             char text[192];
             int k = snprintf(text, sizeof text, "loss %.4f", r->loss);

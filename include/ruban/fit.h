@@ -22,6 +22,7 @@
 #include "ruban/error.h"
 #include "ruban/model.h"
 #include "ruban/optim.h"
+#include "ruban/progress.h"
 #include "ruban/schedule.h"
 
 #ifdef __cplusplus
@@ -102,6 +103,9 @@ typedef struct rb_fit_config {
     bool restore_best; /* end with the weights of the best epoch (also without
                         * early stopping) */
     rb_monitor monitor;
+    /* Told of each step and each epoch's end instead of the progress bar (an experiment's
+     * run->progress shows which run it is and the time left; ruban/progress.h). */
+    rb_progress_hook progress;
 } rb_fit_config;
 
 typedef struct rb_epoch_record {
