@@ -1,4 +1,5 @@
-/* ruban/plot.h - line plots (learning curves, sweeps) as PNG and SVG through gnuplot.
+/* ruban/plot.h - line plots (learning curves, sweeps) as PNG and SVG through gnuplot, and
+ * labelled image grids as PNG.
  *
  *     double epochs[3] = {1, 2, 3}, loss[3] = {0.9, 0.5, 0.4};
  *     rb_series s = {.label = "train", .n = 3, .x = epochs, .y = loss};
@@ -8,7 +9,8 @@
  *
  * The data (.dat) and the gnuplot script (.gp) are always written, so a plot can be redrawn or
  * restyled; without gnuplot (Debian's gnuplot-nox) the function says how to render them
- * later and still succeeds.
+ * later and still succeeds. The legend sits outside the plotting area, so it never covers a
+ * curve; with many series, give each a panel (small multiples sharing their axes).
  */
 #ifndef RUBAN_PLOT_H
 #define RUBAN_PLOT_H
@@ -26,11 +28,24 @@ typedef struct rb_series {
     const double *x, *y; /* NaN values of y are left out (a gap) */
     bool dashed;         /* e.g. training curves next to solid validation ones */
     int color;           /* 0: automatic; else 1-based index of the palette (pairs share one) */
+    const double *err;   /* optional: error bars of +-err[i] around y[i] (spread over seeds) */
+    int panel;           /* 0-based panel of a plot with panels */
 } rb_series;
+
+/* A horizontal line across every panel: a reference the curves are compared with. */
+typedef struct rb_baseline {
+    const char *label;
+    double y;
+} rb_baseline;
 
 typedef struct rb_plot {
     const char *title, *xlabel, *ylabel;
     bool logx, logy; /* logarithmic axes (learning-rate sweeps, losses over decades) */
+    int panels;      /* > 1: small multiples, one panel per series.panel, shared axes */
+    const char *const *panel_titles; /* one per panel (may be NULL) */
+    int columns;                     /* panels per row (0: up to 3) */
+    int n_baselines;
+    const rb_baseline *baselines;
 } rb_plot;
 
 /* Plot the series into <base>.png and <base>.svg (and <base>.dat, <base>.gp). Files are
@@ -38,6 +53,20 @@ typedef struct rb_plot {
 RB_API rb_status rb_plot_lines(const char *base, rb_plot plot, int n, const rb_series *series);
 /* Whether gnuplot can be run (looked up on PATH once). */
 RB_API bool rb_plot_available(void);
+
+/* How rb_plot_images lays out a grid. */
+typedef struct rb_image_grid {
+    int columns;                   /* images per row (default 8) */
+    int scale;                     /* pixels per image pixel (0: images at least 84 high) */
+    const char *title;             /* above the grid (may be NULL) */
+    const char *const *row_labels; /* left of each row, cycling: {"original", "rebuilt"} */
+    int n_row_labels;
+    const char *const *captions; /* under each image (e.g. its class; may be NULL) */
+} rb_image_grid;
+
+/* Images (N, H, W) or (N, H, W, C) with C 1 or 3, values in [0, 1] (clipped), tiled into a
+ * PNG with the labels drawn beside them (ASCII; other bytes show as '?'), atomically. */
+RB_API rb_status rb_plot_images(const char *path, const rb_tensor *images, rb_image_grid grid);
 
 #ifdef __cplusplus
 }
