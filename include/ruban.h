@@ -39,7 +39,9 @@
 #include "ruban/preprocess.h"
 #include "ruban/augment.h"
 #include "ruban/plot.h"
+#include "ruban/measure.h"
 #include "ruban/experiment.h"
+#include "ruban/study.h"
 #include "ruban/linalg.h"
 
 #endif

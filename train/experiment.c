@@ -7,20 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "ruban.h"
-
-struct rb_experiment {
-    rb_experiment_config cfg;
-    char name[128], metric_label[64], dir[900];
-    char out_dir[1000]; /* dir, or dir/cross_validation for a cross-validation's results */
-    rb_run_fn fn;
-    void *user_data;
-    int n, cap;
-    rb_config *configs;
-    rb_history ***runs; /* runs[i][r] */
-    int *n_runs;
-    bool cross_validated;
-};
+#include "experiment_internal.h"
 
 double rb_config_get(const rb_config *c, const char *key, double fallback)
 {
@@ -58,6 +45,7 @@ rb_experiment *rb_experiment_new(rb_experiment_config cfg, rb_run_fn fn, void *u
     e->cfg.dir = e->dir;
     e->cfg.metric = NULL;
     if (e->cfg.seeds < 1) e->cfg.seeds = 1;
+    if (e->cfg.seed == 0) e->cfg.seed = 1;
     e->fn = fn;
     e->user_data = user_data;
     return e;
@@ -135,6 +123,36 @@ int rb_experiment_add(rb_experiment *e, const char *name, int n, const char *con
     return e->n++;
 }
 
+int rb_experiment_add_config(rb_experiment *e, const rb_config *c)
+{
+    if (!c) {
+        rb_error(RB_ERR_ARGUMENT, "rb_experiment_add_config: no configuration");
+        return -1;
+    }
+    const char *keys[RB_CONFIG_MAX_KEYS];
+    for (int i = 0; i < c->n && i < RB_CONFIG_MAX_KEYS; i++)
+        keys[i] = c->keys[i];
+    return rb_experiment_add(e, c->name, c->n, keys, c->values);
+}
+
+rb_status rb_experiment_add_baseline(rb_experiment *e, const char *label, double value)
+{
+    if (!e || !label) return rb_error(RB_ERR_ARGUMENT, "rb_experiment_add_baseline: NULL argument");
+    if (e->n_baselines == 4)
+        return rb_error(RB_ERR_ARGUMENT, "rb_experiment_add_baseline: %s has 4 baselines already",
+                        e->name);
+    snprintf(e->baseline_labels[e->n_baselines], sizeof e->baseline_labels[0], "%s", label);
+    e->baseline_values[e->n_baselines++] = value;
+    return RB_OK;
+}
+
+int rb__experiment_baselines(const rb_experiment *e, double scale, rb_baseline *out)
+{
+    for (int b = 0; b < e->n_baselines; b++)
+        out[b] = (rb_baseline){e->baseline_labels[b], scale * e->baseline_values[b]};
+    return e->n_baselines;
+}
+
 rb_status rb_experiment_add_values(rb_experiment *e, const char *key, int n, const double *values)
 {
     return rb_experiment_add_grid(e, 1, &key, &n, &values);
@@ -181,174 +199,7 @@ const rb_history *rb_experiment_history(const rb_experiment *e, int i, int run)
     return e && i >= 0 && i < e->n && run >= 0 && run < e->n_runs[i] ? e->runs[i][run] : NULL;
 }
 const char *rb_experiment_dir(const rb_experiment *e) { return e ? e->dir : ""; }
-
-/* ---- what a history says ---- */
-
-static bool higher_better(const rb_history *h) { return rb_metric_higher_is_better(h->metric); }
-
-/* The quantity compared: validation metric, else training metric; the loss without metric. */
-static double score(const rb_history *h, const rb_epoch_record *r)
-{
-    if (h->metric == RB_METRIC_NONE) return h->has_validation ? r->val_loss : r->loss;
-    return h->has_validation ? r->val_metric : r->metric;
-}
-
-static double final_score(const rb_history *h)
-{
-    return h && h->n ? score(h, &h->epochs[h->n - 1]) : NAN;
-}
-
-static double best_score(const rb_history *h, int *epoch)
-{
-    double best = NAN;
-    for (int k = 0; h && k < h->n; k++) {
-        double v = score(h, &h->epochs[k]);
-        if (isnan(best) || (higher_better(h) ? v > best : v < best)) {
-            best = v;
-            if (epoch) *epoch = h->epochs[k].epoch;
-        }
-    }
-    return best;
-}
-
-static double mean_of(const double *v, int n, double *sd)
-{
-    double s = 0, q = 0;
-    int m = 0;
-    for (int i = 0; i < n; i++)
-        if (!isnan(v[i])) s += v[i], m++;
-    double mean = m ? s / m : NAN;
-    for (int i = 0; i < n; i++)
-        if (!isnan(v[i])) q += (v[i] - mean) * (v[i] - mean);
-    if (sd) *sd = m > 1 ? sqrt(q / (m - 1)) : 0;
-    return mean;
-}
-
-double rb_experiment_final(const rb_experiment *e, int i)
-{
-    if (!e || i < 0 || i >= e->n || e->n_runs[i] == 0) return NAN;
-    double v[256];
-    int n = e->n_runs[i] < 256 ? e->n_runs[i] : 256;
-    for (int r = 0; r < n; r++)
-        v[r] = final_score(e->runs[i][r]);
-    return mean_of(v, n, NULL);
-}
-
-static const rb_history *first_history(const rb_experiment *e)
-{
-    for (int i = 0; i < e->n; i++)
-        if (e->n_runs[i]) return e->runs[i][0];
-    return NULL;
-}
-
-int rb_experiment_best(const rb_experiment *e)
-{
-    const rb_history *h0 = e ? first_history(e) : NULL;
-    if (!h0) return -1;
-    int best = -1;
-    for (int i = 0; i < e->n; i++) {
-        double v = rb_experiment_final(e, i);
-        if (isnan(v)) continue;
-        if (best < 0 || (higher_better(h0) ? v > rb_experiment_final(e, best)
-                                           : v < rb_experiment_final(e, best)))
-            best = i;
-    }
-    return best;
-}
-
-static const char *metric_label(const rb_experiment *e, const rb_history *h)
-{
-    if (e->metric_label[0]) return e->metric_label;
-    return h->metric == RB_METRIC_NONE ? "loss" : rb_metric_name(h->metric);
-}
-
-/* A metric for the table: accuracy in percent, others as they are. */
-static void format_value(char *out, size_t size, const rb_history *h, double v)
-{
-    if (isnan(v))
-        snprintf(out, size, "-");
-    else if (h->metric == RB_METRIC_ACCURACY || h->metric == RB_METRIC_TOP_K_ACCURACY)
-        snprintf(out, size, "%.2f%%", 100 * v);
-    else
-        snprintf(out, size, "%.4g", v);
-}
-
-void rb_experiment_print_table(const rb_experiment *e, FILE *f)
-{
-    const rb_history *h0 = e ? first_history(e) : NULL;
-    if (!h0 || !f) return;
-    const char *m = metric_label(e, h0);
-    const char *part = h0->has_validation ? "validation" : "training";
-    int best = rb_experiment_best(e);
-    fprintf(f, "\n### %s\n\n", e->name);
-    if (e->cross_validated)
-        fprintf(f,
-                "| configuration | %s, mean over %d folds | spread (sd) | worst fold | "
-                "best fold | seconds per fold |\n|---|---|---|---|---|---|\n",
-                m, e->n_runs[0]);
-    else if (e->cfg.seeds > 1)
-        fprintf(f,
-                "| configuration | final %s %s, mean ± sd of %d seeds | best epoch's %s | "
-                "training %s | seconds |\n|---|---|---|---|---|\n",
-                part, m, e->cfg.seeds, m, m);
-    else
-        fprintf(f,
-                "| configuration | final %s %s | best %s (epoch) | training %s | training "
-                "loss | seconds |\n|---|---|---|---|---|---|\n",
-                part, m, m, m);
-    for (int i = 0; i < e->n; i++) {
-        int n = e->n_runs[i];
-        if (!n) continue;
-        double fin[256], tr[256], secs[256], loss[256], bests[256];
-        int best_epoch = 0;
-        n = n < 256 ? n : 256;
-        for (int r = 0; r < n; r++) {
-            const rb_history *h = e->runs[i][r];
-            const rb_epoch_record *last = rb_history_last(h);
-            fin[r] = final_score(h);
-            bests[r] = best_score(h, &best_epoch);
-            tr[r] = last ? (h->metric == RB_METRIC_NONE ? last->loss : last->metric) : NAN;
-            loss[r] = last ? last->loss : NAN;
-            secs[r] = 0;
-            for (int k = 0; k < h->n; k++)
-                secs[r] += h->epochs[k].seconds;
-        }
-        double sd, mean = mean_of(fin, n, &sd);
-        char a[48], b[48], c[48], d[48];
-        const char *star = i == best ? " **(best)**" : "";
-        if (e->cross_validated) {
-            double lo = fin[0], hi = fin[0];
-            for (int r = 1; r < n; r++) {
-                if (fin[r] < lo) lo = fin[r];
-                if (fin[r] > hi) hi = fin[r];
-            }
-            if (!higher_better(h0)) {
-                double t = lo;
-                lo = hi;
-                hi = t;
-            }
-            format_value(a, sizeof a, h0, mean);
-            format_value(b, sizeof b, h0, sd);
-            format_value(c, sizeof c, h0, lo);
-            format_value(d, sizeof d, h0, hi);
-            fprintf(f, "| %s%s | %s | %s | %s | %s | %.2f |\n", e->configs[i].name, star, a, b, c,
-                    d, mean_of(secs, n, NULL));
-        } else if (e->cfg.seeds > 1) {
-            format_value(a, sizeof a, h0, mean);
-            format_value(b, sizeof b, h0, sd);
-            format_value(c, sizeof c, h0, mean_of(bests, n, NULL));
-            format_value(d, sizeof d, h0, mean_of(tr, n, NULL));
-            fprintf(f, "| %s%s | %s ± %s | %s | %s | %.2f |\n", e->configs[i].name, star, a, b, c,
-                    d, mean_of(secs, n, NULL));
-        } else {
-            format_value(a, sizeof a, h0, fin[0]);
-            format_value(b, sizeof b, h0, bests[0]);
-            format_value(c, sizeof c, h0, tr[0]);
-            fprintf(f, "| %s%s | %s | %s (%d) | %s | %.4g | %.2f |\n", e->configs[i].name, star, a,
-                    b, best_epoch, c, loss[0], secs[0]);
-        }
-    }
-}
+const char *rb_experiment_name(const rb_experiment *e) { return e ? e->name : ""; }
 
 /* ---- the results folder ---- */
 
@@ -411,99 +262,23 @@ static rb_status write_summary(const rb_experiment *e)
     return rb_atomic_file_commit(&w);
 }
 
-/* Per configuration, the mean over its runs of one field per epoch (runs may stop at different
- * epochs: each epoch averages the runs that reached it). */
-typedef double (*field_fn)(const rb_epoch_record *r);
-static double f_loss(const rb_epoch_record *r) { return r->loss; }
-static double f_val_loss(const rb_epoch_record *r) { return r->val_loss; }
-static double f_metric(const rb_epoch_record *r) { return r->metric; }
-static double f_val_metric(const rb_epoch_record *r) { return r->val_metric; }
-
-static int mean_curve(const rb_experiment *e, int i, field_fn field, double *x, double *y, int cap)
-{
-    int len = 0;
-    for (int r = 0; r < e->n_runs[i]; r++)
-        if (e->runs[i][r]->n > len) len = e->runs[i][r]->n;
-    len = len < cap ? len : cap;
-    for (int k = 0; k < len; k++) {
-        double s = 0;
-        int m = 0;
-        for (int r = 0; r < e->n_runs[i]; r++) {
-            const rb_history *h = e->runs[i][r];
-            if (k < h->n && !isnan(field(&h->epochs[k]))) s += field(&h->epochs[k]), m++;
-        }
-        x[k] = k + 1;
-        y[k] = m ? s / m : NAN;
-    }
-    return len;
-}
-
-static rb_status plot_pair(const rb_experiment *e, const char *file, const char *ylabel,
-                           field_fn train_field, field_fn val_field, bool has_val)
-{
-    enum { CAP = 1000 };
-    int n_series = 0, cap_series = 2 * e->n;
-    rb_series *series = calloc((size_t)cap_series, sizeof *series);
-    double *buf = malloc(sizeof(double) * (size_t)cap_series * 2 * CAP);
-    char(*labels)[160] = calloc((size_t)cap_series, sizeof *labels);
-    if (!series || !buf || !labels) {
-        free(series);
-        free(buf);
-        free(labels);
-        return rb_error(RB_ERR_MEMORY, "experiment plots: out of memory");
-    }
-    double lo = INFINITY, hi = -INFINITY;
-    for (int i = 0; i < e->n; i++) {
-        if (!e->n_runs[i]) continue;
-        for (int part = 0; part < 2; part++) {
-            if (part == 1 && !has_val) continue;
-            double *x = buf + (size_t)n_series * 2 * CAP, *y = x + CAP;
-            int len = mean_curve(e, i, part ? val_field : train_field, x, y, CAP);
-            for (int k = 0; k < len; k++)
-                if (!isnan(y[k]) && y[k] > 0) {
-                    if (y[k] < lo) lo = y[k];
-                    if (y[k] > hi) hi = y[k];
-                }
-            snprintf(labels[n_series], sizeof labels[n_series], "%s, %s", e->configs[i].name,
-                     part ? "validation" : "training");
-            series[n_series] = (rb_series){labels[n_series], len, x, y, part == 0, i + 1};
-            n_series++;
-        }
-    }
-    char base[1100], title[256];
-    snprintf(base, sizeof base, "%s/%s", e->out_dir, file);
-    snprintf(title, sizeof title, "%s: %s (training dashed%s)", e->name, ylabel,
-             has_val ? ", validation solid" : "");
-    /* A loss spanning more than a decade reads better on a log scale. */
-    bool logy = strstr(file, "loss") && lo > 0 && hi / lo > 20;
-    rb_status st = n_series ? rb_plot_lines(base, (rb_plot){title, "epoch", ylabel, false, logy},
-                                            n_series, series)
-                            : RB_OK;
-    free(series);
-    free(buf);
-    free(labels);
-    return st;
-}
-
 static rb_status write_results(rb_experiment *e)
 {
-    const rb_history *h0 = first_history(e);
+    const rb_history *h0 = rb__first_history(e);
     if (!h0) return RB_OK;
     snprintf(e->out_dir, sizeof e->out_dir, "%s%s", e->dir,
              e->cross_validated ? "/cross_validation" : "");
     rb_status st = make_dirs(e->out_dir);
     if (st == RB_OK) st = write_histories(e);
     if (st == RB_OK) st = write_summary(e);
-    if (st == RB_OK) st = plot_pair(e, "loss", "loss", f_loss, f_val_loss, h0->has_validation);
-    if (st == RB_OK && h0->metric != RB_METRIC_NONE)
-        st =
-            plot_pair(e, "metric", metric_label(e, h0), f_metric, f_val_metric, h0->has_validation);
+    if (st == RB_OK) st = rb__experiment_plot_curves(e);
     if (st == RB_OK && !e->cfg.quiet) {
         rb_experiment_print_table(e, stdout);
         printf("\nresults: %s/ (summary.md, histories.csv, loss.png%s%s)\n", e->out_dir,
                h0->metric != RB_METRIC_NONE ? ", metric.png" : "",
                rb_plot_available() ? "" : "; plots as gnuplot scripts: gnuplot not installed");
     }
+    if (e->observer.done) e->observer.done(e->observer.ctx, e);
     return st;
 }
 
@@ -516,19 +291,101 @@ static void report_run(const rb_experiment *e, const rb_history *h)
     for (int k = 0; k < h->n; k++)
         seconds += h->epochs[k].seconds;
     char a[48], b[48];
-    const char *m = metric_label(e, h);
-    format_value(a, sizeof a, h, h->metric == RB_METRIC_NONE ? last->loss : last->metric);
+    const char *m = rb__metric_label(e, h);
+    rb__format_value(a, sizeof a, h, h->metric == RB_METRIC_NONE ? last->loss : last->metric);
     printf("  -> %d epochs in %.1f s: training %s %s", h->n, seconds, m, a);
     if (h->has_validation) {
-        format_value(b, sizeof b, h,
-                     h->metric == RB_METRIC_NONE ? last->val_loss : last->val_metric);
+        rb__format_value(b, sizeof b, h,
+                         h->metric == RB_METRIC_NONE ? last->val_loss : last->val_metric);
         printf(", validation %s %s", m, b);
     }
     printf("\n");
 }
 
+/* ---- progress ---- */
+
+void rb__experiment_observe(rb_experiment *e, rb__experiment_observer observer)
+{
+    if (!e) return;
+    e->observer = observer;
+    snprintf(e->title, sizeof e->title, "%s", observer.title ? observer.title : e->name);
+    e->observer.title = e->title;
+}
+
+void rb__experiment_progress(const rb_experiment *e, int *planned, int *done, double *mean)
+{
+    *planned = e->planned_runs ? e->planned_runs : e->n * e->cfg.seeds;
+    *done = e->done_runs;
+    *mean = e->done_runs ? e->done_seconds / e->done_runs : NAN;
+}
+
+/* An event of the run under way: which run it is, and the time left for the experiment
+ * (each run to come taking the mean duration, the current one's projected from its share
+ * done). */
+static void on_event(void *ctx, const rb_progress_event *event)
+{
+    rb_experiment *e = ctx;
+    rb_progress_event x = *event;
+    x.experiment = e->observer.title ? e->observer.title : e->name;
+    x.run_label = e->run_label;
+    x.run = e->run_no;
+    x.runs = e->planned_runs;
+    double share = event->epochs > 0
+                       ? ((event->epoch - 1) +
+                          (event->steps > 0 ? (double)event->step / (double)event->steps : 1.0)) /
+                             event->epochs
+                       : 0;
+    double elapsed = rb_now() - e->run_start;
+    x.remaining = -1;
+    if (share > 0) {
+        double projected = elapsed / share;
+        double mean = (e->done_seconds + projected) / (e->done_runs + 1);
+        x.remaining = projected - elapsed + (e->planned_runs - e->done_runs - 1) * mean;
+    }
+    if (e->observer.progress)
+        e->observer.progress(e->observer.ctx, e, &x);
+    else
+        rb_progress_show(&e->display, &x);
+}
+
+static rb_run start_run(rb_experiment *e, int i, int repeat, int fold, const rb_dataset *train,
+                        const rb_dataset *val, uint64_t seed, int of)
+{
+    e->run_no++;
+    e->run_start = rb_now();
+    if (fold >= 0)
+        snprintf(e->run_label, sizeof e->run_label, "%s, fold %d/%d", e->configs[i].name, fold + 1,
+                 of);
+    else if (e->cfg.seeds > 1)
+        snprintf(e->run_label, sizeof e->run_label, "%s, seed %d/%d", e->configs[i].name,
+                 repeat + 1, of);
+    else
+        snprintf(e->run_label, sizeof e->run_label, "%s", e->configs[i].name);
+    bool shown = !e->cfg.quiet || e->observer.progress;
+    return (rb_run){.config = &e->configs[i],
+                    .index = i,
+                    .seed = seed,
+                    .repeat = repeat,
+                    .fold = fold,
+                    .train = train,
+                    .validation = val,
+                    .user_data = e->user_data,
+                    .epochs = e->cfg.epochs,
+                    .progress = shown ? (rb_progress_hook){on_event, e} : (rb_progress_hook){0}};
+}
+
+static void reset_progress(rb_experiment *e, int planned)
+{
+    e->planned_runs = planned;
+    e->run_no = e->done_runs = 0;
+    e->done_seconds = 0;
+    e->n_pictures = 0;
+}
+
 static rb_status keep(rb_experiment *e, int i, rb_history *h, int max_runs)
 {
+    e->done_runs++;
+    e->done_seconds += rb_now() - e->run_start;
     report_run(e, h);
     if (!e->runs[i]) {
         e->runs[i] = calloc((size_t)max_runs, sizeof(rb_history *));
@@ -547,6 +404,7 @@ rb_status rb_experiment_run(rb_experiment *e, const rb_dataset *train, const rb_
     if (e->n == 0) return rb_error(RB_ERR_ARGUMENT, "rb_experiment_run: no configuration added");
     drop_runs(e);
     e->cross_validated = false;
+    reset_progress(e, e->n * e->cfg.seeds);
     rb_status st = RB_OK;
     for (int i = 0; i < e->n && st == RB_OK; i++)
         for (int r = 0; r < e->cfg.seeds && st == RB_OK; r++) {
@@ -555,7 +413,8 @@ rb_status rb_experiment_run(rb_experiment *e, const rb_dataset *train, const rb_
                 if (e->cfg.seeds > 1) printf(", seed %d/%d", r + 1, e->cfg.seeds);
                 printf("\n");
             }
-            rb_run run = {&e->configs[i], i, (uint64_t)r + 1, r, -1, train, val, e->user_data};
+            rb_run run =
+                start_run(e, i, r, -1, train, val, e->cfg.seed + (uint64_t)r, e->cfg.seeds);
             rb_history *h = e->fn(&run);
             if (!h) {
                 st = rb_last_status() != RB_OK ? rb_last_status()
@@ -588,6 +447,7 @@ int rb_experiment_cross_validate(rb_experiment *e, const rb_dataset *data, int k
     if (!kf) return -1;
     drop_runs(e);
     e->cross_validated = true;
+    reset_progress(e, e->n * k);
     rb_status st = RB_OK;
     for (int i = 0; i < e->n && st == RB_OK; i++)
         for (int fold = 0; fold < k && st == RB_OK; fold++) {
@@ -596,8 +456,7 @@ int rb_experiment_cross_validate(rb_experiment *e, const rb_dataset *data, int k
                        e->configs[i].name, fold + 1, k);
             rb_dataset tr, va;
             if ((st = rb_kfold_split(kf, fold, data, &tr, &va)) != RB_OK) break;
-            rb_run run = {&e->configs[i], i, seed + (uint64_t)fold + 1, 0, fold, &tr, &va,
-                          e->user_data};
+            rb_run run = start_run(e, i, 0, fold, &tr, &va, seed + (uint64_t)fold + 1, k);
             rb_history *h = e->fn(&run);
             rb_dataset_free(&tr);
             rb_dataset_free(&va);
