@@ -4,8 +4,10 @@
  * The data: 20,640 Californian districts (1990 census), 8 features (median income, house age,
  * average rooms and bedrooms per household, population, occupancy, latitude, longitude) and
  * the median house value in units of 100,000 dollars (capped at 5.0).
- * The question, the expectation stated before running and the limits of the
- * comparison are the strings below; the program prints them.
+ * The question, the expectation stated before running and the limits of the comparison are
+ * the strings below; the program prints them, checks each expectation against what it
+ * measures and writes everything into results/seance1/regression/report.html.
+ * --help lists the flags (--depths, --units, --quick ...).
  */
 #include "../common.h"
 
@@ -19,65 +21,90 @@ static const char expectation[] =
     "epochs, since prices depend on location and income in ways no straight line follows; one\n"
     "hidden layer lands in between.";
 static const char limits[] =
-    "one split (70% training, 15% validation, 15% test) and one seed; the capped target\n"
-    "(values at 5.0) limits every model; the test set is used once, for the final table.";
+    "one split (70% training, 15% validation, 15% test) and one seed unless --seeds says more\n"
+    "(the test table shows the first seed's network); the capped target (values at 5.0) limits\n"
+    "every model; the test set is used once, for the final table.";
 
-/* The trained networks, kept for the test set (one per configuration). */
+/* The trained networks, kept for the test set (the first seed's, one per configuration). */
 typedef struct trained {
-    rb_model *model[4];
+    rb_model *model[8];
 } trained;
+
+static int hidden_units = 64; /* --units */
+
+/* `depth` ReLU layers of hidden_units, then the predicted value. */
+static rb_model *regressor(uint64_t seed, int depth)
+{
+    rb_model *m = rb_model_new(RB_F32, "regressor", RB_SHAPE(8));
+    rb_model_seed(m, seed);
+    for (int i = 0; i < depth; i++)
+        rb_model_add(m, RB_DENSE(.units = hidden_units, .activation = RB_ACT_RELU,
+                                 .kernel_init = {.kind = RB_INIT_HE_NORMAL}));
+    rb_model_add(m, RB_DENSE(.units = 1));
+    return m;
+}
 
 static rb_history *train_net(const rb_run *run)
 {
-    int depth = (int)rb_config_get(run->config, "hidden layers", 2);
-    rb_model *m = rb_model_new(RB_F32, "regressor", RB_SHAPE(8));
-    rb_model_seed(m, run->seed);
-    for (int i = 0; i < depth; i++)
-        rb_model_add(m, RB_DENSE(.units = 64, .activation = RB_ACT_RELU,
-                                 .kernel_init = {.kind = RB_INIT_HE_NORMAL}));
-    rb_model_add(m, RB_DENSE(.units = 1));
+    rb_model *m = regressor(run->seed, (int)rb_config_get(run->config, "hidden layers", 2));
     rb_optimizer *opt = rb_adam_new(rb_model_params(m), (rb_adam_config){.lr = 1e-3});
     rb_history *h = rb_fit(rb_trainable_of_model(m), opt, run->train,
-                           (rb_fit_config){.epochs = 40,
+                           (rb_fit_config){.epochs = run->epochs,
                                            .batch_size = 32,
                                            .seed = run->seed,
-                                           .quiet = true,
+                                           .progress = run->progress,
                                            .loss = RB_LOSS_MSE,
                                            .metric = RB_METRIC_MAE,
                                            .validation = run->validation});
     trained *kept = run->user_data;
-    rb_model_free(kept->model[run->index]);
-    kept->model[run->index] = m;
+    if (run->repeat == 0 && run->index < 8) {
+        rb_model_free(kept->model[run->index]);
+        kept->model[run->index] = m;
+    } else
+        rb_model_free(m);
     rb_optimizer_free(opt);
     return h;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     rb_set_error_handler(exit_on_error, NULL);
-    announce(question, expectation);
+    rb_study *s = rb_study_new(argc, argv,
+                               (rb_study_info){.seance = "seance1",
+                                               .name = "regression",
+                                               .title = "Regression on California housing",
+                                               .question = question,
+                                               .expectation = expectation,
+                                               .limits = limits,
+                                               .epochs = 40});
+    double depths[8];
+    int n_depths = rb_study_list(s, "depths", "1,2", depths, 8, "numbers of hidden layers");
+    hidden_units = rb_study_int(s, "units", 64, "units of each hidden layer");
+    rb_study_start(s);
     rb_dataset all, train, validation, test;
     rb_california_housing_load(NULL, &all);
+    rb_study_shrink(s, &all, 4000); /* --quick: the first 4,000 districts */
 
     /* 1. A look at the data. */
     rb_dataset_meta *meta = all.meta;
-    printf("%s: %lld districts from %s\n\n", meta->name, (long long)rb_dataset_rows(&all),
-           meta->source);
+    rb_study_say(s, "%s: %lld districts from %s.", meta->name, (long long)rb_dataset_rows(&all),
+                 meta->source);
     rb_scaler *raw = rb_scaler_fit(RB_SCALE_STANDARD, all.x, false);
     rb_scaler *range = rb_scaler_fit(RB_SCALE_MINMAX, all.x, false);
-    printf("%-12s %12s %12s %12s %12s\n", "feature", "mean", "std", "min", "max");
+    rb_table *stats =
+        rb_study_table(s, "The features and the target (100,000 $)", "feature|mean|std|min|max");
     for (int f = 0; f < meta->n_features; f++) {
         double lo = rb_tensor_get(rb_scaler_shift(range), (int64_t[]){f});
-        printf("%-12s %12.4g %12.4g %12.4g %12.4g\n", meta->feature_names[f],
-               rb_tensor_get(rb_scaler_shift(raw), (int64_t[]){f}),
-               rb_tensor_get(rb_scaler_scale(raw), (int64_t[]){f}), lo,
-               lo + rb_tensor_get(rb_scaler_scale(range), (int64_t[]){f}));
+        rb_table_row(stats, "%s|%.4g|%.4g|%.4g|%.4g", meta->feature_names[f],
+                     rb_tensor_get(rb_scaler_shift(raw), (int64_t[]){f}),
+                     rb_tensor_get(rb_scaler_scale(raw), (int64_t[]){f}), lo,
+                     lo + rb_tensor_get(rb_scaler_scale(range), (int64_t[]){f}));
     }
     rb_scaler *target = rb_scaler_fit(RB_SCALE_MINMAX, all.y, false);
-    printf("%-12s %12s %12s %12.4g %12.4g   (100,000 $)\n", meta->target_name, "", "",
-           rb_tensor_get(rb_scaler_shift(target), (int64_t[]){0}),
-           rb_tensor_get(rb_scaler_shift(target), (int64_t[]){0}) +
-               rb_tensor_get(rb_scaler_scale(target), (int64_t[]){0}));
+    rb_table_row(stats, "%s| | |%.4g|%.4g", meta->target_name,
+                 rb_tensor_get(rb_scaler_shift(target), (int64_t[]){0}),
+                 rb_tensor_get(rb_scaler_shift(target), (int64_t[]){0}) +
+                     rb_tensor_get(rb_scaler_scale(target), (int64_t[]){0}));
     rb_scaler_free(raw);
     rb_scaler_free(range);
     rb_scaler_free(target);
@@ -113,49 +140,64 @@ int main(void)
     rb_linear_regression(train.x, train.y, 0.0, &w, &b);
     rb_regression_scores_of(rb_linear(test.x, w, b), test.y, &linear);
     rb_scope_end(scope);
-    printf("\nlinear regression weights (standardised features, log averages):");
+    char weights[512];
+    int used = 0;
     for (int f = 0; f < 8; f++)
-        printf(" %s %.3f%s", meta->feature_names[f], rb_tensor_get(w, (int64_t[]){f, 0}),
-               f < 7 ? "," : "\n");
+        used += snprintf(weights + used, sizeof weights - (size_t)used, "%s %s %.3f", f ? "," : "",
+                         meta->feature_names[f], rb_tensor_get(w, (int64_t[]){f, 0}));
+    rb_study_say(s, "Linear regression weights (standardised features, log averages):%s.", weights);
 
-    /* 3. Dense networks, compared on the validation set. */
+    /* 3. Dense networks, compared on the validation set, with the line's error as a baseline. */
+    double linear_val_mae;
+    rb_scope *val_scope = rb_scope_begin();
+    rb_regression_scores val_scores;
+    rb_regression_scores_of(rb_linear(validation.x, w, b), validation.y, &val_scores);
+    linear_val_mae = val_scores.mae;
+    rb_scope_end(val_scope);
     trained kept = {{NULL}};
     rb_experiment *e =
-        rb_experiment_new((rb_experiment_config){.name = "seance1/regression"}, train_net, &kept);
-    rb_experiment_add_values(e, "hidden layers", 2, (double[]){1, 2});
+        rb_study_experiment(s, (rb_experiment_config){.name = "networks"}, train_net, &kept);
+    rb_experiment_add_values(e, "hidden layers", n_depths < 8 ? n_depths : 8, depths);
+    rb_experiment_add_baseline(e, "linear regression", linear_val_mae);
     rb_experiment_run(e, &train, &validation);
+    rb_model *net_model = kept.model[rb_experiment_best(e)];
+    rb_model *one = regressor(1, 1);
+    rb_study_model(s, "one hidden layer", one,
+                   RB_BY_HAND(8 * hidden_units + hidden_units + hidden_units * 1 + 1));
+    rb_model_free(one);
 
     /* 4. The test set, once: the baseline against the network that did best on validation. */
     int best = rb_experiment_best(e);
     rb_regression_scores net;
-    rb_tensor *pred = rb_predict(rb_trainable_of_model(kept.model[best]), test.x, 0);
+    rb_tensor *pred = rb_predict(rb_trainable_of_model(net_model), test.x, 0);
     rb_regression_scores_of(pred, test.y, &net);
     rb_tensor_free(pred);
-    printf("\n%-44s %8s %8s %8s\n", "test set (3,096 districts)", "RMSE", "MAE", "R^2");
-    printf("%-44s %8.4f %8.4f %8.4f\n", "linear regression, raw features", linear_raw.rmse,
-           linear_raw.mae, linear_raw.r2);
-    printf("%-44s %8.4f %8.4f %8.4f\n", "linear regression, log averages", linear.rmse, linear.mae,
-           linear.r2);
-    char name[160];
+    char title[64], name[160];
+    snprintf(title, sizeof title, "Test set (%lld districts), errors in 100,000 $",
+             (long long)rb_dataset_rows(&test));
+    rb_table *t = rb_study_table(s, title, "model|RMSE|MAE|R^2");
+    rb_table_row(t, "linear regression, raw features|%.4f|%.4f|%.4f", linear_raw.rmse,
+                 linear_raw.mae, linear_raw.r2);
+    rb_table_row(t, "linear regression, log averages|%.4f|%.4f|%.4f", linear.rmse, linear.mae,
+                 linear.r2);
     snprintf(name, sizeof name, "network, %s", rb_experiment_config_at(e, best)->name);
-    printf("%-44s %8.4f %8.4f %8.4f\n", name, net.rmse, net.mae, net.r2);
-    printf("\nexpected: linear R^2 about 0.6-0.7: %s (%.3f); the network clearly better (R^2 > "
-           "0.7): %s (%.3f)\n",
-           linear.r2 > 0.55 && linear.r2 < 0.7 ? "yes" : "no", linear.r2,
-           net.r2 > 0.7 ? "yes" : "no", net.r2);
-    printf("errors are in units of 100,000 dollars.\n");
-    for (int i = 0; i < 4; i++)
+    rb_table_row(t, "%s|%.4f|%.4f|%.4f", name, net.rmse, net.mae, net.r2);
+    rb_study_check(s, "linear regression explains about 60-70% of the variance (R^2 ~0.65)",
+                   linear.r2 > 0.55 && linear.r2 < 0.75, "linear R^2 %.3f on the test set",
+                   linear.r2);
+    rb_study_check(s, "the network does clearly better (R^2 ~0.78)",
+                   net.r2 > 0.7 && net.r2 > linear.r2 + 0.05, "network R^2 %.3f, linear %.3f",
+                   net.r2, linear.r2);
+    for (int i = 0; i < 8; i++)
         rb_model_free(kept.model[i]);
     rb_tensor_free(w);
     rb_tensor_free(b);
     rb_scaler_free(scaler);
-    rb_experiment_free(e);
     for (int p = 0; p < 3; p++)
         rb_dataset_free(parts[p]);
     rb_dataset_free(&raw_train);
     rb_dataset_free(&raw_validation);
     rb_dataset_free(&raw_test);
     rb_dataset_free(&all);
-    printf("\nlimits: %s\n", limits);
-    return 0;
+    return rb_study_finish(s);
 }
