@@ -158,9 +158,9 @@ rb_status rb_idx_load(const char *path, rb_dtype dtype, double scale, rb_tensor 
     int64_t file_size;
     FILE *plain_file = rb_file_open_read(path, "rb_idx_load", &file_size);
     if (!plain_file) return rb_last_status();
-    int fd = dup(fileno(plain_file));
+    int fd = dup(fileno(plain_file)); /* nothing read yet: zlib starts at byte 0 */
     fclose(plain_file);
-    gzFile f = fd >= 0 && lseek(fd, 0, SEEK_SET) == 0 ? gzdopen(fd, "rb") : NULL;
+    gzFile f = fd >= 0 ? gzdopen(fd, "rb") : NULL;
     if (!f) {
         if (fd >= 0) close(fd);
         return rb_error(RB_ERR_IO, "rb_idx_load: cannot open '%s'", path);

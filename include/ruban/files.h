@@ -32,7 +32,8 @@ typedef struct rb_atomic_file {
 } rb_atomic_file;
 
 /* Create the temporary beside path (after removing stale ones of dead processes) and open it
- * in w->f. RB_ERR_IO "who: cannot write 'path': reason" if it cannot be created. */
+ * in w->f. RB_ERR_IO "who: cannot write 'path': reason" if it cannot be created. `who` (a
+ * function name, kept until the commit) names the writer in later errors too. */
 RB_API rb_status rb_atomic_file_begin(rb_atomic_file *w, const char *path, const char *who);
 /* Flush and fsync the temporary, rename it over the target and fsync the folder. Any write
  * error seen on w->f fails the commit (RB_ERR_IO) and removes the temporary; w is released. */
