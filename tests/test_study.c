@@ -102,7 +102,11 @@ static void common_flags_set_epochs_seeds_threads_and_the_results_folder(void **
 static void defaults_apply_without_flags_and_quick_caps_the_epochs(void **state)
 {
     (void)state;
-    rb_study *s = STUDY("--seed", "1");
+    rb_study *s = STUDY("--seed", "1", "--out", "runs//");
+    assert_int_equal(rb_study_parse(s), -1);
+    assert_string_equal(rb_study_dir(s), "runs/seance9/demo");
+    rb_study_free(s);
+    s = STUDY("--seed", "1");
     assert_int_equal(rb_study_parse(s), -1);
     assert_int_equal(rb_study_epochs(s, 10), 10);
     assert_int_equal(rb_study_seeds(s), 1);
@@ -427,6 +431,9 @@ static void experiment_table_marks_the_best_and_configurations_tied_with_it(void
     assert_true(m.percent);
     CHECK_CLOSE(m.mean, 0.9 + 0.011 + 0.004, 1e-12);
     CHECK_CLOSE(m.sd, 0.002, 1e-12);
+    assert_int_equal(rb_experiment_best_of(e, "lr", 0.01), 2);
+    assert_int_equal(rb_experiment_best_of(e, "lr", 0.5), -1);
+    assert_int_equal(rb_experiment_best_of(e, "momentum", 0), -1);
     rb_measure gap = rb_experiment_measure(e, 1, RB_GAP);
     CHECK_CLOSE(gap.mean, 0.02, 1e-12);
     CHECK_CLOSE(rb_experiment_measure(e, 0, RB_SECONDS).mean, 0.03, 1e-12);

@@ -227,6 +227,19 @@ rb_measure rb_experiment_measure(const rb_experiment *e, int i, rb_quantity q)
     return rb_measure_of(n, v, percent_quantity(e->runs[i][0], q));
 }
 
+int rb_experiment_best_of(const rb_experiment *e, const char *key, double value)
+{
+    const rb_history *h0 = e ? rb__first_history(e) : NULL;
+    int best = -1;
+    for (int i = 0; h0 && key && i < e->n; i++) {
+        double v = rb_experiment_final(e, i);
+        if (isnan(v) || rb_config_get(&e->configs[i], key, NAN) != value) continue;
+        double b = best >= 0 ? rb_experiment_final(e, best) : NAN;
+        if (best < 0 || (rb_metric_higher_is_better(h0->metric) ? v > b : v < b)) best = i;
+    }
+    return best;
+}
+
 bool rb_experiment_tied(const rb_experiment *e, int i, int j)
 {
     if (!e || i < 0 || j < 0 || i >= e->n || j >= e->n || !e->n_runs[i] || !e->n_runs[j])

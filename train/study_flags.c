@@ -110,6 +110,8 @@ void rb__study_parse_common(rb_study *s)
     const char *out = find_value(s, "out");
     if (out && !*out) rb__study_usage_error(s, "--out expects a folder");
     snprintf(s->out, sizeof s->out, "%s", out && *out ? out : "results");
+    for (size_t n = strlen(s->out); n > 1 && s->out[n - 1] == '/'; n--)
+        s->out[n - 1] = '\0'; /* "results/" and "results" are one folder */
     if (out && strlen(out) >= sizeof s->out - 200)
         rb__study_usage_error(s, "--out: a folder name of %zu characters is too long", strlen(out));
 }

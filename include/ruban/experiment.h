@@ -139,6 +139,9 @@ typedef enum rb_quantity {
 /* The quantity over the runs of configuration i (mean, spread, count); accuracies are
  * fractions marked percent. NaN mean when nothing was measured. */
 RB_API rb_measure rb_experiment_measure(const rb_experiment *e, int i, rb_quantity q);
+/* The best configuration among those whose setting key equals value (-1 when none ran): the
+ * best learning rate of each optimizer of a grid, say. */
+RB_API int rb_experiment_best_of(const rb_experiment *e, const char *key, double value);
 /* Whether configurations i and j are tied on their final score: their difference lies within
  * RB_TIE_WITHIN times its noise (ruban/measure.h; config.noise as the floor). */
 RB_API bool rb_experiment_tied(const rb_experiment *e, int i, int j);
