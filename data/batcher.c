@@ -8,11 +8,13 @@
 #define GATHER_GRAIN 64
 
 struct rb_batcher {
-    rb_tensor *x, *y;             /* the data set (not owned) */
-    rb_tensor *xb, *yb;           /* reused batch buffers */
-    rb_tensor *x_last, *y_last;   /* the smaller last batch of an epoch, if any */
+    rb_tensor *x, *y;           /* the data set (not owned) */
+    rb_tensor *xb, *yb;         /* reused batch buffers */
+    rb_tensor *x_last, *y_last; /* the smaller last batch of an epoch, if any */
     int64_t n, batch, pos;
     int64_t *order;
+    int rank, world; /* this process's slice of each batch (rb_batcher_shard) */
+    int64_t rows;    /* rows of the batch last returned, every slice included */
     bool shuffle;
     rb_rng rng;
 };
@@ -36,6 +38,7 @@ rb_batcher *rb_batcher_new(rb_tensor *x, rb_tensor *y, int64_t batch_size, bool 
     b->n = rb_tensor_dim(x, 0);
     b->batch = batch_size < b->n ? batch_size : b->n;
     b->shuffle = shuffle;
+    b->world = 1;
     b->rng = rb_rng_make(seed);
     b->order = malloc(sizeof(int64_t) * (size_t)b->n);
     /* Buffers the batcher owns whatever scope is active: they live as long as it does. */
@@ -75,27 +78,81 @@ static void gather(const rb_tensor *src, rb_tensor *dst, const int64_t *rows)
     rb_tensor_mark_modified(dst);
 }
 
+/* Rows [lo, hi) of a batch of m rows that are this process's slice: sizes differ by one at
+ * most, and the slices of all ranks tile the batch in rank order. */
+static void slice_of(const rb_batcher *b, int64_t m, int64_t *lo, int64_t *hi)
+{
+    *lo = m * b->rank / b->world;
+    *hi = m * (b->rank + 1) / b->world;
+}
+
+rb_status rb_batcher_shard(rb_batcher *b, int rank, int world)
+{
+    if (!b) return rb_error(RB_ERR_ARGUMENT, "rb_batcher_shard: batcher is NULL");
+    if (world < 1 || rank < 0 || rank >= world)
+        return rb_error(RB_ERR_ARGUMENT, "rb_batcher_shard: rank %d of %d ranks", rank, world);
+    if (b->pos != 0)
+        return rb_error(RB_ERR_STATE, "rb_batcher_shard: called in the middle of an epoch");
+    if (b->batch < world)
+        return rb_error(RB_ERR_ARGUMENT, "rb_batcher_shard: batch of %lld rows for %d ranks",
+                        (long long)b->batch, world);
+    int64_t lo, hi, last = b->n % b->batch;
+    b->rank = rank;
+    b->world = world;
+    slice_of(b, b->batch, &lo, &hi);
+    rb_tensor *xb = rb__rows_like(b->x, hi - lo), *yb = b->y ? rb__rows_like(b->y, hi - lo) : NULL;
+    rb_tensor *xl = NULL, *yl = NULL;
+    if (last >= world) { /* smaller ones are skipped: some rank would get no row */
+        slice_of(b, last, &lo, &hi);
+        xl = rb__rows_like(b->x, hi - lo);
+        yl = b->y ? rb__rows_like(b->y, hi - lo) : NULL;
+    }
+    if (!xb || (b->y && !yb) || (last >= world && (!xl || (b->y && !yl)))) {
+        rb_tensor_free(xb);
+        rb_tensor_free(yb);
+        rb_tensor_free(xl);
+        rb_tensor_free(yl);
+        b->rank = 0;
+        b->world = 1;
+        return rb_last_status();
+    }
+    rb_tensor_free(b->xb);
+    rb_tensor_free(b->yb);
+    rb_tensor_free(b->x_last);
+    rb_tensor_free(b->y_last);
+    b->xb = xb;
+    b->yb = yb;
+    b->x_last = xl;
+    b->y_last = yl;
+    return RB_OK;
+}
+
 bool rb_batcher_next(rb_batcher *b, rb_tensor **xb, rb_tensor **yb)
 {
     if (!b) return false;
-    if (b->pos >= b->n) {
+    if (b->pos >= b->n || b->n - b->pos < b->world) {
         b->pos = 0;
         if (b->shuffle) rb_rng_shuffle(&b->rng, b->order, b->n);
         return false;
     }
-    bool full = b->n - b->pos >= b->batch;
-    rb_tensor *xd = full ? b->xb : b->x_last, *yd = full ? b->yb : b->y_last;
-    gather(b->x, xd, b->order + b->pos);
-    if (b->y) gather(b->y, yd, b->order + b->pos);
-    b->pos += rb_tensor_dim(xd, 0);
+    int64_t m = b->n - b->pos < b->batch ? b->n - b->pos : b->batch, lo, hi;
+    slice_of(b, m, &lo, &hi);
+    rb_tensor *xd = m == b->batch ? b->xb : b->x_last, *yd = m == b->batch ? b->yb : b->y_last;
+    gather(b->x, xd, b->order + b->pos + lo);
+    if (b->y) gather(b->y, yd, b->order + b->pos + lo);
+    b->pos += m;
+    b->rows = m;
     if (xb) *xb = xd;
     if (yb) *yb = yd;
     return true;
 }
 
+int64_t rb_batcher_batch_rows(const rb_batcher *b) { return b ? b->rows : 0; }
+
 int64_t rb_batcher_num_batches(const rb_batcher *b)
 {
-    return b ? (b->n + b->batch - 1) / b->batch : 0;
+    if (!b) return 0;
+    return b->n / b->batch + (b->n % b->batch >= b->world ? 1 : 0);
 }
 
 void rb_batcher_free(rb_batcher *b)

@@ -63,6 +63,14 @@ RB_API rb_batcher *rb_batcher_new(rb_tensor *x, rb_tensor *y, int64_t batch_size
 RB_API bool rb_batcher_next(rb_batcher *b, rb_tensor **xb, rb_tensor **yb);
 /* Batches per epoch. */
 RB_API int64_t rb_batcher_num_batches(const rb_batcher *b);
+/* Data-parallel training: from now on return only this rank's slice of each batch (rows
+ * [m rank / world, m (rank + 1) / world) of a batch of m rows of the shuffled order). Every
+ * rank given the same data, batch size and seed then sees disjoint slices covering each
+ * epoch; a last batch with fewer rows than ranks is skipped on every rank. Call before the
+ * first batch of an epoch; batch_size must be at least world. */
+RB_API rb_status rb_batcher_shard(rb_batcher *b, int rank, int world);
+/* Rows of the batch last returned, every rank's slice included (its own without a shard). */
+RB_API int64_t rb_batcher_batch_rows(const rb_batcher *b);
 RB_API void rb_batcher_free(rb_batcher *b);
 
 #ifdef __cplusplus
