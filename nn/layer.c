@@ -344,6 +344,20 @@ void rb_layer_set_training(rb_layer *l, bool training)
         rb_layer_set_training(l->children[i], training);
 }
 
+int rb_layer_set_batch_stats(rb_layer *l, rb_batch_stats_fn fn, void *ctx)
+{
+    if (!l) return 0;
+    int changed = 0;
+    if (l->cls == &rb__batch_norm_class) {
+        l->stats_fn = fn;
+        l->stats_ctx = ctx;
+        changed++;
+    }
+    for (int i = 0; i < l->n_children; i++)
+        changed += rb_layer_set_batch_stats(l->children[i], fn, ctx);
+    return changed;
+}
+
 const char *rb_layer_name(const rb_layer *l) { return l ? l->name : ""; }
 const char *rb_layer_type(const rb_layer *l) { return l ? l->cls->type : ""; }
 

@@ -33,7 +33,9 @@ struct rb_layer {
     int n_vars;
     rb_layer *children[LAYER_MAX_CHILDREN]; /* residual blocks */
     int n_children;
-    rb_rng rng; /* dropout */
+    rb_rng rng;                 /* dropout */
+    rb_batch_stats_fn stats_fn; /* BatchNorm's training statistics, if not rb_moments */
+    void *stats_ctx;
     rb_dtype dtype;
     bool training;
 };

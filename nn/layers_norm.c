@@ -43,6 +43,22 @@ static rb_epilogue epilogue_of(const rb_layer *l)
     return l->spec.activation == RB_ACT_RELU ? RB_EPILOGUE_RELU : RB_EPILOGUE_NONE;
 }
 
+/* Training with statistics from elsewhere (the whole batch of a distributed job, say). */
+static rb_tensor *forward_with_stats(rb_layer *l, rb_tensor *x)
+{
+    rb_tensor *stats = l->stats_fn(l->stats_ctx, x);
+    if (!stats) return NULL;
+    int64_t c = rb_tensor_dim(stats, 1);
+    rb_tensor *mean = rb_slice(stats, (int64_t[]){0, 0}, (int64_t[]){1, c}, NULL);
+    rb_tensor *var = rb_slice(stats, (int64_t[]){1, 0}, (int64_t[]){2, c}, NULL);
+    if (!mean || !var ||
+        rb_params_moving_average(l->vars[VAR_MEAN], mean, l->spec.momentum) != RB_OK ||
+        rb_params_moving_average(l->vars[VAR_VARIANCE], var, l->spec.momentum) != RB_OK)
+        return NULL;
+    return rb_batch_norm_ex(x, stats, l->vars[VAR_GAMMA], l->vars[VAR_BETA], epsilon_of(l),
+                            epilogue_of(l));
+}
+
 static rb_tensor *batch_norm_forward(rb_layer *l, rb_tensor *x)
 {
     if (!l->training) {
@@ -53,6 +69,7 @@ static rb_tensor *batch_norm_forward(rb_layer *l, rb_tensor *x)
     }
     /* Batch mean and (biased, as Keras) variance over every axis but the channels; the moving
      * statistics follow them (Keras: moving = m moving + (1 - m) batch). */
+    if (l->stats_fn) return forward_with_stats(l, x);
     return rb_batch_norm_train(x, l->vars[VAR_GAMMA], l->vars[VAR_BETA], l->vars[VAR_MEAN],
                                l->vars[VAR_VARIANCE], l->spec.momentum, epsilon_of(l),
                                epilogue_of(l));

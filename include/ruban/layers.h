@@ -151,6 +151,13 @@ RB_API rb_tensor *rb_layer_forward(rb_layer *layer, rb_tensor *x);
 /* Training (default) or evaluation mode: dropout off and BatchNorm on its moving statistics
  * in evaluation. */
 RB_API void rb_layer_set_training(rb_layer *layer, bool training);
+/* Batch statistics for BatchNorm in training: x (..., C) -> (2, C), the mean (row 0) and
+ * biased variance (row 1) to normalise with, differentiable (default: rb_moments). */
+typedef rb_tensor *(*rb_batch_stats_fn)(void *ctx, rb_tensor *x);
+/* Make BatchNorm layers (this one, or those inside a residual block) compute their training
+ * statistics with fn(ctx, x) (NULL: back to rb_moments); the moving statistics follow them.
+ * Returns the number of BatchNorm layers changed. */
+RB_API int rb_layer_set_batch_stats(rb_layer *layer, rb_batch_stats_fn fn, void *ctx);
 
 RB_API const char *rb_layer_name(const rb_layer *layer);
 /* Keras's type name ("Conv2D", "BatchNormalization", ...). */
