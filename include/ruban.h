@@ -43,5 +43,6 @@
 #include "ruban/experiment.h"
 #include "ruban/study.h"
 #include "ruban/linalg.h"
+#include "ruban/dist.h"
 
 #endif
