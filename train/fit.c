@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fit_dist.h"
 #include "metrics.h"
 
 /* ---- the rb_model adapter ---- */
@@ -28,7 +29,7 @@ static void set_mode(rb_trainable t, bool training)
 
 /* Loss and metric of a data set in evaluation mode. */
 static rb_status evaluate_k(rb_trainable t, const rb_dataset *data, rb_loss loss, rb_metric metric,
-                            int k, int64_t batch, double *loss_out, double *metric_out)
+                            int k, int64_t batch, double *loss_out, double *metric_out, rb_dist *d)
 {
     if (!t.forward || !data || !data->x || !data->y)
         return rb_error(RB_ERR_ARGUMENT, "rb_evaluate: model or data missing");
@@ -59,6 +60,7 @@ static rb_status evaluate_k(rb_trainable t, const rb_dataset *data, rb_loss loss
     }
     rb_batcher_free(b);
     if (st != RB_OK) return st;
+    if (rb__fit_dist_reduce(d, &loss_sum, &count, &acc) != RB_OK) return rb_last_status();
     if (loss_out) *loss_out = count ? loss_sum / (double)count : NAN;
     if (metric_out) *metric_out = metric_value(&acc);
     return RB_OK;
@@ -67,7 +69,7 @@ static rb_status evaluate_k(rb_trainable t, const rb_dataset *data, rb_loss loss
 rb_status rb_evaluate(rb_trainable t, const rb_dataset *data, rb_loss loss, rb_metric metric,
                       int64_t batch, double *loss_out, double *metric_out)
 {
-    return evaluate_k(t, data, loss, metric, 5, batch, loss_out, metric_out);
+    return evaluate_k(t, data, loss, metric, 5, batch, loss_out, metric_out, NULL);
 }
 
 rb_tensor *rb_predict(rb_trainable t, rb_tensor *x, int64_t batch)
@@ -257,6 +259,19 @@ rb_history *rb_fit(rb_trainable t, rb_optimizer *opt, const rb_dataset *train, r
         }
         return NULL;
     }
+    /* Across ranks: this rank's slices of the batches and of the validation rows, rank 0's
+     * weights; only rank 0 prints. */
+    rb_dataset val_shard = {0};
+    bool root = rb_dist_is_root(c.dist);
+    if (rb__fit_dist_begin(c.dist, t, opt, b, validation, &val_shard) != RB_OK) {
+        free(h);
+        rb_batcher_free(b);
+        if (held_out.x) {
+            rb_dataset_free(&fit_part);
+            rb_dataset_free(&held_out);
+        }
+        return NULL;
+    }
     h->metric = c.metric;
     h->has_validation = validation != NULL;
     bool failed = false, maximize = false;
@@ -266,7 +281,7 @@ rb_history *rb_fit(rb_trainable t, rb_optimizer *opt, const rb_dataset *train, r
         char title[96];
         snprintf(title, sizeof title, "%s%sepoch %d/%d", c.label ? c.label : "", c.label ? " " : "",
                  epoch, c.epochs);
-        rb_progress *bar = c.quiet || c.progress.fn
+        rb_progress *bar = c.quiet || c.progress.fn || !root
                                ? NULL
                                : rb_progress_begin(stdout, title, rb_batcher_num_batches(b));
         rb_progress_event event = {.epoch = epoch,
@@ -286,7 +301,7 @@ rb_history *rb_fit(rb_trainable t, rb_optimizer *opt, const rb_dataset *train, r
         int64_t seen = 0, steps = 0;
         rb_tensor *x, *y;
         while (rb_batcher_next(b, &x, &y)) {
-            if (c.drop_last && rb_tensor_dim(x, 0) < c.batch_size && steps > 0) continue;
+            if (c.drop_last && rb_batcher_batch_rows(b) < c.batch_size && steps > 0) continue;
             if (c.augment && rb_augment(x, c.augment, &augment_rng) != RB_OK) {
                 failed = true;
                 break;
@@ -305,6 +320,10 @@ rb_history *rb_fit(rb_trainable t, rb_optimizer *opt, const rb_dataset *train, r
             metric_add(&acc, out, y);
             seen += n;
             rb_tape_end(tape);
+            if (rb__fit_dist_gradients(c.dist, t.params, n, b) != RB_OK) {
+                failed = true;
+                break;
+            }
             if ((c.clip_value > 0 && rb_clip_grad_value(t.params, c.clip_value) != RB_OK) ||
                 (c.clip_norm > 0 && rb_clip_grad_norm(t.params, c.clip_norm) < 0)) {
                 failed = true;
@@ -313,7 +332,7 @@ rb_history *rb_fit(rb_trainable t, rb_optimizer *opt, const rb_dataset *train, r
             rb_optimizer_step(opt);
             if (c.scheduler) rb_scheduler_step(c.scheduler);
             steps++;
-            if (c.progress.fn) {
+            if (c.progress.fn && root) {
                 event.step = steps;
                 event.loss = loss_sum / (double)seen;
                 event.metric = metric_value(&acc);
@@ -328,6 +347,9 @@ rb_history *rb_fit(rb_trainable t, rb_optimizer *opt, const rb_dataset *train, r
                     rb_progress_update(bar, steps, "loss %.4f", loss_sum / (double)seen);
             }
         }
+        /* The others wait for this rank in the next collective: stop the job, naming it. */
+        if (failed && c.dist) rb_dist_fail(c.dist, rb_last_error());
+        if (!failed && rb__fit_dist_reduce(c.dist, &loss_sum, &seen, &acc) != RB_OK) failed = true;
         if (failed || !grow(h)) {
             failed = true;
             if (bar) rb_progress_end(bar, "failed: %s", rb_last_error());
@@ -339,9 +361,12 @@ rb_history *rb_fit(rb_trainable t, rb_optimizer *opt, const rb_dataset *train, r
         r->metric = metric_value(&acc);
         r->val_loss = r->val_metric = NAN;
         r->lr = rb_optimizer_lr(opt);
-        if (validation && evaluate_k(t, validation, c.loss, c.metric, c.top_k, 256, &r->val_loss,
-                                     &r->val_metric) != RB_OK)
+        /* Every rank evaluates its slice with rank 0's moving statistics (BatchNorm). */
+        if (validation && (rb_dist_broadcast_buffers(c.dist, t.params) != RB_OK ||
+                           evaluate_k(t, c.dist ? &val_shard : validation, c.loss, c.metric,
+                                      c.top_k, 256, &r->val_loss, &r->val_metric, c.dist) != RB_OK))
             failed = true;
+        if (failed && c.dist) rb_dist_fail(c.dist, rb_last_error());
         r->seconds = rb_now() - t0;
         /* Early stopping and plateaus watch one value. */
         double value = monitored(&c, r, validation != NULL, &maximize);
@@ -359,7 +384,7 @@ rb_history *rb_fit(rb_trainable t, rb_optimizer *opt, const rb_dataset *train, r
             since_best++;
         }
         if (c.scheduler) rb_scheduler_epoch_end(c.scheduler, value);
-        if (c.progress.fn) {
+        if (c.progress.fn && root) {
             event.epoch_end = true;
             event.step = steps;
             event.loss = r->loss;
@@ -384,7 +409,7 @@ rb_history *rb_fit(rb_trainable t, rb_optimizer *opt, const rb_dataset *train, r
         }
         if (c.patience > 0 && since_best >= c.patience && epoch < c.epochs) {
             h->stopped_early = true;
-            if (!c.quiet)
+            if (!c.quiet && root)
                 printf("early stopping after epoch %d: no improvement for %d epochs (best: epoch "
                        "%d)\n",
                        epoch, c.patience, h->best_epoch);
@@ -396,6 +421,8 @@ rb_history *rb_fit(rb_trainable t, rb_optimizer *opt, const rb_dataset *train, r
         h->restored = true;
     }
     snapshot_free(&best_weights);
+    if (!failed && rb_dist_broadcast_buffers(c.dist, t.params) != RB_OK) failed = true;
+    rb_dataset_free(&val_shard);
     set_mode(t, false);
     rb_batcher_free(b);
     if (held_out.x) {

@@ -19,6 +19,7 @@
 #include "ruban/augment.h"
 #include "ruban/base.h"
 #include "ruban/data.h"
+#include "ruban/dist.h"
 #include "ruban/error.h"
 #include "ruban/model.h"
 #include "ruban/optim.h"
@@ -106,6 +107,12 @@ typedef struct rb_fit_config {
     /* Told of each step and each epoch's end instead of the progress bar (an experiment's
      * run->progress shows which run it is and the time left; ruban/progress.h). */
     rb_progress_hook progress;
+    /* Data-parallel training (ruban/dist.h): every rank calls rb_fit with the same data and
+     * settings; batch_size is the global batch, each rank trains on its slice and the
+     * gradients are summed. Rank 0's weights and optimizer state are given to all first; only
+     * rank 0 prints or reports progress; the history's numbers are over all ranks. An error
+     * on one rank during training stops the job (rb_dist_fail). NULL: one process. */
+    rb_dist *dist;
 } rb_fit_config;
 
 typedef struct rb_epoch_record {
