@@ -130,6 +130,13 @@ rb_study *rb_study_new(int argc, char **argv, rb_study_info info)
     time_t now = time(NULL);
     struct tm local;
     if (localtime_r(&now, &local)) strftime(s->date, sizeof s->date, "%Y-%m-%d %H:%M %Z", &local);
+    /* Other programs running change the timings: the page says how busy the machine was. */
+    s->load = NAN;
+    FILE *loadavg = fopen("/proc/loadavg", "r");
+    if (loadavg) {
+        if (fscanf(loadavg, "%lf", &s->load) != 1) s->load = NAN;
+        fclose(loadavg);
+    }
     rb__study_parse_common(s);
     snprintf(s->dir, sizeof s->dir, "%s/%s/%s", s->out, s->seance, s->name);
     return s;

@@ -64,6 +64,7 @@ struct rb_study {
     /* The report. */
     double start;
     char date[64];
+    double load; /* the machine's load average when the study began (NaN: unknown) */
     int n_blocks, cap_blocks;
     rb__block *blocks;
     int n_verdicts, cap_verdicts;

@@ -183,8 +183,10 @@ char *rb__study_markdown(const rb_study *s, bool complete)
     cpu_name(cpu, sizeof cpu, &info);
     fprintf(f, "## How this page was made\n\n| | |\n|---|---|\n");
     fprintf(f, "| command | `%s` |\n", s->command);
-    fprintf(f, "| machine | %s; %d cores available, %d threads; BLIS %s kernels |\n", cpu,
-            info.num_cores, info.num_threads, info.blis_arch);
+    fprintf(f, "| machine | %s; %d cores available, %d thread%s; BLIS %s kernels", cpu,
+            info.num_cores, info.num_threads, info.num_threads > 1 ? "s" : "", info.blis_arch);
+    if (!isnan(s->load)) fprintf(f, "; load average %.2f at the start", s->load);
+    fprintf(f, " |\n");
     fprintf(f, "| date | %s |\n| duration | %s%s (%.1f s) |\n", s->date, took,
             complete ? "" : " so far", rb_now() - s->start);
     fprintf(f, "| runs | %d seed%s from seed %llu%s |\n", s->seeds, s->seeds > 1 ? "s" : "",
