@@ -35,6 +35,7 @@ rb_experiment *rb_experiment_new(rb_experiment_config cfg, rb_run_fn fn, void *u
         return NULL;
     }
     e->cfg = cfg;
+    if (!rb_dist_is_root(cfg.dist)) e->cfg.quiet = true; /* rank 0 speaks for the job */
     snprintf(e->name, sizeof e->name, "%s", cfg.name ? cfg.name : "experiment");
     snprintf(e->metric_label, sizeof e->metric_label, "%s", cfg.metric ? cfg.metric : "");
     if (cfg.dir)
@@ -265,7 +266,7 @@ static rb_status write_summary(const rb_experiment *e)
 static rb_status write_results(rb_experiment *e)
 {
     const rb_history *h0 = rb__first_history(e);
-    if (!h0) return RB_OK;
+    if (!h0 || !rb_dist_is_root(e->cfg.dist)) return RB_OK;
     snprintf(e->out_dir, sizeof e->out_dir, "%s%s", e->dir,
              e->cross_validated ? "/cross_validation" : "");
     rb_status st = make_dirs(e->out_dir);
@@ -371,6 +372,7 @@ static rb_run start_run(rb_experiment *e, int i, int repeat, int fold, const rb_
                     .validation = val,
                     .user_data = e->user_data,
                     .epochs = e->cfg.epochs,
+                    .dist = e->cfg.dist,
                     .progress = shown ? (rb_progress_hook){on_event, e} : (rb_progress_hook){0}};
 }
 

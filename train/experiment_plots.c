@@ -281,6 +281,7 @@ rb_status rb_experiment_plot_sweep(rb_experiment *e, rb_sweep_plot p)
     if (!h0)
         return rb_error(RB_ERR_STATE, "rb_experiment_plot_sweep: experiment %s has not run",
                         e->name);
+    if (!rb_dist_is_root(e->cfg.dist)) return RB_OK; /* rank 0 draws for the job */
     int ref = -1;
     for (int i = 0; i < e->n && ref < 0; i++)
         if (e->n_runs[i] && has_key(&e->configs[i], p.key)) ref = i;

@@ -69,6 +69,7 @@ typedef struct rb_run {
     int epochs;                /* the experiment's epoch budget (0: not set, the run decides) */
     rb_progress_hook progress; /* give it to rb_fit (.progress): shows the run, its epoch and
                                 * the time left */
+    rb_dist *dist;             /* the experiment's job: give it to rb_fit (.dist) */
 } rb_run;
 
 /* Trains one model for the run and returns its history (the experiment takes it), or NULL
@@ -85,6 +86,9 @@ typedef struct rb_experiment_config {
     uint64_t seed;      /* seed of the first repetition (default 1; then 2, 3, ...) */
     double noise;       /* seed-to-seed standard deviation of one run's final score assumed
                          * at least (what one seed cannot measure); 0: none */
+    rb_dist *dist;      /* data-parallel runs (ruban/dist.h): every rank runs the experiment,
+                         * each run gets the job (run->dist); only rank 0 prints and writes
+                         * the results folder */
 } rb_experiment_config;
 
 typedef struct rb_experiment rb_experiment;

@@ -341,6 +341,57 @@ static void only_rank_0_prints_progress(void **state)
         assert_string_equal(out, "");
 }
 
+static rb_history *experiment_run(const rb_run *run)
+{
+    rb_model *m = mlp(run->seed, 8, false);
+    rb_optimizer *opt = rb_sgd_new(rb_model_params(m),
+                                   (rb_sgd_config){.lr = rb_config_get(run->config, "lr", 0.1)});
+    rb_history *h = rb_fit(rb_trainable_of_model(m), opt, run->train,
+                           (rb_fit_config){.epochs = 2,
+                                           .batch_size = 16,
+                                           .seed = run->seed,
+                                           .metric = RB_METRIC_ACCURACY,
+                                           .validation = run->validation,
+                                           .progress = run->progress,
+                                           .dist = run->dist});
+    rb_optimizer_free(opt);
+    rb_model_free(m);
+    return h;
+}
+
+static bool exists(const char *path) { return access(path, F_OK) == 0; }
+
+/* Each rank names its own folder: only rank 0's gets written. */
+static void only_rank_0_writes_experiment_results(void **state)
+{
+    (void)state;
+    int r = rb_dist_rank(job);
+    char dir[128], file[160];
+    int pid = (int)getpid();
+    double p = pid;
+    CHECK_STATUS_OK(rb_dist_broadcast(job, &p, sizeof p, 0));
+    snprintf(dir, sizeof dir, "/tmp/ruban-mpi-exp-%d-rank%d", (int)p, r);
+    rb_dataset train = blobs(96, 12), val = blobs(30, 13);
+    rb_experiment *e = rb_experiment_new(
+        (rb_experiment_config){.name = "lr", .dir = dir, .quiet = true, .dist = job},
+        experiment_run, NULL);
+    CHECK_STATUS_OK(rb_experiment_add_values(e, "lr", 2, (double[]){0.1, 0.5}));
+    CHECK_STATUS_OK(rb_experiment_run(e, &train, &val));
+    snprintf(file, sizeof file, "%s/summary.md", dir);
+    assert_true(exists(file) == (r == 0));
+    assert_true(exists(dir) == (r == 0));
+    double final = rb_experiment_final(e, 1);
+    assert_true(same_everywhere(&final, sizeof final));
+    if (r == 0) {
+        char cmd[200];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+        assert_int_equal(system(cmd), 0);
+    }
+    rb_experiment_free(e);
+    rb_dataset_free(&train);
+    rb_dataset_free(&val);
+}
+
 static void checkpoints_of_a_job_load_in_one_process_and_back(void **state)
 {
     (void)state;
@@ -435,6 +486,7 @@ int main(int argc, char **argv)
         TEST(deterministic_mode_is_bit_identical_to_rank_order_sums),
         TEST(two_ranks_train_like_one_process),
         TEST(only_rank_0_prints_progress),
+        TEST(only_rank_0_writes_experiment_results),
         TEST(checkpoints_of_a_job_load_in_one_process_and_back),
         TEST(synchronised_batch_norm_uses_the_global_batch),
     };
