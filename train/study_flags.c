@@ -335,7 +335,7 @@ void rb_study_usage(const rb_study *s, FILE *f, bool full)
     snprintf(threads, sizeof threads, "%d, the cores available", rb_num_threads());
     snprintf(out, sizeof out, "results; the report goes to <out>/%s/%s/", s->seance, s->name);
     char quick[96];
-    snprintf(quick, sizeof quick, "a run of a few seconds on a subset, %d epochs (for tests)",
+    snprintf(quick, sizeof quick, "a few seconds on a subset, %d epochs, 1 thread (for tests)",
              s->info.quick_epochs > 0 ? s->info.quick_epochs : 2);
     flag_line(f, "--help, -h", "this text", NULL);
     flag_line(f, "--quick", quick, NULL);

@@ -23,11 +23,11 @@
  *         return rb_study_finish(s);       // limits, report.md, report.html, index.html
  *     }
  *
- * Common flags: --help, --quick (a few seconds on a subset: for tests), --epochs N, --seed N
- * (first seed), --seeds N (repetitions), --threads N, --out DIR (default results). A flag
- * takes its value as "--epochs 3" or "--epochs=3"; a boolean is "--name", "--no-name" or
- * "--name=yes|no". An unknown flag or a bad value is an error: the message and the usage line
- * on stderr, exit status 2.
+ * Common flags: --help, --quick (a few seconds on a subset, on one thread unless --threads
+ * says otherwise: for tests), --epochs N, --seed N (first seed), --seeds N (repetitions),
+ * --threads N, --out DIR (default results). A flag takes its value as "--epochs 3" or
+ * "--epochs=3"; a boolean is "--name", "--no-name" or "--name=yes|no". An unknown flag or a
+ * bad value is an error: the message and the usage line on stderr, exit status 2.
  */
 #ifndef RUBAN_STUDY_H
 #define RUBAN_STUDY_H
