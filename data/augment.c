@@ -138,8 +138,8 @@ rb_status rb_augment(rb_tensor *images, const rb_augment_config *c, rb_rng *rng)
     }
     p.draws = draws;
     int64_t per_image = p.h * p.w * p.ch;
-    rb__data_parallel_for(n, per_image > 0 ? (PARALLEL_GRAIN + per_image - 1) / per_image : 1,
-                          augment_images, &p);
+    rb_parallel_for(n, per_image > 0 ? (PARALLEL_GRAIN + per_image - 1) / per_image : 1,
+                    augment_images, &p);
     rb_tensor_mark_modified(images);
     free(draws);
     free(p.scratch);

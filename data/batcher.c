@@ -74,7 +74,7 @@ static void copy_rows(void *arg, int64_t begin, int64_t end)
 static void gather(const rb_tensor *src, rb_tensor *dst, const int64_t *rows)
 {
     gather_rows g = {src, dst, rows};
-    rb__data_parallel_for(rb_tensor_dim(dst, 0), GATHER_GRAIN, copy_rows, &g);
+    rb_parallel_for(rb_tensor_dim(dst, 0), GATHER_GRAIN, copy_rows, &g);
     rb_tensor_mark_modified(dst);
 }
 

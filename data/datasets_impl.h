@@ -19,22 +19,6 @@ rb_tensor *rb__rows_like(const rb_tensor *src, int64_t rows);
  * contiguous). Safe to call from several threads on different rows. */
 void rb__copy_row(rb_tensor *dst, int64_t i, const rb_tensor *src, int64_t r);
 
-/* Run fn(ctx, begin, end) over [0, n) in contiguous chunks of at least `grain` items, on
- * ruban's thread count. Callers write disjoint outputs, so results do not depend on it. */
-typedef void (*rb__range_fn)(void *ctx, int64_t begin, int64_t end);
-static inline void rb__data_parallel_for(int64_t n, int64_t grain, rb__range_fn fn, void *ctx)
-{
-    int64_t threads = rb_num_threads(), chunks = grain > 0 ? n / grain : n;
-    if (chunks > threads) chunks = threads;
-    if (chunks <= 1) {
-        if (n > 0) fn(ctx, 0, n);
-        return;
-    }
-#pragma omp parallel for num_threads((int)chunks) schedule(static, 1)
-    for (int64_t c = 0; c < chunks; c++)
-        fn(ctx, n * c / chunks, n * (c + 1) / chunks);
-}
-
 /* rb_data_find with one more system folder to search last (NULL: none). */
 rb_status rb__data_find_in(const char *set, const char *file, const char *dir,
                            const char *system_dir, char *out, size_t size);

@@ -54,6 +54,7 @@ static bool transposed_patches(const conv_plan *p) { return p->C <= 4; }
         const rb__geom *g = &p->g;                                                                 \
         const int64_t C = p->C, M = (n1 - n0) * p->rows;                                           \
         const T *x = p->x->data;                                                                   \
+        const int64_t step = g->sw * C;                                                            \
         for (int i = 0; i < g->kh; i++)                                                            \
             for (int j = 0; j < g->kw; j++) {                                                      \
                 int64_t shift = (int64_t)j * g->dw - g->pl;                                        \
@@ -75,8 +76,11 @@ static bool transposed_patches(const conv_plan *p) { return p->C <= 4; }
                             const T *row = x + ((n * g->H + y) * g->W + shift) * C + c;            \
                             for (int64_t ow = 0; ow < lo; ow++)                                    \
                                 dst[ow] = 0;                                                       \
-                            for (int64_t ow = lo; ow < hi; ow++)                                   \
-                                dst[ow] = row[ow * g->sw * C];                                     \
+                            if (step == 1) /* unit stride, one channel: a run of the row */        \
+                                memcpy(dst + lo, row + lo, sizeof(T) * (size_t)(hi - lo));         \
+                            else                                                                   \
+                                for (int64_t ow = lo; ow < hi; ow++)                               \
+                                    dst[ow] = row[ow * step];                                      \
                             for (int64_t ow = hi; ow < g->Wo; ow++)                                \
                                 dst[ow] = 0;                                                       \
                         }                                                                          \

@@ -151,6 +151,122 @@ POOL_UPDATE(double, fabs)
 MAX_POOL_ROWS(float, fabsf)
 MAX_POOL_ROWS(double, fabs)
 
+/* Windows that tile the image (stride = window, no padding, no dilation), the usual case. The
+ * window rows are merged first, then the columns, each over whole output rows (contiguous
+ * runs, which vectorise whatever the channel count). The winner is the general kernel's: the
+ * first in row-major window order, so a tie between columns goes to the smaller window row. */
+static bool windows_tile(const rb__geom *g)
+{
+    return g->sh == g->kh && g->sw == g->kw && g->dh == 1 && g->dw == 1 && g->pt == 0 &&
+           g->pb == 0 && g->pl == 0 && g->pr == 0;
+}
+
+/* The merges below are written for the vectoriser: restrict pointers, branch-free selects,
+ * and by_abs a constant in each inlined copy. */
+#define RB__INLINE static inline __attribute__((always_inline))
+#define MAX_POOL_TILED(T, FABS)                                                                    \
+    RB__INLINE bool wins_##T(T a, T b, bool by_abs)                                                \
+    {                                                                                              \
+        return ((by_abs ? FABS(a) > FABS(b) : a > b) | (a != a)) & (b == b);                       \
+    }                                                                                              \
+                                                                                                   \
+    /* v[k] = the winner of v[k] (earlier rows) and x[k] (row i), row[k] its row. */               \
+    RB__INLINE void merge_row_##T(T *restrict v, int32_t *restrict row, const T *restrict x,       \
+                                  int64_t n, int32_t i, bool by_abs)                               \
+    {                                                                                              \
+        if (row)                                                                                   \
+            for (int64_t k = 0; k < n; k++) {                                                      \
+                T a = x[k], b = v[k];                                                              \
+                bool take = wins_##T(a, b, by_abs);                                                \
+                v[k] = take ? a : b;                                                               \
+                row[k] = take ? i : row[k];                                                        \
+            }                                                                                      \
+        else                                                                                       \
+            for (int64_t k = 0; k < n; k++) {                                                      \
+                T a = x[k], b = v[k];                                                              \
+                v[k] = wins_##T(a, b, by_abs) ? a : b;                                             \
+            }                                                                                      \
+    }                                                                                              \
+                                                                                                   \
+    /* best[k] = the winner of best[k] and its column-j neighbour a[k] (rows arow, brow); a        \
+     * tie goes to the smaller row, then to the earlier column. */                                 \
+    RB__INLINE void merge_col_##T(T *restrict best, int32_t *restrict brow,                        \
+                                  int32_t *restrict bcol, const T *restrict a,                     \
+                                  const int32_t *restrict arow, int64_t n, int32_t j, bool by_abs) \
+    {                                                                                              \
+        if (brow)                                                                                  \
+            for (int64_t k = 0; k < n; k++) {                                                      \
+                T x = a[k], b = best[k];                                                           \
+                bool ahead = wins_##T(x, b, by_abs), behind = wins_##T(b, x, by_abs);              \
+                bool take = ahead | (!behind & (arow[k] < brow[k]));                               \
+                best[k] = take ? x : b;                                                            \
+                brow[k] = take ? arow[k] : brow[k];                                                \
+                bcol[k] = take ? j : bcol[k];                                                      \
+            }                                                                                      \
+        else                                                                                       \
+            for (int64_t k = 0; k < n; k++) {                                                      \
+                T x = a[k], b = best[k];                                                           \
+                best[k] = wins_##T(x, b, by_abs) ? x : b;                                          \
+            }                                                                                      \
+    }                                                                                              \
+                                                                                                   \
+    RB__INLINE void max_pool_tiled_row_##T(                                                        \
+        const pool_plan *p, int64_t r, T *restrict v, T *restrict h, int32_t *restrict vrow,       \
+        int32_t *restrict hrow, int32_t *restrict hcol, bool by_abs)                               \
+    {                                                                                              \
+        const rb__geom *g = &p->g;                                                                 \
+        const int64_t C = p->C, kw = g->kw, span = g->Wo * kw * C, live = span - (kw - 1) * C;     \
+        int64_t n = r / g->Ho, top = (r % g->Ho) * g->kh;                                          \
+        const T *x = (const T *)p->x + (n * g->H + top) * g->W * C;                                \
+        memcpy(v, x, sizeof(T) * (size_t)span);                                                    \
+        if (vrow) memset(vrow, 0, sizeof(int32_t) * (size_t)span);                                 \
+        for (int i = 1; i < g->kh; i++)                                                            \
+            merge_row_##T(v, vrow, x + i * g->W * C, span, i, by_abs);                             \
+        /* Columns: column j folded onto position k - j C; only window starts are kept. */         \
+        memcpy(h, v, sizeof(T) * (size_t)live);                                                    \
+        if (vrow) {                                                                                \
+            memcpy(hrow, vrow, sizeof(int32_t) * (size_t)live);                                    \
+            memset(hcol, 0, sizeof(int32_t) * (size_t)live);                                       \
+        }                                                                                          \
+        for (int j = 1; j < kw; j++)                                                               \
+            merge_col_##T(h, vrow ? hrow : NULL, hcol, v + j * C, vrow ? vrow + j * C : NULL,      \
+                          live, j, by_abs);                                                        \
+        T *y = (T *)p->y + r * g->Wo * C;                                                          \
+        for (int64_t ow = 0; ow < g->Wo; ow++)                                                     \
+            for (int64_t c = 0; c < C; c++)                                                        \
+                y[ow * C + c] = h[ow * kw * C + c];                                                \
+        if (vrow) {                                                                                \
+            int64_t *where = p->where + r * g->Wo * C;                                             \
+            for (int64_t ow = 0; ow < g->Wo; ow++)                                                 \
+                for (int64_t c = 0; c < C; c++) {                                                  \
+                    int64_t k = ow * kw * C + c;                                                   \
+                    where[ow * C + c] =                                                            \
+                        ((n * g->H + top + hrow[k]) * g->W + ow * kw + hcol[k]) * C + c;           \
+                }                                                                                  \
+        }                                                                                          \
+    }                                                                                              \
+                                                                                                   \
+    static void max_pool_tiled_##T(void *arg, int64_t begin, int64_t end)                          \
+    {                                                                                              \
+        const pool_plan *p = arg;                                                                  \
+        const int64_t span = p->g.Wo * p->g.kw * p->C;                                             \
+        const bool track = p->where != NULL;                                                       \
+        rb__arena *scratch = rb__scratch_arena();                                                  \
+        rb__arena_mark mark = rb__arena_get_mark(scratch);                                         \
+        T *v = rb__scratch(2 * sizeof(T) * (size_t)span), *h = v ? v + span : NULL;                \
+        int32_t *vrow = track ? rb__scratch(3 * sizeof(int32_t) * (size_t)span) : NULL;            \
+        int32_t *hrow = vrow ? vrow + span : NULL, *hcol = vrow ? vrow + 2 * span : NULL;          \
+        if (!v || (track && !vrow)) return;                                                        \
+        for (int64_t r = begin; r < end; r++)                                                      \
+            if (p->mode == POOL_MAX_ABS)                                                           \
+                max_pool_tiled_row_##T(p, r, v, h, vrow, hrow, hcol, true);                        \
+            else                                                                                   \
+                max_pool_tiled_row_##T(p, r, v, h, vrow, hrow, hcol, false);                       \
+        rb__arena_release(scratch, mark);                                                          \
+    }
+MAX_POOL_TILED(float, fabsf)
+MAX_POOL_TILED(double, fabs)
+
 rb_status rb__fwd_max_pool2d(rb_node *n)
 {
     rb_tensor *x = rb__contiguous(n->in[0]), *y = n->out;
@@ -168,8 +284,10 @@ rb_status rb__fwd_max_pool2d(rb_node *n)
                    x->shape[3],
                    (int)n->attrs.i[10]};
     int64_t rows = y->shape[0] * y->shape[1];
-    rb__parallel_for(rows, RB__GRAIN / (y->size / (rows ? rows : 1) + 1) + 1,
-                     x->dtype == RB_F32 ? max_pool_rows_float : max_pool_rows_double, &p);
+    bool f32 = x->dtype == RB_F32;
+    rb__range_fn kernel = windows_tile(&p.g) ? (f32 ? max_pool_tiled_float : max_pool_tiled_double)
+                                             : (f32 ? max_pool_rows_float : max_pool_rows_double);
+    rb__parallel_for(rows, RB__GRAIN / (y->size / (rows ? rows : 1) + 1) + 1, kernel, &p);
     return RB_OK;
 }
 

@@ -1,7 +1,6 @@
 /* The optimizer interface: one step is an elementwise pass over the store's slabs, split
  * across threads (each element's update is independent, so results never depend on the
  * thread count). */
-#include <omp.h>
 #include <stdlib.h>
 
 #include "optimizer.h"
@@ -51,24 +50,18 @@ void rb_optimizer_set_steps(rb_optimizer *opt, int64_t steps)
 /* Below this many values per thread the step stays on one thread. */
 enum { STEP_GRAIN = 65536 };
 
+static void update_range(void *opt, int64_t begin, int64_t end)
+{
+    ((rb_optimizer *)opt)->update(opt, begin, end);
+}
+
 rb_status rb_optimizer_step(rb_optimizer *opt)
 {
     if (!opt) return rb_error(RB_ERR_ARGUMENT, "rb_optimizer_step: optimizer is NULL");
     int64_t n = rb_tensor_size(rb_params_flat_values(opt->params));
     opt->steps++;
     if (opt->prepare) opt->prepare(opt);
-    int nt = rb_num_threads();
-    int64_t max_threads = n / STEP_GRAIN;
-    if (nt > max_threads) nt = (int)(max_threads > 1 ? max_threads : 1);
-    if (nt <= 1) {
-        opt->update(opt, 0, n);
-    } else {
-#pragma omp parallel num_threads(nt)
-        {
-            int t = omp_get_thread_num(), T = omp_get_num_threads();
-            opt->update(opt, n * t / T, n * (t + 1) / T);
-        }
-    }
+    rb_parallel_for(n, STEP_GRAIN, update_range, opt);
     rb_params_touch(opt->params);
     return RB_OK;
 }

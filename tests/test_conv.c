@@ -256,6 +256,65 @@ static void pooling_equals_the_direct_definition(void **state)
     }
 }
 
+/* The first winner in row-major window order takes the value and the gradient, also on ties
+ * and NaNs (a NaN wins and stays), for the tiled kernel (stride = window) and the general one. */
+static void check_pool_ties(rb_dtype dt, bool by_abs, int k, rb_window2d win)
+{
+    const int64_t H = 6, W = 8, C = 3;
+    rb_rng rng = rb_rng_make(21);
+    rb_tensor *x = rb_tensor_empty(dt, RB_SHAPE(1, H, W, C));
+    for (int64_t i = 0; i < H * W * C; i++) { /* few distinct values: many ties */
+        double v = (double)rb_rng_below(&rng, 3) - 1;
+        rb_tensor_set_flat(x, i, rb_rng_below(&rng, 17) == 0 ? NAN : v);
+    }
+    rb_tape *tape = rb_tape_begin(RB_TAPE_DEFAULT);
+    rb_tape_watch(tape, x);
+    rb_tensor *y = by_abs ? rb_max_abs_pool2d(x, k, k, win) : rb_max_pool2d(x, k, k, win);
+    rb_tensor *dx = rb_tape_gradient1(tape, rb_sum(y, RB_ALL_AXES, false), x);
+    CHECK_OK(dx);
+    geo g = geometry(H, W, k, k, win, true);
+    rb_tensor *want = rb_tensor_zeros(RB_F64, RB_SHAPE(1, H, W, C));
+    for (int64_t oh = 0; oh < g.Ho; oh++)
+        for (int64_t ow = 0; ow < g.Wo; ow++)
+            for (int64_t c = 0; c < C; c++) {
+                double best = NAN;
+                int64_t at = -1;
+                for (int i = 0; i < k; i++)
+                    for (int j = 0; j < k; j++) {
+                        int64_t r = oh * g.sh + i - g.pt, q = ow * g.sw + j - g.pl;
+                        if (r < 0 || r >= H || q < 0 || q >= W) continue;
+                        double v = at4(x, 0, r, q, c);
+                        bool wins =
+                            at < 0 || (!isnan(best) &&
+                                       (isnan(v) || (by_abs ? fabs(v) > fabs(best) : v > best)));
+                        if (wins) best = v, at = (r * W + q) * C + c;
+                    }
+                double got = at4(y, 0, oh, ow, c);
+                if (!(got == best || (isnan(got) && isnan(best))))
+                    fail_msg("%s %dx%d at (%lld,%lld,%lld): %g, want %g",
+                             by_abs ? "max-abs" : "max", k, k, (long long)oh, (long long)ow,
+                             (long long)c, got, best);
+                rb_tensor_set_flat(want, at, rb_tensor_get_flat(want, at) + 1);
+            }
+    for (int64_t i = 0; i < H * W * C; i++)
+        if (rb_tensor_get_flat(dx, i) != rb_tensor_get_flat(want, i))
+            fail_msg("%s %dx%d: gradient %g at %lld, want %g", by_abs ? "max-abs" : "max", k, k,
+                     rb_tensor_get_flat(dx, i), (long long)i, rb_tensor_get_flat(want, i));
+    rb_tape_end(tape);
+}
+
+static void pooling_winners_are_the_first_on_ties_and_nans(void **state)
+{
+    (void)state;
+    for (int abs = 0; abs < 2; abs++)
+        for (rb_dtype dt = RB_F32; dt <= RB_F64; dt++) {
+            check_pool_ties(dt, abs, 2, (rb_window2d){0});                /* tiled */
+            check_pool_ties(dt, abs, 3, (rb_window2d){0});                /* tiled, 3x3 */
+            check_pool_ties(dt, abs, 2, (rb_window2d){.stride = {1, 1}}); /* overlapping */
+            check_pool_ties(dt, abs, 3, (rb_window2d){.stride = {2, 2}, .padding = RB_PAD_SAME});
+        }
+}
+
 static void global_pooling_and_upsampling(void **state)
 {
     (void)state;
@@ -322,6 +381,7 @@ int main(int argc, char **argv)
         TEST(transposed_convolution_equals_its_definition),
         TEST(transposed_convolution_is_the_adjoint_of_convolution),
         TEST(pooling_equals_the_direct_definition),
+        TEST(pooling_winners_are_the_first_on_ties_and_nans),
         TEST(global_pooling_and_upsampling),
         TEST(im2col_and_col2im_are_adjoint),
         TEST(impossible_shapes_are_refused_clearly),

@@ -1,8 +1,13 @@
 /* Runtime: BLIS kernel choice for CPUs we cannot run on, threads, random numbers. */
 #include <blis.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "blis_arch.h"
+#include "parallel.h"
 #include "testutil.h"
 
 static rb__cpu cpu_with(rb__cpu_vendor vendor, unsigned family, unsigned model, bool avx2,
@@ -107,6 +112,90 @@ static void one_setting_sets_the_thread_count(void **state)
     rb_set_num_threads(before);
 }
 
+/* What fn wrote to stderr. */
+static char *stderr_of(void (*fn)(void *), void *arg)
+{
+    fflush(stderr);
+    FILE *tmp = tmpfile();
+    int saved = dup(2);
+    dup2(fileno(tmp), 2);
+    fn(arg);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    long size = ftell(tmp);
+    rewind(tmp);
+    char *text = calloc(1, (size_t)size + 1);
+    if (fread(text, 1, (size_t)size, tmp) != (size_t)size) text[0] = '\0';
+    fclose(tmp);
+    return text;
+}
+
+static void ask_for_threads(void *n) { rb_set_num_threads(*(int *)n); }
+
+static void a_request_above_the_cores_is_capped_with_one_warning(void **state)
+{
+    (void)state;
+    int before = rb_num_threads(), cores = rb__cores(), ask = cores + 997;
+    char *said = stderr_of(ask_for_threads, &ask);
+    assert_int_equal(rb_num_threads(), cores);
+    assert_int_equal(bli_thread_get_num_threads(), cores);
+    char expect[160];
+    snprintf(expect, sizeof expect, "asks for %d threads; this process may use %d cores, using %d",
+             ask, cores, cores);
+    if (!strstr(said, expect)) fail_msg("stderr: '%s', expected '%s'", said, expect);
+    assert_non_null(strchr(said, '\n'));
+    assert_null(strchr(strchr(said, '\n') + 1, '\n')); /* one line */
+    free(said);
+    said = stderr_of(ask_for_threads, &ask); /* said once per value */
+    assert_string_equal(said, "");
+    free(said);
+    rb_set_num_threads(before);
+}
+
+static void threads_leave_the_cores_other_processes_use_alone(void **state)
+{
+    (void)state;
+    assert_int_equal(rb__threads_fit(0.0, 2, 2), 2); /* quiet */
+    assert_int_equal(rb__threads_fit(0.1, 2, 2), 2); /* background noise */
+    assert_int_equal(rb__threads_fit(0.7, 2, 2), 1); /* one core mostly taken */
+    assert_int_equal(rb__threads_fit(2.0, 2, 2), 1); /* every core taken: still one */
+    assert_int_equal(rb__threads_fit(3.5, 8, 8), 4);
+    assert_int_equal(rb__threads_fit(0.0, 8, 3), 3);  /* never above the setting */
+    assert_int_equal(rb__threads_fit(-0.2, 2, 2), 2); /* rounding in the measurement */
+}
+
+static void busy_processes_take_threads_away_until_told_not_to(void **state)
+{
+    (void)state;
+    int cores = rb__cores();
+    if (cores < 2) skip(); /* one thread already */
+    int before = rb_num_threads();
+    rb_set_num_threads(0);
+    pid_t busy[64];
+    int n = cores < 64 ? cores : 64;
+    for (int i = 0; i < n; i++)
+        if ((busy[i] = fork()) == 0)
+            for (volatile unsigned long spin = 0;; spin++) {
+            }
+    int fewest = cores;
+    for (int tries = 0; tries < 60 && fewest == cores; tries++) { /* up to 3 s */
+        nanosleep(&(struct timespec){0, 50000000}, NULL);
+        int now = rb_num_threads_now();
+        if (now < fewest) fewest = now;
+    }
+    rb_set_adaptive_threads(false);
+    int without = rb_num_threads_now();
+    rb_set_adaptive_threads(true);
+    for (int i = 0; i < n; i++) {
+        kill(busy[i], SIGKILL);
+        waitpid(busy[i], NULL, 0);
+    }
+    rb_set_num_threads(before);
+    assert_true(fewest < cores);
+    assert_int_equal(without, cores);
+}
+
 static void the_same_seed_gives_the_same_numbers(void **state)
 {
     (void)state;
@@ -193,6 +282,9 @@ int main(int argc, char **argv)
         TEST(an_old_cpu_without_simd_stays_generic),
         TEST(this_machine_runs_fast_kernels_and_says_why),
         TEST(one_setting_sets_the_thread_count),
+        TEST(a_request_above_the_cores_is_capped_with_one_warning),
+        TEST(threads_leave_the_cores_other_processes_use_alone),
+        TEST(busy_processes_take_threads_away_until_told_not_to),
         TEST(the_same_seed_gives_the_same_numbers),
         TEST(random_fills_do_not_depend_on_the_thread_count),
         TEST(normal_and_uniform_have_the_right_moments),

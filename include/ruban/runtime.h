@@ -16,6 +16,7 @@
 #ifndef RUBAN_RUNTIME_H
 #define RUBAN_RUNTIME_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 #include "ruban/base.h"
@@ -24,11 +25,25 @@
 extern "C" {
 #endif
 
-/* Number of threads for ruban's loops and BLIS (n >= 1; n == 0 restores the default).
- * Returns the previous value. */
+/* Number of threads for ruban's loops and BLIS (n >= 1; n == 0 restores the default, the
+ * cores the process may run on). A request above those cores is capped to them, with a
+ * one-line warning on stderr. Returns the previous setting. */
 RB_API int rb_set_num_threads(int n);
-/* Current thread count. */
+/* The thread setting (after the cap). */
 RB_API int rb_num_threads(void);
+/* Threads the next parallel loop will use: the setting, reduced while other processes keep
+ * the cores busy (measured over 0.2 s windows), because a loop whose threads wait for a
+ * descheduled one runs slower than on one thread. Results never depend on it. */
+RB_API int rb_num_threads_now(void);
+/* Turn that reduction off (false) or on (true, the default; RUBAN_ADAPTIVE_THREADS=0 in the
+ * environment starts with it off). Returns the previous state. */
+RB_API bool rb_set_adaptive_threads(bool on);
+
+/* fn(ctx, begin, end) over [0, n) in contiguous chunks of at least grain items, one chunk per
+ * thread (rb_num_threads_now()); on one thread when called inside another parallel loop.
+ * Chunks must write disjoint outputs so that the result does not depend on the thread count. */
+typedef void (*rb_range_fn)(void *ctx, int64_t begin, int64_t end);
+RB_API void rb_parallel_for(int64_t n, int64_t grain, rb_range_fn fn, void *ctx);
 
 /* Monotonic clock in seconds, for timing loops. */
 RB_API double rb_now(void);
@@ -47,8 +62,9 @@ typedef struct rb_runtime_info {
     char blis_arch[32];   /* kernel set BLIS uses, e.g. "zen3", "skx", "generic" */
     char blis_would[32];  /* what BLIS alone would have picked */
     char arch_reason[96]; /* why blis_arch was chosen */
-    int num_threads;
-    int num_cores;
+    int num_threads; /* the setting */
+    int threads_now; /* what the next loop uses (fewer while other processes are busy) */
+    int num_cores;   /* cores the process may run on */
 } rb_runtime_info;
 
 /* Fill info (initialises the runtime). */

@@ -101,7 +101,7 @@ static void gemm(rb_dtype dtype, rb__mat a, bool ta, rb__mat b, bool tb, rb__mat
         /* A runtime object per call: the global thread count, and the sup choice. */
         rntm_t rntm;
         bli_rntm_init_from_global(&rntm);
-        if (serial) bli_rntm_set_num_threads(1, &rntm);
+        bli_rntm_set_num_threads(serial ? 1 : rb__threads(), &rntm);
         bool sup = use_sup(a, m, n, k);
         if (sup && b.cs != 1 && b.rows * b.cols <= SUP_B_COPY_LIMIT) b = packed_copy(dtype, b, &hb);
         if (sup)

@@ -5,14 +5,22 @@
 
 #include <stdint.h>
 
+#include "ruban/runtime.h"
+
 /* Below this many elements per thread a loop stays on one thread: forking costs more. */
 #define RB__GRAIN 32768
 
-typedef void (*rb__range_fn)(void *ctx, int64_t begin, int64_t end);
+typedef rb_range_fn rb__range_fn;
 
-/* Thread count for ruban's loops (initialises the runtime on first use). */
+/* Threads for the next loop (initialises the runtime on first use): rb_num_threads_now(). */
 int rb__threads(void);
+/* The thread setting's init (from the runtime's) and the cores the process may use. */
+void rb__threads_init(void);
+int rb__cores(void);
+/* Threads that leave alone the `others` cores (a fraction) other processes keep busy, out of
+ * `cores`, for a setting of `want`: at least 1. */
+int rb__threads_fit(double others, int cores, int want);
 /* Run fn over [0, n) split in contiguous chunks of at least `grain` items across threads. */
-void rb__parallel_for(int64_t n, int64_t grain, rb__range_fn fn, void *ctx);
+#define rb__parallel_for rb_parallel_for
 
 #endif
