@@ -121,6 +121,85 @@ static void float32_convolution_matches_float64(void **state)
     assert_true(err < 1e-5);
 }
 
+/* float32 forward, input gradient and weight gradient against float64 (whose kernels are
+ * patches + GEMM), for shapes that exercise the float32 direct kernels' edges: one input
+ * channel, output channels not a multiple of the vector width or above two vectors, output
+ * rows narrower than a tile, asymmetric padding, bias and the ReLU epilogue. */
+static void check_conv32(int64_t H, int64_t W, int64_t cin, int64_t cout, int k, rb_window2d win,
+                         bool relu)
+{
+    rb_rng rng = rb_rng_make((uint64_t)(H * 7 + cin * 3 + cout));
+    rb_tensor *x = random_tensor(RB_F64, RB_SHAPE(3, H, W, cin), &rng);
+    rb_tensor *w = random_tensor(RB_F64, RB_SHAPE(k, k, cin, cout), &rng);
+    rb_tensor *b = random_tensor(RB_F64, RB_SHAPE(cout), &rng);
+    rb_tensor *in64[3] = {x, w, b}, *in32[3], *g64[3], *g32[3], *y[2];
+    for (int i = 0; i < 3; i++)
+        in32[i] = rb_cast(in64[i], RB_F32);
+    /* One tape at a time (a tape inside another would record the backward, which then takes
+     * its differentiable path); what each computes is kept in the test's scope. */
+    rb_tensor *v = NULL; /* a fixed direction: the gradients of <y, v> are compared */
+    for (int prec = 0; prec < 2; prec++) {
+        rb_tensor **in = prec ? in32 : in64, **grads = prec ? g32 : g64;
+        rb_tape *tape = rb_tape_begin(RB_TAPE_DEFAULT);
+        for (int i = 0; i < 3; i++)
+            rb_tape_watch(tape, in[i]);
+        rb_tensor *out = relu ? rb_conv2d_ex(in[0], in[1], in[2], win, RB_EPILOGUE_RELU)
+                              : rb_conv2d(in[0], in[1], in[2], win);
+        rb_tensor *dir = v ? rb_cast(v, RB_F32) : rb_tanh(rb_mul_scalar(rb_stop_gradient(out), 3));
+        rb_tape_gradient(tape, rb_sum(rb_mul(out, dir), RB_ALL_AXES, false), 3, in, grads);
+        rb_tensor *keep[4] = {out, grads[0], grads[1], grads[2]}, *kept[4];
+        for (int i = 0; i < 4; i++) {
+            CHECK_OK(keep[i]);
+            kept[i] = rb_tensor_empty_persistent(rb_tensor_dtype(keep[i]), rb_tensor_ndim(keep[i]),
+                                                 rb_tensor_shape(keep[i]));
+            rb_tensor_assign(kept[i], keep[i]);
+        }
+        if (!v) {
+            v = rb_tensor_empty_persistent(RB_F64, rb_tensor_ndim(out), rb_tensor_shape(out));
+            rb_tensor_assign(v, dir);
+        }
+        rb_tape_end(tape);
+        y[prec] = kept[0];
+        for (int i = 0; i < 3; i++)
+            grads[i] = kept[i + 1];
+    }
+    const char *what[4] = {"output", "input gradient", "kernel gradient", "bias gradient"};
+    rb_tensor *a[4] = {y[1], g32[0], g32[1], g32[2]}, *e[4] = {y[0], g64[0], g64[1], g64[2]};
+    for (int i = 0; i < 4; i++) {
+        CHECK_OK(a[i]);
+        double scale = rb_tensor_item(rb_max(rb_abs(e[i]), RB_ALL_AXES, false)) + 1;
+        double err =
+            rb_tensor_item(rb_max(rb_abs(rb_sub(rb_cast(a[i], RB_F64), e[i])), RB_ALL_AXES, false));
+        if (!(err <= 2e-5 * scale))
+            fail_msg("%lldx%lld, %lld->%lld channels, %dx%d: float32 %s off by %g (scale %g)",
+                     (long long)H, (long long)W, (long long)cin, (long long)cout, k, k, what[i],
+                     err, scale);
+    }
+    for (int i = 0; i < 3; i++) {
+        rb_tensor_free(g64[i]);
+        rb_tensor_free(g32[i]);
+    }
+    rb_tensor_free(y[0]);
+    rb_tensor_free(y[1]);
+    rb_tensor_free(v);
+}
+
+static void float32_convolution_and_gradients_match_float64(void **state)
+{
+    (void)state;
+    rb_window2d same = {.padding = RB_PAD_SAME}, valid = {0};
+    check_conv32(28, 28, 1, 6, 5, same, true);   /* LeNet's first layer */
+    check_conv32(14, 14, 6, 16, 5, valid, true); /* its second: rows of 10 pixels */
+    check_conv32(9, 9, 16, 16, 3, same, false);
+    check_conv32(7, 11, 3, 20, 3, same, true);  /* 16 + 4 output channels */
+    check_conv32(6, 6, 5, 40, 3, valid, false); /* 16 + 16 + 8 */
+    check_conv32(5, 3, 2, 7, 3, valid, true);   /* rows of one pixel */
+    check_conv32(8, 8, 4, 9, 4, same, true);    /* an even kernel: asymmetric padding */
+    check_conv32(8, 9, 2, 5, 3, (rb_window2d){.padding = RB_PAD_EXPLICIT, .pad = {2, 0, 1, 2}},
+                 false);
+    check_conv32(10, 10, 3, 8, 3, (rb_window2d){.stride = {2, 2}, .padding = RB_PAD_SAME}, true);
+}
+
 static void conv1d_equals_the_direct_definition(void **state)
 {
     (void)state;
@@ -377,6 +456,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         TEST(conv2d_equals_the_direct_definition),
         TEST(float32_convolution_matches_float64),
+        TEST(float32_convolution_and_gradients_match_float64),
         TEST(conv1d_equals_the_direct_definition),
         TEST(transposed_convolution_equals_its_definition),
         TEST(transposed_convolution_is_the_adjoint_of_convolution),
