@@ -1,10 +1,12 @@
-/* Shared by the benchmarks: timing, sgemm peak, argument parsing. Public API only. */
+/* Shared by the benchmarks: command line, the timed training loop, sgemm peak, peak memory and
+ * the one result line scripts/bench.sh reads. Public API only. */
 #ifndef RUBAN_BENCH_COMMON_H
 #define RUBAN_BENCH_COMMON_H
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <ruban.h>
 
@@ -14,6 +16,81 @@ static inline void bench_die_on_error(rb_status status, const char *message, voi
     fprintf(stderr, "bench error (%s): %s\n", rb_status_name(status), message);
     exit(1);
 }
+
+/* ---- command line: every benchmark takes the same flags, and --help ---- */
+
+typedef struct bench_options {
+    const char *model;   /* one of the benchmark's models */
+    int threads;         /* 1 by default (scripts/bench.sh asks for each count); 0: ruban's */
+    long steps, repeats; /* `repeats` timed runs of `steps` steps; the median is reported */
+    long batch;
+    bool profile; /* print the per-op profile of the timed steps */
+} bench_options;
+
+/* Parse argv into o (holding the defaults); models lists the accepted --model values (NULL
+ * for none). Prints usage and exits 0 on --help, 2 on anything unknown or malformed. */
+static inline void bench_parse(int argc, char **argv, const char *about, const char *const *models,
+                               bench_options *o)
+{
+    char usage[1024];
+    int at = snprintf(usage, sizeof usage, "usage: %s", argv[0]);
+    if (models) {
+        at += snprintf(usage + at, sizeof usage - (size_t)at, " [--model ");
+        for (int i = 0; models[i]; i++)
+            at += snprintf(usage + at, sizeof usage - (size_t)at, "%s%s", i ? "|" : "", models[i]);
+        at += snprintf(usage + at, sizeof usage - (size_t)at, "]");
+    }
+    snprintf(usage + at, sizeof usage - (size_t)at,
+             " [--threads N] [--steps N] [--repeats N] [--batch N] [--profile 0|1] [--info]");
+    for (int i = 1; i < argc; i++) {
+        const char *flag = argv[i], *value = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(flag, "--help") == 0 || strcmp(flag, "-h") == 0) {
+            printf("%s\n\n%s\n\n  --model     workload (default %s)\n  --threads   threads "
+                   "(default %d; 0: ruban's default, the cores available)\n  --steps     steps per "
+                   "timed run (default %ld)\n  --repeats   "
+                   "timed runs; the median is reported (default %ld)\n  --batch     minibatch "
+                   "size (default %ld)\n  --profile   1: print the per-op profile\n  --info      "
+                   "print the CPU, BLIS kernels and threads ruban uses, and exit\n\nPrints one "
+                   "line: workload, threads, samples/s, GFLOPS, sgemm peak, fraction of peak, peak "
+                   "resident memory.\n",
+                   usage, about, o->model ? o->model : "-", o->threads, o->steps, o->repeats,
+                   o->batch);
+            exit(0);
+        }
+        if (strcmp(flag, "--info") == 0) { /* what ruban runs on: CPU, BLIS kernels, threads */
+            rb_runtime_print_info(stdout);
+            exit(0);
+        }
+        char *end = NULL;
+        long v = value ? strtol(value, &end, 10) : 0;
+        bool number = value && *value && end && *end == '\0';
+        bool ok = value != NULL;
+        if (strcmp(flag, "--model") == 0 && models && value) {
+            ok = false;
+            for (int k = 0; models[k]; k++)
+                if (strcmp(value, models[k]) == 0) o->model = models[k], ok = true;
+        } else if (strcmp(flag, "--threads") == 0 && number && v >= 1 && v <= 4096)
+            o->threads = (int)v;
+        else if (strcmp(flag, "--steps") == 0 && number && v >= 1)
+            o->steps = v;
+        else if (strcmp(flag, "--repeats") == 0 && number && v >= 1 && v <= 100)
+            o->repeats = v;
+        else if (strcmp(flag, "--batch") == 0 && number && v >= 1)
+            o->batch = v;
+        else if (strcmp(flag, "--profile") == 0 && number)
+            o->profile = v != 0;
+        else
+            ok = false;
+        if (!ok) {
+            fprintf(stderr, "%s: bad or unknown option '%s%s%s'\n%s\n", argv[0], flag,
+                    value ? " " : "", value ? value : "", usage);
+            exit(2);
+        }
+        i++;
+    }
+}
+
+/* ---- measurements ---- */
 
 /* GFLOPS of a large float32 matrix product through ruban (BLIS sgemm), best of a few runs:
  * the machine's practical peak at the current thread count. */
@@ -37,10 +114,10 @@ static inline double bench_sgemm_peak_gflops(int64_t n)
 }
 
 /* Median of n values (sorts them). */
-static inline double bench_median(double *v, int n)
+static inline double bench_median(double *v, long n)
 {
-    for (int i = 1; i < n; i++)
-        for (int j = i; j > 0 && v[j - 1] > v[j]; j--) {
+    for (long i = 1; i < n; i++)
+        for (long j = i; j > 0 && v[j - 1] > v[j]; j--) {
             double t = v[j];
             v[j] = v[j - 1];
             v[j - 1] = t;
@@ -48,12 +125,79 @@ static inline double bench_median(double *v, int n)
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-/* "--name value" integer option, or the default. */
-static inline long bench_arg(int argc, char **argv, const char *name, long fallback)
+/* Peak resident memory of the process so far, in MB. */
+static inline double bench_peak_rss_mb(void)
 {
-    for (int i = 1; i + 1 < argc; i++)
-        if (strcmp(argv[i], name) == 0) return strtol(argv[i + 1], NULL, 10);
-    return fallback;
+    struct rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return (double)u.ru_maxrss / 1024.0;
+}
+
+/* ---- the timed loop ---- */
+
+/* One training step of the benchmark on minibatch (x, y); returns the loss. */
+typedef double (*bench_step_fn)(void *ctx, rb_tensor *x, rb_tensor *y);
+
+typedef struct bench_result {
+    double samples_per_s; /* median over the timed runs */
+    double loss;          /* of the last step */
+    double sgemm_peak;    /* GFLOPS, the better of before and after */
+} bench_result;
+
+/* `warmup` untimed steps, then o->repeats timed runs of o->steps steps over batches of
+ * (x, y) reshuffled each epoch; the profile, when asked, covers the timed steps. */
+static inline bench_result bench_train(const bench_options *o, rb_tensor *x, rb_tensor *y,
+                                       long warmup, bench_step_fn step, void *ctx)
+{
+    bench_result r = {0};
+    double peak_before = bench_sgemm_peak_gflops(2048), rates[100];
+    rb_batcher *batches = rb_batcher_new(x, y, o->batch, true, 7);
+    for (long run = -1; run < o->repeats; run++) { /* run -1: the warm-up */
+        long count = run < 0 ? warmup : o->steps;
+        if (run == 0 && o->profile) rb_profile_start();
+        double t0 = rb_now();
+        for (long s = 0; s < count; s++) {
+            rb_tensor *xb, *yb;
+            if (!rb_batcher_next(batches, &xb, &yb)) rb_batcher_next(batches, &xb, &yb);
+            r.loss = step(ctx, xb, yb);
+        }
+        if (run >= 0) rates[run] = (double)(o->steps * o->batch) / (rb_now() - t0);
+    }
+    if (o->profile) {
+        rb_profile_stop();
+        rb_profile_print(stdout);
+    }
+    rb_batcher_free(batches);
+    r.samples_per_s = bench_median(rates, o->repeats);
+    double peak_after = bench_sgemm_peak_gflops(2048);
+    r.sgemm_peak = peak_before > peak_after ? peak_before : peak_after;
+    return r;
+}
+
+/* The line scripts/bench.sh reads. */
+static inline void bench_print(const bench_options *o, const bench_result *r,
+                               double flops_per_sample)
+{
+    double gflops = r->samples_per_s * flops_per_sample / 1e9;
+    printf("workload=%s threads=%d batch=%ld samples_per_s=%.0f gflops=%.1f sgemm_peak=%.1f "
+           "peak_fraction=%.3f flops_per_sample=%.0f final_loss=%.4f peak_rss_mb=%.0f\n",
+           o->model, o->threads, o->batch, r->samples_per_s, gflops, r->sgemm_peak,
+           gflops / r->sgemm_peak, flops_per_sample, r->loss, bench_peak_rss_mb());
+}
+
+/* One step of a classifier: the tape, softmax cross-entropy, gradients into the store, the
+ * optimizer; forward(model, x) gives the logits. */
+static inline double bench_classifier_step(rb_tensor *(*forward)(void *model, rb_tensor *x),
+                                           void *model, rb_params *params, rb_optimizer *opt,
+                                           rb_tensor *x, rb_tensor *y)
+{
+    rb_tape *tape = rb_tape_begin(RB_TAPE_DEFAULT);
+    rb_tensor *loss = rb_softmax_cross_entropy(forward(model, x), y);
+    rb_tape_gradient_params(tape, loss, params);
+    double value = rb_tensor_item(loss);
+    rb_tape_end(tape);
+    rb_optimizer_step(opt);
+    return value;
 }
 
 #endif

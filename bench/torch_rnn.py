@@ -4,14 +4,10 @@
 line in bench_rnn's format.
 
     /usr/bin/python3 bench/torch_rnn.py --model lstm --threads 1 --steps 20 --repeats 5"""
-import argparse
-import time
-
-import numpy as np
 import torch
 from torch import nn
 
-from torch_cnn import find, load_idx
+from torch_common import images, options, report, train
 
 
 class Classifier(nn.Module):
@@ -27,40 +23,12 @@ class Classifier(nn.Module):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--model", default="lstm", choices=["lstm", "gru", "rnn"])
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--steps", type=int, default=20)
-    ap.add_argument("--repeats", type=int, default=5)
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+    args = options(__doc__, ["lstm", "gru", "rnn"], {"steps": 20})
     torch.manual_seed(1)
-    x = torch.from_numpy(load_idx(find("mnist", "train-images-idx3-ubyte"))
-                         .astype(np.float32) / 255.0)
-    y = torch.from_numpy(load_idx(find("mnist", "train-labels-idx1-ubyte")).astype(np.int64))
+    x, y = images("mnist")
     model = Classifier(args.model)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    loss_fn = nn.CrossEntropyLoss()
-    batch, warmup, rates, pos = 128, 3, [], 0
-    perm = torch.randperm(x.shape[0])
-    t0 = 0.0
-    for step in range(warmup + args.steps * args.repeats):
-        if step >= warmup and (step - warmup) % args.steps == 0:
-            if step > warmup:
-                rates.append(args.steps * batch / (time.perf_counter() - t0))
-            t0 = time.perf_counter()
-        if pos + batch > x.shape[0]:
-            perm, pos = torch.randperm(x.shape[0]), 0
-        idx = perm[pos:pos + batch]
-        pos += batch
-        opt.zero_grad(set_to_none=True)
-        loss = loss_fn(model(x[idx]), y[idx])
-        loss.backward()
-        opt.step()
-    rates.append(args.steps * batch / (time.perf_counter() - t0))
-    sps = sorted(rates)[len(rates) // 2]
-    print(f"workload={args.model} threads={args.threads} batch={batch} samples_per_s={sps:.0f} "
-          f"final_loss={loss.item():.4f} torch={torch.__version__}")
+    report(args, *train(args, model, opt, x, y, warmup=3))
 
 
 if __name__ == "__main__":

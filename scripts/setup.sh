@@ -4,7 +4,7 @@
 #
 #   scripts/setup.sh           # build tools, BLIS, cmocka, zlib, gnuplot, chromium, Open MPI, npm;
 #                              # data sets
-#   scripts/setup.sh --bench   # also PyTorch and NumPy for the reference benchmarks
+#   scripts/setup.sh --bench   # also PyTorch, NumPy and OpenBLAS for the reference benchmarks
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,7 +16,8 @@ packages=(gcc pkg-config meson ninja-build libblis-openmp-dev libcmocka-dev zlib
 # package, which conflicts with Debian's npm) is just as good.
 command -v npm >/dev/null || packages+=(npm)
 if [[ " $* " == *" --bench "* ]]; then
-    packages+=(python3-torch python3-numpy)
+    # OpenBLAS too: scripts/bench.sh times PyTorch on each BLAS and keeps the fastest.
+    packages+=(python3-torch python3-numpy libopenblas0-openmp)
 fi
 
 missing=()

@@ -172,6 +172,7 @@ static void busy_processes_take_threads_away_until_told_not_to(void **state)
     if (cores < 2) skip(); /* one thread already */
     int before = rb_num_threads();
     rb_set_num_threads(0);
+    bool adaptive = rb_set_adaptive_threads(true); /* the suite runs with it off */
     pid_t busy[64];
     int n = cores < 64 ? cores : 64;
     for (int i = 0; i < n; i++)
@@ -186,7 +187,7 @@ static void busy_processes_take_threads_away_until_told_not_to(void **state)
     }
     rb_set_adaptive_threads(false);
     int without = rb_num_threads_now();
-    rb_set_adaptive_threads(true);
+    rb_set_adaptive_threads(adaptive);
     for (int i = 0; i < n; i++) {
         kill(busy[i], SIGKILL);
         waitpid(busy[i], NULL, 0);

@@ -1,5 +1,6 @@
 /* BLIS GEMM with strided operands. */
 #include <blis.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "gemm.h"
@@ -85,6 +86,82 @@ static bool use_sup(rb__mat a, int64_t m, int64_t n, int64_t k)
 /* B small enough to copy to row-major for the sup path (elements). */
 enum { SUP_B_COPY_LIMIT = 1 << 18 };
 
+/* One BLIS call on `threads` threads, down the path chosen for the whole product. */
+static void blis(rb_dtype dtype, rb__mat a, rb__mat b, rb__mat c, double alpha, double beta,
+                 bool sup, int threads)
+{
+    int64_t m = c.rows, n = c.cols, k = a.cols;
+    rntm_t rntm; /* a runtime object per call: the thread count and the sup choice */
+    bli_rntm_init_from_global(&rntm);
+    bli_rntm_set_num_threads(threads, &rntm);
+    if (sup)
+        bli_rntm_enable_l3_sup(&rntm);
+    else
+        bli_rntm_disable_l3_sup(&rntm);
+    if (dtype == RB_F32) {
+        float al = (float)alpha, be = (float)beta;
+        bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, m, n, k, &al, a.data, a.rs, a.cs, b.data,
+                     b.rs, b.cs, &be, c.data, c.rs, c.cs, NULL, &rntm);
+    } else {
+        double al = alpha, be = beta;
+        bli_dgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, m, n, k, &al, a.data, a.rs, a.cs, b.data,
+                     b.rs, b.cs, &be, c.data, c.rs, c.cs, NULL, &rntm);
+    }
+}
+
+/* Products of a training step are small (a minibatch of 128 rows): BLIS's own threads share
+ * packed panels and meet at barriers inside the call, which cost more than they save there.
+ * Below SPLIT_FLOPS ruban splits C into one block of columns (or rows) per thread instead, each
+ * a one-thread BLIS call on the same path; an element's sum over k is the same either way, so
+ * results do not depend on the split. */
+#define SPLIT_FLOPS 2e9
+enum { SPLIT_ALIGN = 16 }; /* split points on micro-tile boundaries */
+
+typedef struct split_call {
+    rb_dtype dtype;
+    rb__mat a, b, c;
+    double alpha, beta;
+    bool sup, by_cols;
+    int parts;
+} split_call;
+
+static void split_part(void *ctx, int64_t begin, int64_t end)
+{
+    const split_call *s = ctx;
+    int64_t extent = s->by_cols ? s->c.cols : s->c.rows;
+    for (int64_t p = begin; p < end; p++) {
+        int64_t lo = extent * p / s->parts / SPLIT_ALIGN * SPLIT_ALIGN;
+        int64_t hi =
+            p + 1 == s->parts ? extent : extent * (p + 1) / s->parts / SPLIT_ALIGN * SPLIT_ALIGN;
+        if (hi <= lo) continue;
+        size_t es = rb_dtype_size(s->dtype);
+        rb__mat a = s->a, b = s->b, c = s->c;
+        if (s->by_cols) {
+            b.data = (char *)b.data + (size_t)(lo * b.cs) * es;
+            b.cols = hi - lo;
+            c.data = (char *)c.data + (size_t)(lo * c.cs) * es;
+            c.cols = hi - lo;
+        } else {
+            a.data = (char *)a.data + (size_t)(lo * a.rs) * es;
+            a.rows = hi - lo;
+            c.data = (char *)c.data + (size_t)(lo * c.rs) * es;
+            c.rows = hi - lo;
+        }
+        blis(s->dtype, a, b, c, s->alpha, s->beta, s->sup, 1);
+    }
+}
+
+/* RUBAN_GEMM_SPLIT=0 leaves the threading of small products to BLIS (for comparisons). */
+static int split_mode(void)
+{
+    static int mode = -1;
+    if (mode < 0) {
+        const char *e = getenv("RUBAN_GEMM_SPLIT");
+        mode = e ? atoi(e) : 1;
+    }
+    return mode;
+}
+
 static void gemm(rb_dtype dtype, rb__mat a, bool ta, rb__mat b, bool tb, rb__mat c, double alpha,
                  double beta, bool serial)
 {
@@ -97,27 +174,22 @@ static void gemm(rb_dtype dtype, rb__mat a, bool ta, rb__mat b, bool tb, rb__mat
     if (needs_copy(a)) a = packed_copy(dtype, a, &ha);
     if (needs_copy(b)) b = packed_copy(dtype, b, &hb);
     int64_t m = c.rows, n = c.cols, k = a.cols;
-    if (m > 0 && n > 0) {
-        /* A runtime object per call: the global thread count, and the sup choice. */
-        rntm_t rntm;
-        bli_rntm_init_from_global(&rntm);
-        bli_rntm_set_num_threads(serial ? 1 : rb__threads(), &rntm);
-        bool sup = use_sup(a, m, n, k);
-        if (sup && b.cs != 1 && b.rows * b.cols <= SUP_B_COPY_LIMIT) b = packed_copy(dtype, b, &hb);
-        if (sup)
-            bli_rntm_enable_l3_sup(&rntm);
-        else
-            bli_rntm_disable_l3_sup(&rntm);
-        if (dtype == RB_F32) {
-            float al = (float)alpha, be = (float)beta;
-            bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, m, n, k, &al, a.data, a.rs, a.cs,
-                         b.data, b.rs, b.cs, &be, c.data, c.rs, c.cs, NULL, &rntm);
-        } else {
-            double al = alpha, be = beta;
-            bli_dgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, m, n, k, &al, a.data, a.rs, a.cs,
-                         b.data, b.rs, b.cs, &be, c.data, c.rs, c.cs, NULL, &rntm);
+    if (m <= 0 || n <= 0) return;
+    bool sup = use_sup(a, m, n, k);
+    if (sup && b.cs != 1 && b.rows * b.cols <= SUP_B_COPY_LIMIT) b = packed_copy(dtype, b, &hb);
+    int threads = serial ? 1 : rb__threads();
+    double flops = 2.0 * (double)m * (double)n * (double)k;
+    if (threads > 1 && split_mode() && flops < SPLIT_FLOPS) {
+        bool by_cols = n >= m || m < 2 * SPLIT_ALIGN * threads;
+        int64_t extent = by_cols ? n : m;
+        int parts = (int)(extent / SPLIT_ALIGN < threads ? extent / SPLIT_ALIGN : threads);
+        if (parts >= 2) {
+            split_call s = {dtype, a, b, c, alpha, beta, sup, by_cols, parts};
+            rb__parallel_for(parts, 1, split_part, &s);
+            return;
         }
     }
+    blis(dtype, a, b, c, alpha, beta, sup, threads);
 }
 
 void rb__gemm(rb_dtype dtype, rb__mat a, bool ta, rb__mat b, bool tb, rb__mat c, double alpha,
