@@ -31,7 +31,7 @@ bool rb_grad_needed(const rb_grad_ctx *ctx, const rb_node *n, int i)
 
 static void backward_failed(rb_grad_ctx *ctx) { ctx->failed = true; }
 
-static bool check_grad(rb_grad_ctx *ctx, const rb_node *n, int i, rb_tensor *g)
+static bool check_grad(rb_grad_ctx *ctx, const rb_node *n, int i, const rb_tensor *g)
 {
     rb_tensor *x = n->in[i];
     if (!g) {
