@@ -144,11 +144,12 @@ static rb_status load_split(const char *set, const char *dir, const char *images
 static rb_status load_mnist_like(const char *set, const char *dir, rb_dataset *train,
                                  rb_dataset *test)
 {
-    if (!train || !test) return rb_error(RB_ERR_ARGUMENT, "loading %s: NULL output", set);
-    *train = *test = (rb_dataset){0};
+    if (!train) return rb_error(RB_ERR_ARGUMENT, "loading %s: NULL output", set);
+    *train = (rb_dataset){0};
+    if (test) *test = (rb_dataset){0};
     rb_status st =
         load_split(set, dir, "train-images-idx3-ubyte", "train-labels-idx1-ubyte", train);
-    if (st == RB_OK)
+    if (st == RB_OK && test)
         st = load_split(set, dir, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", test);
     if (st != RB_OK) rb_dataset_free(train);
     return st;

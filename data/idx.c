@@ -85,13 +85,12 @@ static rb_status fail(gzFile f, rb_status st, const char *path, const char *fmt,
     return rb_error(st, "rb_idx_load: '%s': %s", path, detail);
 }
 
-/* The payload, read progressively unless the file's size was checked: memory grows with what
- * the file really holds, not with what its header announces (a compressed file's size says
- * nothing of its content). */
+/* The payload of a file whose size could not be checked, read progressively: memory grows with
+ * what the file really holds, not with what its header announces. */
 static rb_status read_payload(gzFile f, const char *path, long long header, long long payload,
-                              bool sized, unsigned char **out)
+                              unsigned char **out)
 {
-    size_t cap = sized || payload < (1 << 20) ? (size_t)payload : (size_t)1 << 20, got = 0;
+    size_t cap = payload < (1 << 20) ? (size_t)payload : (size_t)1 << 20, got = 0;
     unsigned char *raw = malloc(cap + 1);
     while (raw) {
         long long n = read_fully(f, raw + got, cap - got);
@@ -119,18 +118,20 @@ static rb_status read_payload(gzFile f, const char *path, long long header, long
 
 /* Value i of raw, scaled, into t; values that the dtype cannot hold (an int64 label that is
  * NaN, 1e30 or 2.5; a double beyond float32's range) are refused with their byte. */
-static rb_status convert(const idx_type *type, const unsigned char *raw, int64_t count,
-                         double scale, long long header, const char *path, rb_tensor *t)
+static rb_status convert(const idx_type *type, const unsigned char *raw, int64_t first,
+                         int64_t count, double scale, long long header, const char *path,
+                         rb_tensor *t)
 {
     rb_dtype dtype = rb_tensor_dtype(t);
     if (dtype == RB_F32 && type->code == 0x08) {
-        float *dst = rb_tensor_data(t), s = (float)scale; /* the common case, kept fast */
+        float *dst = (float *)rb_tensor_data(t) + first, s = (float)scale; /* kept fast */
         for (int64_t i = 0; i < count; i++)
             dst[i] = (float)raw[i] * s;
         return RB_OK;
     }
-    for (int64_t i = 0; i < count; i++) {
-        double v = decode(type, raw + (size_t)i * type->size) * scale;
+    for (int64_t k = 0; k < count; k++) {
+        int64_t i = first + k;
+        double v = decode(type, raw + (size_t)k * type->size) * scale;
         const char *why = NULL;
         if (dtype == RB_I64 && !(v >= -0x1p63 && v < 0x1p63))
             why = "does not fit int64";
@@ -148,6 +149,49 @@ static rb_status convert(const idx_type *type, const unsigned char *raw, int64_t
         }
     }
     return RB_OK;
+}
+
+/* Elements read and converted a chunk at a time: memory holds the tensor and one chunk, not
+ * the whole raw payload beside it (MNIST's training images: 47 MB). Only for a payload whose
+ * size was checked against the file. */
+enum { STREAM_CHUNK_BYTES = 1 << 20 };
+
+static rb_status stream_payload(gzFile f, const idx_type *type, int64_t count, double scale,
+                                long long header, const char *path, rb_tensor *t)
+{
+    int64_t per_chunk = STREAM_CHUNK_BYTES / (int64_t)type->size;
+    unsigned char *raw = malloc((size_t)per_chunk * type->size);
+    if (!raw)
+        return fail(f, RB_ERR_MEMORY, path, "out of memory: %d bytes requested",
+                    STREAM_CHUNK_BYTES);
+    rb_status st = RB_OK;
+    for (int64_t first = 0; first < count && st == RB_OK; first += per_chunk) {
+        int64_t n = count - first < per_chunk ? count - first : per_chunk;
+        long long want = (long long)n * (long long)type->size;
+        long long got = read_fully(f, raw, (size_t)want);
+        long long at = header + first * (long long)type->size;
+        if (got < 0)
+            st = rb_error(RB_ERR_FORMAT,
+                          "rb_idx_load: '%s': corrupt compressed data after byte %lld", path, at);
+        else if (got < want)
+            st = rb_error(RB_ERR_FORMAT, "rb_idx_load: '%s': truncated at byte %lld of %lld", path,
+                          at + got, header + count * (long long)type->size);
+        else
+            st = convert(type, raw, first, n, scale, header, path, t);
+    }
+    free(raw);
+    return st;
+}
+
+/* A gzip file's last four bytes hold the size of its content modulo 2^32 (RFC 1952): when it
+ * agrees with the header's, the payload can be streamed into a tensor allocated up front. */
+static bool gzip_trailer_agrees(int fd, int64_t file_size, long long end)
+{
+    unsigned char t[4];
+    if (file_size < 18 || pread(fd, t, 4, (off_t)(file_size - 4)) != 4) return false;
+    uint32_t isize =
+        (uint32_t)t[0] | (uint32_t)t[1] << 8 | (uint32_t)t[2] << 16 | (uint32_t)t[3] << 24;
+    return isize == (uint32_t)end;
 }
 
 rb_status rb_idx_load(const char *path, rb_dtype dtype, double scale, rb_tensor **out)
@@ -204,19 +248,36 @@ rb_status rb_idx_load(const char *path, rb_dtype dtype, double scale, rb_tensor 
     if (sized && file_size > end)
         return fail(f, RB_ERR_FORMAT, path,
                     "unexpected data after byte %lld (the header announces %lld bytes)", end, end);
+    rb_status st;
+    rb_tensor *t = NULL;
     unsigned char *raw = NULL;
-    rb_status st = read_payload(f, path, header, payload, sized, &raw);
-    if (st != RB_OK) return st;
+    if (sized || gzip_trailer_agrees(fd, file_size, end)) {
+        t = rb_tensor_empty_persistent(dtype, ndim, shape);
+        if (!t) {
+            gzclose(f);
+            return rb_last_status();
+        }
+        st = stream_payload(f, type, count, scale, header, path, t);
+        if (st != RB_OK) {
+            gzclose(f);
+            rb_tensor_free(t);
+            return st;
+        }
+    } else if ((st = read_payload(f, path, header, payload, &raw)) != RB_OK)
+        return st;
     unsigned char extra;
     if (read_fully(f, &extra, 1) > 0) {
         free(raw);
+        rb_tensor_free(t);
         return fail(f, RB_ERR_FORMAT, path,
                     "unexpected data after byte %lld (the header announces %lld bytes)", end, end);
     }
     gzclose(f);
-    rb_tensor *t = rb_tensor_empty_persistent(dtype, ndim, shape);
-    st = t ? convert(type, raw, count, scale, header, path, t) : rb_last_status();
-    free(raw);
+    if (raw) {
+        t = rb_tensor_empty_persistent(dtype, ndim, shape);
+        st = t ? convert(type, raw, 0, count, scale, header, path, t) : rb_last_status();
+        free(raw);
+    }
     if (st != RB_OK) {
         rb_tensor_free(t);
         return st;

@@ -141,6 +141,17 @@ static void truncated_files_name_the_byte(void **state)
     write_file("short.gz", buf, n - 2, true);
     CHECK_FAILS(rb_idx_load(path_of("short.gz"), RB_F32, 1, &t), RB_ERR_FORMAT,
                 "truncated at byte 16 of 18");
+    /* A gzip trailer forged to claim the whole size over a short content: the payload goes
+     * the streamed way (into a tensor allocated up front), and zlib's own check of the trailer
+     * refuses the file. */
+    FILE *g = fopen(path_of("short.gz"), "r+b");
+    assert_non_null(g);
+    assert_int_equal(fseek(g, -4, SEEK_END), 0);
+    unsigned char isize[4] = {(unsigned char)n, 0, 0, 0};
+    assert_int_equal(fwrite(isize, 1, 4, g), 4);
+    fclose(g);
+    CHECK_FAILS(rb_idx_load(path_of("short.gz"), RB_F32, 1, &t), RB_ERR_FORMAT,
+                "corrupt compressed data");
     write_file("head", buf, 6, false);
     CHECK_FAILS(rb_idx_load(path_of("head"), RB_F32, 1, &t), RB_ERR_FORMAT,
                 "truncated at byte 6 of the 12-byte header");
@@ -285,6 +296,10 @@ static void mnist_loads_flattened_images_and_labels(void **state)
     unsetenv("RUBAN_DATA");
     rb_dataset_free(&train);
     rb_dataset_free(&test);
+    /* The training set alone. */
+    CHECK_STATUS_OK(rb_mnist_load(sub, &train, NULL));
+    CHECK_SHAPE(train.x, 12, 784);
+    rb_dataset_free(&train);
 }
 
 static void mnist_with_mismatched_labels_is_refused(void **state)

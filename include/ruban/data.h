@@ -43,7 +43,8 @@ RB_API rb_status rb_data_find(const char *set, const char *file, const char *dir
                               size_t size);
 
 /* MNIST: images (N, 784) float32 in [0, 1], labels (N) int64. dir may be NULL to search as
- * rb_data_find does. A missing set gives a message saying how to fetch it. */
+ * rb_data_find does; test may be NULL to load the training set only. A missing set gives a
+ * message saying how to fetch it. */
 RB_API rb_status rb_mnist_load(const char *dir, rb_dataset *train, rb_dataset *test);
 /* Fashion-MNIST (Debian's dataset-fashion-mnist), same format and shapes as MNIST. */
 RB_API rb_status rb_fashion_mnist_load(const char *dir, rb_dataset *train, rb_dataset *test);
