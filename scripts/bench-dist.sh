@@ -3,12 +3,13 @@
 # 2 ranks x 1 thread (mpirun), for the MLP (3 epochs) and the CNN (1 epoch on 12,000 rows);
 # each configuration run REPEATS times (default 3), the fastest run reported. Prints a
 # markdown table (README, "Data-parallel training").
-#   scripts/bench-dist.sh [REPEATS]
+#   scripts/bench-dist.sh [REPEATS]       # BUILD=folder to use another build (default build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repeats="${1:-3}"
-exe=build/examples/dist-mnist
-scripts/build.sh build -Dmpi=enabled >/dev/null
+dir="${BUILD:-build}"
+exe="$dir/examples/dist-mnist"
+scripts/build.sh "$dir" -Dmpi=enabled >/dev/null
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores"
 echo
