@@ -20,6 +20,14 @@ typedef struct adam_state {
     int64_t mu_steps;
 } adam_state;
 
+/* One loop per variant, with the tests outside: a test of vmax inside the loop vectorises into
+ * masked loads from NULL, a microcode assist per vector on AMD Zen (Adam ran 5 times slower
+ * than SGD). */
+#define ADAM_MOMENTS(T)                                                                            \
+    T gi = g[i];                                                                                   \
+    m[i] = b1 * m[i] + ((T)1 - b1) * gi;                                                           \
+    v[i] = b2 * v[i] + ((T)1 - b2) * gi * gi
+
 #define ADAM_UPDATE(T, SQRT)                                                                       \
     static void adam_##T(const adam_state *s, T lr, int64_t begin, int64_t end)                    \
     {                                                                                              \
@@ -29,20 +37,27 @@ typedef struct adam_state {
         const T b1 = (T)s->cfg.beta1, b2 = (T)s->cfg.beta2, eps = (T)s->cfg.eps;                   \
         const T lr_t = (T)s->lr_t, vcorr = (T)s->vcorr, decay = (T)s->decay;                       \
         const T cm = (T)s->cm, cg = (T)s->cg;                                                      \
-        for (int64_t i = begin; i < end; i++) {                                                    \
-            T gi = g[i];                                                                           \
-            if (s->kind == ADAMW) w[i] *= decay;                                                   \
-            m[i] = b1 * m[i] + ((T)1 - b1) * gi;                                                   \
-            v[i] = b2 * v[i] + ((T)1 - b2) * gi * gi;                                              \
-            T vi = v[i];                                                                           \
-            if (vmax) {                                                                            \
-                if (vi > vmax[i]) vmax[i] = vi;                                                    \
-                vi = vmax[i];                                                                      \
+        const bool decoupled = s->kind == ADAMW;                                                   \
+        if (vmax) { /* AMSGrad (Adam or AdamW; Nadam refuses it) */                                \
+            for (int64_t i = begin; i < end; i++) {                                                \
+                if (decoupled) w[i] *= decay;                                                      \
+                ADAM_MOMENTS(T);                                                                   \
+                (void)gi;                                                                          \
+                if (v[i] > vmax[i]) vmax[i] = v[i];                                                \
+                w[i] -= lr_t * m[i] / (SQRT(vmax[i] * vcorr) + eps);                               \
             }                                                                                      \
-            if (s->kind == NADAM)                                                                  \
-                w[i] -= lr * (cm * m[i] + cg * gi) / (SQRT(vi * vcorr) + eps);                     \
-            else                                                                                   \
-                w[i] -= lr_t * m[i] / (SQRT(vi * vcorr) + eps);                                    \
+        } else if (s->kind == NADAM) {                                                             \
+            for (int64_t i = begin; i < end; i++) {                                                \
+                ADAM_MOMENTS(T);                                                                   \
+                w[i] -= lr * (cm * m[i] + cg * gi) / (SQRT(v[i] * vcorr) + eps);                   \
+            }                                                                                      \
+        } else {                                                                                   \
+            for (int64_t i = begin; i < end; i++) {                                                \
+                if (decoupled) w[i] *= decay;                                                      \
+                ADAM_MOMENTS(T);                                                                   \
+                (void)gi;                                                                          \
+                w[i] -= lr_t * m[i] / (SQRT(v[i] * vcorr) + eps);                                  \
+            }                                                                                      \
         }                                                                                          \
     }
 ADAM_UPDATE(float, sqrtf)
