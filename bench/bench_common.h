@@ -3,6 +3,7 @@
 #ifndef RUBAN_BENCH_COMMON_H
 #define RUBAN_BENCH_COMMON_H
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@ typedef struct bench_options {
     long steps, repeats; /* `repeats` timed runs of `steps` steps; the median is reported */
     long batch;
     bool profile; /* print the per-op profile of the timed steps */
+    bool no_peak; /* skip the sgemm peak (when profiling: it dwarfs the training) */
 } bench_options;
 
 /* Parse argv into o (holding the defaults); models lists the accepted --model values (NULL
@@ -43,7 +45,8 @@ static inline void bench_parse(int argc, char **argv, const char *about, const c
         at += snprintf(usage + at, sizeof usage - (size_t)at, "]");
     }
     snprintf(usage + at, sizeof usage - (size_t)at,
-             " [--threads N] [--steps N] [--repeats N] [--batch N] [--profile 0|1] [--info]");
+             " [--threads N] [--steps N] [--repeats N] [--batch N] [--profile 0|1] [--peak 0|1] "
+             "[--info]");
     for (int i = 1; i < argc; i++) {
         const char *flag = argv[i], *value = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(flag, "--help") == 0 || strcmp(flag, "-h") == 0) {
@@ -51,7 +54,8 @@ static inline void bench_parse(int argc, char **argv, const char *about, const c
                    "(default %d; 0: ruban's default, the cores available)\n  --steps     steps per "
                    "timed run (default %ld)\n  --repeats   "
                    "timed runs; the median is reported (default %ld)\n  --batch     minibatch "
-                   "size (default %ld)\n  --profile   1: print the per-op profile\n  --info      "
+                   "size (default %ld)\n  --profile   1: print the per-op profile\n  --peak      "
+                   "0: skip measuring the sgemm peak (for profilers)\n  --info      "
                    "print the CPU, BLIS kernels and threads ruban uses, and exit\n\nPrints one "
                    "line: workload, threads, samples/s, GFLOPS, sgemm peak, fraction of peak, peak "
                    "resident memory.\n",
@@ -81,6 +85,8 @@ static inline void bench_parse(int argc, char **argv, const char *about, const c
             o->batch = v;
         else if (strcmp(flag, "--profile") == 0 && number)
             o->profile = v != 0;
+        else if (strcmp(flag, "--peak") == 0 && number)
+            o->no_peak = v == 0;
         else
             ok = false;
         if (!ok) {
@@ -173,7 +179,7 @@ static inline bench_result bench_train(const bench_options *o, rb_tensor *x, rb_
                                        long warmup, bench_step_fn step, void *ctx)
 {
     bench_result r = {0};
-    double peak_before = bench_sgemm_peak_gflops(2048), rates[100];
+    double peak_before = o->no_peak ? NAN : bench_sgemm_peak_gflops(2048), rates[100];
     rb_batcher *batches = rb_batcher_new(x, y, o->batch, true, 7);
     for (long run = -1; run < o->repeats; run++) { /* run -1: the warm-up */
         long count = run < 0 ? warmup : o->steps;
@@ -192,7 +198,7 @@ static inline bench_result bench_train(const bench_options *o, rb_tensor *x, rb_
     }
     rb_batcher_free(batches);
     r.samples_per_s = bench_median(rates, o->repeats);
-    double peak_after = bench_sgemm_peak_gflops(2048);
+    double peak_after = o->no_peak ? NAN : bench_sgemm_peak_gflops(2048);
     r.sgemm_peak = peak_before > peak_after ? peak_before : peak_after;
     return r;
 }

@@ -27,6 +27,8 @@ typedef struct conv_plan {
     rb_tensor *x, *w, *bias, *y; /* y: forward output */
     rb_tensor *dy, *dx;          /* backward */
     char *dw_groups;             /* MAX_GROUPS partial weight gradients (K x Cout each) */
+    char *db_groups;             /* and bias gradients (Cout each), or NULL */
+    const rb_tensor *mask_y;     /* backward through the ReLU epilogue: dY where y > 0 */
     rb__geom g;
     int64_t N, C, Cout, K, rows; /* rows per image: Ho * Wo */
     int64_t chunk, n_chunks, n_groups;
@@ -200,6 +202,31 @@ static void group_range(const conv_plan *p, int64_t group, int64_t *c0, int64_t 
     *c1 = p->n_chunks * (group + 1) / p->n_groups;
 }
 
+/* The chunk's output gradient as the products need it: through the ReLU epilogue's mask (a
+ * masked copy in scratch memory, while the chunk is in cache), with its column sums added to
+ * the group's bias gradient db (NULL: none). Returns dY, or NULL when out of scratch memory. */
+#define CHUNK_DY(T)                                                                                \
+    static T *chunk_dy_##T(const conv_plan *p, int64_t first, int64_t m, T *db)                    \
+    {                                                                                              \
+        const int64_t Cout = p->Cout, count = m * Cout;                                            \
+        T *dy = (T *)p->dy->data + first;                                                          \
+        if (p->mask_y) {                                                                           \
+            const T *y = (const T *)p->mask_y->data + first;                                       \
+            T *masked = rb__scratch(sizeof(T) * (size_t)count);                                    \
+            if (!masked) return NULL;                                                              \
+            for (int64_t i = 0; i < count; i++)                                                    \
+                masked[i] = y[i] > 0 ? dy[i] : 0;                                                  \
+            dy = masked;                                                                           \
+        }                                                                                          \
+        if (db)                                                                                    \
+            for (int64_t r = 0; r < m; r++)                                                        \
+                for (int64_t co = 0; co < Cout; co++)                                              \
+                    db[co] += dy[r * Cout + co];                                                   \
+        return dy;                                                                                 \
+    }
+CHUNK_DY(float)
+CHUNK_DY(double)
+
 static void backward_groups(void *arg, int64_t begin, int64_t end)
 {
     const conv_plan *p = arg;
@@ -209,11 +236,20 @@ static void backward_groups(void *arg, int64_t begin, int64_t end)
         int64_t c0, c1;
         group_range(p, grp, &c0, &c1);
         char *dw = p->dw_groups ? p->dw_groups + (size_t)(grp * p->K * p->Cout) * p->es : NULL;
+        char *db = p->db_groups ? p->db_groups + (size_t)(grp * p->Cout) * p->es : NULL;
+        if (db) memset(db, 0, (size_t)p->Cout * p->es);
         for (int64_t c = c0; c < c1; c++) {
             int64_t n0 = c * p->chunk, n1 = n0 + p->chunk < p->N ? n0 + p->chunk : p->N;
             int64_t m = (n1 - n0) * p->rows;
-            char *dy = (char *)p->dy->data + (size_t)(n0 * p->rows * p->Cout) * p->es;
             rb__arena_mark mark = rb__arena_get_mark(scratch);
+            char *dy = dt == RB_F32
+                           ? (char *)chunk_dy_float(p, n0 * p->rows * p->Cout, m, (float *)db)
+                           : (char *)chunk_dy_double(p, n0 * p->rows * p->Cout, m, (double *)db);
+            if (!dy) {
+                atomic_store((atomic_bool *)&p->failed, true);
+                rb__arena_release(scratch, mark);
+                continue;
+            }
             if (dw) { /* dW += cols^T dY */
                 rb__mat a;
                 if (patches(p, n0, n1, &a))
@@ -324,34 +360,58 @@ static void conv2d_backward_graph(rb_grad_ctx *ctx, const rb_node *n, rb_tensor 
         rb_grad_add(ctx, n, 2, rb_sum(gy, RB_AXES(0), false));
 }
 
+/* The groups' partial gradients (count values each), summed in order into out. */
+static void sum_groups(const conv_plan *p, const char *groups, int64_t count, rb_tensor *out)
+{
+    memcpy(out->data, groups, (size_t)count * p->es);
+    for (int64_t grp = 1; grp < p->n_groups; grp++) {
+        if (out->dtype == RB_F32) {
+            const float *src = (const float *)groups + grp * count;
+            float *dst = out->data;
+            for (int64_t i = 0; i < count; i++)
+                dst[i] += src[i];
+        } else {
+            const double *src = (const double *)groups + grp * count;
+            double *dst = out->data;
+            for (int64_t i = 0; i < count; i++)
+                dst[i] += src[i];
+        }
+    }
+}
+
 void rb__bwd_conv2d(rb_grad_ctx *ctx, const rb_node *n, rb_tensor *g)
 {
-    /* Through the ReLU epilogue: the gradient where the output is positive. */
-    if (n->attrs.i[AT_EPI] == RB_EPILOGUE_RELU) {
-        g = rb__relu_mask(g, n->out);
-        if (!g) {
+    bool relu = n->attrs.i[AT_EPI] == RB_EPILOGUE_RELU;
+    if (rb__grad_create_graph(ctx)) {
+        /* Through the ReLU epilogue: the gradient where the output is positive. */
+        if (relu && !(g = rb__relu_mask(g, n->out))) {
             rb_grad_add(ctx, n, 0, NULL);
             return;
         }
-    }
-    if (rb__grad_create_graph(ctx)) {
         conv2d_backward_graph(ctx, n, g);
         return;
     }
     conv_plan p = plan_of(n);
     p.dy = rb__contiguous(g);
+    p.mask_y = relu ? n->out : NULL; /* the mask and the bias gradient, chunk by chunk */
     bool need_x = rb_grad_needed(ctx, n, 0), need_w = rb_grad_needed(ctx, n, 1);
+    bool need_b = n->n_in > 2 && rb_grad_needed(ctx, n, 2);
     if (!p.x || !p.w || !p.dy) {
         rb_grad_add(ctx, n, 0, NULL);
         return;
     }
-    rb_tensor *dw = NULL;
+    rb_tensor *dw = NULL, *db = NULL;
     if (need_x) p.dx = rb__tensor_new(p.x->dtype, 4, p.x->shape, "conv2d");
     if (need_w) {
         dw = rb__tensor_new(p.w->dtype, p.w->ndim, p.w->shape, "conv2d");
         p.dw_groups = rb__scratch((size_t)(p.n_groups * p.K * p.Cout) * p.es);
     }
-    if ((need_x && !p.dx) || (need_w && (!dw || !p.dw_groups))) {
+    if (need_b) {
+        db = rb__tensor_new(p.w->dtype, 1, &p.Cout, "conv2d");
+        p.db_groups = rb__scratch((size_t)(p.n_groups * p.Cout) * p.es);
+    }
+    if ((need_x && !p.dx) || (need_w && (!dw || !p.dw_groups)) ||
+        (need_b && (!db || !p.db_groups))) {
         rb_grad_add(ctx, n, need_x ? 0 : 1, NULL);
         return;
     }
@@ -362,28 +422,15 @@ void rb__bwd_conv2d(rb_grad_ctx *ctx, const rb_node *n, rb_tensor *g)
         rb_grad_add(ctx, n, need_x ? 0 : 1, NULL);
         return;
     }
-    if (need_w) { /* the groups' partial gradients, summed in order */
-        int64_t kc = p.K * p.Cout;
-        memcpy(dw->data, p.dw_groups, (size_t)kc * p.es);
-        for (int64_t grp = 1; grp < p.n_groups; grp++) {
-            if (p.x->dtype == RB_F32) {
-                const float *src = (const float *)p.dw_groups + grp * kc;
-                float *dst = dw->data;
-                for (int64_t i = 0; i < kc; i++)
-                    dst[i] += src[i];
-            } else {
-                const double *src = (const double *)p.dw_groups + grp * kc;
-                double *dst = dw->data;
-                for (int64_t i = 0; i < kc; i++)
-                    dst[i] += src[i];
-            }
-        }
+    if (need_w) {
+        sum_groups(&p, p.dw_groups, p.K * p.Cout, dw);
         rb_grad_add(ctx, n, 1, dw);
     }
     if (need_x) rb_grad_add(ctx, n, 0, p.dx);
-    if (n->n_in > 2 && rb_grad_needed(ctx, n, 2))
-        rb_grad_add(ctx, n, 2,
-                    rb_sum(rb_reshape(g, RB_SHAPE(p.N * p.rows, p.Cout)), RB_AXES(0), false));
+    if (need_b) {
+        sum_groups(&p, p.db_groups, p.Cout, db);
+        rb_grad_add(ctx, n, 2, db);
+    }
 }
 
 /* The fused op for one group (see rb_conv2d): x (N, H, W, C), w (kh, kw, C, Cout), bias or
