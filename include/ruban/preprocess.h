@@ -1,5 +1,5 @@
-/* ruban/preprocess.h - preparing data: scalers fitted on training data, row selection,
- * shuffled (and stratified) train/validation/test splits, k-fold cross-validation.
+/* ruban/preprocess.h - preparing data: scalers and ZCA whitening fitted on training data, row
+ * selection, shuffled (and stratified) train/validation/test splits, k-fold cross-validation.
  *
  *     rb_dataset train, val, test;
  *     rb_split(&all, (rb_split_config){.validation = 0.15, .test = 0.15, .seed = 1,
@@ -9,6 +9,9 @@
  *     rb_scaler_transform_inplace(s, val.x);
  *     rb_scaler_transform_inplace(s, test.x);
  *     rb_scaler_free(s);
+ *     rb_zca *z = rb_zca_fit(train.x, 0.1);               // or ZCA whitening, the same way
+ *     rb_zca_transform_inplace(z, test.x);
+ *     rb_zca_free(z);
  *
  * One-hot encoding is the op rb_one_hot (ruban/ops.h).
  */
@@ -46,6 +49,34 @@ RB_API rb_tensor *rb_scaler_inverse(const rb_scaler *s, rb_tensor *x);
 RB_API const rb_tensor *rb_scaler_shift(const rb_scaler *s);
 RB_API const rb_tensor *rb_scaler_scale(const rb_scaler *s);
 RB_API void rb_scaler_free(rb_scaler *s);
+
+/* ---- ZCA whitening ---- */
+/* Whitening fitted on training rows: x (N, ...) is read as N rows of D = size / N features
+ * (images (N, H, W, C) give D = H W C); transform(x) = (x - mean) W with
+ * W = U diag(1 / sqrt(lambda + epsilon)) U^T from the covariance's eigendecomposition
+ * U diag(lambda) U^T (LAPACK's dsyevd), so whitened training rows have covariance close to
+ * the identity while staying as close as possible to the original pixels. */
+typedef struct rb_zca rb_zca;
+
+/* Fit on x (float32 or float64, at least 2 rows); epsilon >= 0 is added to every eigenvalue
+ * (it damps the directions of smallest variance; 0 needs a non-singular covariance). The
+ * covariance divides by N - 1. The caller owns the result; NULL and an error on bad input,
+ * non-finite values, more than RB_ZCA_MAX_FEATURES features or a LAPACK failure. */
+RB_API rb_zca *rb_zca_fit(const rb_tensor *x, double epsilon);
+#define RB_ZCA_MAX_FEATURES 32000 /* LAPACK's workspace sizes are 32-bit (2 D^2 + 6 D + 1) */
+/* Whitened x as a new tensor of x's shape and dtype (ops: recorded by an active tape), or in
+ * place (rows in blocks, bounded memory). x's rows must have the fitted row shape and dtype. */
+RB_API rb_tensor *rb_zca_transform(const rb_zca *z, rb_tensor *x);
+RB_API rb_status rb_zca_transform_inplace(const rb_zca *z, rb_tensor *x);
+/* Back from whitened rows: x W^-1 + mean, W^-1 = U diag(sqrt(lambda + epsilon)) U^T. */
+RB_API rb_tensor *rb_zca_inverse(const rb_zca *z, rb_tensor *x);
+/* Fitted statistics, owned by z: the mean (D) and the whitening matrix W (D, D) in x's dtype,
+ * the covariance's eigenvalues (D) in float64, largest first (before epsilon is added). */
+RB_API const rb_tensor *rb_zca_mean(const rb_zca *z);
+RB_API const rb_tensor *rb_zca_matrix(const rb_zca *z);
+RB_API const rb_tensor *rb_zca_eigenvalues(const rb_zca *z);
+RB_API double rb_zca_epsilon(const rb_zca *z);
+RB_API void rb_zca_free(rb_zca *z);
 
 /* ---- rows ---- */
 /* The rows of d listed in rows[0..n) (any order, repeats allowed), copied with d's metadata
