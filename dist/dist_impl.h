@@ -16,6 +16,7 @@ struct rb_dist {
     bool owns_mpi; /* rb_dist_init initialised MPI: rb_dist_free finalises it */
     int64_t seq;   /* collectives started by this rank */
     int64_t *bye;  /* per rank: collectives it had completed when it left, or -1 */
+    int64_t *answers; /* after a timeout: per rank, the collective it said it is in, or -1 */
     rb_dist_stats stats;
     char *scratch; /* the deterministic reduction's receive buffer */
     size_t scratch_bytes;

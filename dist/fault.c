@@ -12,11 +12,13 @@
 
 #include "dist_impl.h"
 
-enum { TAG_FAIL = 1, TAG_BYE = 2 };
+enum { TAG_FAIL = 1, TAG_BYE = 2, TAG_QUERY = 3, TAG_ANSWER = 4 };
 #define NOTICE_BYTES 1024
 /* Seconds a failing rank keeps going after telling the others, so they can print the
  * reason before its abort ends the job. */
 #define FAIL_GRACE 3.0
+/* Seconds a rank that timed out waits for the others to say where they are. */
+#define ROLL_CALL 2.0
 
 _Noreturn void rb__dist_abort(rb_dist *d, const char *fmt, ...)
 {
@@ -63,6 +65,14 @@ static void read_notices(rb_dist *d, const char *what)
         }
         if (st.MPI_TAG == TAG_BYE && count == (int)sizeof(int64_t))
             memcpy(&d->bye[st.MPI_SOURCE], buf, sizeof(int64_t));
+        if (st.MPI_TAG == TAG_QUERY) { /* a rank timed out: tell it where this one is */
+            MPI_Request req;
+            MPI_Isend(&d->seq, (int)sizeof d->seq, MPI_BYTE, st.MPI_SOURCE, TAG_ANSWER, d->ctrl,
+                      &req);
+            MPI_Request_free(&req);
+        }
+        if (st.MPI_TAG == TAG_ANSWER && count == (int)sizeof(int64_t) && d->answers)
+            memcpy(&d->answers[st.MPI_SOURCE], buf, sizeof(int64_t));
     }
 }
 
@@ -73,8 +83,7 @@ static void check_departed(rb_dist *d, const char *what)
         if (d->bye[r] >= 0 && d->bye[r] < d->seq)
             rb__dist_abort(
                 d,
-                "stopping the job: rank %d left (rb_dist_free) after %lld collectives while this "
-                "rank waits in %s, its collective %lld: the ranks did not run the same steps",
+                "stopping the job: rank %d left (rb_dist_free) after %lld collectives while this rank waits in %s, its collective %lld: the ranks did not run the same steps",
                 r, (long long)d->bye[r], what, (long long)d->seq);
 }
 
@@ -84,6 +93,41 @@ void rb__dist_begin(rb_dist *d, const char *what)
     d->stats.collectives++;
     read_notices(d, what);
     check_departed(d, what);
+}
+
+/* After a timeout: ask every rank where it is; name those that do not answer (stuck outside
+ * ruban's collectives, or gone) and those in another collective. Does not return. */
+_Noreturn static void roll_call(rb_dist *d, double waited, const char *what)
+{
+    int64_t *answers = malloc(sizeof *answers * (size_t)d->size);
+    char silent[512] = "", elsewhere[512] = "";
+    if (answers) {
+        for (int r = 0; r < d->size; r++)
+            answers[r] = r == d->rank ? d->seq : -1;
+        d->answers = answers;
+        for (int r = 0; r < d->size; r++)
+            if (r != d->rank) {
+                MPI_Request req;
+                MPI_Isend(&d->seq, (int)sizeof d->seq, MPI_BYTE, r, TAG_QUERY, d->ctrl, &req);
+                MPI_Request_free(&req);
+            }
+        for (double t0 = MPI_Wtime(); MPI_Wtime() - t0 < ROLL_CALL;) {
+            read_notices(d, what);
+            sched_yield();
+        }
+        for (int r = 0; r < d->size; r++) {
+            size_t a = strlen(silent), b = strlen(elsewhere);
+            if (answers[r] < 0 && a < sizeof silent - 16)
+                snprintf(silent + a, sizeof silent - a, "%s%d", a ? ", " : "", r);
+            else if (answers[r] >= 0 && answers[r] != d->seq && b < sizeof elsewhere - 48)
+                snprintf(elsewhere + b, sizeof elsewhere - b, "%srank %d is at its collective %lld",
+                         b ? ", " : "", r, (long long)answers[r]);
+        }
+    }
+    rb__dist_abort(d, "stopping the job: waited %.0f s in %s (collective %lld) and not every rank joined: %s%s%s%s (RUBAN_DIST_TIMEOUT sets the limit)",
+                   waited, what, (long long)d->seq, *silent ? "no answer from rank " : "", silent,
+                   *silent && *elsewhere ? "; " : "",
+                   *elsewhere ? elsewhere : (*silent ? "" : "the ranks run other steps"));
 }
 
 void rb__dist_wait(rb_dist *d, int n, MPI_Request *reqs, const char *what)
@@ -97,12 +141,7 @@ void rb__dist_wait(rb_dist *d, int n, MPI_Request *reqs, const char *what)
             read_notices(d, what);
             check_departed(d, what);
             double waited = MPI_Wtime() - t0;
-            if (waited > d->config.timeout)
-                rb__dist_abort(d,
-                               "stopping the job: waited %.0f s in %s (collective %lld) and not "
-                               "every rank joined: one is stuck, crashed or runs other steps "
-                               "(RUBAN_DIST_TIMEOUT sets the limit)",
-                               waited, what, (long long)d->seq);
+            if (waited > d->config.timeout) roll_call(d, waited, what);
         }
         /* Ranks may share cores with each other: let the one we wait for run. */
         if (spins > 1000) sched_yield();
@@ -181,8 +220,7 @@ static void farewell(rb_dist *d)
         if (missing < 0 && sent) break;
         if (MPI_Wtime() - t0 > d->config.timeout)
             rb__dist_abort(d,
-                           "rb_dist_free: rank %d did not finish within %.0f s of this rank "
-                           "(RUBAN_DIST_TIMEOUT sets the limit)",
+                           "rb_dist_free: rank %d did not finish within %.0f s of this rank (RUBAN_DIST_TIMEOUT sets the limit)",
                            missing, d->config.timeout);
         sched_yield();
     }
@@ -190,8 +228,7 @@ static void farewell(rb_dist *d)
     for (int r = 0; r < d->size; r++)
         if (r != d->rank && d->bye[r] != done)
             rb__dist_abort(d,
-                           "rb_dist_free: rank %d finished after %lld collectives and this rank "
-                           "after %lld: the ranks did not run the same steps",
+                           "rb_dist_free: rank %d finished after %lld collectives and this rank after %lld: the ranks did not run the same steps",
                            r, (long long)d->bye[r], (long long)done);
 }
 
@@ -204,6 +241,7 @@ void rb_dist_free(rb_dist *d)
     MPI_Comm_free(&d->ctrl);
     if (d->owns_mpi) MPI_Finalize();
     free(d->bye);
+    free(d->answers);
     free(d->scratch);
     free(d);
 }

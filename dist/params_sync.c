@@ -113,8 +113,7 @@ static rb_status check_same_model(rb_dist *d, rb_params *p, const rb_optimizer *
         rb__dist_wait(d, 1, &req, who);
         const int64_t *b = &all[3 * bad];
         st = rb_error(RB_ERR_SHAPE,
-                      "%s: rank %d's model differs from rank 0's: %lld variables of %lld values vs "
-                      "%lld of %lld; first difference: %s",
+                      "%s: rank %d's model differs from rank 0's: %lld variables of %lld values vs %lld of %lld; first difference: %s",
                       who, bad, (long long)b[1], (long long)b[2], (long long)all[1],
                       (long long)all[2], &diffs[(size_t)bad * DIFF_BYTES]);
     }

@@ -12,8 +12,7 @@ rb_dist *rb_dist_init(int *argc, char ***argv, rb_dist_config config)
     (void)argc;
     (void)argv;
     (void)config;
-    rb_error(RB_ERR_STATE, "rb_dist_init: built without MPI (install libopenmpi-dev and "
-                           "reconfigure with -Dmpi=enabled)");
+    rb_error(RB_ERR_STATE, "rb_dist_init: built without MPI (install libopenmpi-dev and reconfigure with -Dmpi=enabled)");
     return NULL;
 }
 

@@ -134,8 +134,7 @@ int main(int argc, char **argv)
         printf("\ntotal: %.0f samples/s over %d rank%s; test accuracy %.2f%%\n",
                (double)rb_dataset_rows(&train) * h->n / slowest, size, size == 1 ? "" : "s",
                100 * acc);
-        printf("communication: %.2f ms per step (%lld steps), gradient slab %.2f MB; a ring "
-               "allreduce sends %.2f MB per rank and step\n",
+        printf("communication: %.2f ms per step (%lld steps), gradient slab %.2f MB; a ring allreduce sends %.2f MB per rank and step\n",
                1e3 * per[2] / (per[3] > 0 ? per[3] : 1), (long long)per[3], step_bytes / 1e6,
                2.0 * (size - 1) / size * step_bytes / 1e6);
     }

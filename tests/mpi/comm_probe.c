@@ -137,8 +137,7 @@ int main(int argc, char **argv)
         polled[k] = now() - t0;
     }
     if (me == 0)
-        printf("\noverlap, CNN slab: blocking %.3f ms; after 5 ms of compute without MPI calls the "
-               "wait is still %.3f ms; with a test every 0.1 ms, %.3f ms\n",
+        printf("\noverlap, CNN slab: blocking %.3f ms; after 5 ms of compute without MPI calls the wait is still %.3f ms; with a test every 0.1 ms, %.3f ms\n",
                1e3 * median(blocking, reps), 1e3 * median(waited, reps),
                1e3 * median(polled, reps));
     free(g);

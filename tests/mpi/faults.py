@@ -17,7 +17,7 @@ cases = [
     ("missing-data", "a rank missing its data files", r"rank 1 failed: .*nonexistent/mnist"),
     ("fit", "a rank whose rb_fit fails", r"rank 1 failed: .*label"),
     ("crash", "a rank crashing", r"rank 1 .*(exited on signal|Segmentation)"),
-    ("stuck", "a rank that stops answering (timeout 3 s)", r"waited 3 s in .*not every rank joined"),
+    ("stuck", "a rank that stops answering (timeout 3 s)", r"waited 3 s in .*not every rank joined: no answer from rank 1 "),
     ("mismatch", "ranks with different models", r"rank 1's model differs from rank 0's.*\[4,9\]"),
 ]
 env = dict(os.environ, RUBAN_DIST_TIMEOUT="3")
