@@ -105,6 +105,43 @@ static void fit_learns_separable_blobs_and_records_history(void **state)
     rb_model_free(m);
 }
 
+/* A loop written by hand records its epochs as rb_fit does; best_epoch follows the lowest
+ * validation loss, or the training loss without validation. */
+static void a_history_built_by_hand_keeps_its_epochs_and_best_epoch(void **state)
+{
+    (void)state;
+    rb_history *h = rb_history_new(RB_METRIC_ACCURACY, true);
+    CHECK_OK(h);
+    assert_int_equal(h->n, 0);
+    assert_null(rb_history_last(h));
+    const double val_loss[4] = {0.9, 0.5, 0.6, 0.55};
+    for (int e = 0; e < 4; e++)
+        CHECK_STATUS_OK(rb_history_add(h, (rb_epoch_record){.epoch = e + 1,
+                                                            .loss = 1.0 / (e + 1),
+                                                            .metric = 0.8 + 0.01 * e,
+                                                            .val_loss = val_loss[e],
+                                                            .val_metric = 0.7 + 0.02 * e,
+                                                            .lr = 0.1,
+                                                            .seconds = 1}));
+    assert_int_equal(h->n, 4);
+    assert_int_equal(h->metric, RB_METRIC_ACCURACY);
+    assert_true(h->has_validation);
+    assert_int_equal(h->best_epoch, 2);
+    CHECK_CLOSE(rb_history_last(h)->val_metric, 0.76, 1e-12);
+    CHECK_CLOSE(rb_history_best_metric(h), 0.76, 1e-12);
+    rb_history_free(h);
+
+    h = rb_history_new(RB_METRIC_NONE, false);
+    CHECK_OK(h);
+    for (int e = 0; e < 3; e++)
+        CHECK_STATUS_OK(rb_history_add(
+            h,
+            (rb_epoch_record){.epoch = e + 1, .loss = 1 + e, .val_loss = NAN, .val_metric = NAN}));
+    assert_int_equal(h->best_epoch, 1);
+    rb_history_free(h);
+    CHECK_FAILS(rb_history_add(NULL, (rb_epoch_record){0}), RB_ERR_ARGUMENT, "NULL history");
+}
+
 /* evaluate averages over rows, whatever the batch size (the last batch is short). */
 static void evaluate_and_predict_do_not_depend_on_batch_size(void **state)
 {
@@ -322,6 +359,7 @@ int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         TEST(fit_learns_separable_blobs_and_records_history),
+        TEST(a_history_built_by_hand_keeps_its_epochs_and_best_epoch),
         TEST(evaluate_and_predict_do_not_depend_on_batch_size),
         TEST(regression_metrics_and_validation_split),
         TEST(fit_reports_a_mismatched_loss),

@@ -198,6 +198,44 @@ static void settings_read_lists_numbers_booleans_choices_and_texts(void **state)
     rb_study_free(s);
 }
 
+static void
+choice_lists_give_indices_in_the_order_given_and_refuse_unknown_or_repeated_names(void **state)
+{
+    (void)state;
+    rb_study *s = STUDY("--cells", "gru,simplernn", "--help");
+    int cells[3], pools[2];
+    assert_int_equal(
+        rb_study_choices(s, "cells", "simplernn|lstm|gru", "lstm,gru", cells, 3, "cells"), 2);
+    assert_int_equal(cells[0], 2);
+    assert_int_equal(cells[1], 0);
+    assert_int_equal(rb_study_choices(s, "pools", "max|avg", "max,avg", pools, 2, "poolings"), 2);
+    assert_int_equal(pools[0], 0);
+    assert_int_equal(pools[1], 1);
+    assert_int_equal(rb_study_parse(s), 0);
+    FILE *f = fopen(path_of("usage.txt"), "w+");
+    assert_non_null(f);
+    rb_study_usage(s, f, true);
+    fclose(f);
+    char *text = slurp(path_of("usage.txt"));
+    CHECK_CONTAINS(text, "[--cells LIST]");
+    CHECK_CONTAINS(text, "cells (any of simplernn|lstm|gru) (default: lstm,gru)");
+    free(text);
+    rb_study_free(s);
+
+    const char *bad[] = {"lstmm", "lstm,lstm", "lstm,", ",gru", "lstm,gru,simplernn,lstm", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        s = STUDY("--cells", (char *)bad[i]);
+        rb_study_choices(s, "cells", "simplernn|lstm|gru", "lstm", cells, 3, "cells");
+        if (rb_study_parse(s) != 2) fail_msg("--cells '%s' was accepted", bad[i]);
+        CHECK_CONTAINS(rb_study_error(s), "--cells expects up to 3 of simplernn|lstm|gru");
+        rb_study_free(s);
+    }
+    s = STUDY("--seed", "1");
+    CHECK_FAILS(rb_study_choices(s, "pools", "max|avg", "max,min", pools, 2, "poolings"),
+                RB_ERR_ARGUMENT, "fallback 'max,min' of --pools");
+    rb_study_free(s);
+}
+
 static void help_returns_zero_and_the_usage_lists_every_flag_with_its_default(void **state)
 {
     (void)state;
@@ -476,6 +514,59 @@ sweep_plot_draws_mean_and_spread_against_a_log_axis_with_zero_as_a_baseline(void
     free(script);
     CHECK_FAILS(rb_experiment_plot_sweep(e, (rb_sweep_plot){.key = "momentum"}), RB_ERR_ARGUMENT,
                 "sets 'momentum'");
+    rb_experiment_free(e);
+}
+
+/* A reconstruction run: no metric, the loss falls as 0.1 / epoch (validation 0.12 / epoch). */
+static rb_history *loss_only_run(const rb_run *run)
+{
+    rb_history *h = rb_history_new(RB_METRIC_NONE, true);
+    for (int k = 0; h && k < run->epochs; k++)
+        rb_history_add(h, (rb_epoch_record){.epoch = k + 1,
+                                            .loss = 0.1 / (k + 1),
+                                            .metric = NAN,
+                                            .val_loss = 0.12 / (k + 1),
+                                            .val_metric = NAN,
+                                            .seconds = 0.01});
+    return h;
+}
+
+static void baselines_go_on_the_loss_plots_when_the_runs_have_no_metric(void **state)
+{
+    (void)state;
+    rb_experiment *e = rb_experiment_new(
+        (rb_experiment_config){
+            .name = "codes", .dir = path_of("codes"), .epochs = 3, .quiet = true},
+        loss_only_run, NULL);
+    rb_experiment_add_values(e, "code", 2, (double[]){2, 8});
+    CHECK_STATUS_OK(rb_experiment_add_baseline(e, "mean image", 0.25));
+    CHECK_STATUS_OK(rb_experiment_run(e, &(rb_dataset){0}, NULL));
+    CHECK_CLOSE(rb_experiment_final(e, 0), 0.04, 1e-12);
+    char *script = slurp(path_of("codes/loss.gp"));
+    CHECK_CONTAINS(script, "'mean image'");
+    CHECK_CONTAINS(script, "0.25 with lines");
+    free(script);
+    CHECK_STATUS_OK(rb_experiment_plot_sweep(e, (rb_sweep_plot){.key = "code"}));
+    script = slurp(path_of("codes/sweep_code.gp"));
+    CHECK_CONTAINS(script, "'mean image'");
+    CHECK_CONTAINS(script, "final validation loss");
+    free(script);
+    rb_experiment_free(e);
+
+    /* With a metric, the baseline is the metric's: the loss plot does not show it. */
+    fake f = {0};
+    e = rb_experiment_new(
+        (rb_experiment_config){.name = "lr", .dir = path_of("lr"), .epochs = 2, .quiet = true},
+        fake_run, &f);
+    rb_experiment_add_values(e, "lr", 1, (double[]){0.1});
+    CHECK_STATUS_OK(rb_experiment_add_baseline(e, "chance", 0.1));
+    CHECK_STATUS_OK(rb_experiment_run(e, &(rb_dataset){0}, NULL));
+    script = slurp(path_of("lr/loss.gp"));
+    CHECK_LACKS(script, "'chance'");
+    free(script);
+    script = slurp(path_of("lr/metric.gp"));
+    CHECK_CONTAINS(script, "'chance'");
+    free(script);
     rb_experiment_free(e);
 }
 
@@ -816,6 +907,7 @@ int main(int argc, char **argv)
         TEST(unknown_flags_and_stray_arguments_are_errors),
         TEST(bad_values_are_errors_naming_the_flag_and_the_value),
         TEST(settings_read_lists_numbers_booleans_choices_and_texts),
+        TEST_DIR(choice_lists_give_indices_in_the_order_given_and_refuse_unknown_or_repeated_names),
         TEST_DIR(help_returns_zero_and_the_usage_lists_every_flag_with_its_default),
         TEST(settings_are_refused_after_start_twice_or_under_a_common_name),
         TEST(measure_gives_mean_sd_and_range_leaving_out_nan),
@@ -824,6 +916,7 @@ int main(int argc, char **argv)
         TEST(verdicts_say_as_expected_or_why_not_with_the_effect_size),
         TEST_DIR(experiment_table_marks_the_best_and_configurations_tied_with_it),
         TEST_DIR(sweep_plot_draws_mean_and_spread_against_a_log_axis_with_zero_as_a_baseline),
+        TEST_DIR(baselines_go_on_the_loss_plots_when_the_runs_have_no_metric),
         TEST_DIR(many_configurations_plot_as_small_multiples_in_percent),
         TEST_DIR(a_study_writes_one_report_with_every_part_in_markdown_and_html),
         TEST_DIR(the_index_links_every_report_and_is_rebuilt_from_the_folder),

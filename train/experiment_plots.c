@@ -137,7 +137,9 @@ static rb_status plot_pair(rb_experiment *e, const char *file, const char *ylabe
     bool logy = strstr(file, "loss") && lo > 0 && hi / lo > 20;
     rb_baseline bases[4];
     rb_plot p = {.title = title, .xlabel = "epoch", .ylabel = ylabel, .logy = logy};
-    if (val_field == f_val_metric) {
+    /* Baselines are in the score's unit: the metric's, or the loss's when there is none. */
+    bool no_metric = rb__first_history(e)->metric == RB_METRIC_NONE;
+    if (val_field == f_val_metric || (no_metric && val_field == f_val_loss)) {
         p.n_baselines = rb__experiment_baselines(e, scale, bases);
         p.baselines = bases;
     }
@@ -371,7 +373,9 @@ rb_status rb_experiment_plot_sweep(rb_experiment *e, rb_sweep_plot p)
         bases[n_bases++] = p.baselines[b];
     bool metric_quantity = p.quantity == RB_FINAL_SCORE || p.quantity == RB_FINAL_METRIC ||
                            p.quantity == RB_FINAL_VAL_METRIC || p.quantity == RB_BEST_VAL_METRIC;
-    if (metric_quantity && h0->metric != RB_METRIC_NONE)
+    bool loss_quantity = p.quantity == RB_FINAL_SCORE || p.quantity == RB_FINAL_LOSS ||
+                         p.quantity == RB_FINAL_VAL_LOSS || p.quantity == RB_LOWEST_VAL_LOSS;
+    if (h0->metric != RB_METRIC_NONE ? metric_quantity : loss_quantity)
         n_bases += rb__experiment_baselines(e, percent ? 100 : 1, bases + n_bases);
     char file[96], base[1200], title[256], ylabel[128];
     snprintf(file, sizeof file, "%s", p.file ? p.file : "");

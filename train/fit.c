@@ -438,6 +438,31 @@ rb_history *rb_fit(rb_trainable t, rb_optimizer *opt, const rb_dataset *train, r
 
 /* ---- history ---- */
 
+rb_history *rb_history_new(rb_metric metric, bool has_validation)
+{
+    rb_history *h = calloc(1, sizeof *h);
+    if (!h) {
+        rb_error(RB_ERR_MEMORY, "rb_history_new: out of memory");
+        return NULL;
+    }
+    h->metric = metric;
+    h->has_validation = has_validation;
+    return h;
+}
+
+rb_status rb_history_add(rb_history *h, rb_epoch_record record)
+{
+    if (!h) return rb_error(RB_ERR_ARGUMENT, "rb_history_add: NULL history");
+    rb_epoch_record *e = realloc(h->epochs, sizeof *e * (size_t)(h->n + 1));
+    if (!e) return rb_error(RB_ERR_MEMORY, "rb_history_add: out of memory");
+    h->epochs = e;
+    e[h->n++] = record;
+    const rb_epoch_record *best = h->best_epoch > 0 ? &e[h->best_epoch - 1] : NULL;
+    if (!best || (h->has_validation ? record.val_loss < best->val_loss : record.loss < best->loss))
+        h->best_epoch = h->n;
+    return RB_OK;
+}
+
 const rb_epoch_record *rb_history_last(const rb_history *h)
 {
     return h && h->n ? &h->epochs[h->n - 1] : NULL;

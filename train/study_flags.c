@@ -293,6 +293,64 @@ int rb_study_list(rb_study *s, const char *name, const char *fallback, double *v
     return n;
 }
 
+/* The index of the choice text[0, n) among choices "a|b|c", or -1. */
+static int choice_index(const char *choices, const char *text, size_t n)
+{
+    int index = 0;
+    for (const char *c = choices; *c; index++) {
+        size_t len = strcspn(c, "|");
+        if (len == n && strncmp(c, text, n) == 0) return index;
+        c += len + (c[len] == '|');
+    }
+    return -1;
+}
+
+/* Parses "lstm,gru" into indices of choices; false when a name is unknown or repeated, the list
+ * malformed or longer than cap. */
+static bool parse_choices(const char *text, const char *choices, int *indices, int cap, int *count)
+{
+    int n = 0;
+    for (const char *p = text; *p;) {
+        size_t len = strcspn(p, ",");
+        int index = choice_index(choices, p, len);
+        if (len == 0 || index < 0 || n == cap) return false;
+        for (int i = 0; i < n; i++)
+            if (indices[i] == index) return false;
+        indices[n++] = index;
+        p += len;
+        if (*p == ',' && !*++p) return false; /* a trailing comma */
+    }
+    *count = n;
+    return n > 0;
+}
+
+int rb_study_choices(rb_study *s, const char *name, const char *choices, const char *fallback,
+                     int *indices, int cap, const char *help)
+{
+    int n = 0;
+    if (!choices || !*choices || !fallback || !indices || cap < 1 ||
+        !parse_choices(fallback, choices, indices, cap, &n)) {
+        rb_error(RB_ERR_ARGUMENT,
+                 "rb_study_choices: fallback '%s' of --%s is not a list of at most %d of '%s'",
+                 fallback ? fallback : "(null)", name ? name : "(null)", cap,
+                 choices ? choices : "(null)");
+        return 0;
+    }
+    char described[sizeof s->settings->help];
+    snprintf(described, sizeof described, "%.120s (any of %.70s)", help ? help : "", choices);
+    if (!declare(s, name, "LIST", fallback, described)) return n;
+    const char *v = find_value(s, name);
+    if (!v) return n;
+    int given[256], m = 0;
+    if (parse_choices(v, choices, given, cap < 256 ? cap : 256, &m)) {
+        memcpy(indices, given, sizeof(int) * (size_t)m);
+        return m;
+    }
+    rb__study_usage_error(s, "--%s expects up to %d of %s separated by commas, each once, got '%s'",
+                          name, cap, choices, v);
+    return n;
+}
+
 /* ---- usage ---- */
 
 static const char *program_name(const rb_study *s)

@@ -153,7 +153,8 @@ RB_API bool rb_experiment_tied(const rb_experiment *e, int i, int j);
 RB_API int rb_experiment_add_config(rb_experiment *e, const rb_config *c);
 RB_API const char *rb_experiment_name(const rb_experiment *e);
 /* A reference line across the metric's plots and sweeps (in the metric's unit, accuracies as
- * fractions): a closed-form model's score, a chance level. At most 4. */
+ * fractions; in the loss's, across the loss plots, when the runs have no metric): a
+ * closed-form model's score, a chance level. At most 4. */
 RB_API rb_status rb_experiment_add_baseline(rb_experiment *e, const char *label, double value);
 
 /* A sweep plot: a quantity against one setting, mean over the runs with their spread as error

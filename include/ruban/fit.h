@@ -152,6 +152,12 @@ typedef struct rb_regression_scores {
 RB_API rb_status rb_regression_scores_of(const rb_tensor *pred, const rb_tensor *target,
                                          rb_regression_scores *out);
 
+/* An empty history, for a training loop written by hand (an experiment's run function returns
+ * it like rb_fit's). The caller owns it; NULL when out of memory. */
+RB_API rb_history *rb_history_new(rb_metric metric, bool has_validation);
+/* Append one epoch's record (NaN where not measured); best_epoch then follows the lowest
+ * validation loss (training loss without validation), as rb_fit's default monitor. */
+RB_API rb_status rb_history_add(rb_history *h, rb_epoch_record record);
 /* Write the history as CSV (epoch, loss, metric, val_loss, val_metric, lr, seconds), atomically
  * (temporary file, then rename). */
 RB_API rb_status rb_history_write_csv(const rb_history *h, const char *path);

@@ -82,6 +82,11 @@ RB_API int rb_study_choice(rb_study *s, const char *name, const char *choices, c
  * many. */
 RB_API int rb_study_list(rb_study *s, const char *name, const char *fallback, double *values,
                          int cap, const char *help);
+/* A comma-separated list of choices ("lstm,gru" among "simplernn|lstm|gru") into the indices of
+ * the choices given, in the order given (at most cap): returns how many. fallback is such a
+ * list too. */
+RB_API int rb_study_choices(rb_study *s, const char *name, const char *choices,
+                            const char *fallback, int *indices, int cap, const char *help);
 
 /* Check the flags: -1 to run; 0 after --help (usage printed); 2 after an unknown flag or a bad
  * value (message and usage line printed on stderr). rb_study_start without the exit. */
