@@ -257,7 +257,7 @@ static rb_status replay(rb_grad_ctx *ctx, rb_tensor *target, rb_tensor *seed)
         uint64_t errors = rb__error_count();
         double t0 = rb__profiling ? rb__profile_begin() : 0;
         n->def->backward(ctx, n, n->out->grad_acc);
-        if (rb__profiling) rb__profile_end(n->def, t0, true);
+        if (rb__profiling) rb__profile_end(n, t0, true);
         backward_of = NULL;
         rb__arena_release(scratch, mark);
         /* An error raised inside the rule fails the call, even if the rule went on: its

@@ -254,7 +254,7 @@ rb_tensor *rb__op_run(const rb_op_def *def, int n_in, rb_tensor *const *in, cons
     rb__arena_mark mark = rb__arena_get_mark(scratch);
     double t0 = rb__profiling ? rb__profile_begin() : 0;
     rb_status st = def->forward(&node);
-    if (rb__profiling) rb__profile_end(def, t0, false);
+    if (rb__profiling) rb__profile_end(&node, t0, false);
     rb__arena_release(scratch, mark);
     if (st != RB_OK) return NULL;
     if (anomaly_mode) {
