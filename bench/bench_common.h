@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <ruban.h>
@@ -27,8 +28,9 @@ typedef struct bench_options {
     int threads;         /* 1 by default (scripts/bench.sh asks for each count); 0: ruban's */
     long steps, repeats; /* `repeats` timed runs of `steps` steps; the median is reported */
     long batch;
-    bool profile; /* print the per-op profile of the timed steps */
-    bool no_peak; /* skip the sgemm peak (when profiling: it dwarfs the training) */
+    bool profile;  /* print the per-op profile of the timed steps */
+    bool no_peak;  /* skip the sgemm peak (when profiling: it dwarfs the training) */
+    bool cpu_time; /* time with the process's CPU time (one thread on a busy machine) */
 } bench_options;
 
 /* Parse argv into o (holding the defaults); models lists the accepted --model values (NULL
@@ -44,23 +46,27 @@ static inline void bench_parse(int argc, char **argv, const char *about, const c
             at += snprintf(usage + at, sizeof usage - (size_t)at, "%s%s", i ? "|" : "", models[i]);
         at += snprintf(usage + at, sizeof usage - (size_t)at, "]");
     }
-    snprintf(usage + at, sizeof usage - (size_t)at,
-             " [--threads N] [--steps N] [--repeats N] [--batch N] [--profile 0|1] [--peak 0|1] "
-             "[--info]");
+    snprintf(
+        usage + at, sizeof usage - (size_t)at, "%s",
+        " [--threads N] [--steps N] [--repeats N] [--batch N] [--profile 0|1] [--peak 0|1] [--cpu-time 0|1] [--info]");
     for (int i = 1; i < argc; i++) {
         const char *flag = argv[i], *value = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(flag, "--help") == 0 || strcmp(flag, "-h") == 0) {
-            printf("%s\n\n%s\n\n  --model     workload (default %s)\n  --threads   threads "
-                   "(default %d; 0: ruban's default, the cores available)\n  --steps     steps per "
-                   "timed run (default %ld)\n  --repeats   "
-                   "timed runs; the median is reported (default %ld)\n  --batch     minibatch "
-                   "size (default %ld)\n  --profile   1: print the per-op profile\n  --peak      "
-                   "0: skip measuring the sgemm peak (for profilers)\n  --info      "
-                   "print the CPU, BLIS kernels and threads ruban uses, and exit\n\nPrints one "
-                   "line: workload, threads, samples/s, GFLOPS, sgemm peak, fraction of peak, peak "
-                   "resident memory.\n",
-                   usage, about, o->model ? o->model : "-", o->threads, o->steps, o->repeats,
-                   o->batch);
+            printf("%s\n\n%s\n\n", usage, about);
+            printf("  --model     workload (default %s)\n", o->model ? o->model : "-");
+            printf("  --threads   threads (default %d; 0: ruban's default, the cores available)\n",
+                   o->threads);
+            printf("  --steps     steps per timed run (default %ld)\n", o->steps);
+            printf("  --repeats   timed runs; the median is reported (default %ld)\n", o->repeats);
+            printf("  --batch     minibatch size (default %ld)\n", o->batch);
+            printf("  --profile   1: print the per-op profile\n");
+            printf("  --peak      0: skip measuring the sgemm peak (for profilers)\n");
+            printf(
+                "  --cpu-time  1: time by the process's CPU time, not the clock (on a busy machine, at one thread: what the steps cost, not how long they waited for a core)\n");
+            printf(
+                "  --info      print the CPU, BLIS kernels and threads ruban uses, and exit\n\n");
+            printf(
+                "Prints one line: workload, threads, samples/s, GFLOPS, sgemm peak, fraction of peak, peak resident memory.\n");
             exit(0);
         }
         if (strcmp(flag, "--info") == 0) { /* what ruban runs on: CPU, BLIS kernels, threads */
@@ -87,6 +93,8 @@ static inline void bench_parse(int argc, char **argv, const char *about, const c
             o->profile = v != 0;
         else if (strcmp(flag, "--peak") == 0 && number)
             o->no_peak = v == 0;
+        else if (strcmp(flag, "--cpu-time") == 0 && number)
+            o->cpu_time = v != 0;
         else
             ok = false;
         if (!ok) {
@@ -100,18 +108,26 @@ static inline void bench_parse(int argc, char **argv, const char *about, const c
 
 /* ---- measurements ---- */
 
+/* Seconds of CPU the process has used (its threads summed). */
+static inline double bench_cpu_seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
 /* GFLOPS of a large float32 matrix product through ruban (BLIS sgemm), best of a few runs:
  * the machine's practical peak at the current thread count. Measured in a child process, so
  * that its matrices do not count in the benchmark's peak memory. */
-static inline double bench_sgemm_peak_in_this_process(int64_t n);
-static inline double bench_sgemm_peak_gflops(int64_t n)
+static inline double bench_sgemm_peak_in_this_process(int64_t n, bool cpu_time);
+static inline double bench_sgemm_peak_gflops(int64_t n, bool cpu_time)
 {
     int fd[2];
-    if (pipe(fd) != 0) return bench_sgemm_peak_in_this_process(n);
+    if (pipe(fd) != 0) return bench_sgemm_peak_in_this_process(n, cpu_time);
     fflush(NULL);
     pid_t child = fork();
     if (child == 0) {
-        double g = bench_sgemm_peak_in_this_process(n);
+        double g = bench_sgemm_peak_in_this_process(n, cpu_time);
         ssize_t w = write(fd[1], &g, sizeof g);
         _exit(w == (ssize_t)sizeof g ? 0 : 1);
     }
@@ -120,10 +136,10 @@ static inline double bench_sgemm_peak_gflops(int64_t n)
     bool ok = child > 0 && read(fd[0], &g, sizeof g) == (ssize_t)sizeof g;
     close(fd[0]);
     if (child > 0) waitpid(child, NULL, 0);
-    return ok ? g : bench_sgemm_peak_in_this_process(n);
+    return ok ? g : bench_sgemm_peak_in_this_process(n, cpu_time);
 }
 
-static inline double bench_sgemm_peak_in_this_process(int64_t n)
+static inline double bench_sgemm_peak_in_this_process(int64_t n, bool cpu_time)
 {
     rb_scope *s = rb_scope_begin();
     rb_rng rng = rb_rng_make(1);
@@ -132,9 +148,10 @@ static inline double bench_sgemm_peak_in_this_process(int64_t n)
     double best = 1e30;
     for (int r = 0; r < 10; r++) {
         rb_scope *inner = rb_scope_begin();
-        double t0 = rb_now();
+        double (*clock)(void) = cpu_time ? bench_cpu_seconds : rb_now;
+        double t0 = clock();
         rb_matmul(a, b);
-        double t = rb_now() - t0;
+        double t = clock() - t0;
         rb_scope_end(inner);
         if (r > 0 && t < best) best = t; /* the first run warms BLIS up */
     }
@@ -179,18 +196,19 @@ static inline bench_result bench_train(const bench_options *o, rb_tensor *x, rb_
                                        long warmup, bench_step_fn step, void *ctx)
 {
     bench_result r = {0};
-    double peak_before = o->no_peak ? NAN : bench_sgemm_peak_gflops(2048), rates[100];
+    double peak_before = o->no_peak ? NAN : bench_sgemm_peak_gflops(2048, o->cpu_time), rates[100];
     rb_batcher *batches = rb_batcher_new(x, y, o->batch, true, 7);
     for (long run = -1; run < o->repeats; run++) { /* run -1: the warm-up */
         long count = run < 0 ? warmup : o->steps;
         if (run == 0 && o->profile) rb_profile_start();
-        double t0 = rb_now();
+        double (*clock)(void) = o->cpu_time ? bench_cpu_seconds : rb_now;
+        double t0 = clock();
         for (long s = 0; s < count; s++) {
             rb_tensor *xb, *yb;
             if (!rb_batcher_next(batches, &xb, &yb)) rb_batcher_next(batches, &xb, &yb);
             r.loss = step(ctx, xb, yb);
         }
-        if (run >= 0) rates[run] = (double)(o->steps * o->batch) / (rb_now() - t0);
+        if (run >= 0) rates[run] = (double)(o->steps * o->batch) / (clock() - t0);
     }
     if (o->profile) {
         rb_profile_stop();
@@ -198,7 +216,7 @@ static inline bench_result bench_train(const bench_options *o, rb_tensor *x, rb_
     }
     rb_batcher_free(batches);
     r.samples_per_s = bench_median(rates, o->repeats);
-    double peak_after = o->no_peak ? NAN : bench_sgemm_peak_gflops(2048);
+    double peak_after = o->no_peak ? NAN : bench_sgemm_peak_gflops(2048, o->cpu_time);
     r.sgemm_peak = peak_before > peak_after ? peak_before : peak_after;
     return r;
 }
