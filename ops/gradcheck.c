@@ -5,6 +5,11 @@
 #include "core.h"
 
 #define MAX_INPUTS 16
+/* Mixed into the caller's seed for the projection direction, so that it differs from the
+ * random inputs a test may have drawn with the same seed. */
+#define DIRECTION_SEED_SALT 0x5eedull
+/* The same for the second-order check's directions (on the output and on the gradient). */
+#define SECOND_ORDER_SEED_SALT 0x99ull
 
 typedef struct check {
     rb_fn fn;
@@ -72,54 +77,128 @@ static void coords_of(const rb_tensor *x, int64_t flat, int64_t *idx)
     }
 }
 
-static bool run_check(check *c, rb_gradcheck_report *r)
+/* A check's failure to run at all: the error recorded, its message in the report. */
+static bool refuse(rb_gradcheck_report *r, const char *prefix)
 {
-    memset(r, 0, sizeof *r);
-    r->input = -1;
+    snprintf(r->message, sizeof r->message, "%s%s", prefix, rb_last_error());
+    return false;
+}
+
+/* Inputs present and float64 (finite differences in float32 are too coarse); the number of
+ * elements that will be checked in *count. */
+static bool check_inputs(const check *c, rb_gradcheck_report *r, int *count)
+{
     if (c->n < 1 || c->n > MAX_INPUTS) {
         rb_error(RB_ERR_ARGUMENT, "rb_gradcheck: 1 to %d inputs, got %d", MAX_INPUTS, c->n);
-        snprintf(r->message, sizeof r->message, "%s", rb_last_error());
-        return false;
+        return refuse(r, "");
     }
-    int n_checked = 0;
+    *count = 0;
     for (int i = 0; i < c->n; i++) {
         rb_tensor *x = c->inputs[i];
         if (!x) {
             rb_error(RB_ERR_ARGUMENT, "rb_gradcheck: input %d is NULL", i);
-            snprintf(r->message, sizeof r->message, "%s", rb_last_error());
-            return false;
+            return refuse(r, "");
         }
         if (x->dtype == RB_F32) {
-            rb_error(RB_ERR_DTYPE,
-                     "rb_gradcheck: input %d is float32; check gradients in float64 "
-                     "(rb_cast) so finite differences are accurate",
-                     i);
-            snprintf(r->message, sizeof r->message, "%s", rb_last_error());
-            return false;
+            rb_error(
+                RB_ERR_DTYPE,
+                "rb_gradcheck: input %d is float32; check gradients in float64 (rb_cast) so finite differences are accurate",
+                i);
+            return refuse(r, "");
         }
-        n_checked += checked_input(x);
+        *count += checked_input(x);
     }
-    /* The projection direction needs fn's output shape: one plain evaluation. */
+    return true;
+}
+
+/* The random projection direction v, shaped like fn's output (one plain evaluation), owned
+ * by the caller's owner or the heap: it must outlive the evaluation tapes. */
+static bool make_direction(check *c, rb_gradcheck_report *r)
+{
     rb_tape *probe = rb_tape_begin(RB_TAPE_MANUAL_WATCH);
     rb_tensor *y0 = probe ? c->fn(c->inputs, c->n, c->ud) : NULL;
     if (!y0 || y0->dtype != RB_F64) {
         if (y0)
             rb_error(RB_ERR_DTYPE, "rb_gradcheck: the function returned %s, not float64",
                      rb_dtype_name(y0->dtype));
-        snprintf(r->message, sizeof r->message, "function failed: %s", rb_last_error());
         rb_tape_end(probe);
-        return false;
+        return refuse(r, "function failed: ");
     }
     int ndim = y0->ndim;
     int64_t shape[RB_MAX_DIMS];
     memcpy(shape, y0->shape, sizeof shape);
     rb_tape_end(probe);
-    rb_rng rng = rb_rng_make(c->o.seed ^ 0x5eedull);
-    /* Owned by the caller's owner (or the heap): it must outlive the evaluation tapes. */
+    rb_rng rng = rb_rng_make(c->o.seed ^ DIRECTION_SEED_SALT);
     c->v = rb__tensor_new(RB_F64, ndim, shape, "rb_gradcheck");
     if (!c->v) return false;
     rb_fill_normal(c->v, 0.0, 1.0, &rng);
+    return true;
+}
 
+/* Compare element k of input i: central differences against the analytic gradient a, the
+ * worst element so far kept in the report. False when fn fails. */
+static bool check_element(check *c, int i, int64_t k, double a, double base, double *worst,
+                          rb_gradcheck_report *r)
+{
+    rb_tensor *x = c->inputs[i];
+    double x0 = rb__get_flat(x, k), e = c->o.eps, lp = 0, lm = 0;
+    rb__set_flat(x, k, x0 + e);
+    bool ok = projected_value(c, &lp);
+    rb__set_flat(x, k, x0 - e);
+    ok = ok && projected_value(c, &lm);
+    rb__set_flat(x, k, x0);
+    if (!ok) return refuse(r, "function failed: ");
+    double numeric = (lp - lm) / (2 * e);
+    /* One-sided slopes that disagree: the element sits on a kink (ReLU at 0, a tie in max),
+     * where no finite difference is the derivative. */
+    double right = (lp - base) / e, left = (base - lm) / e;
+    if (!c->o.keep_kinks && fabs(right - left) > 1e-3 + 1e-2 * fmax(fabs(right), fabs(left))) {
+        r->skipped_kinks++;
+        return true;
+    }
+    double err = fabs(a - numeric), tol = c->o.atol + c->o.rtol * fabs(numeric);
+    double ratio = isfinite(err) ? err / tol : INFINITY;
+    r->checked++;
+    if (ratio > *worst || (isnan(a) && *worst < INFINITY)) {
+        *worst = isnan(a) ? INFINITY : ratio;
+        r->input = i;
+        r->ndim = x->ndim;
+        coords_of(x, k, r->index);
+        r->analytic = a;
+        r->numeric = numeric;
+        r->abs_error = err;
+        r->rel_error = err / fmax(fabs(numeric), 1e-12);
+    }
+    if (!(ratio <= 1.0)) r->passed = false;
+    return true;
+}
+
+/* The report's one-line verdict. */
+static void describe(rb_gradcheck_report *r, int count)
+{
+    char idx[RB__SHAPE_STR] = "[]";
+    if (r->input >= 0) rb__shape_str(idx, r->ndim, r->index);
+    if (r->checked == 0 && count > 0 && r->skipped_kinks > 0) {
+        r->passed = false;
+        snprintf(r->message, sizeof r->message,
+                 "every element (%lld) sat on a kink: choose inputs away from them",
+                 (long long)r->skipped_kinks);
+    } else {
+        snprintf(
+            r->message, sizeof r->message,
+            "%s: %lld elements checked, %lld kinks skipped; worst: input %d at %s, analytic %.10g vs numeric %.10g (abs error %.3g, rel error %.3g)",
+            r->passed ? "gradients match" : "GRADIENT MISMATCH", (long long)r->checked,
+            (long long)r->skipped_kinks, r->input, idx, r->analytic, r->numeric, r->abs_error,
+            r->rel_error);
+    }
+}
+
+static bool run_check(check *c, rb_gradcheck_report *r)
+{
+    memset(r, 0, sizeof *r);
+    r->input = -1;
+    int count;
+    if (!check_inputs(c, r, &count) || !make_direction(c, r)) return false;
     double *analytic[MAX_INPUTS] = {0};
     bool ok = true;
     for (int i = 0; i < c->n && ok; i++)
@@ -128,72 +207,23 @@ static bool run_check(check *c, rb_gradcheck_report *r)
                 rb__calloc((size_t)(c->inputs[i]->size ? c->inputs[i]->size : 1), sizeof(double));
             ok = analytic[i] != NULL;
         }
-    ok = ok && analytic_gradients(c, analytic);
     double base = 0;
-    ok = ok && projected_value(c, &base);
-    if (!ok) snprintf(r->message, sizeof r->message, "function failed: %s", rb_last_error());
-
-    double worst_ratio = -1;
+    ok = ok && analytic_gradients(c, analytic) && projected_value(c, &base);
+    if (!ok) refuse(r, "function failed: ");
+    double worst = -1;
     r->passed = ok;
-    for (int i = 0; ok && i < c->n; i++) {
-        rb_tensor *x = c->inputs[i];
-        if (!checked_input(x)) continue;
-        for (int64_t k = 0; ok && k < x->size; k++) {
-            double x0 = rb__get_flat(x, k), e = c->o.eps, lp = 0, lm = 0;
-            rb__set_flat(x, k, x0 + e);
-            ok = projected_value(c, &lp);
-            rb__set_flat(x, k, x0 - e);
-            ok = ok && projected_value(c, &lm);
-            rb__set_flat(x, k, x0);
-            if (!ok) {
-                snprintf(r->message, sizeof r->message, "function failed: %s", rb_last_error());
-                break;
-            }
-            double numeric = (lp - lm) / (2 * e);
-            double right = (lp - base) / e, left = (base - lm) / e;
-            if (!c->o.keep_kinks &&
-                fabs(right - left) > 1e-3 + 1e-2 * fmax(fabs(right), fabs(left))) {
-                r->skipped_kinks++;
-                continue;
-            }
-            double a = analytic[i][k], err = fabs(a - numeric);
-            double tol = c->o.atol + c->o.rtol * fabs(numeric);
-            double ratio = isfinite(err) ? err / tol : INFINITY;
-            r->checked++;
-            if (ratio > worst_ratio || (isnan(a) && worst_ratio < INFINITY)) {
-                worst_ratio = isnan(a) ? INFINITY : ratio;
-                r->input = i;
-                r->ndim = x->ndim;
-                coords_of(x, k, r->index);
-                r->analytic = a;
-                r->numeric = numeric;
-                r->abs_error = err;
-                r->rel_error = err / fmax(fabs(numeric), 1e-12);
-            }
-            if (!(ratio <= 1.0)) r->passed = false;
-        }
-    }
-    if (ok) {
-        char idx[RB__SHAPE_STR] = "[]";
-        if (r->input >= 0) rb__shape_str(idx, r->ndim, r->index);
-        if (r->checked == 0 && n_checked > 0 && r->skipped_kinks > 0) {
-            r->passed = false;
-            snprintf(r->message, sizeof r->message,
-                     "every element (%lld) sat on a kink: choose inputs away from them",
-                     (long long)r->skipped_kinks);
-        } else {
-            snprintf(r->message, sizeof r->message,
-                     "%s: %lld elements checked, %lld kinks skipped; worst: input %d at %s, "
-                     "analytic %.10g vs numeric %.10g (abs error %.3g, rel error %.3g)",
-                     r->passed ? "gradients match" : "GRADIENT MISMATCH", (long long)r->checked,
-                     (long long)r->skipped_kinks, r->input, idx, r->analytic, r->numeric,
-                     r->abs_error, r->rel_error);
-        }
-    }
+    for (int i = 0; ok && i < c->n; i++)
+        if (checked_input(c->inputs[i]))
+            for (int64_t k = 0; ok && k < c->inputs[i]->size; k++)
+                ok = check_element(c, i, k, analytic[i][k], base, &worst, r);
+    if (ok)
+        describe(r, count);
+    else
+        r->passed = false; /* fn failed part-way: nothing was shown to match */
     for (int i = 0; i < c->n; i++)
         rb__free(analytic[i]);
     if (c->v->owner == RB__OWN_HEAP) rb_tensor_free(c->v);
-    return r->passed;
+    return ok && r->passed;
 }
 
 bool rb_gradcheck(rb_fn fn, void *ud, int n, rb_tensor *const *inputs,
@@ -257,7 +287,7 @@ bool rb_gradgradcheck(rb_fn fn, void *ud, int n, rb_tensor *const *inputs,
         return false;
     }
     rb_gradcheck_options o = with_defaults(opts);
-    rb_rng rng = rb_rng_make(o.seed ^ 0x99ull);
+    rb_rng rng = rb_rng_make(o.seed ^ SECOND_ORDER_SEED_SALT);
     gg_ctx g = {fn, ud, NULL, {0}};
     bool ok = true;
     /* Output shape for v, from one evaluation. */
