@@ -352,7 +352,7 @@ static rb_history *experiment_run(const rb_run *run)
                                            .seed = run->seed,
                                            .metric = RB_METRIC_ACCURACY,
                                            .validation = run->validation,
-                                           .progress = run->progress,
+                                           .quiet = true, /* TAP on stdout */
                                            .dist = run->dist});
     rb_optimizer_free(opt);
     rb_model_free(m);
