@@ -531,7 +531,7 @@ static rb_history *loss_only_run(const rb_run *run)
     return h;
 }
 
-static void baselines_go_on_the_loss_plots_when_the_runs_have_no_metric(void **state)
+static void runs_without_metric_have_one_loss_column_and_baselines_on_their_loss_plots(void **state)
 {
     (void)state;
     rb_experiment *e = rb_experiment_new(
@@ -542,6 +542,11 @@ static void baselines_go_on_the_loss_plots_when_the_runs_have_no_metric(void **s
     CHECK_STATUS_OK(rb_experiment_add_baseline(e, "mean image", 0.25));
     CHECK_STATUS_OK(rb_experiment_run(e, &(rb_dataset){0}, NULL));
     CHECK_CLOSE(rb_experiment_final(e, 0), 0.04, 1e-12);
+    char *summary = slurp(path_of("codes/summary.md"));
+    CHECK_CONTAINS(summary, "| configuration | final validation loss | best loss (epoch) | "
+                            "training loss | seconds |\n|---|---|---|---|---|\n");
+    CHECK_CONTAINS(summary, "| code=8 | 0.04 | 0.04 (3) | 0.03333 | 0.03 |");
+    free(summary);
     char *script = slurp(path_of("codes/loss.gp"));
     CHECK_CONTAINS(script, "'mean image'");
     CHECK_CONTAINS(script, "0.25 with lines");
@@ -916,7 +921,7 @@ int main(int argc, char **argv)
         TEST(verdicts_say_as_expected_or_why_not_with_the_effect_size),
         TEST_DIR(experiment_table_marks_the_best_and_configurations_tied_with_it),
         TEST_DIR(sweep_plot_draws_mean_and_spread_against_a_log_axis_with_zero_as_a_baseline),
-        TEST_DIR(baselines_go_on_the_loss_plots_when_the_runs_have_no_metric),
+        TEST_DIR(runs_without_metric_have_one_loss_column_and_baselines_on_their_loss_plots),
         TEST_DIR(many_configurations_plot_as_small_multiples_in_percent),
         TEST_DIR(a_study_writes_one_report_with_every_part_in_markdown_and_html),
         TEST_DIR(the_index_links_every_report_and_is_rebuilt_from_the_folder),

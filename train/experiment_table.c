@@ -113,6 +113,9 @@ void rb__experiment_write_table(const rb_experiment *e, FILE *f)
         fprintf(f, "| final %s %s, mean ± sd of %d seeds | best epoch's %s ", part, m, e->cfg.seeds,
                 m);
         fprintf(f, "| training %s | seconds |\n|---|---|---|---|---|\n", m);
+    } else if (h0->metric == RB_METRIC_NONE) { /* the metric is the loss: no second column */
+        fprintf(f, "| final %s %s | best %s (epoch) | training %s ", part, m, m, m);
+        fprintf(f, "| seconds |\n|---|---|---|---|---|\n");
     } else {
         fprintf(f, "| final %s %s | best %s (epoch) | training %s ", part, m, m, m);
         fprintf(f, "| training loss | seconds |\n|---|---|---|---|---|---|\n");
@@ -167,8 +170,12 @@ void rb__experiment_write_table(const rb_experiment *e, FILE *f)
             rb__format_value(a, sizeof a, h0, fin[0]);
             rb__format_value(b, sizeof b, h0, bests[0]);
             rb__format_value(c, sizeof c, h0, tr[0]);
-            fprintf(f, "| %s%s | %s | %s (%d) | %s | %.4g | %.2f |\n", e->configs[i].name, star, a,
-                    b, best_epoch, c, loss[0], secs[0]);
+            if (h0->metric == RB_METRIC_NONE)
+                fprintf(f, "| %s%s | %s | %s (%d) | %s | %.2f |\n", e->configs[i].name, star, a, b,
+                        best_epoch, c, secs[0]);
+            else
+                fprintf(f, "| %s%s | %s | %s (%d) | %s | %.4g | %.2f |\n", e->configs[i].name, star,
+                        a, b, best_epoch, c, loss[0], secs[0]);
         }
     }
 }
