@@ -1,46 +1,29 @@
-/* Closed-form least squares: centred normal equations, Cholesky, float64 throughout. */
+/* Closed-form least squares: centred normal equations (products through BLIS), Cholesky by
+ * LAPACK, float64 throughout. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <lapacke.h>
+
 #include "ruban.h"
 
-/* Solve A z = r for symmetric positive definite A (f x f), t right-hand sides, in place:
- * A becomes its Cholesky factor, r the solution. Returns the first failing pivot or -1. */
+/* Solve A z = r for symmetric positive definite A (f x f), t right-hand sides, in place with
+ * LAPACK's Cholesky (dpotrf, dpotrs): A becomes its factor, r the solution. Returns the first
+ * pivot that fails or -1: LAPACK stops at a pivot <= 0, and a pivot lost to rounding (below
+ * 1e-12 of the largest diagonal entry) means dependent columns too. */
 static int64_t cholesky_solve(double *a, double *r, int64_t f, int64_t t)
 {
     double scale = 0;
     for (int64_t i = 0; i < f; i++)
         scale = fmax(scale, fabs(a[i * f + i]));
-    for (int64_t j = 0; j < f; j++) {
-        double d = a[j * f + j];
-        for (int64_t k = 0; k < j; k++)
-            d -= a[j * f + k] * a[j * f + k];
-        /* Relative threshold: a pivot lost to rounding means dependent columns. */
-        if (!(d > 1e-12 * scale)) return j;
-        d = sqrt(d);
-        a[j * f + j] = d;
-        for (int64_t i = j + 1; i < f; i++) {
-            double s = a[i * f + j];
-            for (int64_t k = 0; k < j; k++)
-                s -= a[i * f + k] * a[j * f + k];
-            a[i * f + j] = s / d;
-        }
-    }
-    for (int64_t c = 0; c < t; c++) {
-        for (int64_t i = 0; i < f; i++) { /* L z = r */
-            double s = r[i * t + c];
-            for (int64_t k = 0; k < i; k++)
-                s -= a[i * f + k] * r[k * t + c];
-            r[i * t + c] = s / a[i * f + i];
-        }
-        for (int64_t i = f - 1; i >= 0; i--) { /* L^T w = z */
-            double s = r[i * t + c];
-            for (int64_t k = i + 1; k < f; k++)
-                s -= a[k * f + i] * r[k * t + c];
-            r[i * t + c] = s / a[i * f + i];
-        }
-    }
+    lapack_int info = LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'L', (lapack_int)f, a, (lapack_int)f);
+    if (info > 0) return info - 1;
+    for (int64_t j = 0; j < f; j++)
+        if (!(a[j * f + j] * a[j * f + j] > 1e-12 * scale)) return j;
+    if (info < 0 || LAPACKE_dpotrs(LAPACK_ROW_MAJOR, 'L', (lapack_int)f, (lapack_int)t, a,
+                                   (lapack_int)f, r, (lapack_int)t) != 0)
+        return 0;
     return -1;
 }
 
