@@ -2,14 +2,35 @@
  * only (ruban/dist.h). */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "fit_dist.h"
+
+/* Ranks given other data would run other numbers of steps and wait for each other in
+ * different collectives: refuse them on every rank, naming the first that differs. */
+static rb_status check_same_data(rb_dist *d, rb_batcher *b, const rb_dataset *validation)
+{
+    enum { K = 2 };
+    int size = rb_dist_size(d), rank = rb_dist_rank(d);
+    double *v = calloc((size_t)size * K, sizeof *v);
+    if (!v) return rb_error(RB_ERR_MEMORY, "rb_fit: out of memory");
+    v[rank * K] = (double)rb_batcher_num_batches(b);
+    v[rank * K + 1] = (double)(validation ? rb_dataset_rows(validation) : 0);
+    rb_status st = rb_dist_sum(d, v, size * K);
+    for (int r = 1; st == RB_OK && r < size; r++)
+        if (memcmp(v + (size_t)r * K, v, sizeof *v * K) != 0)
+            st = rb_error(RB_ERR_ARGUMENT, "rb_fit: rank %d has %.0f batches per epoch and %.0f validation rows, rank 0 %.0f and %.0f: every rank needs the same data and settings",
+                          r, v[r * K], v[r * K + 1], v[0], v[1]);
+    free(v);
+    return st;
+}
 
 rb_status rb__fit_dist_begin(rb_dist *d, rb_trainable t, rb_optimizer *opt, rb_batcher *b,
                              const rb_dataset *validation, rb_dataset *shard)
 {
     if (!d) return RB_OK;
     int rank = rb_dist_rank(d), size = rb_dist_size(d);
+    if (check_same_data(d, b, validation) != RB_OK) return rb_last_status();
     if (rb_batcher_shard(b, rank, size) != RB_OK ||
         rb_dist_broadcast_params(d, t.params, opt) != RB_OK)
         return rb_last_status();

@@ -6,9 +6,10 @@
 #include "metrics.h"
 #include "ruban/dist.h"
 
-/* Shard the batcher, give every rank rank 0's weights and optimizer state (refusing models
- * that differ), and copy this rank's slice of the validation rows into *shard (freed by the
- * caller with rb_dataset_free; left empty without dist or validation). */
+/* Check that every rank has as many batches and validation rows, shard the batcher, give
+ * every rank rank 0's weights and optimizer state (refusing models that differ), and copy this
+ * rank's slice of the validation rows into *shard (freed by the caller with rb_dataset_free;
+ * left empty without dist or validation). */
 rb_status rb__fit_dist_begin(rb_dist *d, rb_trainable t, rb_optimizer *opt, rb_batcher *b,
                              const rb_dataset *validation, rb_dataset *shard);
 /* Sum this rank's weighted gradients with the others' (weight: its share of the batch). */

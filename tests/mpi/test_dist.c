@@ -305,6 +305,19 @@ static void two_ranks_train_like_one_process(void **state)
     rb_dataset_free(&val);
 }
 
+static void fit_refuses_ranks_with_other_data(void **state)
+{
+    (void)state;
+    rb_dataset train = blobs(rb_dist_rank(job) == 1 ? 90 : 100, 5);
+    rb_model *m = mlp(13, 8, false);
+    rb_optimizer *opt = rb_sgd_new(rb_model_params(m), (rb_sgd_config){.lr = 0.1});
+    CHECK_FAILS(fit(m, opt, &train, NULL, job, true), RB_ERR_ARGUMENT,
+                "rb_fit: rank 1 has 3 batches per epoch and 0 validation rows, rank 0 4 and 0");
+    rb_optimizer_free(opt);
+    rb_model_free(m);
+    rb_dataset_free(&train);
+}
+
 /* What a call prints on stdout, into buf. */
 static void capture_stdout_of_fit(char *buf, size_t size)
 {
@@ -485,6 +498,7 @@ int main(int argc, char **argv)
         TEST(averaged_gradients_are_the_global_batch_gradient),
         TEST(deterministic_mode_is_bit_identical_to_rank_order_sums),
         TEST(two_ranks_train_like_one_process),
+        TEST(fit_refuses_ranks_with_other_data),
         TEST(only_rank_0_prints_progress),
         TEST(only_rank_0_writes_experiment_results),
         TEST(checkpoints_of_a_job_load_in_one_process_and_back),
