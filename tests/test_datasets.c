@@ -368,6 +368,74 @@ static void ruban_data_is_searched_before_the_system_places(void **state)
     rb_dataset_free(&d);
 }
 
+static void cylinder_bell_funnel_has_its_shape_labels_in_turn_and_class_names(void **state)
+{
+    (void)state;
+    rb_dataset d;
+    CHECK_STATUS_OK(rb_cylinder_bell_funnel(7, 0, 1, &d)); /* 0: Saito's 128 steps */
+    CHECK_SHAPE(d.x, 7, 128, 1);
+    CHECK_TENSOR(d.y, 0, 0, 1, 2, 0, 1, 2, 0);
+    assert_int_equal(d.meta->n_classes, 3);
+    assert_string_equal(d.meta->class_names[0], "cylinder");
+    assert_string_equal(d.meta->class_names[1], "bell");
+    assert_string_equal(d.meta->class_names[2], "funnel");
+    assert_string_equal(d.meta->name, "cylinder_bell_funnel");
+    rb_dataset_free(&d);
+    CHECK_STATUS_OK(rb_cylinder_bell_funnel(2, 64, 1, &d));
+    CHECK_SHAPE(d.x, 2, 64, 1);
+    rb_dataset_free(&d);
+}
+
+static void cylinder_bell_funnel_repeats_with_its_seed_only(void **state)
+{
+    (void)state;
+    rb_dataset a, b, c;
+    CHECK_STATUS_OK(rb_cylinder_bell_funnel(30, 128, 5, &a));
+    CHECK_STATUS_OK(rb_cylinder_bell_funnel(30, 128, 5, &b));
+    CHECK_STATUS_OK(rb_cylinder_bell_funnel(30, 128, 6, &c));
+    size_t bytes = sizeof(float) * 30 * 128;
+    assert_memory_equal(rb_tensor_f32(a.x), rb_tensor_f32(b.x), bytes);
+    assert_memory_not_equal(rb_tensor_f32(a.x), rb_tensor_f32(c.x), bytes);
+    rb_dataset_free(&a);
+    rb_dataset_free(&b);
+    rb_dataset_free(&c);
+}
+
+static void cylinder_bell_funnel_classes_follow_saitos_shapes(void **state)
+{
+    (void)state;
+    /* Averages over 1,000 series of each class. Before step 16 no event has begun: noise of
+     * mean 0 and variance 1. Steps 32-47 lie inside every event (a <= 32, b >= a + 32): there
+     * the cylinder averages 6, and a bell and a funnel add up to a cylinder (u + (1 - u) = 1),
+     * the funnel above the bell (its ramp starts high). */
+    enum { N = 3000, L = 128 };
+    rb_dataset d;
+    CHECK_STATUS_OK(rb_cylinder_bell_funnel(N, L, 11, &d));
+    const float *x = rb_tensor_f32(d.x);
+    double before = 0, before_sq = 0, inside[3] = {0, 0, 0};
+    for (int64_t i = 0; i < N; i++)
+        for (int t = 0; t < L; t++) {
+            double v = x[i * L + t];
+            if (t < 16) before += v / (N * 16.0), before_sq += v * v / (N * 16.0);
+            if (t >= 32 && t < 48) inside[i % 3] += v / (N / 3 * 16.0);
+        }
+    CHECK_CLOSE(before, 0, 0.02);
+    CHECK_CLOSE(before_sq, 1, 0.03);
+    CHECK_CLOSE(inside[0], 6, 0.1);
+    CHECK_CLOSE(inside[1] + inside[2], inside[0], 0.2);
+    assert_true(inside[2] > inside[1] + 1);
+    rb_dataset_free(&d);
+}
+
+static void cylinder_bell_funnel_refuses_impossible_sizes(void **state)
+{
+    (void)state;
+    rb_dataset d;
+    CHECK_FAILS(rb_cylinder_bell_funnel(0, 128, 1, &d), RB_ERR_ARGUMENT, "0 series");
+    CHECK_FAILS(rb_cylinder_bell_funnel(10, 4, 1, &d), RB_ERR_ARGUMENT, "of 4 steps");
+    CHECK_FAILS(rb_cylinder_bell_funnel(10, 128, 1, NULL), RB_ERR_ARGUMENT, "out is NULL");
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -381,6 +449,10 @@ int main(int argc, char **argv)
         TEST(california_housing_features_match_scikit_learn),
         TEST(cifar10_records_become_channels_last_images),
         TEST(ruban_data_is_searched_before_the_system_places),
+        TEST(cylinder_bell_funnel_has_its_shape_labels_in_turn_and_class_names),
+        TEST(cylinder_bell_funnel_repeats_with_its_seed_only),
+        TEST(cylinder_bell_funnel_classes_follow_saitos_shapes),
+        TEST(cylinder_bell_funnel_refuses_impossible_sizes),
     };
     cmocka_set_message_output(CM_OUTPUT_TAP);
     if (argc > 1) cmocka_set_test_filter(argv[1]);

@@ -1,5 +1,6 @@
 /* ruban/datasets.h - tabular and image data sets: CSV files, scikit-learn's small sets,
- * California housing, CIFAR-10, with their metadata (names of features and classes, source).
+ * California housing, CIFAR-10, with their metadata (names of features and classes, source);
+ * series generated from a seed (cylinder-bell-funnel).
  *
  *     rb_dataset iris;
  *     if (rb_sklearn_load("iris", NULL, &iris) != RB_OK) { puts(rb_last_error()); return 1; }
@@ -73,6 +74,16 @@ RB_API rb_status rb_cifar10_load_batch(const char *path, rb_dataset *out);
  * set "cifar10"). */
 RB_API rb_status rb_cifar10_load(const char *dir, rb_dataset *train, rb_dataset *test);
 RB_API extern const char *const rb_cifar10_classes[10];
+
+/* ---- generated sets ---- */
+/* Cylinder-bell-funnel (Saito 1994), a univariate series classification task whose classes
+ * differ in shape, not in where their event happens: n series of `length` steps (0: 128), row
+ * i of class i mod 3 (0 cylinder, 1 bell, 2 funnel). A series is (6 + eta) times a plateau, a
+ * ramp up or a ramp down on [a, b], plus N(0, 1) noise at every step, with eta ~ N(0, 1) and,
+ * for 128 steps, a uniform in [16, 32] and b - a in [32, 96] (scaled to the length; b cut at
+ * the end). x (n, length, 1) float32 (channels last, for Conv1D), y (n) int64, meta with the
+ * class names; the same seed gives the same set. Fails on n < 1 or length < 8. */
+RB_API rb_status rb_cylinder_bell_funnel(int64_t n, int length, uint64_t seed, rb_dataset *out);
 
 #ifdef __cplusplus
 }
