@@ -518,6 +518,93 @@ static void plot_refuses_missing_series_and_unwritable_places(void **state)
                 "cannot write");
 }
 
+static void plot_draws_scatters_and_vertical_markers_in_their_panels(void **state)
+{
+    (void)state;
+    double x[4] = {1, 2, 3, 4}, y[4] = {4, 3, 2, 1};
+    rb_series s[2] = {{.label = "data", .n = 4, .x = x, .y = y, .points = true},
+                      {.label = "line", .n = 4, .x = x, .y = x, .panel = 1}};
+    rb_marker marks[2] = {{.label = "stopped at 3", .x = 3, .panel = 0},
+                          {.label = "everywhere", .x = 2, .panel = -1, .color = 2}};
+    CHECK_STATUS_OK(rb_plot_lines(path_of("marked"),
+                                  (rb_plot){.panels = 2, .n_markers = 2, .markers = marks}, 2, s));
+    char *script = slurp(path_of("marked.gp"));
+    /* Cut the script into its two panels at the second "unset arrow" (each panel clears the
+     * last one's markers). */
+    bool scatter = strstr(script, "index 0 using 1:2 with points") != NULL;
+    bool legend = strstr(script, "title 'stopped at 3'") && strstr(script, "title 'everywhere'");
+    char *first = strstr(script, "unset arrow");
+    char *second = first ? strstr(first + 1, "unset arrow") : NULL;
+    if (second) *second = '\0';
+    bool panel0 = first && strstr(first, "set arrow from 3, graph 0") &&
+                  strstr(first, "set arrow from 2, graph 0");
+    bool panel1 = second && strstr(second + 1, "set arrow from 2, graph 0") &&
+                  !strstr(second + 1, "set arrow from 3, graph 0");
+    free(script);
+    assert_true(scatter);
+    assert_true(legend);
+    assert_true(panel0);
+    assert_true(panel1);
+    if (rb_plot_available()) check_png(path_of("marked.png"));
+    CHECK_FAILS(rb_plot_lines(path_of("m"), (rb_plot){.n_markers = 1}, 1, s), RB_ERR_ARGUMENT,
+                "1 markers without values");
+    check_no_tmp_files(dir);
+}
+
+static void surface_plot_holds_the_grid_and_the_paths_and_renders(void **state)
+{
+    (void)state;
+    double gx[3] = {0, 1, 2}, gy[2] = {0, 1}, gz[6] = {1, 2, 3, 2, 3, 4}; /* z = x + y + 1 */
+    double px[2] = {0, 2}, py[2] = {1, 0};
+    rb_series path = {.label = "descent", .n = 2, .x = px, .y = py};
+    rb_surface g = {
+        .nx = 3, .ny = 2, .x = gx, .y = gy, .z = gz, .levels = 4, .logz = true, .zlabel = "loss"};
+    CHECK_STATUS_OK(rb_plot_surface(path_of("bowl"), (rb_plot){.title = "bowl"}, g, 1, &path));
+    char *data = slurp(path_of("bowl.dat"));
+    bool grid = strstr(data, "0 0 1\n1 0 2\n2 0 3\n\n0 1 2\n1 1 3\n2 1 4\n") != NULL;
+    bool points = strstr(data, "# descent\n0 1\n2 0\n") != NULL;
+    free(data);
+    char *script = slurp(path_of("bowl.gp"));
+    bool image = strstr(script, "index 0 using 1:2:3 with image") != NULL;
+    bool contours = strstr(script, "set cntrparam levels discrete") && strstr(script, "$contours");
+    bool log = strstr(script, "set logscale cb") != NULL;
+    bool paths = strstr(script, "index 1 using 1:2 with linespoints") != NULL;
+    free(script);
+    assert_true(grid);
+    assert_true(points);
+    assert_true(image);
+    assert_true(contours);
+    assert_true(log);
+    assert_true(paths);
+    if (rb_plot_available()) {
+        check_png(path_of("bowl.png"));
+        check_svg(path_of("bowl.svg"));
+    }
+    check_no_tmp_files(dir);
+}
+
+static void surface_plot_refuses_small_unordered_or_non_finite_grids(void **state)
+{
+    (void)state;
+    double gx[3] = {0, 1, 2}, gy[2] = {0, 1}, gz[6] = {1, 2, 3, 2, 3, 4}, bad[3] = {0, 2, 1};
+    rb_surface g = {.nx = 3, .ny = 2, .x = gx, .y = gy, .z = gz};
+    rb_surface small = g, unordered = g, nan = g, zero = g;
+    small.ny = 1;
+    unordered.x = bad;
+    double with_nan[6] = {1, 2, NAN, 2, 3, 4}, with_zero[6] = {1, 2, 0, 2, 3, 4};
+    nan.z = with_nan;
+    zero.z = with_zero, zero.logz = true;
+    CHECK_FAILS(rb_plot_surface(path_of("s"), (rb_plot){0}, small, 0, NULL), RB_ERR_ARGUMENT,
+                "at least 2 x 2");
+    CHECK_FAILS(rb_plot_surface(path_of("s"), (rb_plot){0}, unordered, 0, NULL), RB_ERR_ARGUMENT,
+                "x[2] = 1 does not follow x[1] = 2");
+    CHECK_FAILS(rb_plot_surface(path_of("s"), (rb_plot){0}, nan, 0, NULL), RB_ERR_ARGUMENT,
+                "is not finite");
+    CHECK_FAILS(rb_plot_surface(path_of("s"), (rb_plot){0}, zero, 0, NULL), RB_ERR_ARGUMENT,
+                "not positive");
+    CHECK_ABSENT(path_of("s.dat"));
+}
+
 /* ---- the experiment runner, with a fake training function ---- */
 
 enum { MAX_CALLS = 64, ROWS = 20 };
@@ -1200,6 +1287,9 @@ int main(int argc, char **argv)
         TEST_DIR(plot_writes_data_and_script_and_renders_png_and_svg),
         TEST_DIR(plot_data_holds_one_block_per_series_without_the_nan_values),
         TEST_DIR(plot_refuses_missing_series_and_unwritable_places),
+        TEST_DIR(plot_draws_scatters_and_vertical_markers_in_their_panels),
+        TEST_DIR(surface_plot_holds_the_grid_and_the_paths_and_renders),
+        TEST_DIR(surface_plot_refuses_small_unordered_or_non_finite_grids),
         TEST_DIR(grid_adds_every_combination_with_the_last_key_fastest),
         TEST_DIR(config_get_returns_the_setting_or_the_fallback),
         TEST_DIR(run_calls_the_function_once_per_configuration_and_seed),

@@ -457,6 +457,22 @@ rb_status rb_study_plot(rb_study *s, const char *file, rb_plot plot, int n, cons
     return RB_OK;
 }
 
+rb_status rb_study_surface(rb_study *s, const char *file, rb_plot plot, rb_surface surface, int n,
+                           const rb_series *paths)
+{
+    if (!s || !file)
+        return rb_error(RB_ERR_ARGUMENT, "rb_study_surface: a study and a file are needed");
+    char base[1400], svg[160];
+    snprintf(base, sizeof base, "%s/%s", s->dir, file);
+    rb_status st = rb__make_dirs(s->dir, "rb_study_surface");
+    if (st == RB_OK) st = rb_plot_surface(base, plot, surface, n, paths);
+    if (st != RB_OK) return st;
+    snprintf(svg, sizeof svg, "%s.svg", file);
+    add_picture(s, svg, plot.title);
+    if (!s->info.quiet) printf("plot: %s.png\n", base);
+    return RB_OK;
+}
+
 rb_status rb_study_images(rb_study *s, const char *file, const rb_tensor *images,
                           rb_image_grid grid)
 {

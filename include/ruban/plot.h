@@ -1,4 +1,5 @@
-/* ruban/plot.h - line plots (learning curves, sweeps) as PNG and SVG through gnuplot, and
+/* ruban/plot.h - line plots (learning curves, sweeps, scatters of data), surfaces (a loss over
+ * two parameters, with an optimizer's path over it) as PNG and SVG through gnuplot, and
  * labelled image grids as PNG.
  *
  *     double epochs[3] = {1, 2, 3}, loss[3] = {0.9, 0.5, 0.4};
@@ -27,6 +28,7 @@ typedef struct rb_series {
     int n;
     const double *x, *y; /* NaN values of y are left out (a gap) */
     bool dashed;         /* e.g. training curves next to solid validation ones */
+    bool points;         /* markers only, no line: a scatter of data points */
     int color;           /* 0: automatic; else 1-based index of the palette (pairs share one) */
     const double *err;   /* optional: error bars of +-err[i] around y[i] (spread over seeds) */
     int panel;           /* 0-based panel of a plot with panels */
@@ -38,6 +40,14 @@ typedef struct rb_baseline {
     double y;
 } rb_baseline;
 
+/* A vertical line at x: an event on the x axis (the epoch early stopping kept). */
+typedef struct rb_marker {
+    const char *label;
+    double x;
+    int color; /* 0: dark grey; else a 1-based index of the palette, as rb_series.color */
+    int panel; /* 0-based panel of a plot with panels; -1: every panel */
+} rb_marker;
+
 typedef struct rb_plot {
     const char *title, *xlabel, *ylabel;
     bool logx, logy; /* logarithmic axes (learning-rate sweeps, losses over decades) */
@@ -46,11 +56,31 @@ typedef struct rb_plot {
     int columns;                     /* panels per row (0: up to 3) */
     int n_baselines;
     const rb_baseline *baselines;
+    int n_markers; /* vertical lines, dotted, each listed in the legend */
+    const rb_marker *markers;
 } rb_plot;
 
 /* Plot the series into <base>.png and <base>.svg (and <base>.dat, <base>.gp). Files are
  * written under temporary names and renamed. */
 RB_API rb_status rb_plot_lines(const char *base, rb_plot plot, int n, const rb_series *series);
+/* A function of two variables sampled on a grid: a heat map with contour lines. */
+typedef struct rb_surface {
+    int nx, ny;          /* grid size, at least 2 x 2 */
+    const double *x, *y; /* nx and ny evenly spaced increasing coordinates */
+    const double *z;     /* ny rows of nx finite values: z[j * nx + i] at (x[i], y[j]) */
+    int levels;          /* contour lines (0: 10), evenly spaced over z's range ... */
+    bool logz;           /* ... or geometrically, with colours on a log scale (z > 0) */
+    const char *zlabel;  /* the colour bar's label */
+} rb_surface;
+
+/* The surface as a heat map (light for low values) with contour lines, and the series drawn
+ * over it as paths in the plane (an optimizer's trajectory in parameter space), into
+ * <base>.png and <base>.svg (and <base>.dat, <base>.gp); plot.xlabel and ylabel name x and y.
+ * Panels and baselines do not apply; markers do. Errors as rb_plot_lines, and RB_ERR_ARGUMENT for a
+ * grid that is too small, unordered or not finite (or not positive with logz). */
+RB_API rb_status rb_plot_surface(const char *base, rb_plot plot, rb_surface surface, int n,
+                                 const rb_series *series);
+
 /* Whether gnuplot can be run (looked up on PATH once). */
 RB_API bool rb_plot_available(void);
 

@@ -138,6 +138,10 @@ RB_API void rb_table_row(rb_table *t, const char *fmt, ...)
 /* A line plot into the study's folder (<file>.svg/.png), shown in the report. */
 RB_API rb_status rb_study_plot(rb_study *s, const char *file, rb_plot plot, int n,
                                const rb_series *series);
+/* A surface with paths drawn over it (rb_plot_surface: a loss over two parameters and each
+ * optimizer's trajectory) into the study's folder (<file>.svg/.png), shown in the report. */
+RB_API rb_status rb_study_surface(rb_study *s, const char *file, rb_plot plot, rb_surface surface,
+                                  int n, const rb_series *paths);
 /* An image grid into the study's folder (<file>.png), shown in the report. */
 RB_API rb_status rb_study_images(rb_study *s, const char *file, const rb_tensor *images,
                                  rb_image_grid grid);
