@@ -13,35 +13,6 @@
 
 /* ---- a temporary folder per test ---- */
 
-static char dir[64];
-
-static int setup_with_dir(void **state)
-{
-    snprintf(dir, sizeof dir, "/tmp/ruban-test-checkpoint-XXXXXX");
-    if (!mkdtemp(dir)) return -1;
-    return test_setup_(state);
-}
-
-static int teardown_with_dir(void **state)
-{
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "chmod -R u+w '%s'; rm -rf '%s'", dir, dir);
-    int removed = system(cmd);
-    int torn = test_teardown_(state);
-    return removed == 0 && torn == 0 ? 0 : -1;
-}
-
-#define TEST_DIR(f) cmocka_unit_test_setup_teardown(f, setup_with_dir, teardown_with_dir)
-
-static const char *path_of(const char *name)
-{
-    static char p[8][256];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(p[k], sizeof p[k], "%s/%s", dir, name);
-    return p[k];
-}
-
 /* The whole file (the caller frees it). */
 static unsigned char *slurp(const char *path, size_t *size)
 {
@@ -215,9 +186,9 @@ a_round_trip_restores_weights_moving_statistics_and_optimizer_state_bit_for_bit(
         CHECK_OK(mean);
         assert_false(rb_params_is_trainable(mean));
         assert_true(rb_tensor_f32(mean)[0] != 0.0f);
-        const char *path = path_of("run.safetensors");
+        const char *path = test_path("run.safetensors");
         CHECK_STATUS_OK(rb_checkpoint_save(path, rb_model_params(m), opt));
-        check_no_tmp_files(dir);
+        check_no_tmp_files(test_dir());
 
         /* A model built from another seed and a new optimizer with another rate. */
         rb_model *fresh = net(99, 3, true);
@@ -253,7 +224,7 @@ static void training_resumed_from_a_checkpoint_matches_uninterrupted_training(vo
         rb_model *m = net(3, 3, true);
         rb_optimizer *opt = optimizer(k, rb_model_params(m), 0.02);
         train(m, opt, &b, 0, 4);
-        const char *path = path_of("resume.safetensors");
+        const char *path = test_path("resume.safetensors");
         CHECK_STATUS_OK(rb_checkpoint_save(path, rb_model_params(m), opt));
         train(m, opt, &b, 4, 5);
 
@@ -300,7 +271,7 @@ static void reloading_an_earlier_checkpoint_replays_training_exactly(void **stat
             rb_model *m = net(11, 3, true);
             rb_optimizer *opt = optimizer(k, rb_model_params(m), 0.02);
             train(m, opt, &b, 0, at);
-            const char *path = path_of("early.safetensors");
+            const char *path = test_path("early.safetensors");
             CHECK_STATUS_OK(rb_checkpoint_save(path, rb_model_params(m), opt));
             train(m, opt, &b, at, 3);
             snapshot first = take(rb_model_params(m), opt);
@@ -398,7 +369,7 @@ static void the_file_follows_the_safetensors_layout(void **state)
     rb_params *p = rb_model_params(m);
     rb_optimizer *opt = rb_adam_new(p, (rb_adam_config){.lr = 0.01});
     train(m, opt, &b, 0, 3);
-    const char *path = path_of("layout.safetensors");
+    const char *path = test_path("layout.safetensors");
     CHECK_STATUS_OK(rb_checkpoint_save(path, p, opt));
 
     size_t size;
@@ -519,9 +490,9 @@ static fixture saved_then_moved_on(const char *name)
     f.m = net(6, 3, true);
     f.opt = rb_adam_new(rb_model_params(f.m), (rb_adam_config){.lr = 0.01});
     train(f.m, f.opt, &b, 0, 3);
-    CHECK_STATUS_OK(rb_checkpoint_save(path_of(name), rb_model_params(f.m), f.opt));
+    CHECK_STATUS_OK(rb_checkpoint_save(test_path(name), rb_model_params(f.m), f.opt));
     train(f.m, f.opt, &b, 3, 1);
-    f.file = slurp(path_of(name), &f.size);
+    f.file = slurp(test_path(name), &f.size);
     f.hlen = le64(f.file);
     return f;
 }
@@ -538,7 +509,7 @@ static void truncated_files_are_refused_and_change_nothing(void **state)
     (void)state;
     fixture f = saved_then_moved_on("good.safetensors");
     rb_params *p = rb_model_params(f.m);
-    const char *cut = path_of("cut.safetensors");
+    const char *cut = test_path("cut.safetensors");
     /* Inside the length. */
     spill(cut, f.file, 0);
     CHECK_REFUSED(cut, p, f.opt, RB_ERR_FORMAT, "0 bytes", "shorter than the 8-byte");
@@ -556,7 +527,7 @@ static void truncated_files_are_refused_and_change_nothing(void **state)
     CHECK_REFUSED(cut, p, f.opt, RB_ERR_FORMAT, "truncated");
     /* The untouched file still loads (and then does change the model). */
     snapshot before = take(p, f.opt);
-    CHECK_STATUS_OK(rb_checkpoint_load(path_of("good.safetensors"), p, f.opt));
+    CHECK_STATUS_OK(rb_checkpoint_load(test_path("good.safetensors"), p, f.opt));
     snapshot after = take(p, f.opt);
     assert_false(same(&before, &after));
     assert_int_equal(rb_optimizer_steps(f.opt), 3);
@@ -570,7 +541,7 @@ static void a_header_length_past_the_end_or_malformed_json_is_refused(void **sta
     (void)state;
     fixture f = saved_then_moved_on("good.safetensors");
     rb_params *p = rb_model_params(f.m);
-    const char *bad = path_of("bad.safetensors");
+    const char *bad = test_path("bad.safetensors");
     unsigned char *copy = malloc(f.size);
 
     /* A header length that points past the end of the file. */
@@ -637,11 +608,11 @@ static void a_variable_of_another_shape_is_refused_with_both_shapes(void **state
     rb_optimizer *wide_opt = rb_adam_new(rb_model_params(wide), (rb_adam_config){.lr = 0.01});
     train(wide, wide_opt, &b, 0, 2);
     CHECK_STATUS_OK(
-        rb_checkpoint_save(path_of("wide.safetensors"), rb_model_params(wide), wide_opt));
-    CHECK_REFUSED(path_of("wide.safetensors"), rb_model_params(f.m), f.opt, RB_ERR_SHAPE,
+        rb_checkpoint_save(test_path("wide.safetensors"), rb_model_params(wide), wide_opt));
+    CHECK_REFUSED(test_path("wide.safetensors"), rb_model_params(f.m), f.opt, RB_ERR_SHAPE,
                   "'dense_1.kernel'", "[6,4]", "[6,3]");
     /* Without the optimizer too. */
-    CHECK_REFUSED(path_of("wide.safetensors"), rb_model_params(f.m), NULL, RB_ERR_SHAPE,
+    CHECK_REFUSED(test_path("wide.safetensors"), rb_model_params(f.m), NULL, RB_ERR_SHAPE,
                   "'dense_1.kernel'", "[6,4]", "[6,3]");
     rb_optimizer_free(wide_opt);
     rb_model_free(wide);
@@ -658,16 +629,16 @@ static void a_missing_variable_or_an_extra_tensor_is_refused(void **state)
     rb_optimizer *lean_opt = rb_adam_new(rb_model_params(lean), (rb_adam_config){.lr = 0.01});
     train(lean, lean_opt, &b, 0, 2);
     CHECK_STATUS_OK(
-        rb_checkpoint_save(path_of("lean.safetensors"), rb_model_params(lean), lean_opt));
+        rb_checkpoint_save(test_path("lean.safetensors"), rb_model_params(lean), lean_opt));
     /* The full model misses dense_1.bias in the lean file. */
-    CHECK_REFUSED(path_of("lean.safetensors"), rb_model_params(f.m), f.opt, RB_ERR_NOT_FOUND,
+    CHECK_REFUSED(test_path("lean.safetensors"), rb_model_params(f.m), f.opt, RB_ERR_NOT_FOUND,
                   "no tensor 'dense_1.bias'");
-    CHECK_REFUSED(path_of("lean.safetensors"), rb_model_params(f.m), NULL, RB_ERR_NOT_FOUND,
+    CHECK_REFUSED(test_path("lean.safetensors"), rb_model_params(f.m), NULL, RB_ERR_NOT_FOUND,
                   "no tensor 'dense_1.bias'");
     /* The lean model has no place for the full file's dense_1.bias. */
-    CHECK_REFUSED(path_of("good.safetensors"), rb_model_params(lean), lean_opt, RB_ERR_NOT_FOUND,
+    CHECK_REFUSED(test_path("good.safetensors"), rb_model_params(lean), lean_opt, RB_ERR_NOT_FOUND,
                   "'dense_1.bias'", "no place");
-    CHECK_REFUSED(path_of("good.safetensors"), rb_model_params(lean), NULL, RB_ERR_NOT_FOUND,
+    CHECK_REFUSED(test_path("good.safetensors"), rb_model_params(lean), NULL, RB_ERR_NOT_FOUND,
                   "'dense_1.bias'", "no place");
     rb_optimizer_free(lean_opt);
     rb_model_free(lean);
@@ -681,24 +652,24 @@ static void optimizer_state_must_match_the_optimizer(void **state)
     rb_params *p = rb_model_params(f.m);
     /* Another optimizer on the same store. */
     rb_optimizer *rms = rb_rmsprop_new(p, (rb_rmsprop_config){.lr = 0.01});
-    CHECK_REFUSED(path_of("adam.safetensors"), p, rms, RB_ERR_ARGUMENT, "'adam'", "rmsprop");
+    CHECK_REFUSED(test_path("adam.safetensors"), p, rms, RB_ERR_ARGUMENT, "'adam'", "rmsprop");
     rb_optimizer *ams = rb_adam_new(p, (rb_adam_config){.lr = 0.01, .amsgrad = true});
-    CHECK_REFUSED(path_of("adam.safetensors"), p, ams, RB_ERR_ARGUMENT, "'adam'", "amsgrad");
+    CHECK_REFUSED(test_path("adam.safetensors"), p, ams, RB_ERR_ARGUMENT, "'adam'", "amsgrad");
     /* A file without optimizer state, loaded with an optimizer. */
-    CHECK_STATUS_OK(rb_checkpoint_save(path_of("plain.safetensors"), p, NULL));
+    CHECK_STATUS_OK(rb_checkpoint_save(test_path("plain.safetensors"), p, NULL));
     batches b = make_batches(7);
     train(f.m, f.opt, &b, 0, 1);
-    CHECK_REFUSED(path_of("plain.safetensors"), p, f.opt, RB_ERR_ARGUMENT, "no optimizer state",
+    CHECK_REFUSED(test_path("plain.safetensors"), p, f.opt, RB_ERR_ARGUMENT, "no optimizer state",
                   "adam");
     /* An optimizer of another store. */
     rb_model *other = net(6, 3, true);
     rb_optimizer *other_opt = rb_adam_new(rb_model_params(other), (rb_adam_config){.lr = 0.01});
-    CHECK_REFUSED(path_of("adam.safetensors"), p, other_opt, RB_ERR_ARGUMENT,
+    CHECK_REFUSED(test_path("adam.safetensors"), p, other_opt, RB_ERR_ARGUMENT,
                   "another parameter store");
-    CHECK_FAILS(rb_checkpoint_save(path_of("x.safetensors"), p, other_opt), RB_ERR_ARGUMENT,
+    CHECK_FAILS(rb_checkpoint_save(test_path("x.safetensors"), p, other_opt), RB_ERR_ARGUMENT,
                 "another parameter store");
     /* A file that is not there. */
-    CHECK_REFUSED(path_of("absent.safetensors"), p, f.opt, RB_ERR_IO, "absent.safetensors",
+    CHECK_REFUSED(test_path("absent.safetensors"), p, f.opt, RB_ERR_IO, "absent.safetensors",
                   "cannot open");
     rb_optimizer_free(other_opt);
     rb_model_free(other);
@@ -714,7 +685,8 @@ static void loading_without_an_optimizer_takes_the_weights_and_ignores_optimizer
     rb_model *m = net(7, 3, true);
     rb_optimizer *opt = rb_adam_new(rb_model_params(m), (rb_adam_config){.lr = 0.01});
     train(m, opt, &b, 0, 4);
-    CHECK_STATUS_OK(rb_checkpoint_save(path_of("with_adam.safetensors"), rb_model_params(m), opt));
+    CHECK_STATUS_OK(
+        rb_checkpoint_save(test_path("with_adam.safetensors"), rb_model_params(m), opt));
 
     /* Another model with its own optimizer state, which the load must not touch. */
     rb_model *other = net(8, 3, true);
@@ -722,7 +694,7 @@ static void loading_without_an_optimizer_takes_the_weights_and_ignores_optimizer
     train(other, other_opt, &b, 2, 2);
     snapshot state_before = take(rb_model_params(other), other_opt);
     CHECK_STATUS_OK(
-        rb_checkpoint_load(path_of("with_adam.safetensors"), rb_model_params(other), NULL));
+        rb_checkpoint_load(test_path("with_adam.safetensors"), rb_model_params(other), NULL));
     /* Weights (and moving statistics) are the saved ones... */
     snapshot want = take(rb_model_params(m), NULL), got = take(rb_model_params(other), NULL);
     assert_true(same(&want, &got));
@@ -736,7 +708,7 @@ static void loading_without_an_optimizer_takes_the_weights_and_ignores_optimizer
     /* A store that never had an optimizer loads the same file. */
     rb_model *bare = net(9, 3, true);
     CHECK_STATUS_OK(
-        rb_checkpoint_load(path_of("with_adam.safetensors"), rb_model_params(bare), NULL));
+        rb_checkpoint_load(test_path("with_adam.safetensors"), rb_model_params(bare), NULL));
     snapshot bare_got = take(rb_model_params(bare), NULL);
     assert_true(same(&want, &bare_got));
     /* The loaded model predicts as the saved one (evaluation mode uses the moving statistics). */
@@ -763,22 +735,22 @@ static void a_failed_save_reports_an_io_error_and_leaves_no_temporary_file(void 
     rb_params *p = rb_model_params(m);
     rb_optimizer *opt = rb_adam_new(p, (rb_adam_config){.lr = 0.01});
     /* A folder that does not exist. */
-    CHECK_FAILS(rb_checkpoint_save(path_of("missing/ck.safetensors"), p, opt), RB_ERR_IO,
+    CHECK_FAILS(rb_checkpoint_save(test_path("missing/ck.safetensors"), p, opt), RB_ERR_IO,
                 "cannot write");
-    check_no_tmp_files(dir);
+    check_no_tmp_files(test_dir());
     /* The temporary file is written but cannot be renamed over a folder: it is removed. */
-    const char *taken = path_of("taken.safetensors");
+    const char *taken = test_path("taken.safetensors");
     assert_int_equal(mkdir(taken, 0755), 0);
     CHECK_FAILS(rb_checkpoint_save(taken, p, opt), RB_ERR_IO, "taken.safetensors");
-    check_no_tmp_files(dir);
+    check_no_tmp_files(test_dir());
     struct stat st;
     assert_int_equal(stat(taken, &st), 0);
     assert_true(S_ISDIR(st.st_mode));
     /* A successful save over an existing file replaces it, and leaves nothing else. */
-    const char *path = path_of("ok.safetensors");
+    const char *path = test_path("ok.safetensors");
     spill(path, "old", 3);
     CHECK_STATUS_OK(rb_checkpoint_save(path, p, opt));
-    check_no_tmp_files(dir);
+    check_no_tmp_files(test_dir());
     size_t size;
     unsigned char *file = slurp(path, &size);
     assert_true(size >= 8 + le64(file));
@@ -834,7 +806,7 @@ static void unicode_escapes_are_read_within_the_header(void **state)
     (void)state;
     rb_params *p = rb_params_new(RB_F32);
     rb_params_add(p, "w", RB_SHAPE(1), true);
-    const char *bad = path_of("escape.safetensors");
+    const char *bad = test_path("escape.safetensors");
     /* The header is exactly `{"\u0041` (8 bytes, no padding) and the file ends there. */
     FILE *f = fopen(bad, "wb");
     assert_non_null(f);
@@ -862,7 +834,7 @@ static void shapes_whose_size_overflows_are_refused(void **state)
     (void)state;
     rb_params *p = rb_params_new(RB_F32);
     rb_params_add(p, "w", RB_SHAPE(1), true);
-    const char *bad = path_of("huge.safetensors");
+    const char *bad = test_path("huge.safetensors");
     write_safetensors(bad,
                       "{\"w\":{\"dtype\":\"F32\",\"shape\":[1099511627776,1099511627776,"
                       "1099511627776],\"data_offsets\":[0,0]}}",
@@ -888,7 +860,7 @@ static void metadata_that_makes_no_sense_is_refused(void **state)
     (void)state;
     fixture f = saved_then_moved_on("good.safetensors");
     rb_params *p = rb_model_params(f.m);
-    const char *bad = path_of("meta.safetensors");
+    const char *bad = test_path("meta.safetensors");
     char *lr = strstr((char *)f.file + 8, "\"optimizer.lr\":\"");
     assert_non_null(lr);
     char from[64];
@@ -935,7 +907,7 @@ static void a_header_of_many_names_is_checked_quickly(void **state)
             "%s\"t%06d\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[%d,%d]}", i ? "," : "",
             i, 4 * i, 4 * i + 4);
     snprintf(header + used, cap - used, "}");
-    const char *path = path_of("many.safetensors");
+    const char *path = test_path("many.safetensors");
     write_safetensors(path, header, data, sizeof(float) * NAMES);
     rb_params *p = rb_params_new(RB_F32);
     rb_params_add(p, "t000000", RB_SHAPE(1), true);
@@ -962,7 +934,7 @@ static void a_folder_is_not_a_checkpoint(void **state)
     (void)state;
     rb_params *p = rb_params_new(RB_F32);
     rb_params_add(p, "w", RB_SHAPE(1), true);
-    CHECK_REFUSED(dir, p, NULL, RB_ERR_IO, "is a folder");
+    CHECK_REFUSED(test_dir(), p, NULL, RB_ERR_IO, "is a folder");
     rb_params_free(p);
 }
 
@@ -1001,7 +973,7 @@ static void a_saver_killed_at_random_moments_leaves_a_whole_file(void **state)
     rb_params *p = rb_params_new(RB_F32), *check = rb_params_new(RB_F32);
     float *w = rb_tensor_f32(rb_params_add(p, "w", RB_SHAPE(KILL_VALUES), true));
     rb_params_add(check, "w", RB_SHAPE(KILL_VALUES), true);
-    const char *path = path_of("killed.safetensors");
+    const char *path = test_path("killed.safetensors");
     for (int64_t i = 0; i < KILL_VALUES; i++)
         w[i] = 1;
     /* Kills fall within twice the time of one save, most of them mid-write. */
@@ -1027,12 +999,12 @@ static void a_saver_killed_at_random_moments_leaves_a_whole_file(void **state)
         assert_int_equal(waitpid(child, &status, 0), child);
         assert_true(WIFSIGNALED(status));
         check_one_whole_save(path, check, round);
-        left += count_temporaries(dir) > 0;
+        left += count_temporaries(test_dir()) > 0;
     }
     printf("# %d of %d kills left a temporary behind\n", left, KILL_ROUNDS);
     assert_true(left > 0); /* else no kill fell mid-write and the cleanup went untested */
     CHECK_STATUS_OK(rb_checkpoint_save(path, p, NULL));
-    assert_int_equal(count_temporaries(dir), 0);
+    assert_int_equal(count_temporaries(test_dir()), 0);
     check_one_whole_save(path, check, KILL_ROUNDS);
     rb_params_free(check);
     rb_params_free(p);

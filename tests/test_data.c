@@ -6,42 +6,16 @@
 
 #include "testutil.h"
 
-static char dir[64];
-
-static int make_dir(void **state)
-{
-    (void)state;
-    snprintf(dir, sizeof dir, "/tmp/ruban-test-data-XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
-}
-
-static int remove_dir(void **state)
-{
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
-static const char *path_of(const char *name)
-{
-    static char p[2][256];
-    static int k;
-    k ^= 1;
-    snprintf(p[k], sizeof p[k], "%s/%s", dir, name);
-    return p[k];
-}
-
-/* Write bytes to dir/name, gzip-compressed when gz. */
+/* Write bytes to the test folder's name, gzip-compressed when gz. */
 static void write_file(const char *name, const unsigned char *bytes, size_t n, bool gz)
 {
     if (gz) {
-        gzFile f = gzopen(path_of(name), "wb");
+        gzFile f = gzopen(test_path(name), "wb");
         assert_non_null(f);
         assert_int_equal(gzwrite(f, bytes, (unsigned)n), (int)n);
         gzclose(f);
     } else {
-        FILE *f = fopen(path_of(name), "wb");
+        FILE *f = fopen(test_path(name), "wb");
         assert_non_null(f);
         assert_int_equal(fwrite(bytes, 1, n, f), n);
         fclose(f);
@@ -74,7 +48,7 @@ static void ubyte_images_load_scaled(void **state)
     size_t n = idx_bytes(buf, 0x08, 3, (uint32_t[]){1, 2, 3}, px, 6);
     write_file("img", buf, n, false);
     rb_tensor *t = NULL;
-    CHECK_STATUS_OK(rb_idx_load(path_of("img"), RB_F32, 1.0 / 255, &t));
+    CHECK_STATUS_OK(rb_idx_load(test_path("img"), RB_F32, 1.0 / 255, &t));
     CHECK_SHAPE(t, 1, 2, 3);
     CHECK_TENSOR(t, 1e-7, 0, 0.2, 0.4, 0.6, 0.8, 1.0);
     rb_tensor_free(t);
@@ -87,7 +61,7 @@ static void gzip_files_load_like_plain_ones(void **state)
     size_t n = idx_bytes(buf, 0x08, 1, (uint32_t[]){4}, lab, 4);
     write_file("lab.gz", buf, n, true);
     rb_tensor *t = NULL;
-    CHECK_STATUS_OK(rb_idx_load(path_of("lab.gz"), RB_I64, 1, &t));
+    CHECK_STATUS_OK(rb_idx_load(test_path("lab.gz"), RB_I64, 1, &t));
     assert_int_equal(rb_tensor_dtype(t), RB_I64);
     CHECK_TENSOR(t, 0, 7, 2, 1, 0);
     rb_tensor_free(t);
@@ -101,12 +75,12 @@ static void big_endian_ints_and_floats_decode(void **state)
     unsigned char ints[8] = {0xff, 0xff, 0xff, 0xfe, 0x00, 0x00, 0x01, 0x02};
     write_file("ints", buf, idx_bytes(buf, 0x0C, 1, (uint32_t[]){2}, ints, 8), false);
     rb_tensor *t = NULL;
-    CHECK_STATUS_OK(rb_idx_load(path_of("ints"), RB_F64, 1, &t));
+    CHECK_STATUS_OK(rb_idx_load(test_path("ints"), RB_F64, 1, &t));
     CHECK_TENSOR(t, 0, -2, 258);
     rb_tensor_free(t);
     unsigned char flt[4] = {0x3f, 0xc0, 0x00, 0x00}; /* 1.5f */
     write_file("flt", buf, idx_bytes(buf, 0x0D, 1, (uint32_t[]){1}, flt, 4), false);
-    CHECK_STATUS_OK(rb_idx_load(path_of("flt"), RB_F32, 2, &t));
+    CHECK_STATUS_OK(rb_idx_load(test_path("flt"), RB_F32, 2, &t));
     CHECK_TENSOR(t, 0, 3.0);
     rb_tensor_free(t);
 }
@@ -117,15 +91,15 @@ static void a_wrong_magic_number_is_refused_at_byte_0(void **state)
     unsigned char bad[8] = {0x1f, 0x00, 0x08, 0x01, 0, 0, 0, 0};
     write_file("bad", bad, 8, false);
     rb_tensor *t = (rb_tensor *)1;
-    CHECK_FAILS(rb_idx_load(path_of("bad"), RB_F32, 1, &t), RB_ERR_FORMAT,
+    CHECK_FAILS(rb_idx_load(test_path("bad"), RB_F32, 1, &t), RB_ERR_FORMAT,
                 "bad magic number 0x1f000801 at byte 0");
     assert_null(t);
     unsigned char type[8] = {0, 0, 0x07, 0x01, 0, 0, 0, 1};
     write_file("type", type, 8, false);
-    CHECK_FAILS(rb_idx_load(path_of("type"), RB_F32, 1, &t), RB_ERR_FORMAT, "bad magic number");
+    CHECK_FAILS(rb_idx_load(test_path("type"), RB_F32, 1, &t), RB_ERR_FORMAT, "bad magic number");
     unsigned char dims[4] = {0, 0, 0x08, 9};
     write_file("dims", dims, 4, false);
-    CHECK_FAILS(rb_idx_load(path_of("dims"), RB_F32, 1, &t), RB_ERR_FORMAT,
+    CHECK_FAILS(rb_idx_load(test_path("dims"), RB_F32, 1, &t), RB_ERR_FORMAT,
                 "9 dimensions at byte 3");
 }
 
@@ -136,27 +110,27 @@ static void truncated_files_name_the_byte(void **state)
     size_t n = idx_bytes(buf, 0x08, 2, (uint32_t[]){2, 3}, px, 6);
     rb_tensor *t = NULL;
     write_file("short", buf, n - 2, false);
-    CHECK_FAILS(rb_idx_load(path_of("short"), RB_F32, 1, &t), RB_ERR_FORMAT,
+    CHECK_FAILS(rb_idx_load(test_path("short"), RB_F32, 1, &t), RB_ERR_FORMAT,
                 "truncated at byte 16 of 18");
     write_file("short.gz", buf, n - 2, true);
-    CHECK_FAILS(rb_idx_load(path_of("short.gz"), RB_F32, 1, &t), RB_ERR_FORMAT,
+    CHECK_FAILS(rb_idx_load(test_path("short.gz"), RB_F32, 1, &t), RB_ERR_FORMAT,
                 "truncated at byte 16 of 18");
     /* A gzip trailer forged to claim the whole size over a short content: the payload goes
      * the streamed way (into a tensor allocated up front), and zlib's own check of the trailer
      * refuses the file. */
-    FILE *g = fopen(path_of("short.gz"), "r+b");
+    FILE *g = fopen(test_path("short.gz"), "r+b");
     assert_non_null(g);
     assert_int_equal(fseek(g, -4, SEEK_END), 0);
     unsigned char isize[4] = {(unsigned char)n, 0, 0, 0};
     assert_int_equal(fwrite(isize, 1, 4, g), 4);
     fclose(g);
-    CHECK_FAILS(rb_idx_load(path_of("short.gz"), RB_F32, 1, &t), RB_ERR_FORMAT,
+    CHECK_FAILS(rb_idx_load(test_path("short.gz"), RB_F32, 1, &t), RB_ERR_FORMAT,
                 "corrupt compressed data");
     write_file("head", buf, 6, false);
-    CHECK_FAILS(rb_idx_load(path_of("head"), RB_F32, 1, &t), RB_ERR_FORMAT,
+    CHECK_FAILS(rb_idx_load(test_path("head"), RB_F32, 1, &t), RB_ERR_FORMAT,
                 "truncated at byte 6 of the 12-byte header");
     write_file("empty", buf, 0, false);
-    CHECK_FAILS(rb_idx_load(path_of("empty"), RB_F32, 1, &t), RB_ERR_FORMAT,
+    CHECK_FAILS(rb_idx_load(test_path("empty"), RB_F32, 1, &t), RB_ERR_FORMAT,
                 "truncated at byte 0 of the 4-byte magic number");
     assert_null(t);
 }
@@ -168,7 +142,7 @@ static void extra_bytes_after_the_data_are_refused(void **state)
     size_t n = idx_bytes(buf, 0x08, 1, (uint32_t[]){2}, px, 3);
     write_file("long", buf, n, false);
     rb_tensor *t = NULL;
-    CHECK_FAILS(rb_idx_load(path_of("long"), RB_F32, 1, &t), RB_ERR_FORMAT,
+    CHECK_FAILS(rb_idx_load(test_path("long"), RB_F32, 1, &t), RB_ERR_FORMAT,
                 "unexpected data after byte 10");
 }
 
@@ -176,11 +150,11 @@ static void missing_and_corrupt_files_are_errors(void **state)
 {
     (void)state;
     rb_tensor *t = NULL;
-    CHECK_FAILS(rb_idx_load(path_of("nothing-here"), RB_F32, 1, &t), RB_ERR_IO, "cannot open");
+    CHECK_FAILS(rb_idx_load(test_path("nothing-here"), RB_F32, 1, &t), RB_ERR_IO, "cannot open");
     /* A gzip header followed by garbage. */
     unsigned char junk[32] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0xde, 0xad, 0xbe, 0xef};
     write_file("junk.gz", junk, sizeof junk, false);
-    CHECK_FAILS(rb_idx_load(path_of("junk.gz"), RB_F32, 1, &t), RB_ERR_FORMAT, "junk.gz");
+    CHECK_FAILS(rb_idx_load(test_path("junk.gz"), RB_F32, 1, &t), RB_ERR_FORMAT, "junk.gz");
     assert_null(t);
 }
 
@@ -194,20 +168,20 @@ static void a_header_announcing_more_than_the_file_is_refused_before_allocating(
     size_t n = idx_bytes(buf, 0x08, 3, (uint32_t[]){65536, 256, 256}, px, 12);
     assert_int_equal(n, 28);
     write_file("claims-4gib", buf, n, false);
-    CHECK_FAILS(rb_idx_load(path_of("claims-4gib"), RB_F32, 1, &t), RB_ERR_FORMAT,
+    CHECK_FAILS(rb_idx_load(test_path("claims-4gib"), RB_F32, 1, &t), RB_ERR_FORMAT,
                 "claims-4gib': truncated at byte 28 of 4294967312");
     n = idx_bytes(buf, 0x08, 3, (uint32_t[]){1u << 20, 1u << 20, 1u << 10}, px, 12);
     write_file("claims-1pib", buf, n, false);
-    CHECK_FAILS(rb_idx_load(path_of("claims-1pib"), RB_I64, 1, &t), RB_ERR_FORMAT,
+    CHECK_FAILS(rb_idx_load(test_path("claims-1pib"), RB_I64, 1, &t), RB_ERR_FORMAT,
                 "truncated at byte 28 of 1125899906842640");
     /* Compressed, the size is not known in advance: read in steps, it ends just the same. */
     write_file("claims-1pib.gz", buf, n, true);
-    CHECK_FAILS(rb_idx_load(path_of("claims-1pib.gz"), RB_F32, 1, &t), RB_ERR_FORMAT,
+    CHECK_FAILS(rb_idx_load(test_path("claims-1pib.gz"), RB_F32, 1, &t), RB_ERR_FORMAT,
                 "truncated at byte 28 of 1125899906842640");
     /* Extents whose product overflows: the header bytes are named. */
     n = idx_bytes(buf, 0x0E, 4, (uint32_t[]){~0u, ~0u, ~0u, ~0u}, px, 12);
     write_file("claims-2^128", buf, n, false);
-    CHECK_FAILS(rb_idx_load(path_of("claims-2^128"), RB_F32, 1, &t), RB_ERR_FORMAT,
+    CHECK_FAILS(rb_idx_load(test_path("claims-2^128"), RB_F32, 1, &t), RB_ERR_FORMAT,
                 "the extents at bytes 4..19");
     assert_null(t);
 }
@@ -216,7 +190,7 @@ static void a_folder_is_not_an_idx_file(void **state)
 {
     (void)state;
     rb_tensor *t = NULL;
-    CHECK_FAILS(rb_idx_load(dir, RB_F32, 1, &t), RB_ERR_IO, "is a folder");
+    CHECK_FAILS(rb_idx_load(test_dir(), RB_F32, 1, &t), RB_ERR_IO, "is a folder");
     assert_null(t);
 }
 
@@ -238,25 +212,25 @@ static void labels_an_int64_cannot_hold_are_refused_with_their_byte(void **state
         }
         write_file("labels", buf, idx_bytes(buf, 0x0E, 1, (uint32_t[]){3}, payload, 24), false);
         rb_tensor *t = NULL;
-        CHECK_FAILS(rb_idx_load(path_of("labels"), RB_I64, 1, &t), RB_ERR_FORMAT, needles[k]);
+        CHECK_FAILS(rb_idx_load(test_path("labels"), RB_I64, 1, &t), RB_ERR_FORMAT, needles[k]);
         assert_null(t);
         /* As float64 they load as they are. */
-        CHECK_STATUS_OK(rb_idx_load(path_of("labels"), RB_F64, 1, &t));
+        CHECK_STATUS_OK(rb_idx_load(test_path("labels"), RB_F64, 1, &t));
         rb_tensor_free(t);
     }
     /* A double beyond float32's range is no float32 either. */
     unsigned char huge[8] = {0x7f, 0xe0, 0, 0, 0, 0, 0, 0}, buf[64]; /* 2^1023 */
     write_file("huge", buf, idx_bytes(buf, 0x0E, 1, (uint32_t[]){1}, huge, 8), false);
     rb_tensor *t = NULL;
-    CHECK_FAILS(rb_idx_load(path_of("huge"), RB_F32, 1, &t), RB_ERR_FORMAT,
+    CHECK_FAILS(rb_idx_load(test_path("huge"), RB_F32, 1, &t), RB_ERR_FORMAT,
                 "at byte 8 does not fit float32");
 }
 
-/* A tiny MNIST-shaped data set in dir/mnist: n images of 28x28 and their labels. */
+/* A tiny MNIST-shaped data set in the test folder's mnist/: n images of 28x28 and their labels. */
 static void write_mini_mnist(int64_t n_train, int64_t n_labels)
 {
     char sub[128];
-    snprintf(sub, sizeof sub, "%s/mnist", dir);
+    snprintf(sub, sizeof sub, "%s/mnist", test_dir());
     mkdir(sub, 0700);
     static unsigned char buf[16 + 20 * 784];
     unsigned char px[20 * 784], lab[20];
@@ -280,7 +254,7 @@ static void mnist_loads_flattened_images_and_labels(void **state)
     (void)state;
     write_mini_mnist(12, 12);
     char sub[128];
-    snprintf(sub, sizeof sub, "%s/mnist", dir);
+    snprintf(sub, sizeof sub, "%s/mnist", test_dir());
     rb_dataset train, test;
     CHECK_STATUS_OK(rb_mnist_load(sub, &train, &test));
     CHECK_SHAPE(train.x, 12, 784);
@@ -291,7 +265,7 @@ static void mnist_loads_flattened_images_and_labels(void **state)
     rb_dataset_free(&train);
     rb_dataset_free(&test);
     /* RUBAN_DATA points at the parent folder holding mnist/. */
-    setenv("RUBAN_DATA", dir, 1);
+    setenv("RUBAN_DATA", test_dir(), 1);
     CHECK_STATUS_OK(rb_mnist_load(NULL, &train, &test));
     unsetenv("RUBAN_DATA");
     rb_dataset_free(&train);
@@ -307,7 +281,7 @@ static void mnist_with_mismatched_labels_is_refused(void **state)
     (void)state;
     write_mini_mnist(12, 10);
     char sub[128];
-    snprintf(sub, sizeof sub, "%s/mnist", dir);
+    snprintf(sub, sizeof sub, "%s/mnist", test_dir());
     rb_dataset train, test;
     CHECK_FAILS(rb_mnist_load(sub, &train, &test), RB_ERR_FORMAT, "10 labels for 12 images");
     assert_null(train.x);
@@ -317,7 +291,7 @@ static void a_missing_data_set_says_how_to_get_it(void **state)
 {
     (void)state;
     rb_dataset train, test;
-    setenv("XDG_CACHE_HOME", dir, 1); /* an empty cache */
+    setenv("XDG_CACHE_HOME", test_dir(), 1); /* an empty cache */
     unsetenv("RUBAN_DATA");
     CHECK_FAILS(rb_mnist_load(NULL, &train, &test), RB_ERR_NOT_FOUND, "scripts/fetch-data.sh");
     unsetenv("XDG_CACHE_HOME");
@@ -408,7 +382,5 @@ int main(int argc, char **argv)
         TEST(batcher_arguments_are_checked),
         TEST(dataset_head_copies_the_first_rows),
     };
-    cmocka_set_message_output(CM_OUTPUT_TAP);
-    if (argc > 1) cmocka_set_test_filter(argv[1]);
-    return cmocka_run_group_tests(tests, make_dir, remove_dir);
+    return RUN_TESTS_IN_DIR(tests, argc, argv);
 }

@@ -7,36 +7,11 @@
 
 #include "testutil.h"
 
-static char dir[64];
-
-static int make_dir(void **state)
-{
-    (void)state;
-    snprintf(dir, sizeof dir, "/tmp/ruban-test-datasets-XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
-}
-
-static int remove_dir(void **state)
-{
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
-static const char *path_of(const char *name)
-{
-    static char p[4][256];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(p[k], sizeof p[k], "%s/%s", dir, name);
-    return p[k];
-}
-
-/* Write text to dir/name (gzip-compressed when the name ends in .gz); returns the path. */
+/* Write text to the test folder's name (gzip-compressed when the name ends in .gz); returns the
+ * path. */
 static const char *write_text(const char *name, const char *text)
 {
-    const char *path = path_of(name);
+    const char *path = test_path(name);
     size_t n = strlen(text);
     if (strstr(name, ".gz")) {
         gzFile f = gzopen(path, "wb");
@@ -130,7 +105,7 @@ static void malformed_csv_files_name_the_line_and_column(void **state)
                 "has no column 'z' (columns: a, b, y)");
     CHECK_FAILS(rb_csv_load(p, (rb_csv_options){.target_column = 4}, &d), RB_ERR_ARGUMENT,
                 "target column 4 of 3");
-    CHECK_FAILS(rb_csv_load(path_of("absent.csv"), (rb_csv_options){0}, &d), RB_ERR_IO,
+    CHECK_FAILS(rb_csv_load(test_path("absent.csv"), (rb_csv_options){0}, &d), RB_ERR_IO,
                 "absent.csv");
     /* A gzip file cut short is refused, not read as a shorter table. */
     const char *gz = write_text("cut.csv.gz", "a,y\n1,2\n3,4\n5,6\n7,8\n9,10\n");
@@ -185,9 +160,9 @@ static void folders_are_not_data_files(void **state)
 {
     (void)state;
     rb_dataset d;
-    CHECK_FAILS(rb_csv_load(dir, (rb_csv_options){0}, &d), RB_ERR_IO, "is a folder");
-    CHECK_FAILS(rb_cifar10_load_batch(dir, &d), RB_ERR_IO, "is a folder");
-    CHECK_FAILS(rb_california_housing_load(dir, &d), RB_ERR_IO, "is a folder");
+    CHECK_FAILS(rb_csv_load(test_dir(), (rb_csv_options){0}, &d), RB_ERR_IO, "is a folder");
+    CHECK_FAILS(rb_cifar10_load_batch(test_dir(), &d), RB_ERR_IO, "is a folder");
+    CHECK_FAILS(rb_california_housing_load(test_dir(), &d), RB_ERR_IO, "is a folder");
     assert_null(d.x);
 }
 
@@ -199,7 +174,7 @@ static void sklearn_sets_read_their_layouts_with_names(void **state)
     write_text("iris.csv", "3,4,setosa,versicolor,virginica\n5.1,3.5,1.4,0.2,0\n"
                            "7.0,3.2,4.7,1.4,1\n6.3,3.3,6.0,2.5,2\n");
     rb_dataset d;
-    CHECK_STATUS_OK(rb_sklearn_load("iris", dir, &d));
+    CHECK_STATUS_OK(rb_sklearn_load("iris", test_dir(), &d));
     CHECK_SHAPE(d.x, 3, 4);
     CHECK_TENSOR(d.y, 0, 0, 1, 2);
     CHECK_CLOSE(rb_tensor_get(d.x, (int64_t[]){1, 2}), 4.7, 1e-6);
@@ -213,7 +188,7 @@ static void sklearn_sets_read_their_layouts_with_names(void **state)
                "\"DIS\",\"RAD\",\"TAX\",\"PTRATIO\",\"B\",\"LSTAT\",\"MEDV\"\n"
                "0.00632,18,2.31,0,0.538,6.575,65.2,4.09,1,296,15.3,396.9,4.98,24\n"
                "0.02731,0,7.07,0,0.469,6.421,78.9,4.9671,2,242,17.8,396.9,9.14,21.6\n");
-    CHECK_STATUS_OK(rb_sklearn_load("boston", dir, &d));
+    CHECK_STATUS_OK(rb_sklearn_load("boston", test_dir(), &d));
     CHECK_SHAPE(d.x, 2, 13);
     CHECK_TENSOR(d.y, 1e-6, 24, 21.6);
     assert_string_equal(d.meta->feature_names[12], "LSTAT");
@@ -228,7 +203,7 @@ static void sklearn_sets_read_their_layouts_with_names(void **state)
         snprintf(digits + strlen(digits), 8, "%d\n", 7 + r);
     }
     write_text("digits.csv.gz", digits);
-    CHECK_STATUS_OK(rb_sklearn_load("digits", dir, &d));
+    CHECK_STATUS_OK(rb_sklearn_load("digits", test_dir(), &d));
     CHECK_SHAPE(d.x, 2, 64);
     CHECK_TENSOR(d.y, 0, 7, 8);
     CHECK_CLOSE(rb_tensor_get(d.x, (int64_t[]){1, 63}), 64 % 17, 0);
@@ -243,19 +218,20 @@ static void sklearn_files_that_disagree_with_themselves_are_refused(void **state
     write_text("wine_data.csv",
                "3,13,class_0,class_1,class_2\n"
                "14.23,1.71,2.43,15.6,127,2.8,3.06,0.28,2.29,5.64,1.04,3.92,1065,0\n");
-    CHECK_FAILS(rb_sklearn_load("wine", dir, &d), RB_ERR_FORMAT,
+    CHECK_FAILS(rb_sklearn_load("wine", test_dir(), &d), RB_ERR_FORMAT,
                 "1 data rows, its first line says 3");
     write_text("breast_cancer.csv", "1,30,malignant,benign\n1,2,3\n");
-    CHECK_FAILS(rb_sklearn_load("breast_cancer", dir, &d), RB_ERR_FORMAT,
+    CHECK_FAILS(rb_sklearn_load("breast_cancer", test_dir(), &d), RB_ERR_FORMAT,
                 "breast_cancer.csv:2: 3 fields, expected 31");
     write_text("iris.csv", "1,4,setosa,versicolor,virginica\n5.1,3.5,1.4,0.2,3\n");
-    CHECK_FAILS(rb_sklearn_load("iris", dir, &d), RB_ERR_FORMAT, "label 3 is not a class of iris");
+    CHECK_FAILS(rb_sklearn_load("iris", test_dir(), &d), RB_ERR_FORMAT,
+                "label 3 is not a class of iris");
     write_text("iris.csv", "1,4,setosa,versicolor,virginica\n5.1,nan,1.4,0.2,1\n");
-    CHECK_FAILS(rb_sklearn_load("iris", dir, &d), RB_ERR_FORMAT,
+    CHECK_FAILS(rb_sklearn_load("iris", test_dir(), &d), RB_ERR_FORMAT,
                 "iris.csv:2: column 2: 'nan' is not a finite number");
     write_text("iris.csv", "1x,4,setosa,versicolor,virginica\n5.1,3.5,1.4,0.2,1\n");
-    CHECK_FAILS(rb_sklearn_load("iris", dir, &d), RB_ERR_FORMAT, "iris.csv:1: expected");
-    CHECK_FAILS(rb_sklearn_load("titanic", dir, &d), RB_ERR_NOT_FOUND, "no set 'titanic'");
+    CHECK_FAILS(rb_sklearn_load("iris", test_dir(), &d), RB_ERR_FORMAT, "iris.csv:1: expected");
+    CHECK_FAILS(rb_sklearn_load("titanic", test_dir(), &d), RB_ERR_NOT_FOUND, "no set 'titanic'");
     CHECK_FAILS(rb_sklearn_load("iris", "/nonexistent", &d), RB_ERR_NOT_FOUND,
                 "'iris.csv' not found");
 }
@@ -295,7 +271,7 @@ static void california_housing_features_match_scikit_learn(void **state)
 
 static void write_cifar(const char *name, int records, int bad_label_at, long cut)
 {
-    FILE *f = fopen(path_of(name), "wb");
+    FILE *f = fopen(test_path(name), "wb");
     assert_non_null(f);
     long written = 0;
     for (int r = 0; r < records; r++) {
@@ -316,7 +292,7 @@ static void cifar10_records_become_channels_last_images(void **state)
     (void)state;
     write_cifar("batch.bin", 3, -1, -1);
     rb_dataset d;
-    CHECK_STATUS_OK(rb_cifar10_load_batch(path_of("batch.bin"), &d));
+    CHECK_STATUS_OK(rb_cifar10_load_batch(test_path("batch.bin"), &d));
     CHECK_SHAPE(d.x, 3, 32, 32, 3);
     CHECK_TENSOR(d.y, 0, 0, 1, 2);
     /* record 2, row 1, column 5: pixel p = 37; channel c holds (p + 85 c + 2) / 255 */
@@ -327,13 +303,13 @@ static void cifar10_records_become_channels_last_images(void **state)
 
     write_cifar("cut.bin", 2, -1, 3073 + 100);
     CHECK_FAILS(
-        rb_cifar10_load_batch(path_of("cut.bin"), &d), RB_ERR_FORMAT,
+        rb_cifar10_load_batch(test_path("cut.bin"), &d), RB_ERR_FORMAT,
         "3173 bytes is not a whole number of 3073-byte records (truncated after byte 3073?)");
     write_cifar("label.bin", 3, 1, -1);
-    CHECK_FAILS(rb_cifar10_load_batch(path_of("label.bin"), &d), RB_ERR_FORMAT,
+    CHECK_FAILS(rb_cifar10_load_batch(test_path("label.bin"), &d), RB_ERR_FORMAT,
                 "byte 3073 (label of record 1) is 10");
     assert_null(d.x);
-    CHECK_FAILS(rb_cifar10_load(dir, &d, &d), RB_ERR_NOT_FOUND, "data_batch_1.bin");
+    CHECK_FAILS(rb_cifar10_load(test_dir(), &d, &d), RB_ERR_NOT_FOUND, "data_batch_1.bin");
 }
 
 /* ---- locating data, metadata copies ---- */
@@ -342,12 +318,12 @@ static void ruban_data_is_searched_before_the_system_places(void **state)
 {
     (void)state;
     char sub[300];
-    snprintf(sub, sizeof sub, "%s/sklearn", dir);
+    snprintf(sub, sizeof sub, "%s/sklearn", test_dir());
     mkdir(sub, 0755);
     write_text("sklearn/iris.csv", "1,4,setosa,versicolor,virginica\n5.1,3.5,1.4,0.2,1\n");
     const char *old = getenv("RUBAN_DATA");
     char *saved = old ? strdup(old) : NULL;
-    setenv("RUBAN_DATA", dir, 1);
+    setenv("RUBAN_DATA", test_dir(), 1);
     rb_dataset d;
     rb_status st = rb_sklearn_load("iris", NULL, &d);
     if (saved)
@@ -454,7 +430,5 @@ int main(int argc, char **argv)
         TEST(cylinder_bell_funnel_classes_follow_saitos_shapes),
         TEST(cylinder_bell_funnel_refuses_impossible_sizes),
     };
-    cmocka_set_message_output(CM_OUTPUT_TAP);
-    if (argc > 1) cmocka_set_test_filter(argv[1]);
-    return cmocka_run_group_tests(tests, make_dir, remove_dir);
+    return RUN_TESTS_IN_DIR(tests, argc, argv);
 }

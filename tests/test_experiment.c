@@ -12,35 +12,6 @@
 
 /* ---- a temporary folder per test ---- */
 
-static char dir[64];
-
-static int setup_with_dir(void **state)
-{
-    snprintf(dir, sizeof dir, "/tmp/ruban-test-experiment-XXXXXX");
-    if (!mkdtemp(dir)) return -1;
-    return test_setup_(state);
-}
-
-static int teardown_with_dir(void **state)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    int removed = system(cmd);
-    int torn = test_teardown_(state);
-    return removed == 0 && torn == 0 ? 0 : -1;
-}
-
-#define TEST_DIR(f) cmocka_unit_test_setup_teardown(f, setup_with_dir, teardown_with_dir)
-
-static const char *path_of(const char *name)
-{
-    static char p[8][256];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(p[k], sizeof p[k], "%s/%s", dir, name);
-    return p[k];
-}
-
 static bool exists(const char *path) { return access(path, F_OK) == 0; }
 
 #define CHECK_EXISTS(path)                                                                         \
@@ -428,14 +399,14 @@ static void plot_writes_data_and_script_and_renders_png_and_svg(void **state)
     double x[3] = {1, 2, 3}, loss[3] = {0.9, 0.5, 0.4}, val[3] = {1.0, 0.7, 0.6};
     rb_series s[2] = {{.label = "training", .n = 3, .x = x, .y = loss, .dashed = true, .color = 1},
                       {.label = "validation", .n = 3, .x = x, .y = val, .color = 1}};
-    const char *base = path_of("loss");
+    const char *base = test_path("loss");
     CHECK_STATUS_OK(rb_plot_lines(
         base,
         (rb_plot){.title = "Loss", .xlabel = "epoch", .ylabel = "cross-entropy", .logy = true}, 2,
         s));
-    CHECK_EXISTS(path_of("loss.dat"));
-    CHECK_EXISTS(path_of("loss.gp"));
-    char *script = slurp(path_of("loss.gp"));
+    CHECK_EXISTS(test_path("loss.dat"));
+    CHECK_EXISTS(test_path("loss.gp"));
+    char *script = slurp(test_path("loss.gp"));
     bool titled = strstr(script, "'Loss'") && strstr(script, "'cross-entropy'");
     bool both = strstr(script, "index 0") && strstr(script, "index 1");
     bool logy = strstr(script, "set logscale y") != NULL;
@@ -444,12 +415,12 @@ static void plot_writes_data_and_script_and_renders_png_and_svg(void **state)
     assert_true(both);
     assert_true(logy);
     if (rb_plot_available()) {
-        check_png(path_of("loss.png"));
-        check_svg(path_of("loss.svg"));
+        check_png(test_path("loss.png"));
+        check_svg(test_path("loss.svg"));
     } else {
         print_message("# gnuplot not found: PNG and SVG not checked\n");
     }
-    check_no_tmp_files(dir);
+    check_no_tmp_files(test_dir());
 }
 
 static void plot_data_holds_one_block_per_series_without_the_nan_values(void **state)
@@ -461,14 +432,14 @@ static void plot_data_holds_one_block_per_series_without_the_nan_values(void **s
     double xb[3] = {1, 2, 3}, yb[3] = {10, 20, 30};
     rb_series s[2] = {{.label = "a", .n = 7, .x = xa, .y = ya},
                       {.label = "it's b", .n = 3, .x = xb, .y = yb}};
-    CHECK_STATUS_OK(rb_plot_lines(path_of("gaps"), (rb_plot){.title = "gaps"}, 2, s));
-    char *data = slurp(path_of("gaps.dat"));
+    CHECK_STATUS_OK(rb_plot_lines(test_path("gaps"), (rb_plot){.title = "gaps"}, 2, s));
+    char *data = slurp(test_path("gaps.dat"));
     bool has_nan = strstr(data, "nan") || strstr(data, "NaN") || strstr(data, "NAN");
     free(data);
     assert_false(has_nan);
 
     dat_block blocks[4];
-    int n = read_dat(path_of("gaps.dat"), blocks, 4);
+    int n = read_dat(test_path("gaps.dat"), blocks, 4);
     if (n != 2)
         fail_msg("gaps.dat holds %d blocks for 2 series (block 1 is '%s'): a gap made a new index",
                  n, blocks[1].label);
@@ -488,12 +459,12 @@ static void plot_data_holds_one_block_per_series_without_the_nan_values(void **s
         CHECK_CLOSE(blocks[1].y[i], yb[i], 0);
     }
     /* gnuplot strings double a single quote. */
-    char *script = slurp(path_of("gaps.gp"));
+    char *script = slurp(test_path("gaps.gp"));
     bool quoted = strstr(script, "'it''s b'") != NULL;
     free(script);
     assert_true(quoted);
-    if (rb_plot_available()) check_png(path_of("gaps.png"));
-    check_no_tmp_files(dir);
+    if (rb_plot_available()) check_png(test_path("gaps.png"));
+    check_no_tmp_files(test_dir());
 }
 
 static void plot_refuses_missing_series_and_unwritable_places(void **state)
@@ -503,18 +474,18 @@ static void plot_refuses_missing_series_and_unwritable_places(void **state)
     rb_series good = {.label = "ok", .n = 2, .x = x, .y = y};
     rb_series two[2] = {good, {.label = "empty", .n = 2, .x = NULL, .y = y}};
     CHECK_FAILS(rb_plot_lines(NULL, (rb_plot){0}, 1, &good), RB_ERR_ARGUMENT, "nothing to plot");
-    CHECK_FAILS(rb_plot_lines(path_of("p"), (rb_plot){0}, 0, &good), RB_ERR_ARGUMENT,
+    CHECK_FAILS(rb_plot_lines(test_path("p"), (rb_plot){0}, 0, &good), RB_ERR_ARGUMENT,
                 "nothing to plot");
-    CHECK_FAILS(rb_plot_lines(path_of("p"), (rb_plot){0}, 1, NULL), RB_ERR_ARGUMENT,
+    CHECK_FAILS(rb_plot_lines(test_path("p"), (rb_plot){0}, 1, NULL), RB_ERR_ARGUMENT,
                 "nothing to plot");
-    CHECK_FAILS(rb_plot_lines(path_of("p"), (rb_plot){0}, 2, two), RB_ERR_ARGUMENT,
+    CHECK_FAILS(rb_plot_lines(test_path("p"), (rb_plot){0}, 2, two), RB_ERR_ARGUMENT,
                 "series 1 has no data");
     two[1] = (rb_series){.label = "negative", .n = -1, .x = x, .y = y};
-    CHECK_FAILS(rb_plot_lines(path_of("p"), (rb_plot){0}, 2, two), RB_ERR_ARGUMENT, "series 1");
+    CHECK_FAILS(rb_plot_lines(test_path("p"), (rb_plot){0}, 2, two), RB_ERR_ARGUMENT, "series 1");
     /* Refused before anything is written. */
-    CHECK_ABSENT(path_of("p.dat"));
-    CHECK_ABSENT(path_of("p.gp"));
-    CHECK_FAILS(rb_plot_lines(path_of("no/such/folder/p"), (rb_plot){0}, 1, &good), RB_ERR_IO,
+    CHECK_ABSENT(test_path("p.dat"));
+    CHECK_ABSENT(test_path("p.gp"));
+    CHECK_FAILS(rb_plot_lines(test_path("no/such/folder/p"), (rb_plot){0}, 1, &good), RB_ERR_IO,
                 "cannot write");
 }
 
@@ -745,7 +716,7 @@ static void grid_adds_every_combination_with_the_last_key_fastest(void **state)
 {
     (void)state;
     fake s = {0};
-    rb_experiment *e = new_experiment(dir, 1, &s);
+    rb_experiment *e = new_experiment(test_dir(), 1, &s);
     add_lr_units_grid(e);
     assert_int_equal(rb_experiment_count(e), 6);
     for (int i = 0; i < 6; i++) {
@@ -774,7 +745,7 @@ static void grid_adds_every_combination_with_the_last_key_fastest(void **state)
 
     /* Three keys (2 x 2 x 3): configuration i = 6 a + 3 b + c, beyond the first growth of the
      * configuration list. */
-    e = new_experiment(dir, 1, &s);
+    e = new_experiment(test_dir(), 1, &s);
     const double a[2] = {1, 2}, b[2] = {10, 20}, c[3] = {100, 200, 300};
     CHECK_STATUS_OK(rb_experiment_add_grid(e, 3, (const char *const[]){"a", "b", "c"},
                                            (const int[]){2, 2, 3},
@@ -795,7 +766,7 @@ static void config_get_returns_the_setting_or_the_fallback(void **state)
 {
     (void)state;
     fake s = {0};
-    rb_experiment *e = new_experiment(dir, 1, &s);
+    rb_experiment *e = new_experiment(test_dir(), 1, &s);
     add_lr_units_grid(e);
     const rb_config *c = rb_experiment_config_at(e, 5); /* lr=0.01 units=16 */
     CHECK_CLOSE(rb_config_get(c, "lr", -1), 0.01, 0);
@@ -812,7 +783,7 @@ static void run_calls_the_function_once_per_configuration_and_seed(void **state)
     (void)state;
     fake s = {.metric = RB_METRIC_ACCURACY};
     rb_dataset train = id_table(6), val = id_table(4);
-    rb_experiment *e = new_experiment(path_of("results"), 3, &s);
+    rb_experiment *e = new_experiment(test_path("results"), 3, &s);
     add_lr_units_grid(e);
     CHECK_STATUS_OK(rb_experiment_run(e, &train, &val));
     assert_int_equal(s.n_calls, 6 * 3);
@@ -838,7 +809,7 @@ static void run_calls_the_function_once_per_configuration_and_seed(void **state)
     }
     assert_null(rb_experiment_history(e, 0, 3));
     assert_null(rb_experiment_history(e, 6, 0));
-    assert_string_equal(rb_experiment_dir(e), path_of("results"));
+    assert_string_equal(rb_experiment_dir(e), test_path("results"));
 
     /* A second run replaces the first one's histories. */
     CHECK_STATUS_OK(rb_experiment_run(e, &train, NULL));
@@ -855,7 +826,7 @@ static void final_is_the_mean_over_seeds_of_the_last_validation_metric(void **st
     (void)state;
     fake s = {.metric = RB_METRIC_ACCURACY};
     rb_dataset train = id_table(6), val = id_table(4);
-    rb_experiment *e = new_experiment(dir, 3, &s);
+    rb_experiment *e = new_experiment(test_dir(), 3, &s);
     add_lr_units_grid(e);
     CHECK_STATUS_OK(rb_experiment_run(e, &train, &val));
     for (int i = 0; i < 6; i++) {
@@ -874,14 +845,14 @@ static void best_is_the_highest_accuracy_or_the_lowest_error(void **state)
     rb_dataset train = id_table(6), val = id_table(4);
     /* Finals: lr + units / 100 + 0.022. Highest: lr=0.1 units=16; lowest: lr=0.01 units=4. */
     fake acc = {.metric = RB_METRIC_ACCURACY}, mae = {.metric = RB_METRIC_MAE};
-    rb_experiment *e = new_experiment(path_of("accuracy"), 2, &acc);
+    rb_experiment *e = new_experiment(test_path("accuracy"), 2, &acc);
     add_lr_units_grid(e);
     assert_int_equal(rb_experiment_best(e), -1); /* nothing ran yet */
     CHECK_STATUS_OK(rb_experiment_run(e, &train, &val));
     assert_int_equal(rb_experiment_best(e), 2);
     rb_experiment_free(e);
 
-    e = new_experiment(path_of("mae"), 2, &mae);
+    e = new_experiment(test_path("mae"), 2, &mae);
     add_lr_units_grid(e);
     CHECK_STATUS_OK(rb_experiment_run(e, &train, &val));
     assert_int_equal(rb_experiment_best(e), 3);
@@ -897,7 +868,7 @@ final_uses_the_training_metric_without_validation_and_the_loss_without_metric(vo
 
     /* No validation: the fake's training metric is its validation metric + 0.3. */
     fake acc = {.metric = RB_METRIC_ACCURACY};
-    rb_experiment *e = new_experiment(path_of("a"), 1, &acc);
+    rb_experiment *e = new_experiment(test_path("a"), 1, &acc);
     CHECK_STATUS_OK(rb_experiment_add_values(e, "lr", 2, lrs));
     CHECK_STATUS_OK(rb_experiment_run(e, &train, NULL));
     for (int i = 0; i < 2; i++)
@@ -908,7 +879,7 @@ final_uses_the_training_metric_without_validation_and_the_loss_without_metric(vo
     /* No metric: the last validation loss (1/3 + lr + 0.1), or training loss (1/3 + lr); lower
      * is better. */
     fake none = {.metric = RB_METRIC_NONE};
-    e = new_experiment(path_of("b"), 1, &none);
+    e = new_experiment(test_path("b"), 1, &none);
     CHECK_STATUS_OK(rb_experiment_add_values(e, "lr", 2, lrs));
     CHECK_STATUS_OK(rb_experiment_run(e, &train, &val));
     for (int i = 0; i < 2; i++)
@@ -971,7 +942,7 @@ static void run_writes_histories_summary_and_plots_into_the_results_folder(void 
     (void)state;
     fake s = {.metric = RB_METRIC_ACCURACY};
     rb_dataset train = id_table(6), val = id_table(4);
-    const char *folder = path_of("nested/results"); /* created with its parent */
+    const char *folder = test_path("nested/results"); /* created with its parent */
     rb_experiment *e = new_experiment(folder, 3, &s);
     add_lr_units_grid(e);
     CHECK_STATUS_OK(rb_experiment_run(e, &train, &val));
@@ -1056,21 +1027,21 @@ static void experiment_without_a_metric_plots_only_the_loss(void **state)
     (void)state;
     fake s = {.metric = RB_METRIC_NONE};
     rb_dataset train = id_table(6);
-    rb_experiment *e = new_experiment(dir, 1, &s);
+    rb_experiment *e = new_experiment(test_dir(), 1, &s);
     CHECK_STATUS_OK(rb_experiment_add_values(e, "lr", 2, (const double[]){0.1, 0.01}));
     CHECK_STATUS_OK(rb_experiment_run(e, &train, NULL));
-    CHECK_EXISTS(path_of("histories.csv"));
-    CHECK_EXISTS(path_of("summary.md"));
-    CHECK_EXISTS(path_of("loss.gp"));
-    char *data = slurp(path_of("loss.dat"));
+    CHECK_EXISTS(test_path("histories.csv"));
+    CHECK_EXISTS(test_path("summary.md"));
+    CHECK_EXISTS(test_path("loss.gp"));
+    char *data = slurp(test_path("loss.dat"));
     int blocks = count_prefixed_lines(data, "# ");
     free(data);
     assert_int_equal(blocks, 2); /* training only */
-    if (rb_plot_available()) check_png(path_of("loss.png"));
-    CHECK_ABSENT(path_of("metric.gp"));
-    CHECK_ABSENT(path_of("metric.dat"));
-    CHECK_ABSENT(path_of("metric.png"));
-    check_no_tmp_files(dir);
+    if (rb_plot_available()) check_png(test_path("loss.png"));
+    CHECK_ABSENT(test_path("metric.gp"));
+    CHECK_ABSENT(test_path("metric.dat"));
+    CHECK_ABSENT(test_path("metric.png"));
+    check_no_tmp_files(test_dir());
     rb_experiment_free(e);
 }
 
@@ -1079,7 +1050,7 @@ static void failing_run_stops_the_experiment_with_its_error_and_keeps_finished_r
     (void)state;
     fake s = {.metric = RB_METRIC_ACCURACY, .fail_at = 4};
     rb_dataset train = id_table(6), val = id_table(4);
-    rb_experiment *e = new_experiment(dir, 2, &s);
+    rb_experiment *e = new_experiment(test_dir(), 2, &s);
     CHECK_STATUS_OK(rb_experiment_add_values(e, "lr", 3, (const double[]){0.1, 0.01, 0.001}));
     rb_status st = RB_OK;
     CHECK_FAILS(st = rb_experiment_run(e, &train, &val), RB_ERR_IO, "disk full at call 4");
@@ -1107,7 +1078,7 @@ static void failing_run_stops_the_experiment_with_its_error_and_keeps_finished_r
         assert_ptr_equal(rb_experiment_history(e, s.calls[k].index, (int)s.calls[k].seed - 1),
                          s.calls[k].history);
     /* ... and written out. */
-    char *csv = slurp(path_of("histories.csv"));
+    char *csv = slurp(test_path("histories.csv"));
     int lines = count_lines(csv);
     free(csv);
     assert_int_equal(lines, lines_expected);
@@ -1119,7 +1090,7 @@ static void run_returning_no_history_without_an_error_is_reported(void **state)
     (void)state;
     fake s = {.metric = RB_METRIC_ACCURACY, .fail_at = 1, .fail_silently = true};
     rb_dataset train = id_table(6);
-    rb_experiment *e = new_experiment(dir, 1, &s);
+    rb_experiment *e = new_experiment(test_dir(), 1, &s);
     CHECK_STATUS_OK(rb_experiment_add_values(e, "lr", 2, (const double[]){0.1, 0.01}));
     CHECK_FAILS(rb_experiment_run(e, &train, NULL), RB_ERR_STATE, "no history");
     assert_int_equal(s.n_calls, 1);
@@ -1134,7 +1105,7 @@ static void cross_validation_trains_every_configuration_on_every_fold(void **sta
     enum { K = 3 };
     fake s = {.metric = RB_METRIC_ACCURACY};
     rb_dataset data = id_table(ROWS);
-    rb_experiment *e = new_experiment(dir, 1, &s);
+    rb_experiment *e = new_experiment(test_dir(), 1, &s);
     CHECK_STATUS_OK(rb_experiment_add_values(e, "lr", 2, (const double[]){0.1, 0.01}));
     int best = rb_experiment_cross_validate(e, &data, K, 7);
     if (best < 0) fail_msg("rb_experiment_cross_validate failed: %s", rb_last_error());
@@ -1189,13 +1160,13 @@ static void cross_validation_writes_into_its_own_subfolder(void **state)
     enum { K = 4 };
     fake s = {.metric = RB_METRIC_MAE};
     rb_dataset data = id_table(ROWS);
-    rb_experiment *e = new_experiment(dir, 1, &s);
+    rb_experiment *e = new_experiment(test_dir(), 1, &s);
     add_lr_units_grid(e);
     /* Lowest error: lr=0.01 units=4. */
     assert_int_equal(rb_experiment_cross_validate(e, &data, K, 3), 3);
-    assert_string_equal(rb_experiment_dir(e), dir);
-    CHECK_ABSENT(path_of("histories.csv"));
-    char *csv = slurp(path_of("cross_validation/histories.csv"));
+    assert_string_equal(rb_experiment_dir(e), test_dir());
+    CHECK_ABSENT(test_path("histories.csv"));
+    char *csv = slurp(test_path("cross_validation/histories.csv"));
     char *names[16];
     int n_cols = split_csv(csv, names, 16); /* the header, cut at its end */
     int c_fold = -1;
@@ -1203,21 +1174,21 @@ static void cross_validation_writes_into_its_own_subfolder(void **state)
         if (strcmp(names[i], "fold") == 0) c_fold = i;
     free(csv);
     assert_true(c_fold >= 0);
-    csv = slurp(path_of("cross_validation/histories.csv"));
+    csv = slurp(test_path("cross_validation/histories.csv"));
     int lines = count_lines(csv);
     free(csv);
     assert_int_equal(lines, 1 + 6 * K * 3);
-    char *summary = slurp(path_of("cross_validation/summary.md"));
+    char *summary = slurp(test_path("cross_validation/summary.md"));
     const char *row = table_row(summary, grid_names[3]);
     bool marked = row && strstr(row, "(best)") && strstr(row, "(best)") < row + strcspn(row, "\n");
     int stars = count_occurrences(summary, "(best)");
     free(summary);
     assert_true(marked);
     assert_int_equal(stars, 1);
-    CHECK_EXISTS(path_of("cross_validation/loss.gp"));
-    CHECK_EXISTS(path_of("cross_validation/metric.gp"));
-    if (rb_plot_available()) check_png(path_of("cross_validation/metric.png"));
-    check_no_tmp_files(path_of("cross_validation"));
+    CHECK_EXISTS(test_path("cross_validation/loss.gp"));
+    CHECK_EXISTS(test_path("cross_validation/metric.gp"));
+    if (rb_plot_available()) check_png(test_path("cross_validation/metric.png"));
+    check_no_tmp_files(test_path("cross_validation"));
     rb_experiment_free(e);
 }
 
@@ -1226,15 +1197,15 @@ static void experiment_refuses_missing_function_configurations_and_too_many_keys
     (void)state;
     fake s = {0};
     rb_dataset data = id_table(ROWS);
-    CHECK_FAILS(rb_experiment_new((rb_experiment_config){.dir = dir}, NULL, &s), RB_ERR_ARGUMENT,
-                "no training function");
+    CHECK_FAILS(rb_experiment_new((rb_experiment_config){.dir = test_dir()}, NULL, &s),
+                RB_ERR_ARGUMENT, "no training function");
     char long_dir[1000];
     memset(long_dir, 'd', sizeof long_dir - 1);
     long_dir[sizeof long_dir - 1] = '\0';
     CHECK_FAILS(rb_experiment_new((rb_experiment_config){.dir = long_dir}, fake_run, &s),
                 RB_ERR_ARGUMENT, "too long");
 
-    rb_experiment *e = new_experiment(dir, 1, &s);
+    rb_experiment *e = new_experiment(test_dir(), 1, &s);
     CHECK_FAILS(rb_experiment_run(e, &data, NULL), RB_ERR_ARGUMENT, "no configuration");
     CHECK_FAILS(rb_experiment_cross_validate(e, &data, 3, 1), RB_ERR_ARGUMENT, "no configuration");
     assert_int_equal(rb_experiment_cross_validate(e, &data, 3, 1), -1);

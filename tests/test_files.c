@@ -9,35 +9,6 @@
 
 #include "testutil.h"
 
-static char dir[64];
-
-static int setup_with_dir(void **state)
-{
-    snprintf(dir, sizeof dir, "/tmp/ruban-test-files-XXXXXX");
-    if (!mkdtemp(dir)) return -1;
-    return test_setup_(state);
-}
-
-static int teardown_with_dir(void **state)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    int removed = system(cmd);
-    int torn = test_teardown_(state);
-    return removed == 0 && torn == 0 ? 0 : -1;
-}
-
-#define TEST_DIR(f) cmocka_unit_test_setup_teardown(f, setup_with_dir, teardown_with_dir)
-
-static const char *path_of(const char *name)
-{
-    static char p[4][256];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(p[k], sizeof p[k], "%s/%s", dir, name);
-    return p[k];
-}
-
 /* The whole file as a string ("" when absent; the caller frees it). */
 static char *slurp(const char *path, size_t *size)
 {
@@ -67,10 +38,10 @@ static void spill(const char *path, const char *text)
     fclose(f);
 }
 
-/* Names in dir containing ".tmp", or 0. */
+/* Names in test_dir() containing ".tmp", or 0. */
 static int count_temporaries(void)
 {
-    DIR *d = opendir(dir);
+    DIR *d = opendir(test_dir());
     int n = 0;
     for (struct dirent *e; d && (e = readdir(d));)
         n += strstr(e->d_name, ".tmp") != NULL;
@@ -87,7 +58,7 @@ static bool exists(const char *path)
 static void a_commit_replaces_the_target_whole(void **state)
 {
     (void)state;
-    const char *path = path_of("out.txt");
+    const char *path = test_path("out.txt");
     spill(path, "old");
     rb_atomic_file w;
     CHECK_STATUS_OK(rb_atomic_file_begin(&w, path, "test"));
@@ -107,19 +78,19 @@ static void a_commit_replaces_the_target_whole(void **state)
     /* A bare file name is a file of the current folder. */
     char cwd[512];
     assert_non_null(getcwd(cwd, sizeof cwd));
-    assert_int_equal(chdir(dir), 0);
+    assert_int_equal(chdir(test_dir()), 0);
     CHECK_STATUS_OK(rb_atomic_file_begin(&w, "bare.txt", "test"));
     fputs("here", w.f);
     rb_status st = rb_atomic_file_commit(&w);
     assert_int_equal(chdir(cwd), 0);
     CHECK_STATUS_OK(st);
-    assert_true(exists(path_of("bare.txt")));
+    assert_true(exists(test_path("bare.txt")));
 }
 
 static void an_abort_leaves_the_target_and_no_temporary(void **state)
 {
     (void)state;
-    const char *path = path_of("kept.txt");
+    const char *path = test_path("kept.txt");
     spill(path, "kept");
     rb_atomic_file w;
     CHECK_STATUS_OK(rb_atomic_file_begin(&w, path, "test"));
@@ -138,7 +109,7 @@ static void an_abort_leaves_the_target_and_no_temporary(void **state)
 static void a_write_error_fails_the_commit(void **state)
 {
     (void)state;
-    const char *path = path_of("broken.txt");
+    const char *path = test_path("broken.txt");
     spill(path, "old");
     rb_atomic_file w;
     CHECK_STATUS_OK(rb_atomic_file_begin(&w, path, "my_writer"));
@@ -151,11 +122,11 @@ static void a_write_error_fails_the_commit(void **state)
     free(text);
     assert_int_equal(count_temporaries(), 0);
     /* A folder that does not exist, a target that is a folder. */
-    CHECK_FAILS(rb_atomic_file_begin(&w, path_of("absent/x.txt"), "my_writer"), RB_ERR_IO,
+    CHECK_FAILS(rb_atomic_file_begin(&w, test_path("absent/x.txt"), "my_writer"), RB_ERR_IO,
                 "my_writer: cannot write '");
     assert_null(w.f);
-    assert_int_equal(mkdir(path_of("folder"), 0755), 0);
-    CHECK_STATUS_OK(rb_atomic_file_begin(&w, path_of("folder"), "my_writer"));
+    assert_int_equal(mkdir(test_path("folder"), 0755), 0);
+    CHECK_STATUS_OK(rb_atomic_file_begin(&w, test_path("folder"), "my_writer"));
     CHECK_FAILS(rb_atomic_file_commit(&w), RB_ERR_IO, "rename failed");
     assert_int_equal(count_temporaries(), 0);
     CHECK_FAILS(rb_atomic_file_begin(&w, NULL, "my_writer"), RB_ERR_ARGUMENT, "my_writer");
@@ -166,7 +137,7 @@ static void a_write_error_fails_the_commit(void **state)
 static void a_file_written_by_another_program_is_published(void **state)
 {
     (void)state;
-    const char *path = path_of("plot.svg"), *temp = path_of("plot.svg.tmp");
+    const char *path = test_path("plot.svg"), *temp = test_path("plot.svg.tmp");
     spill(path, "old");
     spill(temp, "<svg/>");
     CHECK_STATUS_OK(rb_file_publish(temp, path, "drawer"));
@@ -199,24 +170,24 @@ static void stale_temporaries_of_dead_savers_are_removed(void **state)
     char name[128];
     const char *stale[3] = {"%s/t.csv.tmp.%d", "%s/t.csv.tmp.%d.7", "%s/t.csv.tmp.%d.0"};
     for (int i = 0; i < 3; i++) {
-        snprintf(name, sizeof name, stale[i], dir, (int)dead);
+        snprintf(name, sizeof name, stale[i], test_dir(), (int)dead);
         spill(name, "stale");
     }
     const char *kept[6] = {"%s/t.csv.tmp.%d",    "%s/other.csv.tmp.%d", "%s/t.csv.tmp.%dx",
                            "%s/t.csv.tmp.%d.7z", "%s/t.csv.tmpl.%d",    "%s/xt.csv.tmp.%d"};
     pid_t pids[6] = {getppid(), dead, dead, dead, dead, dead};
     for (int i = 0; i < 6; i++) {
-        snprintf(name, sizeof name, kept[i], dir, (int)pids[i]);
+        snprintf(name, sizeof name, kept[i], test_dir(), (int)pids[i]);
         spill(name, "kept");
     }
     assert_int_equal(count_temporaries(), 9);
     rb_atomic_file w;
-    CHECK_STATUS_OK(rb_atomic_file_begin(&w, path_of("t.csv"), "test"));
+    CHECK_STATUS_OK(rb_atomic_file_begin(&w, test_path("t.csv"), "test"));
     fputs("a,b\n", w.f);
     CHECK_STATUS_OK(rb_atomic_file_commit(&w));
     assert_int_equal(count_temporaries(), 6);
     for (int i = 0; i < 6; i++) {
-        snprintf(name, sizeof name, kept[i], dir, (int)pids[i]);
+        snprintf(name, sizeof name, kept[i], test_dir(), (int)pids[i]);
         if (!exists(name)) fail_msg("%s was removed", name);
     }
 }
@@ -255,7 +226,7 @@ static void check_whole(const char *path, int round)
 static void a_saver_killed_at_random_moments_leaves_a_whole_file(void **state)
 {
     (void)state;
-    const char *path = path_of("saved.bin");
+    const char *path = test_path("saved.bin");
     /* Kills fall within twice the time of one save, most of them mid-write. */
     double t0 = rb_now();
     save_version(path, 0);
@@ -288,15 +259,15 @@ static void a_saver_killed_at_random_moments_leaves_a_whole_file(void **state)
 static void files_open_for_reading_with_their_size(void **state)
 {
     (void)state;
-    spill(path_of("r.txt"), "12345");
+    spill(test_path("r.txt"), "12345");
     int64_t size = -7;
-    FILE *f = rb_file_open_read(path_of("r.txt"), "reader", &size);
+    FILE *f = rb_file_open_read(test_path("r.txt"), "reader", &size);
     CHECK_OK(f);
     assert_int_equal(size, 5);
     fclose(f);
-    CHECK_FAILS(rb_file_open_read(dir, "reader", &size), RB_ERR_IO, "reader: '");
-    CHECK_FAILS(rb_file_open_read(dir, "reader", &size), RB_ERR_IO, "is a folder");
-    CHECK_FAILS(rb_file_open_read(path_of("absent"), "reader", &size), RB_ERR_IO,
+    CHECK_FAILS(rb_file_open_read(test_dir(), "reader", &size), RB_ERR_IO, "reader: '");
+    CHECK_FAILS(rb_file_open_read(test_dir(), "reader", &size), RB_ERR_IO, "is a folder");
+    CHECK_FAILS(rb_file_open_read(test_path("absent"), "reader", &size), RB_ERR_IO,
                 "reader: cannot open '");
     /* A pipe has no size known in advance. */
     f = rb_file_open_read("/dev/stdin", "reader", &size);
@@ -318,15 +289,15 @@ static void the_library_writers_leave_no_temporaries(void **state)
     rb_tape_watch(tape, x);
     rb_tensor *y = rb_sum(rb_mul(x, x), RB_ALL_AXES, false);
     CHECK_OK(y);
-    CHECK_STATUS_OK(rb_tape_save_dot(tape, path_of("tape.dot")));
-    assert_int_equal(mkdir(path_of("taken.dot"), 0755), 0);
-    CHECK_FAILS(rb_tape_save_dot(tape, path_of("taken.dot")), RB_ERR_IO, "rb_tape_save_dot");
+    CHECK_STATUS_OK(rb_tape_save_dot(tape, test_path("tape.dot")));
+    assert_int_equal(mkdir(test_path("taken.dot"), 0755), 0);
+    CHECK_FAILS(rb_tape_save_dot(tape, test_path("taken.dot")), RB_ERR_IO, "rb_tape_save_dot");
     rb_tape_end(tape);
-    char *dot = slurp(path_of("tape.dot"), NULL);
+    char *dot = slurp(test_path("tape.dot"), NULL);
     assert_non_null(strstr(dot, "digraph tape"));
     free(dot);
     const uint8_t px[6] = {0, 64, 128, 192, 255, 0};
-    CHECK_STATUS_OK(rb_png_write(path_of("a.png"), 3, 2, 1, px));
+    CHECK_STATUS_OK(rb_png_write(test_path("a.png"), 3, 2, 1, px));
     assert_int_equal(count_temporaries(), 0);
 }
 

@@ -266,17 +266,13 @@ static void take_refuses_rows_outside_the_data_set(void **state)
 static void take_copies_the_metadata_of_a_loaded_set(void **state)
 {
     (void)state;
-    char dir[] = "/tmp/ruban-test-preprocess-XXXXXX", path[96];
-    assert_non_null(mkdtemp(dir));
-    snprintf(path, sizeof path, "%s/small.csv", dir);
+    const char *path = test_path("small.csv");
     FILE *f = fopen(path, "w");
     assert_non_null(f);
     fputs("alpha,beta,kind\n1,2,0\n3,4,1\n5,6,1\n", f);
     fclose(f);
     rb_dataset d, out;
     rb_status st = rb_csv_load(path, (rb_csv_options){.classification = true}, &d);
-    unlink(path);
-    rmdir(dir);
     CHECK_STATUS_OK(st);
     CHECK_STATUS_OK(rb_dataset_take(&d, (int64_t[]){2, 0}, 2, &out));
     CHECK_TENSOR(out.x, 0, 5, 6, 1, 2);
@@ -667,7 +663,7 @@ int main(int argc, char **argv)
         TEST(take_copies_the_listed_rows_in_order_with_repeats),
         TEST(take_reads_the_rows_of_a_strided_view),
         TEST(take_refuses_rows_outside_the_data_set),
-        TEST(take_copies_the_metadata_of_a_loaded_set),
+        TEST_DIR(take_copies_the_metadata_of_a_loaded_set),
         TEST(split_sizes_follow_the_fractions),
         TEST(split_parts_are_disjoint_and_cover_every_row_once),
         TEST(split_with_the_same_seed_is_the_same_and_another_seed_differs),

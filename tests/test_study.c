@@ -14,35 +14,6 @@ rb_status rb__markdown_to_html(const char *markdown, const char *folder, FILE *o
 
 /* ---- a temporary folder per test ---- */
 
-static char dir[64];
-
-static int setup_with_dir(void **state)
-{
-    snprintf(dir, sizeof dir, "/tmp/ruban-test-study-XXXXXX");
-    if (!mkdtemp(dir)) return -1;
-    return test_setup_(state);
-}
-
-static int teardown_with_dir(void **state)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    int removed = system(cmd);
-    int torn = test_teardown_(state);
-    return removed == 0 && torn == 0 ? 0 : -1;
-}
-
-#define TEST_DIR(f) cmocka_unit_test_setup_teardown(f, setup_with_dir, teardown_with_dir)
-
-static const char *path_of(const char *name)
-{
-    static char p[8][512];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(p[k], sizeof p[k], "%s/%s", dir, name);
-    return p[k];
-}
-
 /* The whole file as a string (the caller frees it); fails the test if it cannot be read. */
 static char *slurp(const char *path)
 {
@@ -212,11 +183,11 @@ choice_lists_give_indices_in_the_order_given_and_refuse_unknown_or_repeated_name
     assert_int_equal(pools[0], 0);
     assert_int_equal(pools[1], 1);
     assert_int_equal(rb_study_parse(s), 0);
-    FILE *f = fopen(path_of("usage.txt"), "w+");
+    FILE *f = fopen(test_path("usage.txt"), "w+");
     assert_non_null(f);
     rb_study_usage(s, f, true);
     fclose(f);
-    char *text = slurp(path_of("usage.txt"));
+    char *text = slurp(test_path("usage.txt"));
     CHECK_CONTAINS(text, "[--cells LIST]");
     CHECK_CONTAINS(text, "cells (any of simplernn|lstm|gru) (default: lstm,gru)");
     free(text);
@@ -245,11 +216,11 @@ static void help_returns_zero_and_the_usage_lists_every_flag_with_its_default(vo
     rb_study_int(s, "units", 128, "hidden units");
     rb_study_bool(s, "adam", false, "Adam instead of SGD");
     assert_int_equal(rb_study_parse(s), 0);
-    FILE *f = fopen(path_of("usage.txt"), "w+");
+    FILE *f = fopen(test_path("usage.txt"), "w+");
     assert_non_null(f);
     rb_study_usage(s, f, true);
     fclose(f);
-    char *text = slurp(path_of("usage.txt"));
+    char *text = slurp(test_path("usage.txt"));
     const char *expected[] = {"usage: prog [--help] [--quick] [--epochs N]",
                               "[--lr LIST] [--units N] [--[no-]adam]",
                               "--epochs N",
@@ -455,7 +426,7 @@ static void experiment_table_marks_the_best_and_configurations_tied_with_it(void
     (void)state;
     fake f = {0};
     rb_experiment *e = rb_experiment_new(
-        (rb_experiment_config){.name = "ties", .dir = path_of("ties"), .seeds = 3, .quiet = true},
+        (rb_experiment_config){.name = "ties", .dir = test_path("ties"), .seeds = 3, .quiet = true},
         fake_run, &f);
     rb_experiment_add_values(e, "lr", 3, (double[]){0.1, 0.11, 0.01});
     CHECK_STATUS_OK(rb_experiment_run(e, &(rb_dataset){0}, NULL));
@@ -475,7 +446,7 @@ static void experiment_table_marks_the_best_and_configurations_tied_with_it(void
     rb_measure gap = rb_experiment_measure(e, 1, RB_GAP);
     CHECK_CLOSE(gap.mean, 0.02, 1e-12);
     CHECK_CLOSE(rb_experiment_measure(e, 0, RB_SECONDS).mean, 0.03, 1e-12);
-    char *summary = slurp(path_of("ties/summary.md"));
+    char *summary = slurp(test_path("ties/summary.md"));
     CHECK_CONTAINS(summary, "| lr=0.11 **(best)** |");
     CHECK_CONTAINS(summary, "| lr=0.1 (tied with the best) |");
     CHECK_CONTAINS(summary,
@@ -490,14 +461,15 @@ sweep_plot_draws_mean_and_spread_against_a_log_axis_with_zero_as_a_baseline(void
     (void)state;
     fake f = {0};
     rb_experiment *e = rb_experiment_new(
-        (rb_experiment_config){.name = "sweep", .dir = path_of("sweep"), .seeds = 2, .quiet = true},
+        (rb_experiment_config){
+            .name = "sweep", .dir = test_path("sweep"), .seeds = 2, .quiet = true},
         fake_run, &f);
     rb_experiment_add_values(e, "lr", 4, (double[]){0.3, 0, 0.01, 0.1});
     rb_experiment_add(e, "lr=0.1, other", 2, (const char *[]){"lr", "other"}, (double[]){0.1, 1});
     CHECK_STATUS_OK(rb_experiment_run(e, &(rb_dataset){0}, NULL));
     CHECK_STATUS_OK(rb_experiment_plot_sweep(e, (rb_sweep_plot){.key = "lr", .logx = true}));
-    char *data = slurp(path_of("sweep/sweep_lr.dat"));
-    char *script = slurp(path_of("sweep/sweep_lr.gp"));
+    char *data = slurp(test_path("sweep/sweep_lr.dat"));
+    char *script = slurp(test_path("sweep/sweep_lr.gp"));
     /* Three points sorted by lr (0 and the configuration with another setting left out), in
      * percent, with the seeds' spread as the error column. */
     assert_int_equal(count_occurrences(data, "\n0.01 "), 1);
@@ -536,23 +508,23 @@ static void runs_without_metric_have_one_loss_column_and_baselines_on_their_loss
     (void)state;
     rb_experiment *e = rb_experiment_new(
         (rb_experiment_config){
-            .name = "codes", .dir = path_of("codes"), .epochs = 3, .quiet = true},
+            .name = "codes", .dir = test_path("codes"), .epochs = 3, .quiet = true},
         loss_only_run, NULL);
     rb_experiment_add_values(e, "code", 2, (double[]){2, 8});
     CHECK_STATUS_OK(rb_experiment_add_baseline(e, "mean image", 0.25));
     CHECK_STATUS_OK(rb_experiment_run(e, &(rb_dataset){0}, NULL));
     CHECK_CLOSE(rb_experiment_final(e, 0), 0.04, 1e-12);
-    char *summary = slurp(path_of("codes/summary.md"));
+    char *summary = slurp(test_path("codes/summary.md"));
     CHECK_CONTAINS(summary, "| configuration | final validation loss | best loss (epoch) | "
                             "training loss | seconds |\n|---|---|---|---|---|\n");
     CHECK_CONTAINS(summary, "| code=8 | 0.04 | 0.04 (3) | 0.03333 | 0.03 |");
     free(summary);
-    char *script = slurp(path_of("codes/loss.gp"));
+    char *script = slurp(test_path("codes/loss.gp"));
     CHECK_CONTAINS(script, "'mean image'");
     CHECK_CONTAINS(script, "0.25 with lines");
     free(script);
     CHECK_STATUS_OK(rb_experiment_plot_sweep(e, (rb_sweep_plot){.key = "code"}));
-    script = slurp(path_of("codes/sweep_code.gp"));
+    script = slurp(test_path("codes/sweep_code.gp"));
     CHECK_CONTAINS(script, "'mean image'");
     CHECK_CONTAINS(script, "final validation loss");
     free(script);
@@ -561,15 +533,15 @@ static void runs_without_metric_have_one_loss_column_and_baselines_on_their_loss
     /* With a metric, the baseline is the metric's: the loss plot does not show it. */
     fake f = {0};
     e = rb_experiment_new(
-        (rb_experiment_config){.name = "lr", .dir = path_of("lr"), .epochs = 2, .quiet = true},
+        (rb_experiment_config){.name = "lr", .dir = test_path("lr"), .epochs = 2, .quiet = true},
         fake_run, &f);
     rb_experiment_add_values(e, "lr", 1, (double[]){0.1});
     CHECK_STATUS_OK(rb_experiment_add_baseline(e, "chance", 0.1));
     CHECK_STATUS_OK(rb_experiment_run(e, &(rb_dataset){0}, NULL));
-    script = slurp(path_of("lr/loss.gp"));
+    script = slurp(test_path("lr/loss.gp"));
     CHECK_LACKS(script, "'chance'");
     free(script);
-    script = slurp(path_of("lr/metric.gp"));
+    script = slurp(test_path("lr/metric.gp"));
     CHECK_CONTAINS(script, "'chance'");
     free(script);
     rb_experiment_free(e);
@@ -580,21 +552,21 @@ static void many_configurations_plot_as_small_multiples_in_percent(void **state)
     (void)state;
     fake f = {0};
     rb_experiment *e = rb_experiment_new(
-        (rb_experiment_config){.name = "many", .dir = path_of("many"), .quiet = true}, fake_run,
+        (rb_experiment_config){.name = "many", .dir = test_path("many"), .quiet = true}, fake_run,
         &f);
     rb_experiment_add_values(e, "lr", 4, (double[]){0.4, 0.3, 0.2, 0.1});
     CHECK_STATUS_OK(rb_experiment_run(e, &(rb_dataset){0}, NULL));
-    char *script = slurp(path_of("many/metric.gp"));
+    char *script = slurp(test_path("many/metric.gp"));
     CHECK_CONTAINS(script, "set multiplot layout 2,2");
     assert_int_equal(count_occurrences(script, "  plot "), 4);
     CHECK_CONTAINS(script, "accuracy (%)");
     CHECK_CONTAINS(script, "set yrange");
     free(script);
-    char *data = slurp(path_of("many/metric.dat"));
+    char *data = slurp(test_path("many/metric.dat"));
     CHECK_CONTAINS(data, "\n3 96.2\n"); /* lr 0.4, seed 1, last epoch, training, in percent */
     free(data);
     /* The validation curves of every configuration, overlaid, beside the panels. */
-    script = slurp(path_of("many/val_metric.gp"));
+    script = slurp(test_path("many/val_metric.gp"));
     CHECK_LACKS(script, "multiplot");
     CHECK_CONTAINS(script, "set key outside");
     free(script);
@@ -604,7 +576,7 @@ static void many_configurations_plot_as_small_multiples_in_percent(void **state)
 static void a_study_writes_one_report_with_every_part_in_markdown_and_html(void **state)
 {
     (void)state;
-    rb_study *s = report_study(dir, "demo", 3);
+    rb_study *s = report_study(test_dir(), "demo", 3);
     fake f = {0};
     rb_experiment *e =
         rb_study_experiment(s, (rb_experiment_config){.name = "learning_rate"}, fake_run, &f);
@@ -686,17 +658,17 @@ static void a_study_writes_one_report_with_every_part_in_markdown_and_html(void 
 static void the_index_links_every_report_and_is_rebuilt_from_the_folder(void **state)
 {
     (void)state;
-    rb_study *a = report_study(dir, "first", 1);
+    rb_study *a = report_study(test_dir(), "first", 1);
     rb_study_check(a, "it works", true, "it does");
     assert_int_equal(rb_study_finish(a), 0);
     char index[600];
-    snprintf(index, sizeof index, "%s/index.html", dir);
+    snprintf(index, sizeof index, "%s/index.html", test_dir());
     char *html = slurp(index);
     CHECK_CONTAINS(html, "<a href=\"seance9/first/report.html\">A demo study</a>");
     CHECK_CONTAINS(html, "1 of 1 as expected");
     CHECK_LACKS(html, "seance9/second");
     free(html);
-    rb_study *b = report_study(dir, "second", 1);
+    rb_study *b = report_study(test_dir(), "second", 1);
     assert_int_equal(rb_study_finish(b), 0);
     html = slurp(index);
     CHECK_CONTAINS(html, "seance9/first/report.html");
@@ -706,21 +678,21 @@ static void the_index_links_every_report_and_is_rebuilt_from_the_folder(void **s
     free(html);
     /* A folder removed by hand leaves the index at its next writing. */
     char cmd[700];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s/seance9/first'", dir);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s/seance9/first'", test_dir());
     assert_int_equal(system(cmd), 0);
-    CHECK_STATUS_OK(rb_study_write_index(dir));
+    CHECK_STATUS_OK(rb_study_write_index(test_dir()));
     html = slurp(index);
     CHECK_LACKS(html, "seance9/first");
     CHECK_CONTAINS(html, "seance9/second");
     free(html);
-    snprintf(cmd, sizeof cmd, "%s/.index.lock", dir);
+    snprintf(cmd, sizeof cmd, "%s/.index.lock", test_dir());
     assert_int_equal(access(cmd, F_OK), 0);
 }
 
 static void quick_runs_and_unfinished_studies_say_so_on_their_page(void **state)
 {
     (void)state;
-    char *argv[] = {"prog", "--quick", "--out", dir, NULL};
+    char *argv[] = {"prog", "--quick", "--out", test_dir(), NULL};
     rb_study *s = rb_study_new(
         4, argv, (rb_study_info){.seance = "seance9", .name = "q", .epochs = 30, .quiet = true});
     rb_study_start(s);
@@ -741,7 +713,7 @@ static void quick_runs_and_unfinished_studies_say_so_on_their_page(void **state)
     md = slurp(path);
     CHECK_LACKS(md, "Still running");
     free(md);
-    snprintf(path, sizeof path, "%s/index.html", dir);
+    snprintf(path, sizeof path, "%s/index.html", test_dir());
     char *index = slurp(path);
     CHECK_CONTAINS(index, "quick");
     free(index);
@@ -752,7 +724,7 @@ static void quick_runs_and_unfinished_studies_say_so_on_their_page(void **state)
 static void markdown_becomes_html_with_tables_lists_code_and_escapes(void **state)
 {
     (void)state;
-    FILE *f = fopen(path_of("page.html"), "w");
+    FILE *f = fopen(test_path("page.html"), "w");
     assert_non_null(f);
     CHECK_STATUS_OK(rb__markdown_to_html(
         "# Title <1>\n\nA paragraph\non two lines with `a < b` and **bold**.\n\n"
@@ -760,9 +732,9 @@ static void markdown_becomes_html_with_tables_lists_code_and_escapes(void **stat
         "- one\n  more\n- two\n\n1. first\n2. second\n\n"
         "```\nint x = 1 < 2;\n```\n\n> a note\n\n"
         "![a picture](missing.svg)\n\nsee [the index](../index.html)\n",
-        dir, f));
+        test_dir(), f));
     fclose(f);
-    char *html = slurp(path_of("page.html"));
+    char *html = slurp(test_path("page.html"));
     const char *expected[] = {
         "<h1>Title &lt;1&gt;</h1>",
         "<p>A paragraph on two lines with <code>a &lt; b</code> and <strong>bold</strong>.</p>",
@@ -783,7 +755,7 @@ static void markdown_becomes_html_with_tables_lists_code_and_escapes(void **stat
 static void progress_lines_name_the_run_its_epoch_and_the_time_left(void **state)
 {
     (void)state;
-    FILE *f = fopen(path_of("progress.txt"), "w+");
+    FILE *f = fopen(test_path("progress.txt"), "w+");
     assert_non_null(f);
     rb_progress_display d = {.f = f};
     rb_progress_event e = {.epoch = 2,
@@ -808,7 +780,7 @@ static void progress_lines_name_the_run_its_epoch_and_the_time_left(void **state
     e.seconds = 2.1;
     rb_progress_show(&d, &e);
     fclose(f);
-    char *text = slurp(path_of("progress.txt"));
+    char *text = slurp(test_path("progress.txt"));
     /* One line, the run first, then the epoch, the numbers and the time left. */
     assert_int_equal(count_occurrences(text, "\n"), 1);
     assert_true(strncmp(text, "[demo/lr 3/6] lr=0.1 - epoch 2/5 - loss 0.3124 - ", 49) == 0);
@@ -829,7 +801,7 @@ static void plots_with_panels_and_baselines_share_axes_and_keep_legends_outside(
                       {.label = "c", .n = 3, .x = x, .y = y, .panel = 1, .dashed = true}};
     const char *titles[2] = {"left", "right"};
     char base[512];
-    snprintf(base, sizeof base, "%s/panels", dir);
+    snprintf(base, sizeof base, "%s/panels", test_dir());
     CHECK_STATUS_OK(rb_plot_lines(base,
                                   (rb_plot){.title = "t",
                                             .panels = 2,
@@ -837,7 +809,7 @@ static void plots_with_panels_and_baselines_share_axes_and_keep_legends_outside(
                                             .n_baselines = 1,
                                             .baselines = &(rb_baseline){"chance", 10}},
                                   3, s));
-    char *script = slurp(path_of("panels.gp"));
+    char *script = slurp(test_path("panels.gp"));
     CHECK_CONTAINS(script, "set multiplot layout 1,2");
     CHECK_CONTAINS(script, "set yrange [");
     CHECK_CONTAINS(script, "set key below");
@@ -847,16 +819,16 @@ static void plots_with_panels_and_baselines_share_axes_and_keep_legends_outside(
     CHECK_CONTAINS(script, "index 1 using 1:2:3 with yerrorlines");
     free(script);
     if (rb_plot_available()) {
-        char *svg = slurp(path_of("panels.svg"));
+        char *svg = slurp(test_path("panels.svg"));
         CHECK_CONTAINS(svg, "<svg");
         free(svg);
     }
     CHECK_FAILS(rb_plot_lines(base, (rb_plot){.panels = 1}, 3, s), RB_ERR_ARGUMENT,
                 "series 1 is in panel 1 of 1");
     script = NULL;
-    snprintf(base, sizeof base, "%s/single", dir);
+    snprintf(base, sizeof base, "%s/single", test_dir());
     CHECK_STATUS_OK(rb_plot_lines(base, (rb_plot){.title = "one"}, 1, s));
-    script = slurp(path_of("single.gp"));
+    script = slurp(test_path("single.gp"));
     CHECK_CONTAINS(script, "set key outside right top");
     CHECK_LACKS(script, "multiplot");
     free(script);
@@ -882,24 +854,24 @@ static void image_grids_are_enlarged_and_leave_room_for_their_labels(void **stat
     rb_tensor *images = rb_tensor_zeros(RB_F32, RB_SHAPE(4, 28, 28, 1));
     const char *rows[2] = {"original", "reconstruction"};
     const char *captions[4] = {"7", "2", "1", "0"};
-    CHECK_STATUS_OK(rb_plot_images(path_of("grid.png"), images,
+    CHECK_STATUS_OK(rb_plot_images(test_path("grid.png"), images,
                                    (rb_image_grid){.columns = 2,
                                                    .title = "digits",
                                                    .row_labels = rows,
                                                    .n_row_labels = 2,
                                                    .captions = captions}));
     int w, h, type;
-    png_size(path_of("grid.png"), &w, &h, &type);
+    png_size(test_path("grid.png"), &w, &h, &type);
     assert_int_equal(type, 0); /* grey */
     /* Scale 3 (84 pixels a side), a label column for "reconstruction" (14 glyphs of 12 px). */
     assert_true(w >= 2 * 84 + 14 * 12);
     assert_true(h >= 2 * 84 + 2 * 18 + 18);
     rb_tensor *rgb = rb_tensor_zeros(RB_F32, RB_SHAPE(3, 8, 8, 3));
-    CHECK_STATUS_OK(rb_plot_images(path_of("rgb.png"), rgb, (rb_image_grid){.scale = 4}));
-    png_size(path_of("rgb.png"), &w, &h, &type);
+    CHECK_STATUS_OK(rb_plot_images(test_path("rgb.png"), rgb, (rb_image_grid){.scale = 4}));
+    png_size(test_path("rgb.png"), &w, &h, &type);
     assert_int_equal(type, 2);
     assert_int_equal(h, 4 + 1 * (8 * 4 + 4));
-    CHECK_FAILS(rb_plot_images(path_of("bad.png"), rb_tensor_zeros(RB_F32, RB_SHAPE(2, 3)),
+    CHECK_FAILS(rb_plot_images(test_path("bad.png"), rb_tensor_zeros(RB_F32, RB_SHAPE(2, 3)),
                                (rb_image_grid){0}),
                 RB_ERR_SHAPE, "expects (N, H, W)");
 }

@@ -12,7 +12,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <ftw.h>
+#include <sys/stat.h>
 
 #include <cmocka.h>
 
@@ -139,10 +143,79 @@ static inline int test_teardown_(void **state)
 
 #define TEST(f) cmocka_unit_test_setup_teardown(f, test_setup_, test_teardown_)
 
+/* ---- a fresh folder for tests that write files ----
+ * TEST_DIR(f) runs f like TEST with test_dir() a new empty folder under /tmp, removed after
+ * the test with everything in it (read-only files included); RUN_TESTS_IN_DIR shares one
+ * folder among all the tests of a program instead. test_path("name") is a path inside it (one
+ * of 8 rotating buffers). */
+static inline char *test_dir(void)
+{
+    static char dir[64];
+    return dir;
+}
+
+static inline const char *test_path(const char *name)
+{
+    static char paths[8][320];
+    static int next;
+    char *p = paths[next++ & 7];
+    snprintf(p, sizeof paths[0], "%s/%s", test_dir(), name);
+    return p;
+}
+
+static inline int test_make_dir_(void **state)
+{
+    (void)state;
+    snprintf(test_dir(), 64, "/tmp/ruban-test-XXXXXX");
+    return mkdtemp(test_dir()) ? 0 : -1;
+}
+
+/* Removal without a shell (a test may run with PATH pointing nowhere): folders made writable
+ * first (a test may have taken the right away), then everything removed, deepest first. */
+static inline int test_make_writable_(const char *path, const struct stat *st, int type,
+                                      struct FTW *ftw)
+{
+    (void)ftw;
+    if (type == FTW_D) chmod(path, st->st_mode | S_IWUSR | S_IXUSR);
+    return 0;
+}
+
+static inline int test_remove_entry_(const char *path, const struct stat *st, int type,
+                                     struct FTW *ftw)
+{
+    (void)st, (void)type, (void)ftw;
+    return remove(path);
+}
+
+static inline int test_remove_dir_(void **state)
+{
+    (void)state;
+    nftw(test_dir(), test_make_writable_, 16, FTW_PHYS);
+    return nftw(test_dir(), test_remove_entry_, 16, FTW_DEPTH | FTW_PHYS) == 0 ? 0 : -1;
+}
+
+static inline int test_setup_dir_(void **state)
+{
+    return test_make_dir_(state) == 0 ? test_setup_(state) : -1;
+}
+
+static inline int test_teardown_dir_(void **state)
+{
+    int torn = test_teardown_(state), removed = test_remove_dir_(state);
+    return torn == 0 && removed == 0 ? 0 : -1;
+}
+
+#define TEST_DIR(f) cmocka_unit_test_setup_teardown(f, test_setup_dir_, test_teardown_dir_)
+
 /* Run a test array with TAP output; argv[1], if given, filters tests by name. */
 #define RUN_TESTS(tests, argc, argv)                                                               \
     (cmocka_set_message_output(CM_OUTPUT_TAP),                                                     \
      (argc) > 1 ? cmocka_set_test_filter((argv)[1]) : (void)0,                                     \
      cmocka_run_group_tests(tests, NULL, NULL))
+/* The same with one test_dir() for the whole program. */
+#define RUN_TESTS_IN_DIR(tests, argc, argv)                                                        \
+    (cmocka_set_message_output(CM_OUTPUT_TAP),                                                     \
+     (argc) > 1 ? cmocka_set_test_filter((argv)[1]) : (void)0,                                     \
+     cmocka_run_group_tests(tests, test_make_dir_, test_remove_dir_))
 
 #endif
