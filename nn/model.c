@@ -1,5 +1,6 @@
 /* Models: a parameter store, the layers it owns (a sequential stack and free-standing ones),
  * the training switch, the summary, and the ResNet builder. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -164,6 +165,45 @@ rb_status rb_model_apply_constraints(rb_model *m)
         if (st != RB_OK) return st;
     }
     return RB_OK;
+}
+
+/* Sum of squares of the gradients of a layer's trainable variables, its sub-layers' included
+ * (float64 accumulation); false when the layer has none. */
+static bool grad_squares(const rb_layer *l, rb_params *p, double *sum)
+{
+    bool any = false;
+    for (int i = 0; i < l->n_vars; i++) {
+        if (!rb_params_is_trainable(l->vars[i])) continue;
+        const rb_tensor *g = rb_params_grad(p, l->vars[i]);
+        if (!g) continue;
+        int64_t n = rb_tensor_size(g);
+        if (rb_tensor_dtype(g) == RB_F64) {
+            const double *v = rb_tensor_data((rb_tensor *)g);
+            for (int64_t k = 0; k < n; k++)
+                *sum += v[k] * v[k];
+        } else {
+            const float *v = rb_tensor_data((rb_tensor *)g);
+            for (int64_t k = 0; k < n; k++)
+                *sum += (double)v[k] * v[k];
+        }
+        any = true;
+    }
+    for (int i = 0; i < l->n_children; i++)
+        any |= grad_squares(l->children[i], p, sum);
+    return any;
+}
+
+int rb_model_grad_norms(const rb_model *m, double *norms, int cap)
+{
+    if (!m || (cap > 0 && !norms)) {
+        rb_error(RB_ERR_ARGUMENT, "rb_model_grad_norms: model or output missing");
+        return -1;
+    }
+    for (int i = 0; i < m->n && i < cap; i++) {
+        double sum = 0;
+        norms[i] = grad_squares(m->layers[i], m->params, &sum) ? sqrt(sum) : NAN;
+    }
+    return m->n;
 }
 
 /* ---- summary ---- */

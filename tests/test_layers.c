@@ -609,6 +609,67 @@ static void functional_models_own_and_switch_free_layers(void **state)
     rb_model_free(m);
 }
 
+/* sqrt of the sum of squares of a tensor's values. */
+static double norm_of(const rb_tensor *t)
+{
+    return sqrt(rb_tensor_item(rb_sum(rb_square((rb_tensor *)t), RB_ALL_AXES, false)));
+}
+
+static void grad_norms_give_each_layers_gradient_norm_and_nan_without_weights(void **state)
+{
+    (void)state;
+    /* One Dense unit, loss = sum of its outputs over 2 rows of ones: dL/dW = (2, 2, 2) and
+     * dL/db = 2, a norm of sqrt(3 * 4 + 4) = 4. */
+    rb_model *one = rb_model_new(RB_F64, "one", RB_SHAPE(3));
+    rb_model_add(one, RB_DENSE(.units = 1));
+    rb_tape *tape = rb_tape_begin(RB_TAPE_DEFAULT);
+    rb_tensor *out = rb_model_forward(one, rb_tensor_ones(RB_F64, RB_SHAPE(2, 3)));
+    CHECK_STATUS_OK(
+        rb_tape_gradient_params(tape, rb_sum(out, RB_ALL_AXES, false), rb_model_params(one)));
+    rb_tape_end(tape);
+    double norm = 0;
+    assert_int_equal(rb_model_grad_norms(one, &norm, 1), 1);
+    CHECK_CLOSE(norm, 4, 1e-12);
+    rb_model_free(one);
+
+    /* A stack: each layer's norm is that of its own variables' gradients; none for dropout. */
+    rb_model *m = rb_model_new(RB_F64, "stack", RB_SHAPE(3));
+    rb_model_seed(m, 7);
+    rb_model_add(m, RB_DENSE(.units = 4, .activation = RB_ACT_TANH));
+    rb_model_add(m, RB_DROPOUT(.rate = 0.5));
+    rb_model_add(m, RB_BATCH_NORM);
+    rb_model_add(m, RB_DENSE(.units = 1));
+    tape = rb_tape_begin(RB_TAPE_DEFAULT);
+    rb_tensor *x = rb_tensor_normal(RB_F64, RB_SHAPE(8, 3), 0, 1, NULL);
+    rb_tensor *loss = rb_mean(rb_square(rb_model_forward(m, x)), RB_ALL_AXES, false);
+    CHECK_STATUS_OK(rb_tape_gradient_params(tape, loss, rb_model_params(m)));
+    rb_tape_end(tape);
+    double norms[4], part[2] = {0, 0};
+    assert_int_equal(rb_model_grad_norms(m, norms, 4), 4);
+    rb_params *p = rb_model_params(m);
+    for (int l = 0; l < 4; l += 3) {
+        rb_layer *layer = rb_model_layer_at(m, l);
+        double k = norm_of(rb_params_grad(p, rb_layer_kernel(layer)));
+        double b = norm_of(rb_params_grad(p, rb_layer_bias(layer)));
+        CHECK_CLOSE(norms[l], sqrt(k * k + b * b), 1e-12);
+        part[l / 3] = k;
+    }
+    assert_true(part[0] > 0 && part[1] > 0);
+    assert_true(isnan(norms[1])); /* dropout has no weights */
+    rb_layer *bn = rb_model_layer_at(m, 2);
+    double gamma = norm_of(rb_params_grad(p, rb_layer_variable(bn, 0)));
+    double beta = norm_of(rb_params_grad(p, rb_layer_variable(bn, 1)));
+    CHECK_CLOSE(norms[2], sqrt(gamma * gamma + beta * beta), 1e-12);
+
+    /* A short output array: the count is still every layer, nothing written past cap. */
+    double two[3] = {-1, -1, -1};
+    assert_int_equal(rb_model_grad_norms(m, two, 2), 4);
+    CHECK_CLOSE(two[0], norms[0], 0);
+    CHECK_CLOSE(two[2], -1, 0);
+    CHECK_FAILS(rb_model_grad_norms(NULL, two, 2), RB_ERR_ARGUMENT, "rb_model_grad_norms");
+    rb_model_free(m);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -635,6 +696,7 @@ int main(int argc, char **argv)
         TEST(recurrent_layers_show_their_kernel_bias_and_recurrent_kernel),
         TEST(penalties_a_layer_cannot_apply_are_refused_naming_the_field),
         TEST(functional_models_own_and_switch_free_layers),
+        TEST(grad_norms_give_each_layers_gradient_norm_and_nan_without_weights),
     };
     return RUN_TESTS(tests, argc, argv);
 }

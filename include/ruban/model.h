@@ -60,6 +60,13 @@ RB_API rb_tensor *rb_model_regularization(const rb_model *m);
 /* Apply every layer's constraints (call after each optimizer step). */
 RB_API rb_status rb_model_apply_constraints(rb_model *m);
 
+/* The L2 norm of each layer's gradient (its trainable variables' gradients together, those
+ * of its sub-layers included), as the store holds them after rb_tape_gradient_params (inside
+ * rb_fit: after each step, e.g. from its progress hook), into norms[0 .. cap); NaN for a layer
+ * without trainable variables. Layers in rb_model_layer_at's order. Returns the number of
+ * layers (more than cap: the rest are not written), -1 on error. */
+RB_API int rb_model_grad_norms(const rb_model *m, double *norms, int cap);
+
 /* Keras-style table: layer name and type, output shape, parameters; totals of trainable and
  * non-trainable parameters with their size in bytes. */
 RB_API void rb_model_summary(const rb_model *m, FILE *f);
