@@ -1,6 +1,6 @@
 /* ZCA whitening: the covariance of the training rows, its symmetric eigendecomposition by
- * LAPACK (dsyevd, divide and conquer: a 3072 x 3072 covariance in seconds), and the whitening
- * matrix W = U diag(1 / sqrt(lambda + epsilon)) U^T applied as one matrix product. */
+ * LAPACK (divide and conquer, ssyevd or dsyevd: a 3072 x 3072 covariance in seconds), and the
+ * whitening matrix W = U diag(1 / sqrt(lambda + epsilon)) U^T applied as one matrix product. */
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
@@ -111,6 +111,38 @@ static rb_tensor *scaled_rows(rb_dtype dtype, const double *v, const double *fac
     return out;
 }
 
+/* The eigenvalues of the symmetric d x d matrix a (ascending, into w) and its eigenvectors
+ * (over a, column-major), by divide and conquer. LAPACK's info, or LAPACK_WORK_MEMORY_ERROR. */
+static lapack_int eigen(rb_dtype dtype, double *a, double *w, int64_t d)
+{
+    lapack_int n = (lapack_int)d;
+    if (dtype == RB_F64) return LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'L', n, a, n, w);
+    /* float32 rows: their covariance was summed from float32 products, so single precision
+     * loses nothing that was known, and halves the time (the reduction to tridiagonal form is
+     * bound by memory traffic). LAPACK 3.11 rounds ssyevd's workspace query to a float that is
+     * too small past ~2,900 rows, so the documented sizes are given instead. */
+    lapack_int lwork = 1 + 6 * n + 2 * n * n, liwork = 3 + 5 * n;
+    float *af = malloc(sizeof(float) * (size_t)(d * d)), *wf = malloc(sizeof(float) * (size_t)d);
+    float *work = malloc(sizeof(float) * (size_t)lwork);
+    lapack_int *iwork = malloc(sizeof(lapack_int) * (size_t)liwork),
+               info = LAPACK_WORK_MEMORY_ERROR;
+    if (af && wf && work && iwork) {
+        for (int64_t i = 0; i < d * d; i++)
+            af[i] = (float)a[i];
+        info = LAPACKE_ssyevd_work(LAPACK_COL_MAJOR, 'V', 'L', n, af, n, wf, work, lwork, iwork,
+                                   liwork);
+        for (int64_t i = 0; info == 0 && i < d * d; i++)
+            a[i] = af[i];
+        for (int64_t j = 0; info == 0 && j < d; j++)
+            w[j] = wf[j];
+    }
+    free(af);
+    free(wf);
+    free(work);
+    free(iwork);
+    return info;
+}
+
 static rb_zca *fail(rb_zca *z, double *a, double *b)
 {
     free(a);
@@ -130,8 +162,13 @@ static rb_zca *decompose(rb_zca *z, rb_dtype dtype, double *cov, int64_t d)
                  (long long)(sizeof(double) * (size_t)d * 2));
         return fail(z, cov, NULL);
     }
-    lapack_int info =
-        LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'L', (lapack_int)d, cov, (lapack_int)d, w);
+    /* LAPACK's many small BLAS calls reach BLIS with its global thread count: on cores that
+     * other processes keep busy, threads waiting for a descheduled one made a 3072 x 3072
+     * decomposition 3-5 times slower than on one thread, so it runs on the threads free now. */
+    int threads = rb_num_threads(), free_now = rb_num_threads_now();
+    if (free_now < threads) rb_set_num_threads(free_now);
+    lapack_int info = eigen(dtype, cov, w, d);
+    if (free_now < threads) rb_set_num_threads(threads);
     if (info == LAPACK_WORK_MEMORY_ERROR || info == LAPACK_TRANSPOSE_MEMORY_ERROR) {
         rb_error(RB_ERR_MEMORY, "rb_zca_fit: out of memory for LAPACK's workspace (%lld features)",
                  (long long)d);
@@ -139,11 +176,11 @@ static rb_zca *decompose(rb_zca *z, rb_dtype dtype, double *cov, int64_t d)
     }
     if (info != 0) {
         rb_error(RB_ERR_STATE,
-                 "rb_zca_fit: LAPACK's dsyevd failed on the %lld x %lld covariance (info %d)",
-                 (long long)d, (long long)d, (int)info);
+                 "rb_zca_fit: LAPACK's %s failed on the %lld x %lld covariance (info %d)",
+                 dtype == RB_F32 ? "ssyevd" : "dsyevd", (long long)d, (long long)d, (int)info);
         return fail(z, cov, w);
     }
-    /* dsyevd sorts ascending. Eigenvalues below the rounding level of the largest (that of
+    /* LAPACK sorts ascending. Eigenvalues below the rounding level of the largest (that of
      * the data's dtype, in which the covariance was summed) are zeros of a singular
      * covariance: only epsilon can make their directions whitenable. */
     double largest = w[d - 1];

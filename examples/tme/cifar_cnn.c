@@ -69,24 +69,31 @@ static rb_model *cnn(uint64_t seed)
     return m;
 }
 
+/* The decaying rate of a configuration (NULL: constant): from lr0 down to lr0 / 3 at the last
+ * epoch, t counting epochs from 0. */
+static rb_scheduler *decay_of(rb_optimizer *opt, int decay, int epochs)
+{
+    double last = epochs > 1 ? epochs - 1 : 1;
+    if (decay == TIME_DECAY) /* lr0 / (1 + k t) */
+        return rb_scheduler_new(opt,
+                                (rb_schedule){.kind = RB_SCHEDULE_TIME_DECAY, .decay = 2 / last});
+    if (decay == EXPONENTIAL) /* lr0 exp(-k t) */
+        return rb_scheduler_new(
+            opt, (rb_schedule){.kind = RB_SCHEDULE_EXPONENTIAL, .decay = log(3.0) / last});
+    return NULL;
+}
+
 /* One run: SGD with the configuration's rate, batch, momentum, decay and inputs. */
 static rb_history *train_cnn(const rb_run *run)
 {
     const inputs *in = run->user_data;
     int input = (int)rb_config_get(run->config, "input", STANDARD);
-    int decay = (int)rb_config_get(run->config, "decay", CONSTANT);
     rb_model *m = cnn(run->seed);
     rb_optimizer *opt = rb_sgd_new(
         rb_model_params(m), (rb_sgd_config){.lr = rb_config_get(run->config, "lr", base_lr),
                                             .momentum = rb_config_get(run->config, "momentum", 0)});
-    /* Both decays reach lr0 / 3 at the last epoch (t counts epochs from 0). */
-    double last = run->epochs > 1 ? run->epochs - 1 : 1;
     rb_scheduler *schedule =
-        decay == CONSTANT     ? NULL
-        : decay == TIME_DECAY ? rb_scheduler_new(opt, (rb_schedule){.kind = RB_SCHEDULE_TIME_DECAY,
-                                                                    .decay = 2 / last})
-                              : rb_scheduler_new(opt, (rb_schedule){.kind = RB_SCHEDULE_EXPONENTIAL,
-                                                                    .decay = log(3.0) / last});
+        decay_of(opt, (int)rb_config_get(run->config, "decay", CONSTANT), run->epochs);
     rb_history *h = rb_fit(
         rb_trainable_of_model(m), opt, &in->train[input],
         (rb_fit_config){.epochs = run->epochs,
@@ -102,6 +109,7 @@ static rb_history *train_cnn(const rb_run *run)
     return h;
 }
 
+/* A pair of settings in increasing order (the flags may give them the other way). */
 static void small_first(double *pair)
 {
     if (pair[0] > pair[1]) {
@@ -246,7 +254,7 @@ static void prepare(rb_study *s, inputs *in, bool whiten, double epsilon)
     rb_zca_transform_inplace(zca, in->validation[WHITENED].x);
     rb_study_say(s,
                  "ZCA whitening fitted on the %lld training images in %.1f s (mean, 3072 x "
-                 "3072 covariance, LAPACK's dsyevd), applied to both sets in %.1f s.",
+                 "3072 covariance, LAPACK's ssyevd), applied to both sets in %.1f s.",
                  (long long)rb_dataset_rows(&in->train[RAW]), fitted, rb_now() - start - fitted);
     const rb_tensor *l = rb_zca_eigenvalues(zca);
     double *x = malloc(sizeof(double) * 3072), *y = malloc(sizeof(double) * 3072);

@@ -54,8 +54,10 @@ RB_API void rb_scaler_free(rb_scaler *s);
 /* Whitening fitted on training rows: x (N, ...) is read as N rows of D = size / N features
  * (images (N, H, W, C) give D = H W C); transform(x) = (x - mean) W with
  * W = U diag(1 / sqrt(lambda + epsilon)) U^T from the covariance's eigendecomposition
- * U diag(lambda) U^T (LAPACK's dsyevd), so whitened training rows have covariance close to
- * the identity while staying as close as possible to the original pixels. */
+ * U diag(lambda) U^T, so whitened training rows have covariance close to the identity while
+ * staying as close as possible to the original pixels. The eigendecomposition is LAPACK's
+ * divide and conquer: ssyevd for float32 rows (whose covariance is known to float precision
+ * only), dsyevd for float64. */
 typedef struct rb_zca rb_zca;
 
 /* Fit on x (float32 or float64, at least 2 rows); epsilon >= 0 is added to every eigenvalue
