@@ -497,9 +497,9 @@ static void plot_draws_scatters_and_vertical_markers_in_their_panels(void **stat
                       {.label = "line", .n = 4, .x = x, .y = x, .panel = 1}};
     rb_marker marks[2] = {{.label = "stopped at 3", .x = 3, .panel = 0},
                           {.label = "everywhere", .x = 2, .panel = -1, .color = 2}};
-    CHECK_STATUS_OK(rb_plot_lines(path_of("marked"),
+    CHECK_STATUS_OK(rb_plot_lines(test_path("marked"),
                                   (rb_plot){.panels = 2, .n_markers = 2, .markers = marks}, 2, s));
-    char *script = slurp(path_of("marked.gp"));
+    char *script = slurp(test_path("marked.gp"));
     /* Cut the script into its two panels at the second "unset arrow" (each panel clears the
      * last one's markers). */
     bool scatter = strstr(script, "index 0 using 1:2 with points") != NULL;
@@ -516,8 +516,8 @@ static void plot_draws_scatters_and_vertical_markers_in_their_panels(void **stat
     assert_true(legend);
     assert_true(panel0);
     assert_true(panel1);
-    if (rb_plot_available()) check_png(path_of("marked.png"));
-    CHECK_FAILS(rb_plot_lines(path_of("m"), (rb_plot){.n_markers = 1}, 1, s), RB_ERR_ARGUMENT,
+    if (rb_plot_available()) check_png(test_path("marked.png"));
+    CHECK_FAILS(rb_plot_lines(test_path("m"), (rb_plot){.n_markers = 1}, 1, s), RB_ERR_ARGUMENT,
                 "1 markers without values");
     check_no_tmp_files(dir);
 }
@@ -530,12 +530,12 @@ static void surface_plot_holds_the_grid_and_the_paths_and_renders(void **state)
     rb_series path = {.label = "descent", .n = 2, .x = px, .y = py};
     rb_surface g = {
         .nx = 3, .ny = 2, .x = gx, .y = gy, .z = gz, .levels = 4, .logz = true, .zlabel = "loss"};
-    CHECK_STATUS_OK(rb_plot_surface(path_of("bowl"), (rb_plot){.title = "bowl"}, g, 1, &path));
-    char *data = slurp(path_of("bowl.dat"));
+    CHECK_STATUS_OK(rb_plot_surface(test_path("bowl"), (rb_plot){.title = "bowl"}, g, 1, &path));
+    char *data = slurp(test_path("bowl.dat"));
     bool grid = strstr(data, "0 0 1\n1 0 2\n2 0 3\n\n0 1 2\n1 1 3\n2 1 4\n") != NULL;
     bool points = strstr(data, "# descent\n0 1\n2 0\n") != NULL;
     free(data);
-    char *script = slurp(path_of("bowl.gp"));
+    char *script = slurp(test_path("bowl.gp"));
     bool image = strstr(script, "index 0 using 1:2:3 with image") != NULL;
     bool contours = strstr(script, "set cntrparam levels discrete") && strstr(script, "$contours");
     bool log = strstr(script, "set logscale cb") != NULL;
@@ -548,8 +548,8 @@ static void surface_plot_holds_the_grid_and_the_paths_and_renders(void **state)
     assert_true(log);
     assert_true(paths);
     if (rb_plot_available()) {
-        check_png(path_of("bowl.png"));
-        check_svg(path_of("bowl.svg"));
+        check_png(test_path("bowl.png"));
+        check_svg(test_path("bowl.svg"));
     }
     check_no_tmp_files(dir);
 }
@@ -565,15 +565,15 @@ static void surface_plot_refuses_small_unordered_or_non_finite_grids(void **stat
     double with_nan[6] = {1, 2, NAN, 2, 3, 4}, with_zero[6] = {1, 2, 0, 2, 3, 4};
     nan.z = with_nan;
     zero.z = with_zero, zero.logz = true;
-    CHECK_FAILS(rb_plot_surface(path_of("s"), (rb_plot){0}, small, 0, NULL), RB_ERR_ARGUMENT,
+    CHECK_FAILS(rb_plot_surface(test_path("s"), (rb_plot){0}, small, 0, NULL), RB_ERR_ARGUMENT,
                 "at least 2 x 2");
-    CHECK_FAILS(rb_plot_surface(path_of("s"), (rb_plot){0}, unordered, 0, NULL), RB_ERR_ARGUMENT,
+    CHECK_FAILS(rb_plot_surface(test_path("s"), (rb_plot){0}, unordered, 0, NULL), RB_ERR_ARGUMENT,
                 "x[2] = 1 does not follow x[1] = 2");
-    CHECK_FAILS(rb_plot_surface(path_of("s"), (rb_plot){0}, nan, 0, NULL), RB_ERR_ARGUMENT,
+    CHECK_FAILS(rb_plot_surface(test_path("s"), (rb_plot){0}, nan, 0, NULL), RB_ERR_ARGUMENT,
                 "is not finite");
-    CHECK_FAILS(rb_plot_surface(path_of("s"), (rb_plot){0}, zero, 0, NULL), RB_ERR_ARGUMENT,
+    CHECK_FAILS(rb_plot_surface(test_path("s"), (rb_plot){0}, zero, 0, NULL), RB_ERR_ARGUMENT,
                 "not positive");
-    CHECK_ABSENT(path_of("s.dat"));
+    CHECK_ABSENT(test_path("s.dat"));
 }
 
 /* ---- the experiment runner, with a fake training function ---- */
