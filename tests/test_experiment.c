@@ -519,7 +519,7 @@ static void plot_draws_scatters_and_vertical_markers_in_their_panels(void **stat
     if (rb_plot_available()) check_png(test_path("marked.png"));
     CHECK_FAILS(rb_plot_lines(test_path("m"), (rb_plot){.n_markers = 1}, 1, s), RB_ERR_ARGUMENT,
                 "1 markers without values");
-    check_no_tmp_files(dir);
+    check_no_tmp_files(test_dir());
 }
 
 static void surface_plot_holds_the_grid_and_the_paths_and_renders(void **state)
@@ -551,7 +551,7 @@ static void surface_plot_holds_the_grid_and_the_paths_and_renders(void **state)
         check_png(test_path("bowl.png"));
         check_svg(test_path("bowl.svg"));
     }
-    check_no_tmp_files(dir);
+    check_no_tmp_files(test_dir());
 }
 
 static void surface_plot_refuses_small_unordered_or_non_finite_grids(void **state)
