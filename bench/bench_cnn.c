@@ -26,7 +26,7 @@ static rb_model *build(int which)
         rb_model_add(m, RB_MAX_POOL2D(.kernel = {2, 2}));
         rb_model_add(m, RB_CONV2D(.units = 16, .kernel = {5, 5}, .activation = RB_ACT_RELU));
         rb_model_add(m, RB_MAX_POOL2D(.kernel = {2, 2}));
-        rb_model_add(m, RB_FLATTEN);
+        rb_model_add(m, RB_FLATTEN());
         rb_model_add(m, RB_DENSE(.units = 120, .activation = RB_ACT_RELU));
         rb_model_add(m, RB_DENSE(.units = 84, .activation = RB_ACT_RELU));
         rb_model_add(m, RB_DENSE(.units = 10));
@@ -35,7 +35,7 @@ static rb_model *build(int which)
         rb_model_add(m, RB_CONV2D(.units = 64, .kernel = {3, 3}, .activation = RB_ACT_RELU));
         rb_model_add(m, RB_MAX_POOL2D(.kernel = {2, 2}));
         rb_model_add(m, RB_DROPOUT(.rate = 0.25));
-        rb_model_add(m, RB_FLATTEN);
+        rb_model_add(m, RB_FLATTEN());
         rb_model_add(m, RB_DENSE(.units = 128, .activation = RB_ACT_RELU));
         rb_model_add(m, RB_DROPOUT(.rate = 0.5));
         rb_model_add(m, RB_DENSE(.units = 10));

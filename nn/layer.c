@@ -1,5 +1,4 @@
 /* Layers: building from a spec, names, the forward wrapper, accessors, regularisation. */
-#include <float.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,34 +63,47 @@ rb_tensor *rb__layer_activate(const rb_layer *l, rb_tensor *x)
     return rb_activate(x, l->spec.activation, l->spec.alpha);
 }
 
-/* ---- names: "dense", "dense_1", ... per store, as Keras numbers them ---- */
+/* ---- the store's record of its layers: names ("dense", "dense_1", ... as Keras numbers
+ * them), and the layers users made, for the functions over every layer of a store ---- */
 
-typedef struct name_registry {
+typedef struct layer_registry {
     int counts[RB_LAYER_KIND_COUNT];
     int n_names, cap;
     char (*names)[64];
-} name_registry;
+    rb_layer **layers; /* made by rb_layer_new, in order; sub-layers are their parents' */
+    int n_layers, layers_cap;
+} layer_registry;
 
 static void registry_free(void *obj)
 {
-    name_registry *r = obj;
+    layer_registry *r = obj;
     free(r->names);
+    free(r->layers);
     free(r);
 }
 
-static name_registry *registry_of(rb_params *p)
+static layer_registry *registry_of(const rb_params *p)
 {
-    name_registry *r = rb_params_attachment(p, registry_free);
+    return rb_params_attachment(p, registry_free);
+}
+
+static layer_registry *registry_for(rb_params *p)
+{
+    layer_registry *r = registry_of(p);
     if (r) return r;
     r = calloc(1, sizeof *r);
-    if (!r || rb_params_attach(p, r, registry_free) != RB_OK) {
+    if (!r) {
+        rb_error(RB_ERR_MEMORY, "rb_layer_new: out of memory");
+        return NULL;
+    }
+    if (rb_params_attach(p, r, registry_free) != RB_OK) {
         free(r);
         return NULL;
     }
     return r;
 }
 
-static bool name_taken(const name_registry *r, const char *name)
+static bool name_taken(const layer_registry *r, const char *name)
 {
     for (int i = 0; i < r->n_names; i++)
         if (strcmp(r->names[i], name) == 0) return true;
@@ -100,7 +112,7 @@ static bool name_taken(const name_registry *r, const char *name)
 
 static bool register_name(rb_params *p, rb_layer *l)
 {
-    name_registry *r = registry_of(p);
+    layer_registry *r = registry_for(p);
     if (!r) return false;
     if (l->spec.name) {
         if (strlen(l->spec.name) == 0 || strlen(l->spec.name) > 48)
@@ -128,6 +140,24 @@ static bool register_name(rb_params *p, rb_layer *l)
         r->cap = cap;
     }
     memcpy(r->names[r->n_names++], l->name, 64);
+    return true;
+}
+
+static bool register_layer(rb_params *p, rb_layer *l)
+{
+    layer_registry *r = registry_for(p);
+    if (!r) return false;
+    if (r->n_layers == r->layers_cap) {
+        int cap = r->layers_cap ? 2 * r->layers_cap : 16;
+        rb_layer **layers = realloc(r->layers, sizeof *layers * (size_t)cap);
+        if (!layers) {
+            rb_error(RB_ERR_MEMORY, "rb_layer_new: out of memory");
+            return false;
+        }
+        r->layers = layers;
+        r->layers_cap = cap;
+    }
+    r->layers[r->n_layers++] = l;
     return true;
 }
 
@@ -169,62 +199,41 @@ rb_tensor *rb__layer_weight(rb_layer *l, rb_params *p, const char *suffix, int n
     return v;
 }
 
-/* ---- penalties and constraints: which kinds have what they act on ---- */
+static void layer_free(void *obj) { free(obj); }
 
-static bool kind_has_kernel(rb_layer_kind kind)
+/* The per-sample input shape, checked. */
+static bool set_input_shape(rb_layer *l, int ndim, const int64_t *shape)
 {
-    switch (kind) {
-    case RB_LAYER_DENSE:
-    case RB_LAYER_CONV1D:
-    case RB_LAYER_CONV2D:
-    case RB_LAYER_CONV2D_TRANSPOSE:
-    case RB_LAYER_SCS2D:
-    case RB_LAYER_RESIDUAL: /* its convolutions' */
-    case RB_LAYER_SIMPLE_RNN:
-    case RB_LAYER_LSTM:
-    case RB_LAYER_GRU: return true;
-    default: return false;
+    if (ndim < 1 || ndim >= RB_MAX_DIMS || !shape)
+        return rb__layer_fail(l, RB_ERR_SHAPE, "needs a per-sample input shape of 1 to %d axes",
+                              RB_MAX_DIMS - 1);
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 1)
+            return rb__layer_fail(l, RB_ERR_SHAPE, "input extent %lld on axis %d",
+                                  (long long)shape[i], i);
+        l->in_shape[i] = shape[i];
     }
-}
-
-static bool kind_is_recurrent(rb_layer_kind kind)
-{
-    return kind == RB_LAYER_SIMPLE_RNN || kind == RB_LAYER_LSTM || kind == RB_LAYER_GRU;
-}
-
-/* Negative or non-finite coefficients, and coefficients a kind has nothing to apply to, are
- * refused: ignoring them would silently train another model than the one asked for. */
-static bool check_penalties(const rb_layer *l)
-{
-    const rb_layer_spec *s = &l->spec;
-    const struct {
-        const char *field;
-        double value;
-        bool recurrent;
-    } fields[] = {{"l2", s->l2, false},
-                  {"l1", s->l1, false},
-                  {"max_norm", s->max_norm, false},
-                  {"recurrent_l2", s->recurrent_l2, true},
-                  {"recurrent_l1", s->recurrent_l1, true},
-                  {"recurrent_max_norm", s->recurrent_max_norm, true}};
-    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
-        double v = fields[i].value;
-        if (!(v >= 0 && v <= DBL_MAX))
-            return rb__layer_fail(l, RB_ERR_ARGUMENT, ".%s = %g: needs a finite value >= 0",
-                                  fields[i].field, v);
-        bool applies = fields[i].recurrent ? kind_is_recurrent(s->kind) : kind_has_kernel(s->kind);
-        if (v > 0 && !applies)
-            return rb__layer_fail(l, RB_ERR_ARGUMENT,
-                                  ".%s = %g: this kind has no %s to apply it to", fields[i].field,
-                                  v, fields[i].recurrent ? "recurrent kernel" : "kernel");
-    }
+    l->in_ndim = ndim;
     return true;
 }
 
-static void layer_free(void *obj) { free(obj); }
+/* Variables and output shape for the input shape set; a failed build leaves the layer
+ * unbuilt. */
+static bool build_for_input(rb_layer *l)
+{
+    if (!l->cls->build(l, l->params)) {
+        l->in_ndim = 0;
+        return false;
+    }
+    l->built = true;
+    return true;
+}
 
-static rb_layer *build(rb_params *p, rb_layer_spec spec, int ndim, const int64_t *shape,
-                       const char *forced_name)
+/* A layer named, seeded and owned by p, built for (ndim, shape), or waiting for its first call
+ * when ndim is 0 and shape NULL. parent: the block a sub-layer belongs to (the library wrote
+ * its spec, so it is not checked again). */
+static rb_layer *create(rb_params *p, rb_layer_spec spec, int ndim, const int64_t *shape,
+                        rb_layer *parent, const char *forced_name)
 {
     if (!p) {
         rb_error(RB_ERR_ARGUMENT, "rb_layer_new: parameter store is NULL");
@@ -241,41 +250,46 @@ static rb_layer *build(rb_params *p, rb_layer_spec spec, int ndim, const int64_t
     }
     l->cls = classes[spec.kind];
     l->spec = spec;
-    l->training = true;
+    l->params = p;
+    l->child = parent != NULL;
+    l->training = parent ? parent->training : true;
     l->dtype = rb_params_dtype(p);
-    if (forced_name) spec.name = l->spec.name = forced_name;
-    if (ndim < 1 || ndim >= RB_MAX_DIMS || !shape) {
-        rb__layer_fail(l, RB_ERR_SHAPE, "needs a per-sample input shape of 1 to %d axes",
-                       RB_MAX_DIMS - 1);
+    if (forced_name) l->spec.name = forced_name;
+    bool deferred = ndim == 0 && !shape;
+    if ((!deferred && !set_input_shape(l, ndim, shape)) || !register_name(p, l) ||
+        (!parent && !rb__layer_check_spec(l))) {
         free(l);
         return NULL;
     }
-    l->in_ndim = ndim;
-    for (int i = 0; i < ndim; i++) {
-        if (shape[i] < 1) {
-            rb__layer_fail(l, RB_ERR_SHAPE, "input extent %lld on axis %d", (long long)shape[i], i);
-            free(l);
-            return NULL;
-        }
-        l->in_shape[i] = shape[i];
-    }
-    if (!register_name(p, l) || !check_penalties(l)) {
-        free(l);
-        return NULL;
-    }
+    /* The layer's own stream, drawn now: its weights do not depend on when it is built. */
     l->rng = spec.seed ? rb_rng_make(spec.seed) : rb_rng_split(rb_params_rng(p));
     /* Attached first, so that a failed build still frees it with the store. */
     if (rb_params_attach(p, l, layer_free) != RB_OK) {
         free(l);
         return NULL;
     }
-    if (!l->cls->build(l, p)) return NULL;
+    if (!deferred && !build_for_input(l)) return NULL;
+    if (!parent && !register_layer(p, l)) return NULL;
     return l;
 }
 
 rb_layer *rb_layer_new(rb_params *p, rb_layer_spec spec, int ndim, const int64_t *shape)
 {
-    return build(p, spec, ndim, shape, NULL);
+    return create(p, spec, ndim, shape, NULL, NULL);
+}
+
+bool rb__layer_build_at_first_call(rb_layer *l, rb_tensor *x)
+{
+    if (l->built) return true;
+    int ndim = rb_tensor_ndim(x) - 1;
+    if (ndim < 1) {
+        char got[96];
+        return rb__layer_fail(l, RB_ERR_SHAPE,
+                              "built at its first call, it needs a batch (N, ...) of 2 axes or "
+                              "more, got %s",
+                              rb_tensor_shape_string(x, got, sizeof got));
+    }
+    return set_input_shape(l, ndim, rb_tensor_shape(x) + 1) && build_for_input(l);
 }
 
 rb_layer *rb__layer_child(rb_layer *parent, rb_params *p, const char *suffix, rb_layer_spec spec,
@@ -288,8 +302,14 @@ rb_layer *rb__layer_child(rb_layer *parent, rb_params *p, const char *suffix, rb
     static _Thread_local char name[64];
     snprintf(name, sizeof name, "%.48s_%.8s", parent->name, suffix);
     spec.seed = rb_rng_u64(&parent->rng) | 1;
-    rb_layer *child = build(p, spec, ndim, shape, name);
-    if (child) parent->children[parent->n_children++] = child;
+    rb_layer *child = create(p, spec, ndim, shape, parent, name);
+    if (!child) return NULL;
+    parent->children[parent->n_children++] = child;
+    /* A block built at its first call may have been given its statistics before. */
+    if (child->cls == &rb__batch_norm_class) {
+        child->stats_fn = parent->stats_fn;
+        child->stats_ctx = parent->stats_ctx;
+    }
     return child;
 }
 
@@ -312,7 +332,7 @@ rb_tensor *rb_layer_forward(rb_layer *l, rb_tensor *x)
         rb_error(RB_ERR_ARGUMENT, "rb_layer_forward: layer is NULL");
         return NULL;
     }
-    if (!x) return NULL;
+    if (!x || !rb__layer_build_at_first_call(l, x)) return NULL;
     bool fits = rb_tensor_ndim(x) == l->in_ndim + 1;
     for (int i = 0; fits && i < l->in_ndim; i++)
         fits = rb_tensor_dim(x, i + 1) == l->in_shape[i];
@@ -327,8 +347,8 @@ rb_tensor *rb_layer_forward(rb_layer *l, rb_tensor *x)
         return NULL;
     }
     rb_tensor *y = l->cls->forward(l, x);
-    /* Residual blocks apply their activation inside; some layers fuse a ReLU. */
-    /* Residual blocks and recurrent cells apply their activation inside. */
+    /* Residual blocks and recurrent cells apply their activation inside; some layers fuse a
+     * ReLU. */
     if (l->spec.kind == RB_LAYER_RESIDUAL || l->spec.kind == RB_LAYER_SIMPLE_RNN ||
         l->spec.kind == RB_LAYER_LSTM || l->spec.kind == RB_LAYER_GRU ||
         rb__layer_fuses_activation(l))
@@ -347,12 +367,10 @@ void rb_layer_set_training(rb_layer *l, bool training)
 int rb_layer_set_batch_stats(rb_layer *l, rb_batch_stats_fn fn, void *ctx)
 {
     if (!l) return 0;
-    int changed = 0;
-    if (l->cls == &rb__batch_norm_class) {
-        l->stats_fn = fn;
-        l->stats_ctx = ctx;
-        changed++;
-    }
+    /* Kept by every layer: the BatchNorm layers of a block built later inherit it. */
+    l->stats_fn = fn;
+    l->stats_ctx = ctx;
+    int changed = l->cls == &rb__batch_norm_class;
     for (int i = 0; i < l->n_children; i++)
         changed += rb_layer_set_batch_stats(l->children[i], fn, ctx);
     return changed;
@@ -360,10 +378,26 @@ int rb_layer_set_batch_stats(rb_layer *l, rb_batch_stats_fn fn, void *ctx)
 
 const char *rb_layer_name(const rb_layer *l) { return l ? l->name : ""; }
 const char *rb_layer_type(const rb_layer *l) { return l ? l->cls->type : ""; }
+bool rb_layer_built(const rb_layer *l) { return l && l->built; }
+
+/* False and an error naming the layer when it waits for its first call. */
+static bool check_built(const rb_layer *l, const char *who)
+{
+    if (l->built) return true;
+    rb_error(RB_ERR_STATE,
+             "%s: layer '%s' (%s) is not built yet: its input shape, output shape and "
+             "parameters come with its first call",
+             who, l->name, l->cls->type);
+    return false;
+}
 
 int rb_layer_output_shape(const rb_layer *l, int64_t *shape)
 {
-    if (!l || !shape) return -1;
+    if (!l || !shape) {
+        rb_error(RB_ERR_ARGUMENT, "rb_layer_output_shape: layer or shape is NULL");
+        return -1;
+    }
+    if (!check_built(l, "rb_layer_output_shape")) return -1;
     memcpy(shape, l->out_shape, sizeof(int64_t) * (size_t)l->out_ndim);
     return l->out_ndim;
 }
@@ -372,6 +406,7 @@ int64_t rb_layer_num_params(const rb_layer *l, bool trainable_only)
 {
     int64_t n = 0;
     if (!l) return 0;
+    if (!check_built(l, "rb_layer_num_params")) return -1;
     for (int i = 0; i < l->n_vars; i++)
         if (!trainable_only || rb_params_is_trainable(l->vars[i])) n += rb_tensor_size(l->vars[i]);
     for (int i = 0; i < l->n_children; i++)
@@ -449,4 +484,48 @@ rb_status rb_layer_apply_constraints(rb_layer *l)
         if (st != RB_OK) return st;
     }
     return RB_OK;
+}
+
+/* ---- every layer of a store ---- */
+
+rb_tensor *rb_layers_regularization(rb_params *p)
+{
+    if (!p) {
+        rb_error(RB_ERR_ARGUMENT, "rb_layers_regularization: parameter store is NULL");
+        return NULL;
+    }
+    const layer_registry *r = registry_of(p);
+    rb_tensor *total = NULL;
+    for (int i = 0; r && i < r->n_layers; i++)
+        if (r->layers[i]->built && rb__layer_penalised(r->layers[i]))
+            total = add_term(total, rb_layer_regularization(r->layers[i]));
+    return total ? total : rb_tensor_scalar(rb_params_dtype(p), 0.0);
+}
+
+rb_status rb_layers_apply_constraints(rb_params *p)
+{
+    if (!p)
+        return rb_error(RB_ERR_ARGUMENT, "rb_layers_apply_constraints: parameter store is NULL");
+    const layer_registry *r = registry_of(p);
+    for (int i = 0; r && i < r->n_layers; i++) {
+        rb_status st = r->layers[i]->built ? rb_layer_apply_constraints(r->layers[i]) : RB_OK;
+        if (st != RB_OK) return st;
+    }
+    return RB_OK;
+}
+
+void rb_layers_set_training(rb_params *p, bool training)
+{
+    const layer_registry *r = p ? registry_of(p) : NULL;
+    for (int i = 0; r && i < r->n_layers; i++)
+        rb_layer_set_training(r->layers[i], training);
+}
+
+int rb_layers_unbuilt(const rb_params *p)
+{
+    const layer_registry *r = p ? registry_of(p) : NULL;
+    int n = 0;
+    for (int i = 0; r && i < r->n_layers; i++)
+        n += !r->layers[i]->built;
+    return n;
 }

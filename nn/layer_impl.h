@@ -26,6 +26,9 @@ struct rb_layer {
     const layer_class *cls;
     rb_layer_spec spec;
     char name[64];
+    rb_params *params; /* the store that owns it, where a deferred build puts its variables */
+    bool built;        /* false until the first call when made without an input shape */
+    bool child;        /* a sub-layer (residual blocks): its parent answers for it */
     int in_ndim, out_ndim;
     int64_t in_shape[RB_MAX_DIMS], out_shape[RB_MAX_DIMS];
     rb_tensor *vars[LAYER_MAX_VARS]; /* kernel, bias / gamma, beta, mean, variance / ... */
@@ -59,6 +62,9 @@ rb_tensor *rb__layer_weight(rb_layer *l, rb_params *p, const char *suffix, int n
                             const int64_t *shape, rb_init_spec init, var_role role);
 /* Whether the layer or one of its sub-layers adds a penalty to the loss. */
 bool rb__layer_penalised(const rb_layer *l);
+/* Whether the spec asks only for what its kind uses (fields, penalties), else false and an
+ * error naming the first field it does not use. */
+bool rb__layer_check_spec(const rb_layer *l);
 /* Raise "layer '<name>' (<type>): <message>" and return false. */
 bool rb__layer_fail(const rb_layer *l, rb_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -66,6 +72,9 @@ bool rb__layer_fail(const rb_layer *l, rb_status status, const char *fmt, ...)
 rb_tensor *rb__layer_activate(const rb_layer *l, rb_tensor *x);
 /* Whether the layer applies its spec's ReLU itself (a fused epilogue). */
 bool rb__layer_fuses_activation(const rb_layer *l);
+/* Build a layer made without an input shape for the batch x (N, ...) of its first call; true
+ * at once when built. */
+bool rb__layer_build_at_first_call(rb_layer *l, rb_tensor *x);
 /* A child layer (residual blocks) built in the same store, named "<parent>_<suffix>". */
 rb_layer *rb__layer_child(rb_layer *parent, rb_params *p, const char *suffix, rb_layer_spec spec,
                           int ndim, const int64_t *shape);

@@ -138,8 +138,11 @@ rb_layer *rb_model_layer_at(const rb_model *m, int i)
 int64_t rb_model_num_params(const rb_model *m, bool trainable_only)
 {
     int64_t n = 0;
-    for (int i = 0; m && i < m->n; i++)
-        n += rb_layer_num_params(m->layers[i], trainable_only);
+    for (int i = 0; m && i < m->n; i++) {
+        int64_t k = rb_layer_num_params(m->layers[i], trainable_only);
+        if (k < 0) return -1; /* not built yet: the error names it */
+        n += k;
+    }
     return n;
 }
 
@@ -253,18 +256,26 @@ void rb_model_summary(const rb_model *m, FILE *f)
     rule[line] = bold[line] = '\0';
     fprintf(f, "Model: \"%s\"\n%s\n", m->name, rule);
     fprintf(f, " %-*s %-22s %10s\n%s\n", width, "Layer (type)", "Output Shape", "Param #", bold);
+    long long all = 0, trainable = 0;
+    int unbuilt = 0;
     for (int i = 0; i < m->n; i++) {
         const rb_layer *l = m->layers[i];
         char shape[64] = "(None", count[32];
         layer_label(m, i, label, sizeof label);
+        if (!l->built) { /* as Keras shows a layer not called yet */
+            unbuilt++;
+            fprintf(f, " %-*s %-22s %10s\n", width, label, "? (not built yet)", "?");
+            continue;
+        }
         for (int d = 0; d < l->out_ndim; d++)
             snprintf(shape + strlen(shape), sizeof shape - strlen(shape), ", %lld",
                      (long long)l->out_shape[d]);
         strncat(shape, ")", sizeof shape - strlen(shape) - 1);
+        all += rb_layer_num_params(l, false);
+        trainable += rb_layer_num_params(l, true);
         with_commas(count, sizeof count, rb_layer_num_params(l, false));
         fprintf(f, " %-*s %-22s %10s\n", width, label, shape, count);
     }
-    long long all = rb_model_num_params(m, false), trainable = rb_model_num_params(m, true);
     double es = (double)rb_dtype_size(rb_params_dtype(m->params));
     char a[32], t[32], n[32], ab[32], tb[32], nb[32];
     with_commas(a, sizeof a, all);
@@ -275,8 +286,12 @@ void rb_model_summary(const rb_model *m, FILE *f)
     bytes_text(nb, sizeof nb, (double)(all - trainable) * es);
     fprintf(f,
             "%s\nTotal params: %s (%s)\nTrainable params: %s (%s)\nNon-trainable params: %s "
-            "(%s)\n%s\n",
-            bold, a, ab, t, tb, n, nb, rule);
+            "(%s)\n",
+            bold, a, ab, t, tb, n, nb);
+    if (unbuilt)
+        fprintf(f, "Not counted: %d layer%s not built yet (built at the first call)\n", unbuilt,
+                unbuilt > 1 ? "s" : "");
+    fprintf(f, "%s\n", rule);
 }
 
 /* ---- ResNet builder ---- */
@@ -301,27 +316,23 @@ rb_model *rb_resnet(rb_dtype dtype, const char *name, const int64_t input_shape[
     bool ok = rb_model_add(m, RB_CONV2D(.units = stem, .kernel = {k, k}, .no_bias = after,
                                         .window = {.padding = RB_PAD_SAME},
                                         .activation = after ? RB_ACT_NONE : RB_ACT_RELU));
-    if (ok && after)
-        ok = rb_model_add(m, (rb_layer_spec){.kind = RB_LAYER_BATCH_NORM,
-                                             .momentum = c.bn_momentum,
-                                             .activation = RB_ACT_RELU}) != NULL;
+    rb_layer_spec bn_relu = RB_BATCH_NORM(.momentum = c.bn_momentum, .activation = RB_ACT_RELU);
+    if (ok && after) ok = rb_model_add(m, bn_relu) != NULL;
     if (ok && c.stem_pool) ok = rb_model_add(m, RB_MAX_POOL2D(.kernel = {2, 2})) != NULL;
     for (int s = 0; ok && s < stages; s++) {
         int blocks = c.blocks[s] ? c.blocks[s] : 2;
         int width = c.widths[s] ? c.widths[s] : stem << s;
         for (int b = 0; ok && b < blocks; b++) {
             int stride = s > 0 && b == 0 ? 2 : 1;
-            ok = rb_model_add(m, RB_RESIDUAL(.units = width, .bn = c.bn, .momentum = c.bn_momentum,
+            ok = rb_model_add(m, RB_RESIDUAL(.units = width, .bn = c.bn,
+                                             .momentum = bn ? c.bn_momentum : 0,
                                              .window = {.stride = {stride, stride}})) != NULL;
         }
     }
     /* Pre-activation blocks leave their sum unnormalised: one last BN and ReLU. */
-    if (ok && bn && !after)
-        ok = rb_model_add(m, (rb_layer_spec){.kind = RB_LAYER_BATCH_NORM,
-                                             .momentum = c.bn_momentum,
-                                             .activation = RB_ACT_RELU}) != NULL;
+    if (ok && bn && !after) ok = rb_model_add(m, bn_relu) != NULL;
     if (ok)
-        ok = rb_model_add(m, RB_GLOBAL_AVG_POOL2D) &&
+        ok = rb_model_add(m, RB_GLOBAL_AVG_POOL2D()) &&
              rb_model_add(m, RB_DENSE(.units = c.classes ? c.classes : 10));
     if (!ok) {
         rb_model_free(m);

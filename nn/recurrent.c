@@ -165,6 +165,12 @@ rb_tensor *rb_rnn_cell(rb_layer *l, rb_tensor *x, const rb_rnn_state *state, rb_
         if (rb_last_status() == RB_OK) rb_error(RB_ERR_ARGUMENT, "rb_rnn_cell: NULL argument");
         return NULL;
     }
+    if (!l->built) {
+        rb__layer_fail(l, RB_ERR_STATE,
+                       "rb_rnn_cell: not built yet: give its input shape (T, F) when making it, "
+                       "or call it on a whole sequence first");
+        return NULL;
+    }
     if (rb_tensor_ndim(x) != 2 || rb_tensor_dim(x, 1) != l->in_shape[1]) {
         rb__layer_fail(l, RB_ERR_SHAPE, "a cell step takes x_t (N, %lld)",
                        (long long)l->in_shape[1]);
@@ -245,6 +251,7 @@ rb_tensor *rb_rnn_forward(rb_layer *l, rb_tensor *x, const rb_rnn_state *initial
         if (rb_last_status() == RB_OK) rb_error(RB_ERR_ARGUMENT, "rb_rnn_forward: x is NULL");
         return NULL;
     }
+    if (!rb__layer_build_at_first_call(l, x)) return NULL;
     if (rb_tensor_ndim(x) != 3 || rb_tensor_dim(x, 2) != l->in_shape[1]) {
         char got[96];
         rb__layer_fail(l, RB_ERR_SHAPE, "expects sequences (N, T, %lld), got %s",

@@ -44,6 +44,7 @@ static bool residual_build(rb_layer *l, rb_params *p)
     /* Normalisations followed by the activation carry it (fused into their pass). */
     rb_layer_spec norm_act = norm;
     norm_act.activation = l->spec.activation;
+    norm_act.alpha = l->spec.alpha;
     int64_t shape[3];
     /* Pre-activation normalises the block's input; the others normalise conv outputs. */
     rb_layer *c1 = rb__layer_child(l, p, "conv1", conv, 3, l->in_shape);

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "core.h"
+#include "tape_impl.h"
 
 /* Variables start on 64-byte boundaries so optimizer loops and GEMMs see aligned data. */
 #define SLAB_ALIGN_ELEMS(esize) ((int64_t)(RB__ALIGN / (esize)))
@@ -37,6 +38,8 @@ struct rb_params {
     attachment *attached;
     int n_attached;
     rb_rng rng;
+    char **retired; /* slabs moved out of while a tape recorded (see grow) */
+    int n_retired;
 };
 
 rb_params *rb_params_new(rb_dtype dtype)
@@ -90,14 +93,27 @@ void rb_params_free(rb_params *p)
     rb__free(p->frozen.data);
     rb__free(p->flat_values);
     rb__free(p->flat_grads);
+    for (int i = 0; i < p->n_retired; i++)
+        rb__free(p->retired[i]);
+    rb__free(p->retired);
     rb__free(p);
 }
 
 /* Grow a slab to at least `need` elements (checked by the caller against RB_MAX_BYTES),
- * keeping its contents; zero the new part. Doubling stops at the limit, so it cannot wrap. */
-static bool grow(slab *s, int64_t need, size_t esize, const char *who)
+ * keeping its contents; zero the new part. Doubling stops at the limit, so it cannot wrap.
+ * A store grows while a tape records when a layer is built at its first call: views of
+ * variables the tape saved (a slice of a kernel) still point at the old memory, so it is kept,
+ * values unchanged, until the store is freed. */
+static bool grow(rb_params *p, slab *s, int64_t need, const char *who)
 {
     if (need <= s->cap) return true;
+    bool keep_old = s->data && rb__recording_tapes > 0;
+    if (keep_old) {
+        char **retired = rb__realloc(p->retired, sizeof *retired * (size_t)(p->n_retired + 1));
+        if (!retired) return false;
+        p->retired = retired;
+    }
+    size_t esize = p->esize;
     int64_t cap = s->cap ? s->cap : 1024, most = RB_MAX_BYTES / (int64_t)esize;
     while (cap < need)
         cap = cap > most / 2 ? most : 2 * cap;
@@ -105,7 +121,10 @@ static bool grow(slab *s, int64_t need, size_t esize, const char *who)
     if (!d) return false;
     memset(d, 0, (size_t)cap * esize);
     if (s->data) memcpy(d, s->data, (size_t)s->cap * esize);
-    rb__free(s->data);
+    if (keep_old)
+        p->retired[p->n_retired++] = s->data;
+    else
+        rb__free(s->data);
     s->data = d;
     s->cap = cap;
     return true;
@@ -186,11 +205,10 @@ rb_tensor *rb_params_add(rb_params *p, const char *name, int ndim, const int64_t
              trainable ? "trainable" : "frozen");
     if (rb_shape_count(RB_ERR_SHAPE, slab_who, 1, &need, p->esize) < 0) return NULL;
     if (trainable) {
-        if (!grow(&p->values, need, p->esize, who) || !grow(&p->grads, need, p->esize, who))
-            return NULL;
+        if (!grow(p, &p->values, need, who) || !grow(p, &p->grads, need, who)) return NULL;
         for (int k = 0; k < p->n_states; k++)
-            if (!grow(&p->states[k].s, need, p->esize, who)) return NULL;
-    } else if (!grow(&p->frozen, need, p->esize, who)) {
+            if (!grow(p, &p->states[k].s, need, who)) return NULL;
+    } else if (!grow(p, &p->frozen, need, who)) {
         return NULL;
     }
     rb_tensor *v = new_header(p, ndim, shape, NULL);
@@ -295,8 +313,7 @@ rb_tensor *rb_params_state(rb_params *p, const char *name)
     state_slab *s = &p->states[p->n_states];
     memset(s, 0, sizeof *s);
     snprintf(s->name, sizeof s->name, "%s", name);
-    if (!grow(&s->s, p->values.cap > 0 ? p->values.cap : 1, p->esize, "rb_params_state"))
-        return NULL;
+    if (!grow(p, &s->s, p->values.cap > 0 ? p->values.cap : 1, "rb_params_state")) return NULL;
     s->flat = flat_view(p, s->s.data);
     if (!s->flat) {
         rb__free(s->s.data);

@@ -57,7 +57,7 @@ static rb_model *net(uint64_t seed, int64_t units, bool last_bias)
     rb_model *m = rb_model_new(RB_F32, "net", RB_SHAPE(4));
     rb_model_seed(m, seed);
     CHECK_OK(rb_model_add(m, RB_DENSE(.units = 6, .activation = RB_ACT_RELU)));
-    CHECK_OK(rb_model_add(m, RB_BATCH_NORM));
+    CHECK_OK(rb_model_add(m, RB_BATCH_NORM()));
     CHECK_OK(rb_model_add(m, RB_DENSE(.units = units, .no_bias = !last_bias)));
     return m;
 }

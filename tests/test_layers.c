@@ -116,7 +116,7 @@ static void lenet5_has_61706_parameters_as_in_keras(void **state)
     rb_model_add(m, RB_AVG_POOL2D(.kernel = {2, 2}));
     rb_model_add(m, RB_CONV2D(.units = 16, .kernel = {5, 5}, .activation = RB_ACT_TANH));
     rb_model_add(m, RB_AVG_POOL2D(.kernel = {2, 2}));
-    rb_model_add(m, RB_FLATTEN);
+    rb_model_add(m, RB_FLATTEN());
     rb_model_add(m, RB_DENSE(.units = 120, .activation = RB_ACT_TANH));
     rb_model_add(m, RB_DENSE(.units = 84, .activation = RB_ACT_TANH));
     CHECK_OK(rb_model_add(m, RB_DENSE(.units = 10)));
@@ -159,7 +159,7 @@ static void batch_norm_normalises_in_training_and_uses_moving_stats_in_evaluatio
 {
     (void)state;
     rb_model *m = rb_model_new(RB_F64, "bn", RB_SHAPE(2));
-    rb_layer *bn = rb_model_add(m, RB_BATCH_NORM);
+    rb_layer *bn = rb_model_add(m, RB_BATCH_NORM());
     assert_int_equal(rb_layer_num_params(bn, false), 8);
     assert_int_equal(rb_layer_num_params(bn, true), 4);
     rb_tensor *x = T64(RB_SHAPE(4, 2), 1, 10, 2, 20, 3, 30, 6, 40);
@@ -183,7 +183,7 @@ static void batch_norm_works_per_channel_on_images(void **state)
 {
     (void)state;
     rb_model *m = rb_model_new(RB_F64, "bn2d", RB_SHAPE(4, 4, 3));
-    rb_model_add(m, RB_BATCH_NORM);
+    rb_model_add(m, RB_BATCH_NORM());
     rb_rng rng = rb_rng_make(3);
     rb_tensor *x = rb_tensor_normal(RB_F64, RB_SHAPE(8, 4, 4, 3), 5, 2, &rng);
     rb_tensor *y = rb_model_forward(m, x);
@@ -237,7 +237,7 @@ static void layer_norm_normalises_each_sample(void **state)
 {
     (void)state;
     rb_model *m = rb_model_new(RB_F64, "ln", RB_SHAPE(4));
-    rb_layer *ln = rb_model_add(m, RB_LAYER_NORM);
+    rb_layer *ln = rb_model_add(m, RB_LAYER_NORM());
     assert_int_equal(rb_layer_num_params(ln, false), 8);
     rb_tensor *y = rb_model_forward(m, T64(RB_SHAPE(2, 4), 1, 2, 3, 4, 10, 10, 10, 14));
     double s1 = 1 / sqrt(1.25 + 1e-3), s2 = 1 / sqrt(3.0 + 1e-3);
@@ -257,7 +257,7 @@ static void image_layers_have_keras_shapes_and_counts(void **state)
     rb_layer *u = rb_model_add(m, RB_UPSAMPLE2D(.kernel = {2, 2}));
     rb_layer *t = rb_model_add(
         m, RB_CONV2D_TRANSPOSE(.units = 2, .kernel = {2, 2}, .window = {.stride = {2, 2}}));
-    rb_layer *g = rb_model_add(m, RB_GLOBAL_AVG_POOL2D);
+    rb_layer *g = rb_model_add(m, RB_GLOBAL_AVG_POOL2D());
     int64_t shape[8];
     assert_int_equal(rb_layer_output_shape(c, shape), 3);
     assert_true(shape[0] == 28 && shape[1] == 28 && shape[2] == 8);
@@ -373,8 +373,8 @@ static void layers_pass_gradcheck_with_their_parameters(void **state)
                                     .window = {.stride = {2, 1}, .padding = RB_PAD_SAME}),
                           RB_SHAPE(4, 3, 2), 2);
     check_layer_gradients(RB_SCS2D(.units = 2, .kernel = {2, 2}), RB_SHAPE(3, 3, 2), 2);
-    check_layer_gradients(RB_BATCH_NORM, RB_SHAPE(3, 2), 4);
-    check_layer_gradients(RB_LAYER_NORM, RB_SHAPE(5), 3);
+    check_layer_gradients(RB_BATCH_NORM(), RB_SHAPE(3, 2), 4);
+    check_layer_gradients(RB_LAYER_NORM(), RB_SHAPE(5), 3);
     check_layer_gradients(RB_RESIDUAL(.units = 2, .window = {.stride = {2, 2}}), RB_SHAPE(4, 4, 1),
                           2);
     check_layer_gradients(
@@ -571,12 +571,8 @@ static void penalties_a_layer_cannot_apply_are_refused_naming_the_field(void **s
 {
     (void)state;
     rb_params *p = rb_params_new(RB_F32);
-    rb_layer_spec bn = RB_BATCH_NORM;
-    bn.l2 = 0.1;
-    CHECK_FAILS(rb_layer_new(p, bn, RB_SHAPE(3)), RB_ERR_ARGUMENT, ".l2");
-    rb_layer_spec ln = RB_LAYER_NORM;
-    ln.l1 = 0.1;
-    CHECK_FAILS(rb_layer_new(p, ln, RB_SHAPE(3)), RB_ERR_ARGUMENT,
+    CHECK_FAILS(rb_layer_new(p, RB_BATCH_NORM(.l2 = 0.1), RB_SHAPE(3)), RB_ERR_ARGUMENT, ".l2");
+    CHECK_FAILS(rb_layer_new(p, RB_LAYER_NORM(.l1 = 0.1), RB_SHAPE(3)), RB_ERR_ARGUMENT,
                 ".l1 = 0.1: this kind has no kernel");
     CHECK_FAILS(rb_layer_new(p, RB_MAX_POOL2D(.kernel = {2, 2}, .max_norm = 1), RB_SHAPE(4, 4, 1)),
                 RB_ERR_ARGUMENT, ".max_norm");
@@ -637,7 +633,7 @@ static void grad_norms_give_each_layers_gradient_norm_and_nan_without_weights(vo
     rb_model_seed(m, 7);
     rb_model_add(m, RB_DENSE(.units = 4, .activation = RB_ACT_TANH));
     rb_model_add(m, RB_DROPOUT(.rate = 0.5));
-    rb_model_add(m, RB_BATCH_NORM);
+    rb_model_add(m, RB_BATCH_NORM());
     rb_model_add(m, RB_DENSE(.units = 1));
     tape = rb_tape_begin(RB_TAPE_DEFAULT);
     rb_tensor *x = rb_tensor_normal(RB_F64, RB_SHAPE(8, 3), 0, 1, NULL);

@@ -27,7 +27,7 @@ static rb_model *build(kind k)
         rb_model_add(m, RB_MAX_POOL2D(.kernel = {2, 2}));
         rb_model_add(m, RB_CONV2D(.units = 16, .kernel = {5, 5}, .activation = RB_ACT_RELU));
         rb_model_add(m, RB_MAX_POOL2D(.kernel = {2, 2}));
-        rb_model_add(m, RB_FLATTEN);
+        rb_model_add(m, RB_FLATTEN());
         rb_model_add(m, RB_DENSE(.units = 84, .activation = RB_ACT_RELU));
         rb_model_add(m, RB_DENSE(.units = 10));
         return m;

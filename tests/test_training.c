@@ -273,7 +273,7 @@ static rb_model *bn_model(void)
     rb_model *m = rb_model_new(RB_F64, "bn", RB_SHAPE(2));
     rb_model_seed(m, 21);
     CHECK_OK(rb_model_add(m, RB_DENSE(.units = 4, .activation = RB_ACT_TANH)));
-    CHECK_OK(rb_model_add(m, RB_BATCH_NORM));
+    CHECK_OK(rb_model_add(m, RB_BATCH_NORM()));
     CHECK_OK(rb_model_add(m, RB_DENSE(.units = 1)));
     return m;
 }

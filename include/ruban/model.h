@@ -37,8 +37,9 @@ RB_API void rb_model_seed(rb_model *m, uint64_t seed);
 /* Append a layer to the sequential stack; its input is the previous layer's output. Returns
  * the layer (owned by the model) or NULL and an error. */
 RB_API rb_layer *rb_model_add(rb_model *m, rb_layer_spec spec);
-/* A layer of a functional model, built for the given per-sample input shape: owned, named and
- * switched by the model, not chained. */
+/* A layer of a functional model, built for the given per-sample input shape, or at its first
+ * call with (0, NULL) (see rb_layer_new): owned, named and switched by the model, not
+ * chained. */
 RB_API rb_layer *rb_model_layer(rb_model *m, rb_layer_spec spec, int ndim, const int64_t *shape);
 
 /* The sequential stack applied to x (N, ...input shape). */
@@ -53,6 +54,7 @@ RB_API rb_layer *rb_model_layer_at(const rb_model *m, int i);
 RB_API const char *rb_model_name(const rb_model *m);
 /* Per-sample output shape of the stack; returns its ndim. */
 RB_API int rb_model_output_shape(const rb_model *m, int64_t *shape);
+/* Parameters of every layer; -1 and an error naming it when a layer is not built yet. */
 RB_API int64_t rb_model_num_params(const rb_model *m, bool trainable_only);
 
 /* Sum of the layers' regularisation terms (a scalar to add to the loss; 0 if none). */
@@ -68,7 +70,8 @@ RB_API rb_status rb_model_apply_constraints(rb_model *m);
 RB_API int rb_model_grad_norms(const rb_model *m, double *norms, int cap);
 
 /* Keras-style table: layer name and type, output shape, parameters; totals of trainable and
- * non-trainable parameters with their size in bytes. */
+ * non-trainable parameters with their size in bytes. A layer not built yet shows "?" and the
+ * totals say how many were not counted. */
 RB_API void rb_model_summary(const rb_model *m, FILE *f);
 
 /* ---- ResNet builder ---- */
