@@ -230,7 +230,7 @@ static void fit_augments_image_batches_reproducibly(void **state)
     for (int run = 0; run < 3; run++) {
         rb_model *m = rb_model_new(RB_F32, "tiny", RB_SHAPE(6, 6, 1));
         rb_model_seed(m, 5);
-        rb_model_add(m, RB_FLATTEN);
+        rb_model_add(m, RB_FLATTEN());
         rb_model_add(m, RB_DENSE(.units = 2));
         rb_optimizer *opt = rb_sgd_new(rb_model_params(m), (rb_sgd_config){.lr = 0.1});
         rb_history *h = rb_fit(rb_trainable_of_model(m), opt, &d,
@@ -249,7 +249,7 @@ static void fit_augments_image_batches_reproducibly(void **state)
     assert_true(final_loss[1] == final_loss[2]);
 
     rb_model *m = rb_model_new(RB_F32, "tiny", RB_SHAPE(6, 6, 1));
-    rb_model_add(m, RB_FLATTEN);
+    rb_model_add(m, RB_FLATTEN());
     rb_model_add(m, RB_DENSE(.units = 2));
     rb_optimizer *opt = rb_sgd_new(rb_model_params(m), (rb_sgd_config){.lr = 0.1});
     const rb_augment_config bad = {.max_shift = -1};
@@ -258,6 +258,74 @@ static void fit_augments_image_batches_reproducibly(void **state)
         RB_ERR_ARGUMENT, "rb_augment");
     rb_optimizer_free(opt);
     rb_model_free(m);
+}
+
+/* ---- constraints ---- */
+
+/* The largest L2 norm of a column (the weights into one unit) among the store's kernels. */
+static double largest_kernel_column_norm(rb_params *p)
+{
+    double worst = 0;
+    for (int v = 0; v < rb_params_count(p); v++) {
+        rb_tensor *w = rb_params_at(p, v);
+        const char *name = rb_tensor_name(w);
+        if (strlen(name) < 6 || strcmp(name + strlen(name) - 6, "kernel") != 0) continue;
+        int64_t cols = rb_tensor_dim(w, -1), size = rb_tensor_size(w);
+        for (int64_t c = 0; c < cols; c++) {
+            double sq = 0;
+            for (int64_t i = c; i < size; i += cols)
+                sq += rb_tensor_get_flat(w, i) * rb_tensor_get_flat(w, i);
+            if (sqrt(sq) > worst) worst = sqrt(sq);
+        }
+    }
+    return worst;
+}
+
+typedef struct norm_watch {
+    rb_params *params;
+    int64_t steps;
+    double worst;
+} norm_watch;
+
+static void watch_norms(void *ctx, const rb_progress_event *e)
+{
+    norm_watch *w = ctx;
+    if (e->epoch_end) return;
+    w->steps++;
+    double n = largest_kernel_column_norm(w->params);
+    if (n > w->worst) w->worst = n;
+}
+
+/* The largest kernel column norm seen after each of fit's updates. */
+static double worst_norm_in_fit(double max_norm)
+{
+    rb_dataset d = blobs(600, 1);
+    rb_model *m = rb_model_new(RB_F32, "bounded", RB_SHAPE(2));
+    rb_model_seed(m, 3);
+    rb_model_add(m, RB_DENSE(.units = 8, .activation = RB_ACT_TANH, .max_norm = max_norm));
+    rb_model_add(m, RB_DENSE(.units = 2, .max_norm = max_norm));
+    rb_optimizer *opt = rb_sgd_new(rb_model_params(m), (rb_sgd_config){.lr = 0.5});
+    norm_watch w = {rb_model_params(m), 0, 0};
+    rb_history *h = rb_fit(
+        rb_trainable_of_model(m), opt, &d,
+        (rb_fit_config){.epochs = 3, .batch_size = 50, .seed = 2, .progress = {watch_norms, &w}});
+    CHECK_OK(h);
+    assert_int_equal(w.steps, 3 * 12);
+    rb_history_free(h);
+    rb_optimizer_free(opt);
+    rb_model_free(m);
+    return w.worst;
+}
+
+static void fit_keeps_max_norm_constraints_after_every_update(void **state)
+{
+    (void)state;
+    /* Unconstrained, this training takes columns well past the bound. */
+    double free_norm = worst_norm_in_fit(0);
+    if (!(free_norm > 1.0)) fail_msg("unconstrained columns reach only %g", free_norm);
+    double bounded = worst_norm_in_fit(0.5);
+    if (!(bounded <= 0.5 + 1e-6))
+        fail_msg("a column norm reached %.9g with .max_norm = 0.5", bounded);
 }
 
 /* ---- PNG ---- */
@@ -364,6 +432,7 @@ int main(int argc, char **argv)
         TEST(regression_metrics_and_validation_split),
         TEST(fit_reports_a_mismatched_loss),
         TEST(fit_augments_image_batches_reproducibly),
+        TEST(fit_keeps_max_norm_constraints_after_every_update),
         TEST(png_files_are_valid_and_hold_the_pixels),
     };
     return RUN_TESTS(tests, argc, argv);

@@ -7,25 +7,44 @@
 #include "fit_dist.h"
 #include "metrics.h"
 
-/* ---- the rb_model adapter ---- */
+/* ---- models: the rb_model adapter, what a trainable leaves NULL ---- */
 
 static rb_tensor *model_forward(void *m, rb_tensor *x) { return rb_model_forward(m, x); }
 static void model_set_training(void *m, bool on) { rb_model_set_training(m, on); }
 static rb_tensor *model_regularization(void *m) { return rb_model_regularization(m); }
+static rb_status model_apply_constraints(void *m) { return rb_model_apply_constraints(m); }
 
 rb_trainable rb_trainable_of_model(rb_model *m)
 {
-    rb_trainable t = {m, model_forward, rb_model_params(m), model_set_training,
-                      model_regularization};
+    rb_trainable t = {m,
+                      model_forward,
+                      rb_model_params(m),
+                      model_set_training,
+                      model_regularization,
+                      model_apply_constraints};
     return t;
 }
 
-/* ---- evaluate and predict ---- */
-
 static void set_mode(rb_trainable t, bool training)
 {
-    if (t.set_training) t.set_training(t.model, training);
+    if (t.set_training)
+        t.set_training(t.model, training);
+    else
+        rb_layers_set_training(t.params, training);
 }
+
+static rb_tensor *penalty_of(rb_trainable t)
+{
+    return t.regularization ? t.regularization(t.model) : rb_layers_regularization(t.params);
+}
+
+static rb_status constrain(rb_trainable t)
+{
+    return t.apply_constraints ? t.apply_constraints(t.model)
+                               : rb_layers_apply_constraints(t.params);
+}
+
+/* ---- evaluate and predict ---- */
 
 /* Loss and metric of a data set in evaluation mode. */
 static rb_status evaluate_k(rb_trainable t, const rb_dataset *data, rb_loss loss, rb_metric metric,
@@ -309,7 +328,7 @@ rb_history *rb_fit(rb_trainable t, rb_optimizer *opt, const rb_dataset *train, r
             rb_tape *tape = rb_tape_begin(RB_TAPE_DEFAULT);
             rb_tensor *out = t.forward(t.model, x);
             rb_tensor *loss = rb_loss_apply(c.loss, out, y);
-            rb_tensor *total = t.regularization ? rb_add(loss, t.regularization(t.model)) : loss;
+            rb_tensor *total = rb_add(loss, penalty_of(t));
             if (!total || rb_tape_gradient_params(tape, total, t.params) != RB_OK) {
                 rb_tape_end(tape);
                 failed = true;
@@ -329,7 +348,11 @@ rb_history *rb_fit(rb_trainable t, rb_optimizer *opt, const rb_dataset *train, r
                 failed = true;
                 break;
             }
-            rb_optimizer_step(opt);
+            /* Max-norm constraints bound the weights the update gave. */
+            if (rb_optimizer_step(opt) != RB_OK || constrain(t) != RB_OK) {
+                failed = true;
+                break;
+            }
             if (c.scheduler) rb_scheduler_step(c.scheduler);
             steps++;
             if (c.progress.fn && root) {

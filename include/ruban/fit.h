@@ -31,16 +31,20 @@ extern "C" {
 #endif
 
 /* What fit needs of a model: a forward function of a batch, its parameters and, optionally, a
- * training/evaluation switch and a regularisation term added to the loss. */
+ * training/evaluation switch, a regularisation term added to the loss and constraints applied
+ * after each update. A NULL switch, regularisation or constraints means those of the layers
+ * made in params (ruban/layers.h: rb_layers_set_training, ...). */
 typedef struct rb_trainable {
     void *model;
     rb_tensor *(*forward)(void *model, rb_tensor *x);
     rb_params *params;
     void (*set_training)(void *model, bool training); /* may be NULL */
     rb_tensor *(*regularization)(void *model);        /* may be NULL */
+    rb_status (*apply_constraints)(void *model);      /* may be NULL; after each update */
 } rb_trainable;
 
-/* The trainable view of an rb_model (its stack, parameters, mode switch, regularisation). */
+/* The trainable view of an rb_model (its stack, parameters, mode switch, regularisation,
+ * constraints). */
 RB_API rb_trainable rb_trainable_of_model(rb_model *m);
 
 typedef enum rb_loss {
@@ -133,7 +137,8 @@ typedef struct rb_history {
 } rb_history;
 
 /* Train for cfg.epochs; returns the per-epoch history (the caller frees it) or NULL and an
- * error. The model is left in evaluation mode. */
+ * error. Each step adds the model's penalties to the loss and applies its constraints after
+ * the update. The model is left in evaluation mode. */
 RB_API rb_history *rb_fit(rb_trainable t, rb_optimizer *opt, const rb_dataset *train,
                           rb_fit_config cfg);
 /* Mean loss and metric over a data set in evaluation mode, in batches (batch 0: 256; top-k
