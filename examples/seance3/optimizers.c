@@ -18,24 +18,23 @@
 
 static const char question[] =
     "(1) once each optimizer has its learning rate tuned with the same budget, which trains\n"
-    "this network best, and how much does a wrong learning rate cost each of them?\n"
-    "(2) under Adam, is an L2 penalty in the loss the same as weight decay (AdamW)?";
+    "this network best, and how much does a wrong learning rate cost each of them? (2) under\n"
+    "Adam, is an L2 penalty in the loss the same as weight decay (AdamW)?";
 static const char expectation[] =
     " 1. Each optimizer's best rate lies inside the grid, and they lie far apart: SGD's near\n"
-    "    0.1-0.3, momentum's about ten times lower (momentum 0.9 multiplies the step by\n"
-    "    1 / (1 - 0.9) = 10), RMSprop's and Adam's within half a decade of 1e-3.\n"
+    "    0.1-0.3, momentum's about ten times lower (momentum 0.9 multiplies the step by 1 / (1\n"
+    "    - 0.9) = 10), RMSprop's and Adam's within half a decade of 1e-3.\n"
     " 2. Tuned, momentum, Nesterov, RMSprop and Adam lie within about a point of each other (no\n"
     "    optimizer dominates, as Schmidt et al. found); Nesterov ties with momentum.\n"
-    " 3. Plain SGD, tuned, ties with momentum: once the rate is tuned, momentum mostly\n"
-    "    rescales it.\n"
-    " 4. A rate ten times off costs every optimizer more than the spread between the tuned ones,\n"
-    "    even on the cheaper side: tuning matters more than the choice of optimizer.\n"
-    " 5. At the same coefficient lambda, the penalty in the loss shrinks the weights far\n"
-    "    more than AdamW's decay: Adam divides the penalty's gradient lambda w by sqrt(v),\n"
-    "    small for weights with small gradients, whereas AdamW removes lr lambda w per step\n"
-    "    (1e-3 lambda). At lambda 1e-2 that is (1 - 1e-5)^1,280 = 0.987 over the 1,280\n"
-    "    steps: AdamW shrinks the weights by less than 2%, and needs a ~100 times larger\n"
-    "    lambda to act.\n"
+    " 3. Plain SGD, tuned, ties with momentum: once the rate is tuned, momentum mostly rescales\n"
+    "    it.\n"
+    " 4. A rate ten times off costs every optimizer more than the spread between the tuned\n"
+    "    ones, even on the cheaper side: tuning matters more than the choice of optimizer.\n"
+    " 5. At the same coefficient lambda, the penalty in the loss shrinks the weights far more\n"
+    "    than AdamW's decay: Adam divides the penalty's gradient lambda w by sqrt(v), small for\n"
+    "    weights with small gradients, whereas AdamW removes lr lambda w per step (1e-3\n"
+    "    lambda). At lambda 1e-2 that is (1 - 1e-5)^1,280 = 0.987 over the 1,280 steps: AdamW\n"
+    "    shrinks the weights by less than 2%, and needs a ~100 times larger lambda to act.\n"
     " 6. The penalty narrows the gap between training and validation accuracy (at lambda 1e-2).\n"
     " 7. Each tuned on its lambda, AdamW beats Adam + L2 on validation accuracy (Loshchilov &\n"
     "    Hutter's finding), and beats Adam without penalty; by little on so small a network.";
@@ -44,8 +43,8 @@ static const char limits[] =
     "problem); 4 epochs for the tuning, which favours fast starters (adaptive methods, large\n"
     "rates); a grid half a decade apart, so each best rate is known within a factor of 3; other\n"
     "settings (momentum 0.9, betas, rho, batch 64) at their defaults, tuned by nobody; 3 seeds\n"
-    "per rate and 2 per weight-decay setting unless --seeds says more; large rates make the last\n"
-    "epoch's accuracy jump by points from seed to seed, so their spreads are wide and many\n"
+    "per rate and 2 per weight-decay setting unless --seeds says more; large rates make the\n"
+    "last epoch's accuracy jump by points from seed to seed, so their spreads are wide and many\n"
     "differences are ties; validation on 5,000 held-out training images, the test set used only\n"
     "to report the configurations chosen.";
 

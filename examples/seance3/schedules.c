@@ -23,8 +23,9 @@ static const char expectation[] =
     "  1. Each drop shows at once: in the epoch after the first drop the training loss falls by\n"
     "     more than in the epoch before it (the steps stop bouncing across the valley).\n"
     "  2. Every factor ends with a lower training loss than the constant rate.\n"
-    "  3. Factor 0.1 freezes learning after its second drop (the rate is lr0 / 100): its training\n"
-    "     loss moves by less than 3% over the last 5 epochs.\n"
+    "  3. Factor 0.1 freezes learning after its second drop (the rate is lr0 / 100): its\n"
+    "     training loss moves by less than 3% over the last 5 epochs.\n"
+    "\n"
     " (b) Schedules made comparable:\n"
     "  4. The constant rate ends with the highest training loss; every decaying schedule goes\n"
     "     lower.\n"
@@ -33,15 +34,15 @@ static const char expectation[] =
     "     between matters little.\n"
     "  6. Cosine with a 2-epoch warm-up ties with exponential decay: warm-up helps very large\n"
     "     batches and transformers, not a small network from a sensible rate.\n"
-    "  7. Reduce-on-plateau waits: it keeps lr0 until the validation loss stalls, so its rate\n"
-    "     stays above the other decays' for the first epochs.";
+    "  7. Reduce-on-plateau waits: it keeps lr0 until the validation loss stalls, for at least\n"
+    "     the first 4 epochs.";
 static const char limits[] =
     "one network, one data set, one optimizer (SGD with momentum; Adam's own step sizes make it\n"
     "less sensitive to a schedule) and one initial rate; per-epoch schedules (the rate changes\n"
-    "between epochs, as Keras's LearningRateScheduler); reduce-on-plateau watches the validation\n"
-    "loss with patience 2 and factor 0.5; 2 seeds per configuration unless --seeds says more\n"
-    "(final accuracy varies by ~0.3 point from seed to seed); validation on 5,000 held-out\n"
-    "training images, test set unused.";
+    "between epochs, as Keras's LearningRateScheduler); reduce-on-plateau watches the\n"
+    "validation loss with patience 2 and factor 0.5; 2 seeds per configuration unless --seeds\n"
+    "says more (final accuracy varies by ~0.3 point from seed to seed); validation on 5,000\n"
+    "held-out training images, test set unused.";
 
 /* The schedules of part (b), in the order of the issue. */
 enum { CONSTANT, TIME, STEP, EXPONENTIAL, COSINE, PLATEAU, N_SCHEDULES };
