@@ -192,7 +192,7 @@ int main(int argc, char **argv)
                                                .expectation = expectation,
                                                .limits = limits,
                                                .epochs = 100,
-                                               .quick_epochs = 100, /* seconds anyway */
+                                               .quick_epochs = 60,
                                                .seeds = 5});
     double lr = rb_study_double(s, "lr", 0.05, "step size of the three methods (standardised RM)");
     double lr_raw = rb_study_double(s, "lr-raw", 0.02, "step size on raw RM");
@@ -239,8 +239,8 @@ int main(int argc, char **argv)
     double w_raw = w_opt / sqrt(var), b_raw = b_opt - w_opt * mean / sqrt(var);
     rb_study_say(s,
                  "Least squares: price = %.3f x standardised RM + %.3f, i.e. **price = %.2f RM "
-                 "%+.2f** ($1000s); its MSE, the lowest any line reaches, is %.3f.",
-                 w_opt, b_opt, w_raw, b_raw, best);
+                 "%c %.2f** ($1000s); its MSE, the lowest any line reaches, is %.3f.",
+                 w_opt, b_opt, w_raw, b_raw < 0 ? '-' : '+', fabs(b_raw), best);
     /* The raw surface's curvatures: the Hessian of MSE(w, b) is 2 [[E x^2, E x], [E x, 1]]. */
     double tr = 2 * (r_raw.mean_xx + 1), det = 4 * (r_raw.mean_xx - r_raw.mean_x * r_raw.mean_x);
     double big = tr / 2 + sqrt(tr * tr / 4 - det), small = det / big;
