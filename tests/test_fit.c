@@ -260,7 +260,7 @@ static void fit_augments_image_batches_reproducibly(void **state)
     rb_model_free(m);
 }
 
-/* ---- constraints ---- */
+/* ---- constraints, and models written as C functions ---- */
 
 /* The largest L2 norm of a column (the weights into one unit) among the store's kernels. */
 static double largest_kernel_column_norm(rb_params *p)
@@ -372,6 +372,111 @@ static unsigned char *read_png(const char *path, uint32_t *w, uint32_t *h, int *
     assert_int_equal(pos, len);
     uLongf out_len = 1 << 20;
     unsigned char *raw = malloc(out_len);
+/* The rb_model of fit_trains_a_function_as_the_same_model, as a C function over its layers. */
+typedef struct function_net {
+    rb_layer *hidden, *drop, *out;
+    int64_t training_calls, evaluation_calls;
+} function_net;
+
+static rb_tensor *function_forward(void *user, rb_tensor *x, bool training)
+{
+    function_net *n = user;
+    if (training)
+        n->training_calls++;
+    else
+        n->evaluation_calls++;
+    return rb_layer_forward(n->out, rb_layer_forward(n->drop, rb_layer_forward(n->hidden, x)));
+}
+
+static rb_layer_spec net_spec(int i)
+{
+    switch (i) {
+    case 0: return RB_DENSE(.units = 8, .activation = RB_ACT_TANH, .l2 = 1e-2);
+    case 1: return RB_DROPOUT(.rate = 0.25);
+    default: return RB_DENSE(.units = 2, .max_norm = 0.8);
+    }
+}
+
+static void fit_trains_a_function_as_the_same_model(void **state)
+{
+    (void)state;
+    rb_dataset train = blobs(300, 1), test = blobs(100, 2);
+    rb_fit_config cfg = {.epochs = 3,
+                         .batch_size = 50,
+                         .seed = 5,
+                         .quiet = true,
+                         .metric = RB_METRIC_ACCURACY,
+                         .validation = &test};
+    rb_model *m = rb_model_new(RB_F32, "stack", RB_SHAPE(2));
+    rb_model_seed(m, 3);
+    for (int i = 0; i < 3; i++)
+        CHECK_OK(rb_model_add(m, net_spec(i)));
+    rb_optimizer *opt_m = rb_sgd_new(rb_model_params(m), (rb_sgd_config){.lr = 0.5});
+    rb_history *hm = rb_fit(rb_trainable_of_model(m), opt_m, &train, cfg);
+    CHECK_OK(hm);
+
+    /* The same layers made alone, their shapes taken at the first call; the optimizer exists
+     * before their variables. */
+    rb_params *p = rb_params_new(RB_F32);
+    rb_params_seed(p, 3);
+    function_net n = {rb_layer_new(p, net_spec(0), 0, NULL), rb_layer_new(p, net_spec(1), 0, NULL),
+                      rb_layer_new(p, net_spec(2), 0, NULL), 0, 0};
+    rb_optimizer *opt_f = rb_sgd_new(p, (rb_sgd_config){.lr = 0.5});
+    rb_trainable t = rb_trainable_of_function(p, function_forward, &n);
+    rb_history *hf = rb_fit(t, opt_f, &train, cfg);
+    CHECK_OK(hf);
+    assert_int_equal(n.training_calls, 3 * 6);
+    assert_true(n.evaluation_calls >= 3); /* validation after each epoch */
+    assert_int_equal(rb_layers_unbuilt(p), 0);
+
+    for (int e = 0; e < 3; e++) {
+        if (hf->epochs[e].loss != hm->epochs[e].loss ||
+            hf->epochs[e].val_loss != hm->epochs[e].val_loss)
+            fail_msg("epoch %d: loss %.9g / %.9g as a function, %.9g / %.9g as a model", e + 1,
+                     hf->epochs[e].loss, hf->epochs[e].val_loss, hm->epochs[e].loss,
+                     hm->epochs[e].val_loss);
+    }
+    rb_tensor *vm = rb_params_flat_values(rb_model_params(m)), *vf = rb_params_flat_values(p);
+    assert_int_equal(rb_tensor_size(vf), rb_tensor_size(vm));
+    assert_memory_equal(rb_tensor_data(vf), rb_tensor_data(vm),
+                        (size_t)rb_tensor_size(vm) * sizeof(float));
+    /* Predictions are made in evaluation mode: dropout off, the same outputs twice. */
+    rb_tensor *once = rb_predict(t, test.x, 64), *twice = rb_predict(t, test.x, 64);
+    rb_tensor *model_out = rb_predict(rb_trainable_of_model(m), test.x, 64);
+    CHECK_CLOSE(rb_tensor_item(rb_max(rb_abs(rb_sub(once, twice)), RB_ALL_AXES, false)), 0, 0);
+    CHECK_CLOSE(rb_tensor_item(rb_max(rb_abs(rb_sub(once, model_out)), RB_ALL_AXES, false)), 0, 0);
+    rb_tensor_free(once);
+    rb_tensor_free(twice);
+    rb_tensor_free(model_out);
+
+    rb_history_free(hm);
+    rb_history_free(hf);
+    rb_optimizer_free(opt_m);
+    rb_optimizer_free(opt_f);
+    rb_model_free(m);
+    rb_params_free(p);
+}
+
+static rb_tensor *silent_failure(void *user, rb_tensor *x, bool training)
+{
+    (void)user, (void)x, (void)training;
+    return NULL;
+}
+
+static void fit_reports_a_function_that_returns_null(void **state)
+{
+    (void)state;
+    rb_dataset d = blobs(20, 6);
+    rb_params *p = rb_params_new(RB_F32);
+    rb_layer_new(p, RB_DENSE(.units = 2), 0, NULL);
+    rb_optimizer *opt = rb_sgd_new(p, (rb_sgd_config){.lr = 0.1});
+    CHECK_FAILS(rb_fit(rb_trainable_of_function(p, silent_failure, NULL), opt, &d,
+                       (rb_fit_config){.quiet = true}),
+                RB_ERR_STATE, "rb_fit: the model's forward returned NULL without an error");
+    rb_optimizer_free(opt);
+    rb_params_free(p);
+}
+
     assert_int_equal(uncompress(raw, &out_len, idat, (uLong)idat_len), Z_OK);
     *raw_len = out_len;
     return raw;
@@ -437,3 +542,5 @@ int main(int argc, char **argv)
     };
     return RUN_TESTS(tests, argc, argv);
 }
+        TEST(fit_trains_a_function_as_the_same_model),
+        TEST(fit_reports_a_function_that_returns_null),

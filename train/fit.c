@@ -7,7 +7,7 @@
 #include "fit_dist.h"
 #include "metrics.h"
 
-/* ---- models: the rb_model adapter, what a trainable leaves NULL ---- */
+/* ---- models: the rb_model adapter, C functions, what a trainable leaves NULL ---- */
 
 static rb_tensor *model_forward(void *m, rb_tensor *x) { return rb_model_forward(m, x); }
 static void model_set_training(void *m, bool on) { rb_model_set_training(m, on); }
@@ -21,8 +21,21 @@ rb_trainable rb_trainable_of_model(rb_model *m)
                       rb_model_params(m),
                       model_set_training,
                       model_regularization,
-                      model_apply_constraints};
+                      model_apply_constraints,
+                      NULL};
     return t;
+}
+
+rb_trainable rb_trainable_of_function(rb_params *params, rb_forward_fn forward, void *user)
+{
+    return (rb_trainable){.model = user, .params = params, .forward_fn = forward};
+}
+
+static bool has_forward(rb_trainable t) { return t.forward || t.forward_fn; }
+
+static rb_tensor *forward_of(rb_trainable t, rb_tensor *x, bool training)
+{
+    return t.forward_fn ? t.forward_fn(t.model, x, training) : t.forward(t.model, x);
 }
 
 static void set_mode(rb_trainable t, bool training)
@@ -50,7 +63,7 @@ static rb_status constrain(rb_trainable t)
 static rb_status evaluate_k(rb_trainable t, const rb_dataset *data, rb_loss loss, rb_metric metric,
                             int k, int64_t batch, double *loss_out, double *metric_out, rb_dist *d)
 {
-    if (!t.forward || !data || !data->x || !data->y)
+    if (!has_forward(t) || !data || !data->x || !data->y)
         return rb_error(RB_ERR_ARGUMENT, "rb_evaluate: model or data missing");
     if (batch <= 0) batch = 256;
     set_mode(t, false);
@@ -64,7 +77,7 @@ static rb_status evaluate_k(rb_trainable t, const rb_dataset *data, rb_loss loss
     rb_status st = RB_OK;
     while (rb_batcher_next(b, &x, &y)) {
         rb_scope *s = rb_scope_begin();
-        rb_tensor *out = t.forward(t.model, x);
+        rb_tensor *out = forward_of(t, x, false);
         rb_tensor *l = rb_loss_apply(loss, out, y);
         int64_t n = rb_tensor_dim(x, 0);
         if (!l)
@@ -93,7 +106,7 @@ rb_status rb_evaluate(rb_trainable t, const rb_dataset *data, rb_loss loss, rb_m
 
 rb_tensor *rb_predict(rb_trainable t, rb_tensor *x, int64_t batch)
 {
-    if (!t.forward || !x) {
+    if (!has_forward(t) || !x) {
         rb_error(RB_ERR_ARGUMENT, "rb_predict: model or input missing");
         return NULL;
     }
@@ -107,7 +120,7 @@ rb_tensor *rb_predict(rb_trainable t, rb_tensor *x, int64_t batch)
     int64_t row = 0;
     while (rb_batcher_next(b, &xb, NULL)) {
         rb_scope *s = rb_scope_begin();
-        rb_tensor *out = t.forward(t.model, xb);
+        rb_tensor *out = forward_of(t, xb, false);
         if (out && !result) {
             /* The first batch gives the output shape; the result is made outside the scope (it
              * belongs to the caller), so that batch runs again in a fresh scope. */
@@ -119,7 +132,7 @@ rb_tensor *rb_predict(rb_trainable t, rb_tensor *x, int64_t batch)
             rb_scope_end(s);
             result = rb_tensor_empty(dtype, ndim, shape);
             s = rb_scope_begin();
-            out = t.forward(t.model, xb);
+            out = forward_of(t, xb, false);
         }
         if (!out || !result) {
             rb_scope_end(s);
@@ -233,6 +246,25 @@ static double monitored(const rb_fit_config *c, const rb_epoch_record *r, bool h
     }
 }
 
+/* Layers made without an input shape get it from one training row, in evaluation mode and
+ * outside any tape: every variable then exists before the first update, the job's broadcast
+ * and the best weights' copy. */
+static rb_status build_layers(rb_trainable t, rb_tensor *x)
+{
+    if (rb_layers_unbuilt(t.params) == 0) return RB_OK;
+    int64_t start[RB_MAX_DIMS] = {0}, stop[RB_MAX_DIMS];
+    int ndim = rb_tensor_ndim(x);
+    memcpy(stop, rb_tensor_shape(x), sizeof(int64_t) * (size_t)ndim);
+    stop[0] = 1;
+    set_mode(t, false);
+    rb_scope *s = rb_scope_begin();
+    bool ok = forward_of(t, rb_slice(x, start, stop, NULL), false) != NULL;
+    rb_scope_end(s);
+    if (ok) return RB_OK;
+    if (rb_last_status() != RB_OK) return rb_last_status();
+    return rb_error(RB_ERR_STATE, "rb_fit: the model's forward returned NULL without an error");
+}
+
 static rb_status check_config(const rb_fit_config *c, bool has_val)
 {
     rb_monitor m = c->monitor;
@@ -250,13 +282,14 @@ static rb_status check_config(const rb_fit_config *c, bool has_val)
 
 rb_history *rb_fit(rb_trainable t, rb_optimizer *opt, const rb_dataset *train, rb_fit_config c)
 {
-    if (!t.forward || !t.params || !opt || !train || !train->x || !train->y) {
+    if (!has_forward(t) || !t.params || !opt || !train || !train->x || !train->y) {
         rb_error(RB_ERR_ARGUMENT, "rb_fit: model, parameters, optimizer or data missing");
         return NULL;
     }
     if (c.epochs <= 0) c.epochs = 1;
     if (c.batch_size <= 0) c.batch_size = 32;
     if (check_config(&c, c.validation || c.validation_split > 0) != RB_OK) return NULL;
+    if (build_layers(t, train->x) != RB_OK) return NULL;
     rb_dataset fit_part = *train, held_out = {0};
     const rb_dataset *validation = c.validation;
     if (!validation && c.validation_split > 0) {
@@ -326,7 +359,7 @@ rb_history *rb_fit(rb_trainable t, rb_optimizer *opt, const rb_dataset *train, r
                 break;
             }
             rb_tape *tape = rb_tape_begin(RB_TAPE_DEFAULT);
-            rb_tensor *out = t.forward(t.model, x);
+            rb_tensor *out = forward_of(t, x, true);
             rb_tensor *loss = rb_loss_apply(c.loss, out, y);
             rb_tensor *total = rb_add(loss, penalty_of(t));
             if (!total || rb_tape_gradient_params(tape, total, t.params) != RB_OK) {

@@ -1,10 +1,12 @@
-/* ruban/fit.h - optional training helpers: fit, evaluate, predict, per-epoch history.
+/* ruban/fit.h - optional training helpers: one training step, fit, evaluate, predict,
+ * per-epoch history.
  *
- * A hand-written loop (tape, gradient, optimizer step) stays first-class; these helpers write
- * that loop once: shuffled minibatches, a progress bar, validation after each epoch, a history
- * that can be saved as CSV.
+ * A hand-written loop (tape, gradient, optimizer step) stays first-class; rb_train_step makes
+ * its five calls one, and rb_fit writes the whole loop once: shuffled minibatches, a progress
+ * bar, validation after each epoch, a history that can be saved as CSV. The model is an
+ * rb_model or a plain C function of tensors calling layers of a parameter store.
  *
- *     rb_trainable t = rb_trainable_of_model(model);
+ *     rb_trainable t = rb_trainable_of_model(model);  // or rb_trainable_of_function(p, fn, &net)
  *     rb_history *h = rb_fit(t, opt, &train, (rb_fit_config){.epochs = 5, .batch_size = 128,
  *                                                             .metric = RB_METRIC_ACCURACY,
  *                                                             .validation = &test});
@@ -30,6 +32,26 @@
 extern "C" {
 #endif
 
+/* ---- one training step ---- */
+
+/* The loss of one step, computed from what user points to (the model's layers, the batch): a
+ * scalar, recorded on the step's tape. */
+typedef rb_tensor *(*rb_loss_fn)(void *user);
+
+/* One step: record, loss_fn(user), gradients into params (of the loss plus the penalties of
+ * params' layers), release the step's tensors, update with opt (made for params), apply the
+ * layers' max-norm constraints. Returns the loss (without penalties), or NaN on failure with
+ * the error kept (a NULL, non-scalar or non-finite loss, a failed gradient): then nothing is
+ * updated. */
+RB_API double rb_train_step(rb_params *params, rb_optimizer *opt, rb_loss_fn loss_fn, void *user);
+
+/* ---- models for fit ---- */
+
+/* A model written as a C function: the batch x (N, ...) -> outputs, training true during
+ * training steps and false in evaluation (dropout and BatchNorm layers of the store are
+ * switched by fit; the flag is for your own ops). user: your layers, as you like. */
+typedef rb_tensor *(*rb_forward_fn)(void *user, rb_tensor *x, bool training);
+
 /* What fit needs of a model: a forward function of a batch, its parameters and, optionally, a
  * training/evaluation switch, a regularisation term added to the loss and constraints applied
  * after each update. A NULL switch, regularisation or constraints means those of the layers
@@ -41,11 +63,15 @@ typedef struct rb_trainable {
     void (*set_training)(void *model, bool training); /* may be NULL */
     rb_tensor *(*regularization)(void *model);        /* may be NULL */
     rb_status (*apply_constraints)(void *model);      /* may be NULL; after each update */
+    rb_forward_fn forward_fn; /* used instead of forward when set (rb_trainable_of_function) */
 } rb_trainable;
 
 /* The trainable view of an rb_model (its stack, parameters, mode switch, regularisation,
  * constraints). */
 RB_API rb_trainable rb_trainable_of_model(rb_model *m);
+/* The trainable view of a model written as a C function over layers made in params: fit calls
+ * forward(user, x, training); the layers' modes, penalties and constraints come from params. */
+RB_API rb_trainable rb_trainable_of_function(rb_params *params, rb_forward_fn forward, void *user);
 
 typedef enum rb_loss {
     RB_LOSS_SOFTMAX_CROSS_ENTROPY = 0, /* logits against int64 labels (or probabilities) */
@@ -138,7 +164,8 @@ typedef struct rb_history {
 
 /* Train for cfg.epochs; returns the per-epoch history (the caller frees it) or NULL and an
  * error. Each step adds the model's penalties to the loss and applies its constraints after
- * the update. The model is left in evaluation mode. */
+ * the update; layers not built yet are built first on one training row. The model is left in
+ * evaluation mode. */
 RB_API rb_history *rb_fit(rb_trainable t, rb_optimizer *opt, const rb_dataset *train,
                           rb_fit_config cfg);
 /* Mean loss and metric over a data set in evaluation mode, in batches (batch 0: 256; top-k
