@@ -158,7 +158,7 @@ int main(int argc, char **argv)
                                                .expectation = expectation,
                                                .limits = limits,
                                                .epochs = 40,
-                                               .quick_epochs = 12,
+                                               .quick_epochs = 8,
                                                .seeds = 3});
     patience = rb_study_int(s, "patience", 5, "epochs without a lower validation loss");
     rate = rb_study_double(s, "rate", 0.5, "dropout rate after each hidden layer");
