@@ -35,8 +35,8 @@ static const layer_class *const classes[RB_LAYER_KIND_COUNT] = {
 
 const char *rb_activation_name(rb_activation act)
 {
-    static const char *names[] = {"linear", "relu",    "leaky_relu", "elu",      "selu",
-                                  "gelu",   "sigmoid", "tanh",       "softplus", "softmax"};
+    static const char *names[] = {"linear",  "relu", "leaky_relu", "elu",     "selu",       "gelu",
+                                  "sigmoid", "tanh", "softplus",   "softmax", "log_softmax"};
     return (unsigned)act < sizeof names / sizeof names[0] ? names[act] : "unknown";
 }
 
@@ -53,6 +53,7 @@ rb_tensor *rb_activate(rb_tensor *x, rb_activation act, double alpha)
     case RB_ACT_TANH: return rb_tanh(x);
     case RB_ACT_SOFTPLUS: return rb_softplus(x);
     case RB_ACT_SOFTMAX: return rb_softmax(x, -1);
+    case RB_ACT_LOG_SOFTMAX: return rb_log_softmax(x, -1);
     }
     rb_error(RB_ERR_ARGUMENT, "rb_activate: unknown activation %d", (int)act);
     return NULL;

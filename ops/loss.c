@@ -76,15 +76,31 @@ rb_tensor *rb_cce(rb_tensor *p, rb_tensor *target)
     return rb_neg(rb_mean(per_row, RB_ALL_AXES, false));
 }
 
-rb_tensor *rb_sparse_cce(rb_tensor *p, rb_tensor *labels)
+/* Rows of class scores (B, C) and int64 labels (B). */
+static bool check_labels(const char *op, rb_tensor *p, rb_tensor *labels)
 {
     rb_tensor *in[2] = {p, labels};
-    if (!rb__check_inputs("sparse_cce", 2, in) || !rb__check_float("sparse_cce", p) ||
-        !check_probs_2d("sparse_cce", p))
-        return NULL;
-    if (labels->dtype != RB_I64 || labels->ndim != 1 || labels->shape[0] != p->shape[0])
-        return rb__fail(RB_ERR_SHAPE, "rb_sparse_cce: labels must be int64 (%lld), got %s%s",
-                        (long long)p->shape[0], rb_dtype_name(labels->dtype), rb__shp(labels));
+    if (!rb__check_inputs(op, 2, in) || !rb__check_float(op, p) || !check_probs_2d(op, p))
+        return false;
+    if (labels->dtype == RB_I64 && labels->ndim == 1 && labels->shape[0] == p->shape[0])
+        return true;
+    rb_error(RB_ERR_SHAPE, "rb_%s: labels must be int64 (%lld), got %s%s", op,
+             (long long)p->shape[0], rb_dtype_name(labels->dtype), rb__shp(labels));
+    return false;
+}
+
+rb_tensor *rb_sparse_cce(rb_tensor *p, rb_tensor *labels)
+{
+    if (!check_labels("sparse_cce", p, labels)) return NULL;
     rb_tensor *target = rb_one_hot(labels, p->shape[1], p->dtype);
     return rb_cce(p, target);
+}
+
+rb_tensor *rb_nll(rb_tensor *logp, rb_tensor *labels)
+{
+    if (!check_labels("nll", logp, labels)) return NULL;
+    /* The one-hot mask picks each row's log-probability; no clipping: logp is finite. */
+    rb_tensor *picked =
+        rb_sum(rb_mul(rb_one_hot(labels, logp->shape[1], logp->dtype), logp), RB_AXES(1), false);
+    return rb_neg(rb_mean(picked, RB_ALL_AXES, false));
 }

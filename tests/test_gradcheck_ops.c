@@ -141,6 +141,7 @@ FN(f_bce, rb_bce(X(0), X(1)))
 FN(f_bce_logits, rb_bce_logits(X(0), X(1)))
 FN(f_cce, rb_cce(rb_softmax(X(0), 1), rb_softmax(X(1), 1)))
 FN(f_sparse_cce, rb_sparse_cce(rb_softmax(X(0), 1), X(1)))
+FN(f_nll, rb_nll(rb_log_softmax(X(0), 1), X(1)))
 /* convolution and pooling */
 static const rb_window2d SAME = {.padding = RB_PAD_SAME};
 FN(f_im2col, rb_im2col(X(0), 2, 3,
@@ -323,6 +324,7 @@ static const op_case cases[] = {
     {"bce_logits", "softplus", f_bce_logits, 2, {IN("4x3", ANY), IN("4x3", UNIT)}, true},
     {"cce", "log,clamp", f_cce, 2, {IN("4x3", ANY), IN("4x3", ANY)}, true},
     {"sparse_cce", "one_hot", f_sparse_cce, 2, {IN("4x3", ANY), LAB("4", 3)}, true},
+    {"nll", "log_softmax,one_hot", f_nll, 2, {IN("4x3", ANY), LAB("4", 3)}, true},
     {"im2col_strided_dilated_padded", "im2col,col2im", f_im2col, 1, {IN("2x4x5x3", ANY)}, true},
     {"col2im", "col2im,im2col", f_col2im, 1, {IN("2x4x3x1x3x2", ANY)}, true},
     {"conv2d_same_bias",

@@ -296,6 +296,22 @@ static void sequence_layers_work_on_n_l_c(void **state)
     rb_model_free(m);
 }
 
+/* A log-softmax layer turns logits into log-probabilities: each row's exponentials sum to 1,
+ * and a row shifted by a constant gives the same output. */
+static void log_softmax_activation_gives_log_probabilities(void **state)
+{
+    (void)state;
+    rb_params *p = rb_params_new(RB_F64);
+    rb_layer *l = rb_layer_new(p, RB_ACTIVATION(.activation = RB_ACT_LOG_SOFTMAX), RB_SHAPE(3));
+    /* log(e^1 + e^2 + e^3) = 3.4076059644443806 */
+    CHECK_TENSOR(rb_layer_forward(l, T64(RB_SHAPE(2, 3), 1, 2, 3, 11, 12, 13)), 1e-12,
+                 -2.4076059644443806, -1.4076059644443806, -0.4076059644443806, -2.4076059644443806,
+                 -1.4076059644443806, -0.4076059644443806);
+    assert_string_equal(rb_activation_name(RB_ACT_LOG_SOFTMAX), "log_softmax");
+    assert_string_equal(rb_activation_name(RB_ACT_SOFTMAX), "softmax");
+    rb_params_free(p);
+}
+
 static void a_window_that_does_not_fit_names_the_layer(void **state)
 {
     (void)state;
@@ -683,6 +699,7 @@ int main(int argc, char **argv)
         TEST(layer_norm_normalises_each_sample),
         TEST(image_layers_have_keras_shapes_and_counts),
         TEST(sequence_layers_work_on_n_l_c),
+        TEST(log_softmax_activation_gives_log_probabilities),
         TEST(a_window_that_does_not_fit_names_the_layer),
         TEST(residual_blocks_and_the_resnet_builder),
         TEST(layers_pass_gradcheck_with_their_parameters),

@@ -1,4 +1,4 @@
-/* Forward values of the losses (mse, mae, huber, bce, bce_logits, cce, sparse_cce): small
+/* Forward values of the losses (mse, mae, huber, bce, bce_logits, cce, sparse_cce, nll): small
  * cases worked by hand (the arithmetic is in the comments, logarithms from Python's math
  * module), random cases against loops over the textbook formulas, clipping and stability at
  * the extremes, and the shape and dtype errors. */
@@ -231,6 +231,43 @@ static void sparse_cce_refuses_bad_labels(void **state)
     CHECK_FAILS(rb_sparse_cce(p, T32(RB_SHAPE(2), 0, 1)), RB_ERR_SHAPE, "int64");
 }
 
+/* -(log 0.5 + log 0.25) / 2 = (0.6931471805599453 + 1.3862943611198906) / 2 */
+static void nll_is_minus_the_mean_log_probability_of_the_label(void **state)
+{
+    (void)state;
+    rb_tensor *logp =
+        T64(RB_SHAPE(2, 3), log(0.5), log(0.3), log(0.2), log(0.25), log(0.25), log(0.5));
+    CHECK_REL(rb_nll(logp, TI64(RB_SHAPE(2), 0, 1)), 1e-14, 1.0397207708399179);
+    /* Not clipped: a log-probability far below log(1e-7) counts in full. */
+    CHECK_REL(rb_nll(T32(RB_SHAPE(1, 2), -40, 0), TI64(RB_SHAPE(1), 0)), 1e-6, 40);
+}
+
+/* log-softmax then NLL is the fused softmax cross-entropy, on random logits. */
+static void nll_of_the_log_softmax_equals_softmax_cross_entropy(void **state)
+{
+    (void)state;
+    enum { B = 6, C = 5 };
+    double z[B * C];
+    rb_rng rng = rb_rng_make(9);
+    for (int i = 0; i < B * C; i++)
+        z[i] = 3 * rb_rng_normal(&rng);
+    rb_tensor *logits = tensor_of(RB_F64, RB_SHAPE(B, C), z);
+    rb_tensor *labels = TI64(RB_SHAPE(B), 0, 3, 1, 4, 2, 0);
+    double fused = rb_tensor_item(rb_softmax_cross_entropy(logits, labels));
+    CHECK_REL(rb_nll(rb_log_softmax(logits, 1), labels), 1e-12, fused);
+}
+
+static void nll_refuses_bad_labels(void **state)
+{
+    (void)state;
+    rb_tensor *logp = rb_tensor_full(RB_F32, RB_SHAPE(2, 3), log(1.0 / 3));
+    CHECK_FAILS(rb_nll(logp, TI64(RB_SHAPE(2), 0, 3)), RB_ERR_ARGUMENT, "label 3");
+    CHECK_FAILS(rb_nll(logp, TI64(RB_SHAPE(3), 0, 1, 2)), RB_ERR_SHAPE, "rb_nll: labels");
+    CHECK_FAILS(rb_nll(logp, T32(RB_SHAPE(2), 0, 1)), RB_ERR_SHAPE, "int64");
+    CHECK_FAILS(rb_nll(rb_tensor_full(RB_F32, RB_SHAPE(3), -1), TI64(RB_SHAPE(3), 0, 0, 0)),
+                RB_ERR_SHAPE, "(batch, classes)");
+}
+
 /* ---- shape and dtype errors ---- */
 
 static void losses_refuse_a_column_against_a_vector(void **state)
@@ -286,6 +323,9 @@ int main(int argc, char **argv)
         TEST(cce_clips_a_zero_probability),
         TEST(sparse_cce_equals_cce_of_the_one_hot_labels),
         TEST(sparse_cce_refuses_bad_labels),
+        TEST(nll_is_minus_the_mean_log_probability_of_the_label),
+        TEST(nll_of_the_log_softmax_equals_softmax_cross_entropy),
+        TEST(nll_refuses_bad_labels),
         TEST(losses_refuse_a_column_against_a_vector),
         TEST(categorical_losses_need_a_batch_of_class_rows),
         TEST(losses_refuse_mixed_dtypes),

@@ -40,7 +40,8 @@ typedef enum rb_activation {
     RB_ACT_SIGMOID,
     RB_ACT_TANH,
     RB_ACT_SOFTPLUS,
-    RB_ACT_SOFTMAX /* over the last axis */
+    RB_ACT_SOFTMAX,    /* over the last axis */
+    RB_ACT_LOG_SOFTMAX /* over the last axis: log-probabilities, for rb_nll and RB_LOSS_NLL */
 } rb_activation;
 
 /* Apply an activation (alpha for leaky ReLU and ELU; 0 means 0.01 and 1.0). */

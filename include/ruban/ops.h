@@ -191,6 +191,11 @@ RB_API rb_tensor *rb_bce_logits(rb_tensor *logits, rb_tensor *target);
 RB_API rb_tensor *rb_cce(rb_tensor *p, rb_tensor *target);
 /* The same with int64 class labels (B). */
 RB_API rb_tensor *rb_sparse_cce(rb_tensor *p, rb_tensor *labels);
+/* Negative log-likelihood of log-probabilities logp (B, C) (a log-softmax's output) at int64
+ * class labels (B): -mean over B of logp[b, labels[b]], PyTorch's nll_loss. rb_nll(
+ * rb_log_softmax(z, 1), labels) equals rb_softmax_cross_entropy(z, labels). Errors: shapes,
+ * dtypes, a label outside [0, C). */
+RB_API rb_tensor *rb_nll(rb_tensor *logp, rb_tensor *labels);
 /* Fused softmax + cross-entropy on logits (B, C): labels are int64 classes (B) or float
  * probabilities (B, C). Mean over B. Stable and fast; the usual classification loss. */
 RB_API rb_tensor *rb_softmax_cross_entropy(rb_tensor *logits, rb_tensor *labels);
