@@ -289,7 +289,7 @@ int main(int argc, char **argv)
                                                .expectation = expectation,
                                                .limits = limits,
                                                .epochs = 4,
-                                               .quick_epochs = 1,
+                                               .quick_epochs = 2,
                                                .noise = seed_noise});
     int64_t n_train = rb_study_int(s, "train", 5000, "training images (CIFAR-10 has 50,000)");
     int64_t n_val = rb_study_int(s, "validation", 1000, "validation images (from the test set)");
@@ -312,8 +312,8 @@ int main(int argc, char **argv)
     small_first(batches);
     bool quick = rb_study_quick(s);
     if (quick) {
-        n_train = 256;
-        n_val = 100;
+        n_train = 160;
+        n_val = 64;
     }
 
     /* The data: a subset of CIFAR-10 (or generated images), pixels in [0, 1]. */
@@ -367,6 +367,12 @@ int main(int argc, char **argv)
                    "rate)",
                    rb_experiment_config_at(grid, wild)->name,
                    diverged ? "diverged" : "did not diverge", 100 * wild_swing, 100 * calm_swing);
+    int64_t steps = (rb_dataset_rows(&in.train[STANDARD]) + (int64_t)batches[1] - 1) /
+                    (int64_t)batches[1] * rb_experiment_history(grid, steady, 0)->n;
+    rb_study_say(s,
+                 "A batch of %g makes %lld SGD steps in all: the curves show how many steps "
+                 "plain SGD needs here before it leaves chance level.",
+                 batches[1], (long long)steps);
     rb_study_expect(s, "at the large batch, the large rate beats the small one",
                     rb_experiment_config_at(grid, steady)->name,
                     rb_experiment_measure(grid, steady, RB_FINAL_SCORE), RB_HIGHER,
@@ -390,6 +396,13 @@ int main(int argc, char **argv)
 
     /* 4. Decay. */
     rb_experiment_run(decay, &in.train[STANDARD], &in.validation[STANDARD]);
+    const rb_history *flat = rb_experiment_history(decay, CONSTANT, 0);
+    if (flat->n > 1)
+        rb_study_say(
+            s,
+            "The constant rate's validation accuracy moved by %+.2f points in its last "
+            "epoch: decay pays once progress stalls, and costs accuracy while it goes on.",
+            100 * (flat->epochs[flat->n - 1].val_metric - flat->epochs[flat->n - 2].val_metric));
     for (int d = TIME_DECAY; d <= EXPONENTIAL; d++) {
         char expected[96];
         snprintf(expected, sizeof expected, "%s decay ends at least as well as the constant rate",
