@@ -274,6 +274,8 @@ void rb__experiment_best_sentence(const rb_experiment *e, char *out, size_t size
     if (best < 0) return;
     static const char no_noise[] =
         " One run per configuration and no noise level given: ties cannot be told apart.";
+    static const char same_runs[] =
+        " Its runs gave the same score at every seed and no noise level is given: ties cannot be told apart from exact equality.";
     rb_measure m = rb_experiment_measure(e, best, RB_FINAL_SCORE);
     char text[400], value[96];
     rb_measure_format(value, sizeof value, m);
@@ -281,7 +283,9 @@ void rb__experiment_best_sentence(const rb_experiment *e, char *out, size_t size
     size_t used = 0;
     put(out, size, &used, text);
     if (rb_measure_compare(m, m, e->cfg.noise).noise == 0) {
-        put(out, size, &used, no_noise);
+        /* Several runs that agree to the last digit (a deterministic training) have no
+         * spread either: only an exactly equal score ties with them. */
+        put(out, size, &used, m.n > 1 ? same_runs : no_noise);
         return;
     }
     int tied = 0;
