@@ -69,6 +69,21 @@ static inline void load_images(bool fashion, rb_dataset *train, rb_dataset *test
     rb_tensor_set_shape(test->x, RB_SHAPE(rb_tensor_dim(test->x, 0), 28, 28, 1));
 }
 
+/* Fashion-MNIST or MNIST as images (N, 28, 28, 1): 50,000 training images, 10,000 held out
+ * from them for validation (split seed 1, as in every program) and the test set. Under --quick,
+ * the first `quick` training images (a sixth held out) and as many test images. */
+static inline void load_image_split(const rb_study *s, bool fashion, int64_t quick,
+                                    rb_dataset *train, rb_dataset *validation, rb_dataset *test)
+{
+    rb_dataset all;
+    load_images(fashion, &all, test);
+    rb_study_shrink(s, &all, quick);
+    rb_study_shrink(s, test, quick);
+    rb_split(&all, (rb_split_config){.validation = 10000.0 / 60000, .seed = 1}, train, validation,
+             NULL);
+    rb_dataset_free(&all);
+}
+
 /* Inputs standardised with the training set's mean and standard deviation (one of each for
  * all pixels), in place: centred inputs of unit scale suit the default initialisers. */
 static inline void standardize_images(rb_dataset *train, rb_dataset *test)
