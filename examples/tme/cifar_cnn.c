@@ -312,8 +312,8 @@ int main(int argc, char **argv)
     small_first(batches);
     bool quick = rb_study_quick(s);
     if (quick) {
-        n_train = 160;
-        n_val = 64;
+        n_train = 96;
+        n_val = 32;
     }
 
     /* The data: a subset of CIFAR-10 (or generated images), pixels in [0, 1]. */
