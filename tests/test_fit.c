@@ -328,50 +328,6 @@ static void fit_keeps_max_norm_constraints_after_every_update(void **state)
         fail_msg("a column norm reached %.9g with .max_norm = 0.5", bounded);
 }
 
-/* ---- PNG ---- */
-
-static uint32_t read_be32(const unsigned char *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-/* Parse a PNG written by ruban: check the signature and every chunk's CRC, return the IHDR
- * fields and the inflated scanlines. */
-static unsigned char *read_png(const char *path, uint32_t *w, uint32_t *h, int *colour,
-                               size_t *raw_len)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    static unsigned char file[1 << 20];
-    size_t len = fread(file, 1, sizeof file, f);
-    fclose(f);
-    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    assert_true(len > 8 && memcmp(file, sig, 8) == 0);
-    unsigned char idat[1 << 16];
-    size_t idat_len = 0, pos = 8;
-    bool ended = false;
-    while (pos + 12 <= len && !ended) {
-        uint32_t n = read_be32(file + pos);
-        const unsigned char *type = file + pos + 4, *data = file + pos + 8;
-        assert_true(pos + 12 + n <= len);
-        uLong crc = crc32(crc32(0L, type, 4), data, n);
-        assert_int_equal(read_be32(data + n), (uint32_t)crc);
-        if (!memcmp(type, "IHDR", 4)) {
-            *w = read_be32(data);
-            *h = read_be32(data + 4);
-            assert_int_equal(data[8], 8);
-            *colour = data[9];
-        } else if (!memcmp(type, "IDAT", 4)) {
-            memcpy(idat + idat_len, data, n);
-            idat_len += n;
-        } else if (!memcmp(type, "IEND", 4))
-            ended = true;
-        pos += 12 + n;
-    }
-    assert_true(ended);
-    assert_int_equal(pos, len);
-    uLongf out_len = 1 << 20;
-    unsigned char *raw = malloc(out_len);
 /* The rb_model of fit_trains_a_function_as_the_same_model, as a C function over its layers. */
 typedef struct function_net {
     rb_layer *hidden, *drop, *out;
@@ -477,6 +433,50 @@ static void fit_reports_a_function_that_returns_null(void **state)
     rb_params_free(p);
 }
 
+/* ---- PNG ---- */
+
+static uint32_t read_be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Parse a PNG written by ruban: check the signature and every chunk's CRC, return the IHDR
+ * fields and the inflated scanlines. */
+static unsigned char *read_png(const char *path, uint32_t *w, uint32_t *h, int *colour,
+                               size_t *raw_len)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    static unsigned char file[1 << 20];
+    size_t len = fread(file, 1, sizeof file, f);
+    fclose(f);
+    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    assert_true(len > 8 && memcmp(file, sig, 8) == 0);
+    unsigned char idat[1 << 16];
+    size_t idat_len = 0, pos = 8;
+    bool ended = false;
+    while (pos + 12 <= len && !ended) {
+        uint32_t n = read_be32(file + pos);
+        const unsigned char *type = file + pos + 4, *data = file + pos + 8;
+        assert_true(pos + 12 + n <= len);
+        uLong crc = crc32(crc32(0L, type, 4), data, n);
+        assert_int_equal(read_be32(data + n), (uint32_t)crc);
+        if (!memcmp(type, "IHDR", 4)) {
+            *w = read_be32(data);
+            *h = read_be32(data + 4);
+            assert_int_equal(data[8], 8);
+            *colour = data[9];
+        } else if (!memcmp(type, "IDAT", 4)) {
+            memcpy(idat + idat_len, data, n);
+            idat_len += n;
+        } else if (!memcmp(type, "IEND", 4))
+            ended = true;
+        pos += 12 + n;
+    }
+    assert_true(ended);
+    assert_int_equal(pos, len);
+    uLongf out_len = 1 << 20;
+    unsigned char *raw = malloc(out_len);
     assert_int_equal(uncompress(raw, &out_len, idat, (uLong)idat_len), Z_OK);
     *raw_len = out_len;
     return raw;
