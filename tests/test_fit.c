@@ -538,9 +538,9 @@ int main(int argc, char **argv)
         TEST(fit_reports_a_mismatched_loss),
         TEST(fit_augments_image_batches_reproducibly),
         TEST(fit_keeps_max_norm_constraints_after_every_update),
+        TEST(fit_trains_a_function_as_the_same_model),
+        TEST(fit_reports_a_function_that_returns_null),
         TEST(png_files_are_valid_and_hold_the_pixels),
     };
     return RUN_TESTS(tests, argc, argv);
 }
-        TEST(fit_trains_a_function_as_the_same_model),
-        TEST(fit_reports_a_function_that_returns_null),
