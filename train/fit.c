@@ -280,6 +280,241 @@ static rb_status check_config(const rb_fit_config *c, bool has_val)
     return RB_OK;
 }
 
+/* Augmentation draws from its own stream (the seed mixed with this), so that shuffling is the
+ * same with or without it. */
+#define AUGMENT_SEED_SALT 0x61756720u /* "aug " */
+/* Rows per batch when evaluating the validation set. */
+enum { VALIDATION_BATCH = 256 };
+
+/* One call of rb_fit: what its steps share. */
+typedef struct fit_run {
+    rb_trainable t;
+    rb_optimizer *opt;
+    rb_fit_config c;
+    rb_dataset fit_part, held_out; /* the training rows; rows split off for validation */
+    const rb_dataset *validation;
+    rb_dataset val_shard; /* this rank's validation rows (distributed) */
+    rb_batcher *batches;
+    rb_rng augment_rng;
+    rb_history *h;
+    bool root; /* the rank that prints (always, without a job) */
+    snapshot best_weights;
+    double best; /* the monitored value's best so far */
+    bool maximize;
+    int since_best;
+} fit_run;
+
+/* Data, history and batches; false (error recorded) when something is missing. */
+static bool fit_prepare(fit_run *r, const rb_dataset *train)
+{
+    r->fit_part = *train;
+    r->validation = r->c.validation;
+    if (!r->validation && r->c.validation_split > 0) {
+        if (split(train, r->c.validation_split, &r->fit_part, &r->held_out) != RB_OK) return false;
+        r->validation = &r->held_out;
+    }
+    r->h = calloc(1, sizeof *r->h);
+    if (!r->h) {
+        rb_error(RB_ERR_MEMORY, "rb_fit: out of memory");
+        return false;
+    }
+    r->h->metric = r->c.metric;
+    r->h->has_validation = r->validation != NULL;
+    r->batches = rb_batcher_new(r->fit_part.x, r->fit_part.y, r->c.batch_size, true, r->c.seed);
+    r->augment_rng = rb_rng_make(r->c.seed ^ AUGMENT_SEED_SALT);
+    r->best = NAN;
+    r->root = rb_dist_is_root(r->c.dist);
+    /* Across ranks: this rank's slices of the batches and of the validation rows, rank 0's
+     * weights; only rank 0 prints. */
+    return r->batches && rb__fit_dist_begin(r->c.dist, r->t, r->opt, r->batches, r->validation,
+                                            &r->val_shard) == RB_OK;
+}
+
+static void fit_release(fit_run *r)
+{
+    snapshot_free(&r->best_weights);
+    rb_dataset_free(&r->val_shard);
+    rb_batcher_free(r->batches);
+    if (r->held_out.x) {
+        rb_dataset_free(&r->fit_part);
+        rb_dataset_free(&r->held_out);
+    }
+}
+
+/* One minibatch: forward, loss and penalties, gradients (averaged across ranks), clipping,
+ * the update and the constraints. The loss and metric of the batch go into the sums. */
+static bool train_batch(fit_run *r, rb_tensor *x, rb_tensor *y, double *loss_sum, int64_t *seen,
+                        metric_acc *acc)
+{
+    const rb_fit_config *c = &r->c;
+    if (c->augment && rb_augment(x, c->augment, &r->augment_rng) != RB_OK) return false;
+    rb_tape *tape = rb_tape_begin(RB_TAPE_DEFAULT);
+    rb_tensor *out = forward_of(r->t, x, true);
+    rb_tensor *loss = rb_loss_apply(c->loss, out, y);
+    rb_tensor *total = rb_add(loss, penalty_of(r->t));
+    if (!total || rb_tape_gradient_params(tape, total, r->t.params) != RB_OK) {
+        rb_tape_end(tape);
+        return false;
+    }
+    int64_t n = rb_tensor_dim(x, 0);
+    *loss_sum += rb_tensor_item(loss) * (double)n;
+    metric_add(acc, out, y);
+    *seen += n;
+    rb_tape_end(tape);
+    if (rb__fit_dist_gradients(c->dist, r->t.params, n, r->batches) != RB_OK) return false;
+    if ((c->clip_value > 0 && rb_clip_grad_value(r->t.params, c->clip_value) != RB_OK) ||
+        (c->clip_norm > 0 && rb_clip_grad_norm(r->t.params, c->clip_norm) < 0))
+        return false;
+    /* Max-norm constraints bound the weights the update gave. */
+    if (rb_optimizer_step(r->opt) != RB_OK || constrain(r->t) != RB_OK) return false;
+    if (c->scheduler) rb_scheduler_step(c->scheduler);
+    return true;
+}
+
+/* The bar's text after a step or at the end of an epoch (validation values when r has them). */
+static void bar_text(const rb_fit_config *c, const rb_epoch_record *e, bool validation, char *text,
+                     size_t size)
+{
+    int k = snprintf(text, size, "loss %.4f", e->loss);
+    if (c->metric != RB_METRIC_NONE)
+        k += snprintf(text + k, size - (size_t)k, " - %s %.4f", rb_metric_name(c->metric),
+                      e->metric);
+    if (validation) k += snprintf(text + k, size - (size_t)k, " - val_loss %.4f", e->val_loss);
+    if (validation && c->metric != RB_METRIC_NONE)
+        snprintf(text + k, size - (size_t)k, " - val_%s %.4f", rb_metric_name(c->metric),
+                 e->val_metric);
+}
+
+/* Every minibatch of one epoch, with progress; the epoch's training loss and metric in e. */
+static bool train_epoch(fit_run *r, rb_progress_event *event, rb_progress *bar, rb_epoch_record *e)
+{
+    const rb_fit_config *c = &r->c;
+    set_mode(r->t, true);
+    double loss_sum = 0, t0 = rb_now();
+    metric_acc acc;
+    metric_start(&acc, c->metric, c->top_k);
+    int64_t seen = 0, steps = 0;
+    bool ok = true;
+    rb_tensor *x, *y;
+    while (ok && rb_batcher_next(r->batches, &x, &y)) {
+        if (c->drop_last && rb_batcher_batch_rows(r->batches) < c->batch_size && steps > 0)
+            continue;
+        if (!(ok = train_batch(r, x, y, &loss_sum, &seen, &acc))) break;
+        steps++;
+        rb_epoch_record so_far = {.loss = loss_sum / (double)seen, .metric = metric_value(&acc)};
+        if (c->progress.fn && r->root) {
+            event->step = steps;
+            event->loss = so_far.loss;
+            event->metric = so_far.metric;
+            event->seconds = rb_now() - t0;
+            rb_progress_report(c->progress, event);
+        }
+        if (bar) {
+            char text[192];
+            bar_text(c, &so_far, false, text, sizeof text);
+            rb_progress_update(bar, steps, "%s", text);
+        }
+    }
+    /* The others wait for this rank in the next collective: stop the job, naming it. */
+    if (!ok && c->dist) rb_dist_fail(c->dist, rb_last_error());
+    if (ok && rb__fit_dist_reduce(c->dist, &loss_sum, &seen, &acc) != RB_OK) ok = false;
+    event->step = steps;
+    e->loss = loss_sum / (double)(seen ? seen : 1);
+    e->metric = metric_value(&acc);
+    e->seconds = rb_now() - t0;
+    return ok;
+}
+
+/* After an epoch: validation (every rank its slice, with rank 0's BatchNorm statistics), the
+ * monitored value, the best weights, the scheduler's epoch end. */
+static bool end_epoch(fit_run *r, rb_epoch_record *e, double started)
+{
+    const rb_fit_config *c = &r->c;
+    bool ok = true;
+    if (r->validation &&
+        (rb_dist_broadcast_buffers(c->dist, r->t.params) != RB_OK ||
+         evaluate_k(r->t, c->dist ? &r->val_shard : r->validation, c->loss, c->metric, c->top_k,
+                    VALIDATION_BATCH, &e->val_loss, &e->val_metric, c->dist) != RB_OK))
+        ok = false;
+    if (!ok && c->dist) rb_dist_fail(c->dist, rb_last_error());
+    e->seconds = rb_now() - started;
+    /* Early stopping and plateaus watch one value. */
+    double value = monitored(c, e, r->validation != NULL, &r->maximize);
+    bool improved = isnan(r->best) ||
+                    (r->maximize ? value > r->best + c->min_delta : value < r->best - c->min_delta);
+    if (improved && !isnan(value)) {
+        r->best = value;
+        r->h->best_epoch = e->epoch;
+        r->since_best = 0;
+        if (c->restore_best && !snapshot_take(&r->best_weights, r->t.params)) {
+            rb_error(RB_ERR_MEMORY, "rb_fit: out of memory keeping the best weights");
+            ok = false;
+        }
+    } else {
+        r->since_best++;
+    }
+    if (c->scheduler) rb_scheduler_epoch_end(c->scheduler, value);
+    return ok;
+}
+
+/* Whether early stopping ends the fit after epoch e (it says so unless quiet). */
+static bool stop_early(fit_run *r, int epoch)
+{
+    const rb_fit_config *c = &r->c;
+    if (!(c->patience > 0 && r->since_best >= c->patience && epoch < c->epochs)) return false;
+    r->h->stopped_early = true;
+    if (!c->quiet && r->root)
+        printf("early stopping after epoch %d: no improvement for %d epochs (best: epoch %d)\n",
+               epoch, c->patience, r->h->best_epoch);
+    return true;
+}
+
+/* One epoch, recorded in the history: training, validation, progress. */
+static bool run_epoch(fit_run *r, int epoch)
+{
+    const rb_fit_config *c = &r->c;
+    char title[96];
+    snprintf(title, sizeof title, "%s%sepoch %d/%d", c->label ? c->label : "", c->label ? " " : "",
+             epoch, c->epochs);
+    int64_t batches = rb_batcher_num_batches(r->batches);
+    rb_progress *bar =
+        c->quiet || c->progress.fn || !r->root ? NULL : rb_progress_begin(stdout, title, batches);
+    rb_progress_event event = {.epoch = epoch,
+                               .epochs = c->epochs,
+                               .steps = batches,
+                               .loss = NAN,
+                               .metric = NAN,
+                               .val_loss = NAN,
+                               .val_metric = NAN,
+                               .remaining = -1,
+                               .metric_name = c->metric ? rb_metric_name(c->metric) : NULL,
+                               .percent = percent_metric(c->metric)};
+    double started = rb_now();
+    rb_epoch_record e = {.epoch = epoch, .val_loss = NAN, .val_metric = NAN};
+    if (!train_epoch(r, &event, bar, &e) || !grow(r->h)) {
+        if (bar) rb_progress_end(bar, "failed: %s", rb_last_error());
+        return false;
+    }
+    e.lr = rb_optimizer_lr(r->opt);
+    bool ok = end_epoch(r, &e, started);
+    r->h->epochs[r->h->n++] = e;
+    if (c->progress.fn && r->root) {
+        event.epoch_end = true;
+        event.loss = e.loss;
+        event.metric = e.metric;
+        event.val_loss = e.val_loss;
+        event.val_metric = e.val_metric;
+        event.seconds = e.seconds;
+        rb_progress_report(c->progress, &event);
+    }
+    if (bar) {
+        char text[192];
+        bar_text(c, &e, r->validation != NULL, text, sizeof text);
+        rb_progress_end(bar, "%s", text);
+    }
+    return ok;
+}
+
 rb_history *rb_fit(rb_trainable t, rb_optimizer *opt, const rb_dataset *train, rb_fit_config c)
 {
     if (!has_forward(t) || !t.params || !opt || !train || !train->x || !train->y) {
@@ -290,209 +525,23 @@ rb_history *rb_fit(rb_trainable t, rb_optimizer *opt, const rb_dataset *train, r
     if (c.batch_size <= 0) c.batch_size = 32;
     if (check_config(&c, c.validation || c.validation_split > 0) != RB_OK) return NULL;
     if (build_layers(t, train->x) != RB_OK) return NULL;
-    rb_dataset fit_part = *train, held_out = {0};
-    const rb_dataset *validation = c.validation;
-    if (!validation && c.validation_split > 0) {
-        if (split(train, c.validation_split, &fit_part, &held_out) != RB_OK) return NULL;
-        validation = &held_out;
+    fit_run r = {.t = t, .opt = opt, .c = c};
+    bool ok = fit_prepare(&r, train);
+    for (int epoch = 1; ok && epoch <= c.epochs; epoch++)
+        if (!(ok = run_epoch(&r, epoch)) || stop_early(&r, epoch)) break;
+    if (ok && c.restore_best && r.best_weights.values && r.h->best_epoch != r.h->n) {
+        snapshot_restore(&r.best_weights, t.params);
+        r.h->restored = true;
     }
-    rb_history *h = calloc(1, sizeof *h);
-    rb_batcher *b = rb_batcher_new(fit_part.x, fit_part.y, c.batch_size, true, c.seed);
-    /* Augmentation draws from its own stream, so shuffling stays the same with or without. */
-    rb_rng augment_rng = rb_rng_make(c.seed ^ 0x61756720u);
-    snapshot best_weights = {0};
-    if (!h || !b) {
-        if (!h) rb_error(RB_ERR_MEMORY, "rb_fit: out of memory");
-        free(h);
-        rb_batcher_free(b);
-        if (held_out.x) {
-            rb_dataset_free(&fit_part);
-            rb_dataset_free(&held_out);
-        }
-        return NULL;
-    }
-    /* Across ranks: this rank's slices of the batches and of the validation rows, rank 0's
-     * weights; only rank 0 prints. */
-    rb_dataset val_shard = {0};
-    bool root = rb_dist_is_root(c.dist);
-    if (rb__fit_dist_begin(c.dist, t, opt, b, validation, &val_shard) != RB_OK) {
-        free(h);
-        rb_batcher_free(b);
-        if (held_out.x) {
-            rb_dataset_free(&fit_part);
-            rb_dataset_free(&held_out);
-        }
-        return NULL;
-    }
-    h->metric = c.metric;
-    h->has_validation = validation != NULL;
-    bool failed = false, maximize = false;
-    double best = NAN;
-    int since_best = 0;
-    for (int epoch = 1; epoch <= c.epochs && !failed; epoch++) {
-        char title[96];
-        snprintf(title, sizeof title, "%s%sepoch %d/%d", c.label ? c.label : "", c.label ? " " : "",
-                 epoch, c.epochs);
-        rb_progress *bar = c.quiet || c.progress.fn || !root
-                               ? NULL
-                               : rb_progress_begin(stdout, title, rb_batcher_num_batches(b));
-        rb_progress_event event = {.epoch = epoch,
-                                   .epochs = c.epochs,
-                                   .steps = rb_batcher_num_batches(b),
-                                   .loss = NAN,
-                                   .metric = NAN,
-                                   .val_loss = NAN,
-                                   .val_metric = NAN,
-                                   .remaining = -1,
-                                   .metric_name = c.metric ? rb_metric_name(c.metric) : NULL,
-                                   .percent = percent_metric(c.metric)};
-        set_mode(t, true);
-        double loss_sum = 0, t0 = rb_now();
-        metric_acc acc;
-        metric_start(&acc, c.metric, c.top_k);
-        int64_t seen = 0, steps = 0;
-        rb_tensor *x, *y;
-        while (rb_batcher_next(b, &x, &y)) {
-            if (c.drop_last && rb_batcher_batch_rows(b) < c.batch_size && steps > 0) continue;
-            if (c.augment && rb_augment(x, c.augment, &augment_rng) != RB_OK) {
-                failed = true;
-                break;
-            }
-            rb_tape *tape = rb_tape_begin(RB_TAPE_DEFAULT);
-            rb_tensor *out = forward_of(t, x, true);
-            rb_tensor *loss = rb_loss_apply(c.loss, out, y);
-            rb_tensor *total = rb_add(loss, penalty_of(t));
-            if (!total || rb_tape_gradient_params(tape, total, t.params) != RB_OK) {
-                rb_tape_end(tape);
-                failed = true;
-                break;
-            }
-            int64_t n = rb_tensor_dim(x, 0);
-            loss_sum += rb_tensor_item(loss) * (double)n;
-            metric_add(&acc, out, y);
-            seen += n;
-            rb_tape_end(tape);
-            if (rb__fit_dist_gradients(c.dist, t.params, n, b) != RB_OK) {
-                failed = true;
-                break;
-            }
-            if ((c.clip_value > 0 && rb_clip_grad_value(t.params, c.clip_value) != RB_OK) ||
-                (c.clip_norm > 0 && rb_clip_grad_norm(t.params, c.clip_norm) < 0)) {
-                failed = true;
-                break;
-            }
-            /* Max-norm constraints bound the weights the update gave. */
-            if (rb_optimizer_step(opt) != RB_OK || constrain(t) != RB_OK) {
-                failed = true;
-                break;
-            }
-            if (c.scheduler) rb_scheduler_step(c.scheduler);
-            steps++;
-            if (c.progress.fn && root) {
-                event.step = steps;
-                event.loss = loss_sum / (double)seen;
-                event.metric = metric_value(&acc);
-                event.seconds = rb_now() - t0;
-                rb_progress_report(c.progress, &event);
-            }
-            if (bar) {
-                if (c.metric != RB_METRIC_NONE)
-                    rb_progress_update(bar, steps, "loss %.4f - %s %.4f", loss_sum / (double)seen,
-                                       rb_metric_name(c.metric), metric_value(&acc));
-                else
-                    rb_progress_update(bar, steps, "loss %.4f", loss_sum / (double)seen);
-            }
-        }
-        /* The others wait for this rank in the next collective: stop the job, naming it. */
-        if (failed && c.dist) rb_dist_fail(c.dist, rb_last_error());
-        if (!failed && rb__fit_dist_reduce(c.dist, &loss_sum, &seen, &acc) != RB_OK) failed = true;
-        if (failed || !grow(h)) {
-            failed = true;
-            if (bar) rb_progress_end(bar, "failed: %s", rb_last_error());
-            break;
-        }
-        rb_epoch_record *r = &h->epochs[h->n++];
-        r->epoch = epoch;
-        r->loss = loss_sum / (double)(seen ? seen : 1);
-        r->metric = metric_value(&acc);
-        r->val_loss = r->val_metric = NAN;
-        r->lr = rb_optimizer_lr(opt);
-        /* Every rank evaluates its slice with rank 0's moving statistics (BatchNorm). */
-        if (validation && (rb_dist_broadcast_buffers(c.dist, t.params) != RB_OK ||
-                           evaluate_k(t, c.dist ? &val_shard : validation, c.loss, c.metric,
-                                      c.top_k, 256, &r->val_loss, &r->val_metric, c.dist) != RB_OK))
-            failed = true;
-        if (failed && c.dist) rb_dist_fail(c.dist, rb_last_error());
-        r->seconds = rb_now() - t0;
-        /* Early stopping and plateaus watch one value. */
-        double value = monitored(&c, r, validation != NULL, &maximize);
-        bool improved =
-            isnan(best) || (maximize ? value > best + c.min_delta : value < best - c.min_delta);
-        if (improved && !isnan(value)) {
-            best = value;
-            h->best_epoch = epoch;
-            since_best = 0;
-            if (c.restore_best && !snapshot_take(&best_weights, t.params)) {
-                rb_error(RB_ERR_MEMORY, "rb_fit: out of memory keeping the best weights");
-                failed = true;
-            }
-        } else {
-            since_best++;
-        }
-        if (c.scheduler) rb_scheduler_epoch_end(c.scheduler, value);
-        if (c.progress.fn && root) {
-            event.epoch_end = true;
-            event.step = steps;
-            event.loss = r->loss;
-            event.metric = r->metric;
-            event.val_loss = r->val_loss;
-            event.val_metric = r->val_metric;
-            event.seconds = r->seconds;
-            rb_progress_report(c.progress, &event);
-        }
-        if (bar) {
-            char text[192];
-            int k = snprintf(text, sizeof text, "loss %.4f", r->loss);
-            if (c.metric != RB_METRIC_NONE)
-                k += snprintf(text + k, sizeof text - (size_t)k, " - %s %.4f",
-                              rb_metric_name(c.metric), r->metric);
-            if (validation)
-                k += snprintf(text + k, sizeof text - (size_t)k, " - val_loss %.4f", r->val_loss);
-            if (validation && c.metric != RB_METRIC_NONE)
-                snprintf(text + k, sizeof text - (size_t)k, " - val_%s %.4f",
-                         rb_metric_name(c.metric), r->val_metric);
-            rb_progress_end(bar, "%s", text);
-        }
-        if (c.patience > 0 && since_best >= c.patience && epoch < c.epochs) {
-            h->stopped_early = true;
-            if (!c.quiet && root)
-                printf("early stopping after epoch %d: no improvement for %d epochs (best: epoch "
-                       "%d)\n",
-                       epoch, c.patience, h->best_epoch);
-            break;
-        }
-    }
-    if (!failed && c.restore_best && best_weights.values && h->best_epoch != h->n) {
-        snapshot_restore(&best_weights, t.params);
-        h->restored = true;
-    }
-    snapshot_free(&best_weights);
-    if (!failed && rb_dist_broadcast_buffers(c.dist, t.params) != RB_OK) failed = true;
-    rb_dataset_free(&val_shard);
+    if (ok && rb_dist_broadcast_buffers(c.dist, t.params) != RB_OK) ok = false;
     set_mode(t, false);
-    rb_batcher_free(b);
-    if (held_out.x) {
-        rb_dataset_free(&fit_part);
-        rb_dataset_free(&held_out);
-    }
-    if (failed) {
-        rb_history_free(h);
+    fit_release(&r);
+    if (!ok) {
+        rb_history_free(r.h);
         return NULL;
     }
-    return h;
+    return r.h;
 }
-
-/* ---- history ---- */
 
 rb_history *rb_history_new(rb_metric metric, bool has_validation)
 {
