@@ -2,12 +2,10 @@
 #ifndef RUBAN_EXAMPLES_COMMON_H
 #define RUBAN_EXAMPLES_COMMON_H
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <ruban.h>
 
@@ -17,14 +15,6 @@ static inline void exit_on_error(rb_status status, const char *message, void *us
     (void)user_data;
     fprintf(stderr, "error (%s): %s\n", rb_status_name(status), message);
     exit(1);
-}
-
-/* A course program's first words: its question and what it expects, stated before any number
- * is computed. */
-static inline void announce(const char *question, const char *expectation)
-{
-    printf("question: %s\n\nexpected (stated before running):\n%s\n\n", question, expectation);
-    fflush(stdout);
 }
 
 /* Fraction of rows of logits (N, C) whose largest entry is at the label. */
@@ -38,24 +28,6 @@ static inline double accuracy_of(rb_tensor *logits, rb_tensor *labels)
         hits += p[i] == y[i];
     rb_scope_end(scope);
     return n ? (double)hits / (double)n : 0.0;
-}
-
-/* "results/<name>", created if needed (with its parents); examples write their files there. */
-static inline const char *results_dir(const char *name)
-{
-    static char path[256];
-    snprintf(path, sizeof path, "results/%s", name);
-    for (char *p = path; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(path, 0755) != 0 && errno != EEXIST) break;
-            *p = '/';
-        }
-    if (mkdir(path, 0755) != 0 && errno != EEXIST) {
-        fprintf(stderr, "cannot create %s: %s\n", path, strerror(errno));
-        exit(1);
-    }
-    return path;
 }
 
 /* Fashion-MNIST or MNIST with images shaped (N, 28, 28, 1) for convolutions. */
