@@ -215,6 +215,55 @@ static void fit_reports_a_mismatched_loss(void **state)
     rb_model_free(m);
 }
 
+/* Classes as targets of other losses: MSE against one-hot rows trains the classifier and the
+ * accuracy reads the rows' labels; NLL of a log-softmax output is the fused cross-entropy. */
+static void classes_train_with_mse_on_one_hot_rows_and_with_nll(void **state)
+{
+    (void)state;
+    rb_dataset train = blobs(600, 1), test = blobs(200, 2);
+    rb_dataset train_rows = {.x = train.x, .y = rb_one_hot(train.y, 2, RB_F32)};
+    rb_dataset test_rows = {.x = test.x, .y = rb_one_hot(test.y, 2, RB_F32)};
+    rb_model *m = classifier();
+    rb_optimizer *opt = rb_sgd_new(rb_model_params(m), (rb_sgd_config){.lr = 0.1});
+    rb_history *h = rb_fit(rb_trainable_of_model(m), opt, &train_rows,
+                           (rb_fit_config){.epochs = 4,
+                                           .batch_size = 50,
+                                           .quiet = true,
+                                           .loss = RB_LOSS_MSE,
+                                           .metric = RB_METRIC_ACCURACY,
+                                           .validation = &test_rows});
+    CHECK_OK(h);
+    assert_true(rb_history_last(h)->val_metric >= 0.97);
+    double acc_labels, acc_rows, loss;
+    CHECK_STATUS_OK(rb_evaluate(rb_trainable_of_model(m), &test, RB_LOSS_SOFTMAX_CROSS_ENTROPY,
+                                RB_METRIC_ACCURACY, 0, &loss, &acc_labels));
+    CHECK_STATUS_OK(rb_evaluate(rb_trainable_of_model(m), &test_rows, RB_LOSS_MSE,
+                                RB_METRIC_ACCURACY, 0, &loss, &acc_rows));
+    CHECK_CLOSE(acc_rows, acc_labels, 0);
+    CHECK_CLOSE(acc_rows, rb_history_last(h)->val_metric, 0);
+    CHECK_CLOSE(loss, rb_history_last(h)->val_loss, 1e-6);
+
+    rb_scope *scope = rb_scope_begin();
+    rb_tensor *logits = rb_predict(rb_trainable_of_model(m), test.x, 0);
+    double fused = rb_tensor_item(rb_loss_apply(RB_LOSS_SOFTMAX_CROSS_ENTROPY, logits, test.y));
+    CHECK_CLOSE(rb_tensor_item(rb_loss_apply(RB_LOSS_NLL, rb_log_softmax(logits, 1), test.y)),
+                fused, 1e-6);
+    assert_string_equal(rb_loss_name(RB_LOSS_NLL), "nll");
+    /* Rows that are not one-hot are no labels: NaN, as for soft targets. */
+    rb_dataset zeros = {.x = test.x, .y = rb_tensor_zeros(RB_F32, RB_SHAPE(200, 2))};
+    CHECK_STATUS_OK(rb_evaluate(rb_trainable_of_model(m), &zeros, RB_LOSS_MSE, RB_METRIC_ACCURACY,
+                                0, &loss, &acc_rows));
+    assert_true(isnan(acc_rows));
+    rb_scope_end(scope);
+    rb_history_free(h);
+    rb_optimizer_free(opt);
+    rb_model_free(m);
+    rb_tensor_free(train_rows.y);
+    rb_tensor_free(test_rows.y);
+    rb_dataset_free(&train);
+    rb_dataset_free(&test);
+}
+
 /* Image batches are augmented before each step: training differs from the plain run, the
  * same seed repeats it exactly, and a bad augmentation stops fit with its message. */
 static void fit_augments_image_batches_reproducibly(void **state)
@@ -536,6 +585,7 @@ int main(int argc, char **argv)
         TEST(evaluate_and_predict_do_not_depend_on_batch_size),
         TEST(regression_metrics_and_validation_split),
         TEST(fit_reports_a_mismatched_loss),
+        TEST(classes_train_with_mse_on_one_hot_rows_and_with_nll),
         TEST(fit_augments_image_batches_reproducibly),
         TEST(fit_keeps_max_norm_constraints_after_every_update),
         TEST(fit_trains_a_function_as_the_same_model),

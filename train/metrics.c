@@ -12,6 +12,7 @@ const char *rb_loss_name(rb_loss loss)
     case RB_LOSS_MAE: return "mae";
     case RB_LOSS_BCE_LOGITS: return "bce_logits";
     case RB_LOSS_HUBER: return "huber";
+    case RB_LOSS_NLL: return "nll";
     }
     return "unknown";
 }
@@ -42,6 +43,7 @@ rb_tensor *rb_loss_apply(rb_loss loss, rb_tensor *out, rb_tensor *target)
     case RB_LOSS_MAE: return rb_mae(out, target);
     case RB_LOSS_BCE_LOGITS: return rb_bce_logits(out, target);
     case RB_LOSS_HUBER: return rb_huber(out, target, 1.0);
+    case RB_LOSS_NLL: return rb_nll(out, target);
     }
     rb_error(RB_ERR_ARGUMENT, "rb_loss_apply: unknown loss %d", (int)loss);
     return NULL;
@@ -52,28 +54,48 @@ void metric_start(metric_acc *a, rb_metric metric, int k)
     *a = (metric_acc){.metric = metric, .k = k > 0 ? k : 5};
 }
 
-/* Rows whose label is among the k largest outputs (k = 1: argmax; ties count as hits). */
+/* Rows whose label is among the k largest outputs (k = 1: argmax; ties count as hits). The
+ * labels are int64 (N), or one-hot rows (N, C): a single 1 among 0s (soft targets are not
+ * labels: *ok is false). */
 static double class_hits(const metric_acc *a, rb_tensor *out, rb_tensor *target, bool *ok)
 {
     int64_t n = rb_tensor_dim(out, 0), c = rb_tensor_size(out) / (n ? n : 1);
-    *ok = rb_tensor_dtype(target) == RB_I64 && rb_tensor_size(target) == n;
+    bool labels = rb_tensor_dtype(target) == RB_I64 && rb_tensor_size(target) == n;
+    bool rows = rb_tensor_dtype(target) != RB_I64 && c > 1 && rb_tensor_dim(target, 0) == n &&
+                rb_tensor_size(target) == n * c;
+    *ok = labels || rows;
     if (!*ok) return 0;
     int k = a->metric == RB_METRIC_ACCURACY ? 1 : a->k;
     rb_tensor *o = rb_cast(rb_contiguous(out), RB_F64);
-    const double *v = rb_tensor_f64(o);
-    const int64_t *y = rb_tensor_i64(target);
+    rb_tensor *t = rows ? rb_cast(rb_contiguous(target), RB_F64) : NULL;
+    const double *v = rb_tensor_f64(o), *tv = rows ? rb_tensor_f64(t) : NULL;
+    const int64_t *y = labels ? rb_tensor_i64(target) : NULL;
     double hits = 0;
     for (int64_t i = 0; i < n; i++) {
-        if (y[i] < 0 || y[i] >= c) continue;
+        int64_t label = labels ? y[i] : -1;
+        for (int64_t j = 0; rows && j < c; j++) {
+            double e = tv[i * c + j];
+            if (e == 1 && label < 0)
+                label = j;
+            else if (e != 0) {
+                *ok = false;
+                return 0;
+            }
+        }
+        if (label < 0 || label >= c) {
+            if (!rows) continue; /* an int64 label out of range: a miss */
+            *ok = false;         /* a row of zeros is no label */
+            return 0;
+        }
         if (k == 1) {
             int64_t best = 0; /* argmax, first of ties, as rb_argmax */
             for (int64_t j = 1; j < c; j++)
                 if (v[i * c + j] > v[i * c + best]) best = j;
-            hits += best == y[i];
+            hits += best == label;
         } else {
             int64_t above = 0;
             for (int64_t j = 0; j < c; j++)
-                above += v[i * c + j] > v[i * c + y[i]];
+                above += v[i * c + j] > v[i * c + label];
             hits += above < k;
         }
     }

@@ -78,12 +78,14 @@ typedef enum rb_loss {
     RB_LOSS_MSE,
     RB_LOSS_MAE,
     RB_LOSS_BCE_LOGITS,
-    RB_LOSS_HUBER /* delta 1 */
+    RB_LOSS_HUBER, /* delta 1 */
+    RB_LOSS_NLL    /* log-probabilities (a log-softmax's output) against int64 labels */
 } rb_loss;
 
 typedef enum rb_metric {
     RB_METRIC_NONE = 0,
-    RB_METRIC_ACCURACY, /* argmax of the output against int64 labels */
+    RB_METRIC_ACCURACY, /* argmax of the output against int64 labels, or against one-hot
+                         * target rows (MSE or BCE on classes); other float targets: NaN */
     RB_METRIC_MSE,
     RB_METRIC_MAE,
     RB_METRIC_TOP_K_ACCURACY, /* the label among the k largest outputs (k: top_k, default 5) */
