@@ -62,7 +62,7 @@ enum { ADAM_PLAIN, ADAM_L2, ADAMW, N_VARIANTS };
 static const char *const variant_names[N_VARIANTS] = {"Adam", "Adam + L2", "AdamW"};
 
 /* What rb_fit does not keep, per configuration and seed, filled in by the runs. */
-enum { MAX_CONFIGS = 64, MAX_SEEDS = 16 };
+enum { MAX_CONFIGS = 96, MAX_SEEDS = 16 }; /* 16 rates x 5 optimizers at most */
 typedef struct extras {
     const rb_dataset *test;
     double test_acc[MAX_CONFIGS][MAX_SEEDS];
@@ -374,7 +374,8 @@ int main(int argc, char **argv)
     static extras tuning_x, decay_x;
     fill_nan(&tuning_x), fill_nan(&decay_x);
     tuning_x.test = decay_x.test = &test;
-    /* Under --quick one seed (unless --seeds is given); otherwise the study's. */
+    /* Under --quick one seed (unless --seeds is given); otherwise the study's (3) for the
+     * tuning, 2 for the weight-decay runs. */
     int quick_seeds = quick ? 1 : 0, decay_seeds = quick ? 1 : 2;
 
     /* 1. Every optimizer on the same grid of rates. */
