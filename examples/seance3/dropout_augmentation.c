@@ -182,8 +182,8 @@ static void gap_table(rb_study *s, const char *title, const rb_experiment *e, co
 
 /* The three losses of a configuration's first run, per epoch: as fit reports it (dropout on,
  * averaged over the epoch), in evaluation mode at the epoch's end, and on validation. */
-static int loss_curves(const rb_experiment *e, const extras *x, int i, int panel, double *ep,
-                       double (*y)[MAX_EPOCHS], rb_series *out)
+static void loss_curves(const rb_experiment *e, const extras *x, int i, double *ep,
+                        double (*y)[MAX_EPOCHS], rb_series *out)
 {
     const rb_history *h = rb_experiment_history(e, i, 0);
     int n = h->n < MAX_EPOCHS ? h->n : MAX_EPOCHS;
@@ -196,14 +196,8 @@ static int loss_curves(const rb_experiment *e, const extras *x, int i, int panel
     static const char *const labels[3] = {"training, as fit reports it",
                                           "training, evaluation mode", "validation"};
     for (int c = 0; c < 3; c++)
-        out[c] = (rb_series){.label = labels[c],
-                             .n = n,
-                             .x = ep,
-                             .y = y[c],
-                             .dashed = c < 2,
-                             .color = c + 1,
-                             .panel = panel};
-    return 3;
+        out[c] = (rb_series){
+            .label = labels[c], .n = n, .x = ep, .y = y[c], .dashed = c < 2, .color = c + 1};
 }
 
 int main(int argc, char **argv)
@@ -320,23 +314,27 @@ int main(int argc, char **argv)
         s, "before the classifier dropout narrows the gap more than after the convolutions", a,
         gap(drop, &xd, head), RB_LOWER, b, gap(drop, &xd, convs));
 
-    /* Why the training loss sits above the validation loss under dropout. */
+    /* Why the training loss sits above the validation loss under dropout: the three losses
+     * of one network, each picture on its own scale (under dropout they lie close). */
     static double ep[MAX_EPOCHS], ys[2][3][MAX_EPOCHS];
-    rb_series curves[6];
-    int n = loss_curves(drop, &xd, 0, 0, ep, ys[0], curves);
-    n += loss_curves(drop, &xd, at[EVERYWHERE], 1, ep, ys[1], curves + n);
-    char panel_title[96];
-    snprintf(panel_title, sizeof panel_title, "dropout %g everywhere", rates[top]);
-    rb_study_plot(s, "why_training_loss_is_higher",
-                  (rb_plot){.title = "Three losses of the same network: as fit reports it, in "
-                                     "evaluation mode, on validation (first seed)",
+    rb_series curves[2][3];
+    loss_curves(drop, &xd, 0, ep, ys[0], curves[0]);
+    loss_curves(drop, &xd, at[EVERYWHERE], ep, ys[1], curves[1]);
+    char title[160];
+    snprintf(title, sizeof title,
+             "Dropout %g everywhere: the loss as fit reports it, in evaluation mode, on "
+             "validation (first seed)",
+             rates[top]);
+    rb_study_plot(
+        s, "three_losses_with_dropout",
+        (rb_plot){.title = title, .xlabel = "epoch", .ylabel = "cross-entropy", .logy = true}, 3,
+        curves[1]);
+    rb_study_plot(s, "three_losses_without_dropout",
+                  (rb_plot){.title = "No dropout: the same three losses (first seed)",
                             .xlabel = "epoch",
                             .ylabel = "cross-entropy",
-                            .logy = true,
-                            .panels = 2,
-                            .columns = 2,
-                            .panel_titles = (const char *const[]){"no dropout", panel_title}},
-                  n, curves);
+                            .logy = true},
+                  3, curves[0]);
     const rb_history *h = rb_experiment_history(drop, at[EVERYWHERE], 0);
     const rb_epoch_record *last = rb_history_last(h);
     double clean = xd.clean_loss[at[EVERYWHERE]][0][h->n - 1];
