@@ -454,12 +454,15 @@ int main(int argc, char **argv)
 
     /* 2. Weight decay. */
     rb_study_section(s, "2. Weight decay under Adam: a penalty in the loss or a decoupled decay");
+    rb_table *rules = rb_study_table(s, "The three update rules (g = ∇L, Adam's moments as above)",
+                                     "variant|update rule|what the decay sees");
+    rb_table_row(rules, "Adam|w ← w − η m̂ / (√v̂ + ε)|no decay");
+    rb_table_row(rules, "Adam + L2|Adam on g + λ w (the penalty λ/2 ‖w‖² in the loss)|"
+                        "λ w divided by √v̂, like the gradient");
+    rb_table_row(rules, "AdamW|w ← w − η λ w − η m̂ / (√v̂ + ε)|λ w untouched by the moments");
     rb_study_say(s,
-                 "Adam + L2 runs Adam on g = ∇L + λ w (the penalty λ/2 ‖w‖² added to the loss), so "
-                 "the decay λ w is divided by √v̂ like the gradient; AdamW applies w ← w − η λ w − "
-                 "η m̂ / (√v̂ + ε), the decay untouched by the moments. With plain SGD both are the "
-                 "same update, w ← w − η (g + λ w): that is why the same λ counts as the same "
-                 "strength. η = 1e-3, %lld images, %d epochs.",
+                 "With plain SGD the last two are one update, w ← w − η (g + λ w): that is why the "
+                 "same λ counts as the same strength. η = 1e-3, %lld images, %d epochs.",
                  (long long)rb_dataset_rows(&decay_set), decay_epochs);
     rb_experiment_run(decay, &decay_set, &validation);
     rb_experiment_plot_sweep(decay, (rb_sweep_plot){.key = "lambda",
