@@ -17,19 +17,25 @@ rb_tensor *rb_reshape(rb_tensor *x, int ndim, const int64_t *shape)
     if (!rb__check_inputs("reshape", 1, &x)) return NULL;
     if (ndim < 0 || ndim > RB_MAX_DIMS || (ndim > 0 && !shape))
         return rb__fail(RB_ERR_SHAPE, "rb_reshape: bad number of dimensions %d", ndim);
-    int64_t s[RB_MAX_DIMS], known = 1;
+    int64_t s[RB_MAX_DIMS], given[RB_MAX_DIMS];
     int infer = -1;
     for (int i = 0; i < ndim; i++) {
-        s[i] = shape[i];
-        if (s[i] == -1 && infer < 0)
+        s[i] = given[i] = shape[i];
+        if (s[i] == -1 && infer < 0) {
             infer = i;
-        else if (s[i] < 0) {
+            given[i] = 1;
+        } else if (s[i] < 0) {
             char buf[RB__SHAPE_STR];
             return rb__fail(RB_ERR_SHAPE, "rb_reshape: bad shape %s for %s",
                             rb__shape_str(buf, ndim, shape), rb__shp(x));
-        } else
-            known *= s[i];
+        }
     }
+    /* The given extents' product is checked before it is used: (2^62 + 4) x 4 would wrap
+     * to 16 and pass for a view of 16 elements. */
+    char who[RB__SHAPE_STR + 32];
+    snprintf(who, sizeof who, "rb_reshape: a view of %s", rb__shp(x));
+    int64_t known = rb_shape_count(RB_ERR_SHAPE, who, ndim, given, rb_dtype_size(x->dtype));
+    if (known < 0) return NULL;
     if (infer >= 0) {
         if (known == 0 || x->size % known) {
             char buf[RB__SHAPE_STR];
