@@ -23,12 +23,12 @@ static const char expectation[] =
     "    of tensors) is the builder's block: the same parameter count and, given the same\n"
     "    weights, the same outputs.";
 static const char limits[] =
-    "one seed per configuration unless --seeds says more; after 3 epochs a BatchNorm network's\n"
-    "validation accuracy moves by about half a point from seed to seed (more in the first\n"
-    "epoch), so differences under ~1.5 points are ties; 3 epochs only (the ranking can change\n"
-    "with longer training); one learning rate for all (Adam 1e-3), which may suit one\n"
-    "configuration better than another. Validation on 10,000 training images held out; the test\n"
-    "set is used once, for the configuration that did best on validation.";
+    "one seed per configuration unless --seeds says more: after 3 epochs a BatchNorm network's\n"
+    "validation accuracy is taken to move by about half a point from seed to seed (not measured\n"
+    "here; more in the first epoch), so differences under ~1.5 points are ties; 3 epochs only (the\n"
+    "ranking can change with longer training); one learning rate for all (Adam 1e-3), which may\n"
+    "suit one configuration better than another. Validation on 10,000 training images held out;\n"
+    "the test set is used once, for the configuration that did best on validation.";
 
 static const char *const placement_names[] = {"after", "before", "none"};
 static double learning_rate = 1e-3; /* --lr */

@@ -329,6 +329,32 @@ int main(int argc, char **argv)
         s, "three_losses_with_dropout",
         (rb_plot){.title = title, .xlabel = "epoch", .ylabel = "cross-entropy", .logy = true}, 3,
         curves[1]);
+    /* The same as distances from the validation loss (above 0 the training loss is higher),
+     * from epoch 2: the first epoch's mean includes the untrained network. */
+    static double diff[2][2][MAX_EPOCHS];
+    rb_series above[4];
+    static const char *const labels[2][2] = {
+        {"no dropout: as fit reports it", "no dropout: evaluation mode"},
+        {"with dropout: as fit reports it", "with dropout: evaluation mode"}};
+    for (int net = 0; net < 2; net++)
+        for (int c = 0; c < 2; c++) {
+            for (int k = 0; k < curves[net][2].n; k++)
+                diff[net][c][k] = ys[net][c][k] - ys[net][2][k];
+            above[2 * net + c] = (rb_series){.label = labels[net][c],
+                                             .n = curves[net][2].n - 1,
+                                             .x = ep + 1,
+                                             .y = diff[net][c] + 1,
+                                             .dashed = net == 0,
+                                             .color = c + 1};
+        }
+    rb_study_plot(s, "training_minus_validation_loss",
+                  (rb_plot){.title = "Training loss minus validation loss, from epoch 2 (first "
+                                     "seed)",
+                            .xlabel = "epoch",
+                            .ylabel = "difference of cross-entropies",
+                            .n_baselines = 1,
+                            .baselines = &(rb_baseline){"the validation loss", 0}},
+                  4, above);
     rb_study_plot(s, "three_losses_without_dropout",
                   (rb_plot){.title = "No dropout: the same three losses (first seed)",
                             .xlabel = "epoch",
