@@ -100,17 +100,16 @@ rb_status rb_augment(rb_tensor *images, const rb_augment_config *c, rb_rng *rng)
         return rb_error(RB_ERR_SHAPE, "rb_augment: expects float images (N, H, W, C), got %s",
                         rb__shp(images));
     if (!rb_tensor_is_contiguous(images))
-        return rb_error(RB_ERR_ARGUMENT,
-                        "rb_augment: images must be contiguous (augment a copy: "
-                        "rb_contiguous), got a strided %s",
-                        rb__shp(images));
+        return rb_error(
+            RB_ERR_ARGUMENT,
+            "rb_augment: images must be contiguous (augment a copy: rb_contiguous), got a strided %s",
+            rb__shp(images));
     if (c->max_shift < 0 || c->crop_padding < 0 || c->cutout < 0 || !(c->noise_std >= 0) ||
         !(c->max_rotation >= 0 && c->max_rotation <= 180))
-        return rb_error(RB_ERR_ARGUMENT,
-                        "rb_augment: shift %d, crop padding %d, cutout %d, noise "
-                        "%g, rotation %g: need non-negative values (rotation "
-                        "<= 180)",
-                        c->max_shift, c->crop_padding, c->cutout, c->noise_std, c->max_rotation);
+        return rb_error(
+            RB_ERR_ARGUMENT,
+            "rb_augment: shift %d, crop padding %d, cutout %d, noise %g, rotation %g: need non-negative values (rotation <= 180)",
+            c->max_shift, c->crop_padding, c->cutout, c->noise_std, c->max_rotation);
     int64_t n = shape[0];
     plan p = {c, NULL, rb_tensor_data(images), dtype == RB_F32, shape[1], shape[2], shape[3], NULL};
     draw *draws = malloc(sizeof(draw) * (size_t)(n ? n : 1));

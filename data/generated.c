@@ -20,10 +20,10 @@ rb_status rb_cylinder_bell_funnel(int64_t n, int length, uint64_t seed, rb_datas
     *out = (rb_dataset){0};
     if (length == 0) length = 128;
     if (n < 1 || length < 8 || length > (1 << 20))
-        return rb_error(RB_ERR_ARGUMENT,
-                        "rb_cylinder_bell_funnel: %lld series of %d steps (at least 1 series of 8 "
-                        "to 1048576 steps)",
-                        (long long)n, length);
+        return rb_error(
+            RB_ERR_ARGUMENT,
+            "rb_cylinder_bell_funnel: %lld series of %d steps (at least 1 series of 8 to 1048576 steps)",
+            (long long)n, length);
     char source[64];
     snprintf(source, sizeof source, "generated (seed %llu)", (unsigned long long)seed);
     out->x = rb_tensor_empty_persistent(RB_F32, RB_SHAPE(n, length, 1));

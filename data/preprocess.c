@@ -17,7 +17,8 @@ struct rb_scaler {
 rb_scaler *rb_scaler_fit(rb_scale_kind kind, const rb_tensor *x, bool global)
 {
     if (!x) return RB__FAIL(RB_ERR_ARGUMENT, "rb_scaler_fit: x is NULL");
-    if ((rb_tensor_dtype(x) != RB_F32 && rb_tensor_dtype(x) != RB_F64) || rb_tensor_ndim(x) < 1 || rb_tensor_size(x) == 0)
+    if ((rb_tensor_dtype(x) != RB_F32 && rb_tensor_dtype(x) != RB_F64) || rb_tensor_ndim(x) < 1 ||
+        rb_tensor_size(x) == 0)
         return RB__FAIL(RB_ERR_ARGUMENT, "rb_scaler_fit: needs a non-empty float tensor, got %s",
                         rb__shp(x));
     if (kind != RB_SCALE_STANDARD && kind != RB_SCALE_MINMAX)
@@ -78,11 +79,12 @@ static bool fits(const rb_scaler *s, const rb_tensor *x, const char *who)
         return false;
     }
     if (rb_tensor_dtype(x) != rb_tensor_dtype(s->shift)) {
-        rb_error(RB_ERR_DTYPE, "%s: fitted on %s, given %s", who, rb_dtype_name(rb_tensor_dtype(s->shift)),
-                 rb__shp(x));
+        rb_error(RB_ERR_DTYPE, "%s: fitted on %s, given %s", who,
+                 rb_dtype_name(rb_tensor_dtype(s->shift)), rb__shp(x));
         return false;
     }
-    if (!s->global && (rb_tensor_ndim(x) < 1 || rb_tensor_shape(x)[rb_tensor_ndim(x) - 1] != rb_tensor_shape(s->shift)[0])) {
+    if (!s->global && (rb_tensor_ndim(x) < 1 ||
+                       rb_tensor_shape(x)[rb_tensor_ndim(x) - 1] != rb_tensor_shape(s->shift)[0])) {
         rb_error(RB_ERR_SHAPE, "%s: fitted on %lld features, given %s", who,
                  (long long)rb_tensor_shape(s->shift)[0], rb__shp(x));
         return false;
@@ -109,7 +111,8 @@ rb_status rb_scaler_transform_inplace(const rb_scaler *s, rb_tensor *x)
     for (int64_t i = 0; i < n; i++) {
         int64_t f = i % features;
         rb_tensor_set_flat(x, i,
-                     (rb_tensor_get_flat(x, i) - rb_tensor_get_flat(s->shift, f)) / rb_tensor_get_flat(s->scale, f));
+                           (rb_tensor_get_flat(x, i) - rb_tensor_get_flat(s->shift, f)) /
+                               rb_tensor_get_flat(s->scale, f));
     }
     rb_tensor_mark_modified(x);
     return RB_OK;
@@ -142,8 +145,7 @@ rb_status rb_dataset_take(const rb_dataset *d, const int64_t *rows, int64_t n, r
     for (int64_t i = 0; i < n; i++)
         if (rows[i] < 0 || rows[i] >= total)
             return rb_error(RB_ERR_ARGUMENT,
-                            "rb_dataset_take: row %lld (entry %lld) outside "
-                            "0..%lld",
+                            "rb_dataset_take: row %lld (entry %lld) outside 0..%lld",
                             (long long)rows[i], (long long)i, (long long)total - 1);
     const rb_tensor *src[2] = {d->x, d->y};
     rb_tensor **dst[2] = {&out->x, &out->y};
@@ -172,9 +174,8 @@ static rb_status class_ids(const rb_tensor *y, int64_t n, const char *who, int64
 {
     if (!y || rb_tensor_dtype(y) != RB_I64 || rb_tensor_ndim(y) != 1 || rb_tensor_shape(y)[0] != n)
         return rb_error(RB_ERR_ARGUMENT,
-                        "%s: stratifying needs int64 labels (N) for %lld rows, "
-                        "got %s",
-                        who, (long long)n, y ? rb__shp(y) : "none");
+                        "%s: stratifying needs int64 labels (N) for %lld rows, got %s", who,
+                        (long long)n, y ? rb__shp(y) : "none");
     int64_t k = 0;
     for (int64_t i = 0; i < n; i++) {
         int64_t c = (int64_t)rb_tensor_get_flat(y, i);
@@ -239,17 +240,16 @@ rb_status rb_split(const rb_dataset *d, rb_split_config c, rb_dataset *train, rb
     if (val) *val = (rb_dataset){0};
     if (test) *test = (rb_dataset){0};
     if (!(c.validation >= 0 && c.test >= 0 && c.validation + c.test < 1))
-        return rb_error(RB_ERR_ARGUMENT,
-                        "rb_split: fractions validation %g and test %g must be "
-                        ">= 0 and leave rows for training",
-                        c.validation, c.test);
+        return rb_error(
+            RB_ERR_ARGUMENT,
+            "rb_split: fractions validation %g and test %g must be >= 0 and leave rows for training",
+            c.validation, c.test);
     if ((c.validation > 0 && !val) || (c.test > 0 && !test))
         return rb_error(RB_ERR_ARGUMENT, "rb_split: a part with a fraction needs an output");
     int64_t n = rb_dataset_rows(d), *order, *start, groups;
     if (c.stratify && !d->y)
         return rb_error(RB_ERR_ARGUMENT,
-                        "rb_split: stratifying needs int64 labels (N) for %lld "
-                        "rows, got none",
+                        "rb_split: stratifying needs int64 labels (N) for %lld rows, got none",
                         (long long)n);
     if (grouped_order(n, c.stratify ? d->y : NULL, !c.no_shuffle, c.seed, "rb_split", &order,
                       &start, &groups) != RB_OK)
@@ -315,9 +315,8 @@ rb_kfold *rb_kfold_new(int64_t n, int k, uint64_t seed, const rb_tensor *labels)
 {
     if (k < 2 || n < k)
         return RB__FAIL(RB_ERR_ARGUMENT,
-                        "rb_kfold_new: %d folds of %lld rows (needs 2 <= k <= "
-                        "rows)",
-                        k, (long long)n);
+                        "rb_kfold_new: %d folds of %lld rows (needs 2 <= k <= rows)", k,
+                        (long long)n);
     int64_t *order, *start, groups;
     if (grouped_order(n, labels, true, seed, "rb_kfold_new", &order, &start, &groups) != RB_OK)
         return NULL;

@@ -186,10 +186,10 @@ static rb_zca *decompose(rb_zca *z, rb_dtype dtype, double *cov, int64_t d)
     double largest = w[d - 1];
     double floor = largest * (double)d * (dtype == RB_F32 ? FLT_EPSILON : DBL_EPSILON);
     if (z->epsilon == 0 && w[0] <= floor) {
-        rb_error(RB_ERR_ARGUMENT,
-                 "rb_zca_fit: the covariance is singular (smallest eigenvalue %.3g, largest "
-                 "%.3g) and epsilon is 0: give epsilon > 0",
-                 w[0], largest);
+        rb_error(
+            RB_ERR_ARGUMENT,
+            "rb_zca_fit: the covariance is singular (smallest eigenvalue %.3g, largest %.3g) and epsilon is 0: give epsilon > 0",
+            w[0], largest);
         return fail(z, cov, w);
     }
     /* W = V^T diag(s^2) V with s = (lambda + epsilon)^(-1/4): B = diag(s) V, then B^T B. */
@@ -230,15 +230,15 @@ rb_zca *rb_zca_fit(const rb_tensor *x, double epsilon)
                         rb_dtype_name(dtype), rb__shp(x));
     int64_t rows = rb_tensor_shape(x)[0], d = rows ? rb_tensor_size(x) / rows : 0;
     if (rows < 2 || d < 1)
-        return RB__FAIL(RB_ERR_ARGUMENT,
-                        "rb_zca_fit: a covariance needs at least 2 rows of at least 1 feature, "
-                        "got %s",
-                        rb__shp(x));
+        return RB__FAIL(
+            RB_ERR_ARGUMENT,
+            "rb_zca_fit: a covariance needs at least 2 rows of at least 1 feature, got %s",
+            rb__shp(x));
     if (d > RB_ZCA_MAX_FEATURES)
-        return RB__FAIL(RB_ERR_ARGUMENT,
-                        "rb_zca_fit: %lld features per row is more than LAPACK's 32-bit "
-                        "workspace allows (%d)",
-                        (long long)d, RB_ZCA_MAX_FEATURES);
+        return RB__FAIL(
+            RB_ERR_ARGUMENT,
+            "rb_zca_fit: %lld features per row is more than LAPACK's 32-bit workspace allows (%d)",
+            (long long)d, RB_ZCA_MAX_FEATURES);
     if (!(epsilon >= 0) || !isfinite(epsilon))
         return RB__FAIL(RB_ERR_ARGUMENT, "rb_zca_fit: epsilon must be finite and >= 0, got %g",
                         epsilon);

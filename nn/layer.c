@@ -385,10 +385,10 @@ bool rb_layer_built(const rb_layer *l) { return l && l->built; }
 static bool check_built(const rb_layer *l, const char *who)
 {
     if (l->built) return true;
-    rb_error(RB_ERR_STATE,
-             "%s: layer '%s' (%s) is not built yet: its input shape, output shape and "
-             "parameters come with its first call",
-             who, l->name, l->cls->type);
+    rb_error(
+        RB_ERR_STATE,
+        "%s: layer '%s' (%s) is not built yet: its input shape, output shape and parameters come with its first call",
+        who, l->name, l->cls->type);
     return false;
 }
 

@@ -168,11 +168,10 @@ rb_tensor *rb_col2im(rb_tensor *cols, int64_t h, int64_t w, rb_window2d win)
                             &g))
         return NULL;
     if (g.Ho != cols->shape[1] || g.Wo != cols->shape[2])
-        return rb__fail(RB_ERR_SHAPE,
-                        "rb_col2im: patches %s do not come from a %lldx%lld image "
-                        "with this window (it gives %lldx%lld positions)",
-                        rb__shp(cols), (long long)h, (long long)w, (long long)g.Ho,
-                        (long long)g.Wo);
+        return rb__fail(
+            RB_ERR_SHAPE,
+            "rb_col2im: patches %s do not come from a %lldx%lld image with this window (it gives %lldx%lld positions)",
+            rb__shp(cols), (long long)h, (long long)w, (long long)g.Ho, (long long)g.Wo);
     rb_attrs at = {0};
     rb__window_to_attrs(&g, &at, 0.0);
     int64_t shape[4] = {cols->shape[0], h, w, cols->shape[5]};
@@ -286,12 +285,11 @@ rb_tensor *rb_conv2d_ex(rb_tensor *x, rb_tensor *w, rb_tensor *bias, rb_window2d
     int64_t groups = win.groups ? win.groups : 1, cin = x->shape[3];
     if (w->ndim != 4 || groups < 1 || cin % groups || w->shape[2] * groups != cin ||
         w->shape[3] % groups)
-        return rb__fail(RB_ERR_SHAPE,
-                        "rb_conv2d: kernel %s does not fit input %s with %lld "
-                        "group(s) (expected (kh, kw, %lld, Cout), Cout a multiple "
-                        "of the groups)",
-                        rb__shp(w), rb__shp(x), (long long)groups,
-                        (long long)(groups > 0 ? cin / groups : cin));
+        return rb__fail(
+            RB_ERR_SHAPE,
+            "rb_conv2d: kernel %s does not fit input %s with %lld group(s) (expected (kh, kw, %lld, Cout), Cout a multiple of the groups)",
+            rb__shp(w), rb__shp(x), (long long)groups,
+            (long long)(groups > 0 ? cin / groups : cin));
     int64_t cout = w->shape[3], kh = w->shape[0], kw = w->shape[1];
     if (bias && (bias->ndim != 1 || bias->shape[0] != cout || bias->dtype != x->dtype))
         return rb__fail(RB_ERR_SHAPE, "rb_conv2d: bias %s%s must be (%lld) %s",
@@ -324,10 +322,10 @@ rb_tensor *rb_conv1d(rb_tensor *x, rb_tensor *w, rb_tensor *bias, rb_window1d wi
     rb_tensor *in[2] = {x, w};
     if (!rb__check_inputs("conv1d", 2, in)) return NULL;
     if (x->ndim != 3 || w->ndim != 3)
-        return rb__fail(RB_ERR_SHAPE,
-                        "rb_conv1d: expects x (N, L, Cin) and w (k, Cin/groups, "
-                        "Cout), got %s and %s",
-                        rb__shp(x), rb__shp(w));
+        return rb__fail(
+            RB_ERR_SHAPE,
+            "rb_conv1d: expects x (N, L, Cin) and w (k, Cin/groups, Cout), got %s and %s",
+            rb__shp(x), rb__shp(w));
     rb_window2d w2 = {.stride = {1, win.stride},
                       .dilation = {1, win.dilation},
                       .padding = win.padding,
@@ -351,10 +349,10 @@ static bool transpose_geom(const rb_tensor *x, int kh, int kw, rb_window2d win, 
     for (int a = 0; a < 2; a++) {
         int eff = d[a] * ((a ? kw : kh) - 1) + 1, extra = win.output_padding[a];
         if (s[a] < 1 || d[a] < 1 || extra < 0 || extra >= s[a]) {
-            rb_error(RB_ERR_ARGUMENT,
-                     "rb_conv2d_transpose: need stride, dilation >= 1 and 0 <= "
-                     "output_padding < stride (axis %d: %d, %d, %d)",
-                     a, s[a], d[a], extra);
+            rb_error(
+                RB_ERR_ARGUMENT,
+                "rb_conv2d_transpose: need stride, dilation >= 1 and 0 <= output_padding < stride (axis %d: %d, %d, %d)",
+                a, s[a], d[a], extra);
             return false;
         }
         if (win.padding == RB_PAD_SAME) { /* Keras: in * stride positions */
@@ -373,9 +371,8 @@ static bool transpose_geom(const rb_tensor *x, int kh, int kw, rb_window2d win, 
         out[a] += extra;
         if (out[a] < 1) {
             rb_error(RB_ERR_SHAPE,
-                     "rb_conv2d_transpose: padding leaves no output on axis %d "
-                     "for input %s",
-                     a + 1, rb__shp(x));
+                     "rb_conv2d_transpose: padding leaves no output on axis %d for input %s", a + 1,
+                     rb__shp(x));
             return false;
         }
     }
@@ -403,8 +400,7 @@ rb_tensor *rb_conv2d_transpose(rb_tensor *x, rb_tensor *w, rb_tensor *bias, rb_w
         return rb__fail(RB_ERR_ARGUMENT, "rb_conv2d_transpose: groups are not supported");
     if (w->ndim != 4 || w->shape[3] != x->shape[3])
         return rb__fail(RB_ERR_SHAPE,
-                        "rb_conv2d_transpose: kernel %s must be (kh, kw, Cout, %lld) "
-                        "for input %s",
+                        "rb_conv2d_transpose: kernel %s must be (kh, kw, Cout, %lld) for input %s",
                         rb__shp(w), (long long)x->shape[3], rb__shp(x));
     int64_t kh = w->shape[0], kw = w->shape[1], cout = w->shape[2], cin = x->shape[3];
     if (bias && (bias->ndim != 1 || bias->shape[0] != cout))

@@ -121,10 +121,10 @@ rb_tensor *rb_concat(int n, rb_tensor *const *xs, int axis)
         for (int d = 0; ok && d < x0->ndim; d++)
             ok = d == a || x->shape[d] == x0->shape[d];
         if (!ok)
-            return rb__fail(RB_ERR_SHAPE,
-                            "rb_concat: tensor %d has shape %s, tensor 0 has %s "
-                            "(they may differ only on axis %d)",
-                            i, rb__shp(x), rb__shp(x0), a);
+            return rb__fail(
+                RB_ERR_SHAPE,
+                "rb_concat: tensor %d has shape %s, tensor 0 has %s (they may differ only on axis %d)",
+                i, rb__shp(x), rb__shp(x0), a);
         shape[a] += x->shape[a];
     }
     rb_attrs at = {.i = {a}};
@@ -265,10 +265,10 @@ rb_tensor *rb_gather(rb_tensor *x, rb_tensor *indices, int axis)
     for (int64_t i = 0; i < indices->size; i++) {
         int64_t k = (int64_t)rb__get_flat(indices, i);
         if (k < 0 || k >= x->shape[a])
-            return rb__fail(RB_ERR_ARGUMENT,
-                            "rb_gather: index %lld at position %lld is out of "
-                            "range for axis %d of %s",
-                            (long long)k, (long long)i, a, rb__shp(x));
+            return rb__fail(
+                RB_ERR_ARGUMENT,
+                "rb_gather: index %lld at position %lld is out of range for axis %d of %s",
+                (long long)k, (long long)i, a, rb__shp(x));
     }
     int64_t shape[RB_MAX_DIMS];
     int nd = 0;
@@ -356,10 +356,10 @@ rb_tensor *rb_one_hot(rb_tensor *labels, int64_t depth, rb_dtype dtype)
     for (int64_t i = 0; i < labels->size; i++) {
         int64_t k = (int64_t)rb__get_flat(labels, i);
         if (k < 0 || k >= depth)
-            return rb__fail(RB_ERR_ARGUMENT,
-                            "rb_one_hot: label %lld at position %lld is out of "
-                            "range for depth %lld",
-                            (long long)k, (long long)i, (long long)depth);
+            return rb__fail(
+                RB_ERR_ARGUMENT,
+                "rb_one_hot: label %lld at position %lld is out of range for depth %lld",
+                (long long)k, (long long)i, (long long)depth);
     }
     int64_t shape[RB_MAX_DIMS];
     memcpy(shape, labels->shape, sizeof(int64_t) * (size_t)labels->ndim);
@@ -392,10 +392,10 @@ rb_tensor *rb_take(rb_tensor *x, rb_tensor *indices)
     for (int64_t i = 0; i < indices->size; i++) {
         int64_t k = (int64_t)rb__get_flat(indices, i);
         if (k < 0 || k >= x->size)
-            return rb__fail(RB_ERR_ARGUMENT,
-                            "rb_take: index %lld at position %lld is out of "
-                            "range for %lld elements",
-                            (long long)k, (long long)i, (long long)x->size);
+            return rb__fail(
+                RB_ERR_ARGUMENT,
+                "rb_take: index %lld at position %lld is out of range for %lld elements",
+                (long long)k, (long long)i, (long long)x->size);
     }
     return rb__apply(RB__OP_take, 2, in, NULL, x->dtype, indices->ndim, indices->shape);
 }

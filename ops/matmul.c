@@ -145,16 +145,15 @@ rb_tensor *rb_linear_ex(rb_tensor *x, rb_tensor *w, rb_tensor *bias, rb_epilogue
     if (!rb__check_same_dtype("linear", x, bias)) return NULL;
     if (x->ndim < 2 || w->ndim != 2 || bias->ndim != 1)
         return rb__fail(RB_ERR_SHAPE,
-                        "rb_linear: expects x (batch, in), w (in, out), bias (out); "
-                        "got %s, %s, %s",
+                        "rb_linear: expects x (batch, in), w (in, out), bias (out); got %s, %s, %s",
                         rb__shp(x), rb__shp(w), rb__shp(bias));
     int64_t in_f = x->shape[x->ndim - 1];
     if (w->shape[0] != in_f || bias->shape[0] != w->shape[1])
-        return rb__fail(RB_ERR_SHAPE,
-                        "rb_linear: x %s, w %s and bias %s do not fit "
-                        "(in %lld vs %lld, out %lld vs %lld)",
-                        rb__shp(x), rb__shp(w), rb__shp(bias), (long long)in_f,
-                        (long long)w->shape[0], (long long)w->shape[1], (long long)bias->shape[0]);
+        return rb__fail(
+            RB_ERR_SHAPE,
+            "rb_linear: x %s, w %s and bias %s do not fit (in %lld vs %lld, out %lld vs %lld)",
+            rb__shp(x), rb__shp(w), rb__shp(bias), (long long)in_f, (long long)w->shape[0],
+            (long long)w->shape[1], (long long)bias->shape[0]);
     if (x->ndim > 2) { /* (..., in): fold the leading axes into the batch */
         int64_t out_shape[RB_MAX_DIMS];
         memcpy(out_shape, x->shape, sizeof out_shape);

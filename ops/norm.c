@@ -185,9 +185,8 @@ static bool check_affine(const char *op, rb_tensor *x, rb_tensor *gamma, rb_tens
     if (x->ndim < 2 || gamma->ndim != 1 || gamma->shape[0] != C || beta->ndim != 1 ||
         beta->shape[0] != C) {
         rb_error(RB_ERR_SHAPE,
-                 "rb_%s: x %s needs gamma (C) and beta (C) with C its last "
-                 "extent; got %s, %s",
-                 op, rb__shp(x), rb__shp(gamma), rb__shp(beta));
+                 "rb_%s: x %s needs gamma (C) and beta (C) with C its last extent; got %s, %s", op,
+                 rb__shp(x), rb__shp(gamma), rb__shp(beta));
         return false;
     }
     if (!(eps > 0)) {
@@ -232,10 +231,10 @@ rb_tensor *rb_batch_norm_train(rb_tensor *x, rb_tensor *gamma, rb_tensor *beta,
         for (int i = 3; i < 5; i++)
             if (!in[i] || in[i]->ndim != 1 || in[i]->shape[0] != channels(x) ||
                 !rb__is_float(in[i]->dtype))
-                return rb__fail(RB_ERR_SHAPE,
-                                "rb_batch_norm_train: moving mean and variance "
-                                "must both be given as (%lld) float tensors",
-                                (long long)channels(x));
+                return rb__fail(
+                    RB_ERR_SHAPE,
+                    "rb_batch_norm_train: moving mean and variance must both be given as (%lld) float tensors",
+                    (long long)channels(x));
         if (!(momentum >= 0 && momentum < 1))
             return rb__fail(RB_ERR_ARGUMENT, "rb_batch_norm_train: momentum %g not in [0, 1)",
                             momentum);

@@ -281,10 +281,10 @@ rb_tensor *rb_var(rb_tensor *x, int n_axes, const int *axes, bool keepdims, int 
     int64_t count = reduced_count(x, n_axes, axes, "var", NULL);
     if (count < 0) return NULL;
     if (correction < 0 || count - correction <= 0)
-        return rb__fail(RB_ERR_ARGUMENT,
-                        "rb_var: %lld elements with correction %d leave no "
-                        "degrees of freedom (shape %s)",
-                        (long long)count, correction, rb__shp(x));
+        return rb__fail(
+            RB_ERR_ARGUMENT,
+            "rb_var: %lld elements with correction %d leave no degrees of freedom (shape %s)",
+            (long long)count, correction, rb__shp(x));
     /* Two passes (centre, then square) keep float32 accurate. */
     rb_tensor *centred = rb_sub(x, rb_mean(x, n_axes, axes, true));
     rb_tensor *ss = rb_sum(rb_square(centred), n_axes, axes, keepdims);

@@ -27,11 +27,10 @@ rb_tensor *rb_lstm_sequence(rb_tensor *xw, rb_tensor *u, rb_tensor *h0, rb_tenso
     if (steps < 1 || units < 1 || n < 1 || xw->ndim != 2 || u->shape[1] != 4 * units ||
         xw->shape[0] != steps * n || xw->shape[1] != 4 * units || h0->shape[1] != units ||
         c0->ndim != 2 || c0->shape[0] != n || c0->shape[1] != units)
-        return rb__fail(RB_ERR_SHAPE,
-                        "rb_lstm_sequence: expects xw (T N, 4u), U (u, 4u), h0 and "
-                        "c0 (N, u) with T = %lld steps; got xw %s, U %s, h0 %s, "
-                        "c0 %s",
-                        (long long)steps, rb__shp(xw), rb__shp(u), rb__shp(h0), rb__shp(c0));
+        return rb__fail(
+            RB_ERR_SHAPE,
+            "rb_lstm_sequence: expects xw (T N, 4u), U (u, 4u), h0 and c0 (N, u) with T = %lld steps; got xw %s, U %s, h0 %s, c0 %s",
+            (long long)steps, rb__shp(xw), rb__shp(u), rb__shp(h0), rb__shp(c0));
     rb_attrs at = {.i = {steps}};
     return rb__apply(RB__OP_lstm_sequence, 4, in, &at, xw->dtype, 2, (int64_t[]){steps * n, units});
 }
@@ -172,10 +171,10 @@ static bool record_fits(const rb_node *nd, bool saved)
              gates->shape[1] == 4 * units && cells->ndim == 2 && cells->shape[0] == xw->shape[0] &&
              cells->shape[1] == units && (gates->flags & cells->flags & RB__CONTIGUOUS);
     if (!ok)
-        rb_error(RB_ERR_STATE,
-                 "rb_lstm_sequence: backward: the record of %lld steps over xw %s, h0 %s has "
-                 "saved gates %s and cells %s that do not match",
-                 (long long)steps, rb__shp(xw), rb__shp(h0), rb__shp(gates), rb__shp(cells));
+        rb_error(
+            RB_ERR_STATE,
+            "rb_lstm_sequence: backward: the record of %lld steps over xw %s, h0 %s has saved gates %s and cells %s that do not match",
+            (long long)steps, rb__shp(xw), rb__shp(h0), rb__shp(gates), rb__shp(cells));
     return ok;
 }
 

@@ -135,10 +135,10 @@ rb_tensor *rb_permute(rb_tensor *x, const int *perm)
     for (int i = 0; i < x->ndim; i++) {
         int p = perm[i];
         if (p < 0 || p >= x->ndim || (seen & (1u << p)))
-            return rb__fail(RB_ERR_AXIS,
-                            "rb_permute: entry %d (%d) of the permutation is out of "
-                            "range or repeated for %s",
-                            i, p, rb__shp(x));
+            return rb__fail(
+                RB_ERR_AXIS,
+                "rb_permute: entry %d (%d) of the permutation is out of range or repeated for %s",
+                i, p, rb__shp(x));
         seen |= 1u << p;
         shape[i] = x->shape[p];
         strides[i] = x->strides[p];

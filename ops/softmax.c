@@ -118,15 +118,13 @@ rb_tensor *rb_softmax_cross_entropy(rb_tensor *logits, rb_tensor *labels)
     if (labels->dtype == RB_I64) {
         if (labels->ndim != 1 || labels->shape[0] != B)
             return rb__fail(RB_ERR_SHAPE,
-                            "rb_%s: integer labels must be (%lld), got %s for "
-                            "logits %s",
-                            name, (long long)B, rb__shp(labels), rb__shp(logits));
+                            "rb_%s: integer labels must be (%lld), got %s for logits %s", name,
+                            (long long)B, rb__shp(labels), rb__shp(logits));
         for (int64_t b = 0; b < B; b++) {
             int64_t k = (int64_t)rb__get_flat(labels, b);
             if (k < 0 || k >= C)
                 return rb__fail(RB_ERR_ARGUMENT,
-                                "rb_%s: label %lld at row %lld is out of range "
-                                "for %lld classes",
+                                "rb_%s: label %lld at row %lld is out of range for %lld classes",
                                 name, (long long)k, (long long)b, (long long)C);
         }
     } else {

@@ -36,9 +36,8 @@ bool rb__window_resolve(const char *op, int64_t H, int64_t W, int kh, int kw, rb
     g->dw = win.dilation[1] ? win.dilation[1] : 1;
     if (kh < 1 || kw < 1 || g->sh < 1 || g->sw < 1 || g->dh < 1 || g->dw < 1) {
         rb_error(RB_ERR_ARGUMENT,
-                 "rb_%s: window %dx%d, stride %dx%d and dilation %dx%d must be "
-                 "positive",
-                 op, kh, kw, g->sh, g->sw, g->dh, g->dw);
+                 "rb_%s: window %dx%d, stride %dx%d and dilation %dx%d must be positive", op, kh,
+                 kw, g->sh, g->sw, g->dh, g->dw);
         return false;
     }
     if (win.padding == RB_PAD_EXPLICIT)
@@ -57,12 +56,11 @@ bool rb__window_resolve(const char *op, int64_t H, int64_t W, int kh, int kw, rb
     g->Ho = rb_window_output(H, kh, g->sh, g->dh, win.padding, &win.pad[0], &g->pt, &g->pb);
     g->Wo = rb_window_output(W, kw, g->sw, g->dw, win.padding, &win.pad[2], &g->pl, &g->pr);
     if (g->Ho < 1 || g->Wo < 1) {
-        rb_error(RB_ERR_SHAPE,
-                 "rb_%s: a %dx%d window (dilation %dx%d, %dx%d when dilated) does "
-                 "not fit in the %lldx%lld input padded by %d,%d,%d,%d "
-                 "(top, bottom, left, right)",
-                 op, kh, kw, g->dh, g->dw, g->dh * (kh - 1) + 1, g->dw * (kw - 1) + 1, (long long)H,
-                 (long long)W, g->pt, g->pb, g->pl, g->pr);
+        rb_error(
+            RB_ERR_SHAPE,
+            "rb_%s: a %dx%d window (dilation %dx%d, %dx%d when dilated) does not fit in the %lldx%lld input padded by %d,%d,%d,%d (top, bottom, left, right)",
+            op, kh, kw, g->dh, g->dw, g->dh * (kh - 1) + 1, g->dw * (kw - 1) + 1, (long long)H,
+            (long long)W, g->pt, g->pb, g->pl, g->pr);
         return false;
     }
     return true;

@@ -108,17 +108,17 @@ static rb_optimizer *adam_like(const char *name, adam_kind kind, rb_params *p, r
     if (cfg.eps == 0) cfg.eps = 1e-7;
     if (cfg.beta1 < 0 || cfg.beta1 >= 1 || cfg.beta2 < 0 || cfg.beta2 >= 1 || cfg.eps < 0 ||
         cfg.weight_decay < 0) {
-        rb_error(RB_ERR_ARGUMENT,
-                 "rb_%s_new: need betas in [0, 1), eps > 0 and weight_decay >= "
-                 "0 (got %g, %g, %g, %g)",
-                 name, cfg.beta1, cfg.beta2, cfg.eps, cfg.weight_decay);
+        rb_error(
+            RB_ERR_ARGUMENT,
+            "rb_%s_new: need betas in [0, 1), eps > 0 and weight_decay >= 0 (got %g, %g, %g, %g)",
+            name, cfg.beta1, cfg.beta2, cfg.eps, cfg.weight_decay);
         return NULL;
     }
     if (kind != ADAMW && cfg.weight_decay != 0) {
-        rb_error(RB_ERR_ARGUMENT,
-                 "rb_%s_new: weight decay %g: use rb_adamw_new for decoupled "
-                 "decay, or an L2 penalty in the loss",
-                 name, cfg.weight_decay);
+        rb_error(
+            RB_ERR_ARGUMENT,
+            "rb_%s_new: weight decay %g: use rb_adamw_new for decoupled decay, or an L2 penalty in the loss",
+            name, cfg.weight_decay);
         return NULL;
     }
     if (kind == NADAM && cfg.amsgrad) {

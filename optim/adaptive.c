@@ -87,10 +87,10 @@ static rb_optimizer *adaptive_new(const char *name, adaptive_kind kind, rb_param
                                   double rho, double eps, double momentum, double initial)
 {
     if (rho < 0 || rho >= 1 || eps < 0 || momentum < 0 || momentum >= 1 || initial < 0) {
-        rb_error(RB_ERR_ARGUMENT,
-                 "rb_%s_new: need rho and momentum in [0, 1), eps >= 0 and a "
-                 "non-negative initial accumulator (got %g, %g, %g, %g)",
-                 name, rho, momentum, eps, initial);
+        rb_error(
+            RB_ERR_ARGUMENT,
+            "rb_%s_new: need rho and momentum in [0, 1), eps >= 0 and a non-negative initial accumulator (got %g, %g, %g, %g)",
+            name, rho, momentum, eps, initial);
         return NULL;
     }
     rb_optimizer *opt = rb__optimizer_new(name, p, lr, sizeof(adaptive_state));

@@ -45,8 +45,7 @@ rb_optimizer *rb_sgd_new(rb_params *p, rb_sgd_config cfg)
 {
     if (cfg.momentum < 0 || cfg.momentum >= 1 || cfg.weight_decay < 0) {
         rb_error(RB_ERR_ARGUMENT,
-                 "rb_sgd_new: need 0 <= momentum < 1 and weight_decay >= 0 "
-                 "(got %g, %g)",
+                 "rb_sgd_new: need 0 <= momentum < 1 and weight_decay >= 0 (got %g, %g)",
                  cfg.momentum, cfg.weight_decay);
         return NULL;
     }

@@ -37,16 +37,14 @@ static bool check_grad(rb_grad_ctx *ctx, const rb_node *n, int i, const rb_tenso
     if (!g) {
         if (rb_last_status() == RB_OK)
             rb_error(RB_ERR_STATE,
-                     "rb_tape_gradient: backward of rb_%s gave no gradient for "
-                     "input %d",
+                     "rb_tape_gradient: backward of rb_%s gave no gradient for input %d",
                      n->def->name, i);
         backward_failed(ctx);
         return false;
     }
     if (!rb_tensor_same_shape(g, x) || g->dtype != x->dtype) {
         rb_error(RB_ERR_SHAPE,
-                 "rb_tape_gradient: backward of rb_%s gave a %s%s gradient for "
-                 "input %d of %s%s",
+                 "rb_tape_gradient: backward of rb_%s gave a %s%s gradient for input %d of %s%s",
                  n->def->name, rb_dtype_name(g->dtype), rb__shp(g), i, rb_dtype_name(x->dtype),
                  rb__shp(x));
         backward_failed(ctx);
@@ -55,11 +53,11 @@ static bool check_grad(rb_grad_ctx *ctx, const rb_node *n, int i, const rb_tenso
     if (rb_anomaly_mode()) {
         int64_t bad = rb__find_nonfinite(g);
         if (bad >= 0) {
-            rb_error(RB_ERR_NONFINITE,
-                     "rb_tape_gradient: backward of rb_%s produced %s at flat "
-                     "index %lld of the gradient of input %d %s",
-                     n->def->name, rb__nonfinite_name(rb__get_flat(g, bad)), (long long)bad, i,
-                     rb__shp(x));
+            rb_error(
+                RB_ERR_NONFINITE,
+                "rb_tape_gradient: backward of rb_%s produced %s at flat index %lld of the gradient of input %d %s",
+                n->def->name, rb__nonfinite_name(rb__get_flat(g, bad)), (long long)bad, i,
+                rb__shp(x));
             backward_failed(ctx);
             return false;
         }
@@ -122,18 +120,17 @@ void rb__grad_add_region(rb_grad_ctx *ctx, const rb_node *n, int i, const rb_ten
     rb_tensor *x = n->in[i];
     if (x->dep_gen != ctx->gen) return;
     if (g->dtype != x->dtype || g->ndim != x->ndim) {
-        rb_error(RB_ERR_SHAPE,
-                 "rb_tape_gradient: backward of rb_%s gave a %s%s region gradient "
-                 "for input %d of %s%s",
-                 n->def->name, rb_dtype_name(g->dtype), rb__shp(g), i, rb_dtype_name(x->dtype),
-                 rb__shp(x));
+        rb_error(
+            RB_ERR_SHAPE,
+            "rb_tape_gradient: backward of rb_%s gave a %s%s region gradient for input %d of %s%s",
+            n->def->name, rb_dtype_name(g->dtype), rb__shp(g), i, rb_dtype_name(x->dtype),
+            rb__shp(x));
         backward_failed(ctx);
         return;
     }
     if (rb_anomaly_mode() && rb__find_nonfinite(g) >= 0) {
         rb_error(RB_ERR_NONFINITE,
-                 "rb_tape_gradient: backward of rb_%s produced %s in the "
-                 "gradient of input %d %s",
+                 "rb_tape_gradient: backward of rb_%s produced %s in the gradient of input %d %s",
                  n->def->name, rb__nonfinite_name(rb__get_flat(g, rb__find_nonfinite(g))), i,
                  rb__shp(x));
         backward_failed(ctx);
@@ -229,10 +226,10 @@ static rb_status check_versions(const rb_node *n)
     const char *what;
     int which;
     if (rb__node_inputs_unchanged(n, &what, &which)) return RB_OK;
-    return rb_error(RB_ERR_STATE,
-                    "rb_tape_gradient: %s %d of rb_%s was modified in place after "
-                    "it was recorded; its gradient would be wrong",
-                    what, which, n->def->name);
+    return rb_error(
+        RB_ERR_STATE,
+        "rb_tape_gradient: %s %d of rb_%s was modified in place after it was recorded; its gradient would be wrong",
+        what, which, n->def->name);
 }
 
 static rb_status replay(rb_grad_ctx *ctx, rb_tensor *target, rb_tensor *seed)

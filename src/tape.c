@@ -69,8 +69,9 @@ void rb_tape_end(rb_tape *t)
 {
     if (!t) return;
     if (!n_tapes || tapes[n_tapes - 1] != t || !rb__owner_is_top(t)) {
-        rb_error(RB_ERR_STATE, "rb_tape_end: the tape is not the innermost tape and owner; end "
-                               "the tapes and scopes begun inside it first");
+        rb_error(
+            RB_ERR_STATE,
+            "rb_tape_end: the tape is not the innermost tape and owner; end the tapes and scopes begun inside it first");
         return;
     }
     n_tapes--;
@@ -146,8 +147,7 @@ rb_status rb_tape_watch(rb_tape *t, rb_tensor *x)
     if (!t->serial) return rb_error(RB_ERR_STATE, "rb_tape_watch: the tape has ended");
     if (!rb__is_float(x->dtype))
         return rb_error(RB_ERR_DTYPE,
-                        "rb_tape_watch: cannot differentiate with respect to a %s "
-                        "tensor",
+                        "rb_tape_watch: cannot differentiate with respect to a %s tensor",
                         rb_dtype_name(x->dtype));
     if (find_watch(x, t->serial)) return RB_OK;
     return add_watch(x, t->serial, NULL);
@@ -266,8 +266,7 @@ rb_tensor *rb__op_run(const rb_op_def *def, int n_in, rb_tensor *const *in, cons
                 snprintf(context, sizeof context, ", in the backward of rb_%s",
                          rb__backward_context());
             return rb__fail(RB_ERR_NONFINITE,
-                            "rb_%s: produced %s at flat index %lld of its output %s "
-                            "(inputs %s)%s",
+                            "rb_%s: produced %s at flat index %lld of its output %s (inputs %s)%s",
                             def->name, rb__nonfinite_name(rb__get_flat(out, bad)), (long long)bad,
                             rb__shp(out), inputs, context);
         }

@@ -24,8 +24,7 @@ rb_experiment *rb_experiment_new(rb_experiment_config cfg, rb_run_fn fn, void *u
     }
     if (cfg.dir && strlen(cfg.dir) >= 880) {
         rb_error(RB_ERR_ARGUMENT,
-                 "rb_experiment_new: results folder path of %zu characters is "
-                 "too long",
+                 "rb_experiment_new: results folder path of %zu characters is too long",
                  strlen(cfg.dir));
         return NULL;
     }
@@ -85,8 +84,7 @@ int rb_experiment_add(rb_experiment *e, const char *name, int n, const char *con
     for (int i = 0; i < n; i++)
         if (!keys[i] || strlen(keys[i]) >= sizeof e->configs->keys[0]) {
             rb_error(RB_ERR_ARGUMENT,
-                     "rb_experiment_add: key '%s' is missing or longer than %zu "
-                     "characters",
+                     "rb_experiment_add: key '%s' is missing or longer than %zu characters",
                      keys[i] ? keys[i] : "(null)", sizeof e->configs->keys[0] - 1);
             return -1;
         }
@@ -419,11 +417,10 @@ rb_status rb_experiment_run(rb_experiment *e, const rb_dataset *train, const rb_
                 start_run(e, i, r, -1, train, val, e->cfg.seed + (uint64_t)r, e->cfg.seeds);
             rb_history *h = e->fn(&run);
             if (!h) {
-                st = rb_last_status() != RB_OK ? rb_last_status()
-                                               : rb_error(RB_ERR_STATE,
-                                                          "experiment %s: run of "
-                                                          "'%s' returned no history",
-                                                          e->name, e->configs[i].name);
+                st = rb_last_status() != RB_OK
+                         ? rb_last_status()
+                         : rb_error(RB_ERR_STATE, "experiment %s: run of '%s' returned no history",
+                                    e->name, e->configs[i].name);
                 break;
             }
             st = keep(e, i, h, e->cfg.seeds);
@@ -463,11 +460,10 @@ int rb_experiment_cross_validate(rb_experiment *e, const rb_dataset *data, int k
             rb_dataset_free(&tr);
             rb_dataset_free(&va);
             if (!h) {
-                st = rb_last_status() != RB_OK ? rb_last_status()
-                                               : rb_error(RB_ERR_STATE,
-                                                          "experiment %s: run of "
-                                                          "'%s' returned no history",
-                                                          e->name, e->configs[i].name);
+                st = rb_last_status() != RB_OK
+                         ? rb_last_status()
+                         : rb_error(RB_ERR_STATE, "experiment %s: run of '%s' returned no history",
+                                    e->name, e->configs[i].name);
                 break;
             }
             st = keep(e, i, h, k);

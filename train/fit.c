@@ -269,14 +269,16 @@ static rb_status check_config(const rb_fit_config *c, bool has_val)
 {
     rb_monitor m = c->monitor;
     if ((m == RB_MONITOR_VAL_LOSS || m == RB_MONITOR_VAL_METRIC) && !has_val)
-        return rb_error(RB_ERR_ARGUMENT, "rb_fit: monitoring a validation value needs "
-                                         "validation data or validation_split");
+        return rb_error(
+            RB_ERR_ARGUMENT,
+            "rb_fit: monitoring a validation value needs validation data or validation_split");
     if ((m == RB_MONITOR_VAL_METRIC || m == RB_MONITOR_METRIC) && c->metric == RB_METRIC_NONE)
         return rb_error(RB_ERR_ARGUMENT, "rb_fit: monitoring a metric needs cfg.metric");
     if (c->patience < 0 || c->min_delta < 0 || c->clip_norm < 0 || c->clip_value < 0 ||
         c->top_k < 0)
-        return rb_error(RB_ERR_ARGUMENT, "rb_fit: patience, min_delta, clip_norm, clip_value and "
-                                         "top_k must be >= 0");
+        return rb_error(
+            RB_ERR_ARGUMENT,
+            "rb_fit: patience, min_delta, clip_norm, clip_value and top_k must be >= 0");
     return RB_OK;
 }
 

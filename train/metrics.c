@@ -168,11 +168,10 @@ rb_status rb_regression_scores_of(const rb_tensor *pred, const rb_tensor *target
         same = rb_tensor_dim(pred, d) == rb_tensor_dim(target, d);
     if (!same || n == 0 || rb_tensor_dtype(pred) == RB_I64 || rb_tensor_dtype(target) == RB_I64) {
         char a[96], b[96];
-        return rb_error(RB_ERR_SHAPE,
-                        "rb_regression_scores_of: predictions %s and targets %s "
-                        "must be float tensors of one non-empty shape",
-                        rb_tensor_shape_string(pred, a, sizeof a),
-                        rb_tensor_shape_string(target, b, sizeof b));
+        return rb_error(
+            RB_ERR_SHAPE,
+            "rb_regression_scores_of: predictions %s and targets %s must be float tensors of one non-empty shape",
+            rb_tensor_shape_string(pred, a, sizeof a), rb_tensor_shape_string(target, b, sizeof b));
     }
     double *p = malloc(sizeof(double) * (size_t)n * 2);
     if (!p) return rb_error(RB_ERR_MEMORY, "rb_regression_scores_of: out of memory");

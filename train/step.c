@@ -15,11 +15,11 @@ static rb_status check_loss(rb_tensor *loss, double *value)
     if (rb_tensor_size(loss) != 1 ||
         !(rb_tensor_dtype(loss) == RB_F32 || rb_tensor_dtype(loss) == RB_F64)) {
         char shape[96];
-        return rb_error(RB_ERR_SHAPE,
-                        "rb_train_step: the loss must be a float scalar, got %s %s (reduce it, "
-                        "e.g. with rb_mean)",
-                        rb_dtype_name(rb_tensor_dtype(loss)),
-                        rb_tensor_shape_string(loss, shape, sizeof shape));
+        return rb_error(
+            RB_ERR_SHAPE,
+            "rb_train_step: the loss must be a float scalar, got %s %s (reduce it, e.g. with rb_mean)",
+            rb_dtype_name(rb_tensor_dtype(loss)),
+            rb_tensor_shape_string(loss, shape, sizeof shape));
     }
     *value = rb_tensor_item(loss);
     if (!isfinite(*value))
