@@ -117,9 +117,50 @@ static void an_lstm_trains_to_the_same_bits_at_any_thread_count(void **state)
     check(LSTM, "lstm");
 }
 
+/* A product of `threads` threads, m x k times k x n, either operand transposed. */
+static rb_tensor *product(int64_t m, int64_t k, int64_t n, bool ta, bool tb, int threads)
+{
+    rb_rng rng;
+    rb_rng_seed(&rng, (uint64_t)(m * 7919 + k * 31 + n));
+    rb_tensor *a = ta ? rb_tensor_uniform(RB_F32, RB_SHAPE(k, m), -1, 1, &rng)
+                      : rb_tensor_uniform(RB_F32, RB_SHAPE(m, k), -1, 1, &rng);
+    rb_tensor *b = tb ? rb_tensor_uniform(RB_F32, RB_SHAPE(n, k), -1, 1, &rng)
+                      : rb_tensor_uniform(RB_F32, RB_SHAPE(k, n), -1, 1, &rng);
+    rb_set_num_threads(threads);
+    return rb_contiguous(
+        rb_matmul(ta ? rb_transpose(a, 0, 1) : a, tb ? rb_transpose(b, 0, 1) : b));
+}
+
+/* BLIS chooses its kernel and loop order from a call's shape, so a product cut into blocks
+ * per thread rounded differently from the whole one (128x128 times 128x512 did). */
+static void matrix_products_give_the_same_bits_at_any_thread_count(void **state)
+{
+    (void)state;
+    static const int64_t sizes[] = {16, 100, 128, 300, 512}, depths[] = {25, 128, 784};
+    int before = rb_num_threads();
+    for (int i = 0; i < 5; i++)
+        for (int j = 0; j < 5; j++)
+            for (int d = 0; d < 3; d++)
+                for (int t = 0; t < 4; t++) {
+                    int64_t m = sizes[i], n = sizes[j], k = depths[d];
+                    rb_tensor *one = product(m, k, n, t & 1, t & 2, 1);
+                    rb_tensor *two = product(m, k, n, t & 1, t & 2, 2);
+                    if (memcmp(rb_tensor_data(one), rb_tensor_data(two),
+                               sizeof(float) * (size_t)(m * n)) != 0)
+                        fail_msg("%lldx%lld times %lldx%lld (transposed: a %d, b %d) differs at 1 "
+                                 "and 2 threads",
+                                 (long long)m, (long long)k, (long long)k, (long long)n, t & 1,
+                                 !!(t & 2));
+                    rb_tensor_free(one);
+                    rb_tensor_free(two);
+                }
+    rb_set_num_threads(before);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
+        TEST(matrix_products_give_the_same_bits_at_any_thread_count),
         TEST(a_dense_network_trains_to_the_same_bits_at_any_thread_count),
         TEST(a_lenet_trains_to_the_same_bits_at_any_thread_count),
         TEST(a_resnet_with_batch_norm_trains_to_the_same_bits_at_any_thread_count),

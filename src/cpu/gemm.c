@@ -111,11 +111,17 @@ static void blis(rb_dtype dtype, rb__mat a, rb__mat b, rb__mat c, double alpha, 
 
 /* Products of a training step are small (a minibatch of 128 rows): BLIS's own threads share
  * packed panels and meet at barriers inside the call, which cost more than they save there.
- * Below SPLIT_FLOPS ruban splits C into one block of columns (or rows) per thread instead, each
- * a one-thread BLIS call on the same path; an element's sum over k is the same either way, so
- * results do not depend on the split. */
+ * Below SPLIT_FLOPS ruban splits C into SPLIT_PARTS blocks of columns (or rows), each a
+ * one-thread BLIS call on the same path, and the threads share the blocks out. The blocks do
+ * not depend on the thread count, even at one thread: BLIS picks its kernel and loop order
+ * from a call's shape, so a block's elements can round differently than in the whole product
+ * (128x128 times 128x512 did in two blocks of 256 columns), and training is bit-identical at
+ * any thread count. */
 #define SPLIT_FLOPS 2e9
-enum { SPLIT_ALIGN = 16 }; /* split points on micro-tile boundaries */
+enum {
+    SPLIT_ALIGN = 16, /* split points on micro-tile boundaries */
+    SPLIT_PARTS = 4   /* at most: more threads than this leave small products to fewer threads */
+};
 
 typedef struct split_call {
     rb_dtype dtype;
@@ -151,17 +157,6 @@ static void split_part(void *ctx, int64_t begin, int64_t end)
     }
 }
 
-/* RUBAN_GEMM_SPLIT=0 leaves the threading of small products to BLIS (for comparisons). */
-static int split_mode(void)
-{
-    static int mode = -1;
-    if (mode < 0) {
-        const char *e = getenv("RUBAN_GEMM_SPLIT");
-        mode = e ? atoi(e) : 1;
-    }
-    return mode;
-}
-
 static void gemm(rb_dtype dtype, rb__mat a, bool ta, rb__mat b, bool tb, rb__mat c, double alpha,
                  double beta, bool serial)
 {
@@ -179,10 +174,10 @@ static void gemm(rb_dtype dtype, rb__mat a, bool ta, rb__mat b, bool tb, rb__mat
     if (sup && b.cs != 1 && b.rows * b.cols <= SUP_B_COPY_LIMIT) b = packed_copy(dtype, b, &hb);
     int threads = serial ? 1 : rb__threads();
     double flops = 2.0 * (double)m * (double)n * (double)k;
-    if (threads > 1 && split_mode() && flops < SPLIT_FLOPS) {
-        bool by_cols = n >= m || m < 2 * SPLIT_ALIGN * threads;
+    if (!serial && flops < SPLIT_FLOPS) {
+        bool by_cols = n >= m;
         int64_t extent = by_cols ? n : m;
-        int parts = (int)(extent / SPLIT_ALIGN < threads ? extent / SPLIT_ALIGN : threads);
+        int parts = (int)(extent / SPLIT_ALIGN < SPLIT_PARTS ? extent / SPLIT_ALIGN : SPLIT_PARTS);
         if (parts >= 2) {
             split_call s = {dtype, a, b, c, alpha, beta, sup, by_cols, parts};
             rb__parallel_for(parts, 1, split_part, &s);
