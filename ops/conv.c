@@ -1,5 +1,6 @@
 /* Patches (im2col and its adjoint col2im) and the convolutions built on them: one GEMM over
  * the whole minibatch, channels last. */
+#include <limits.h>
 #include <math.h>
 #include <string.h>
 
@@ -164,8 +165,7 @@ rb_tensor *rb_col2im(rb_tensor *cols, int64_t h, int64_t w, rb_window2d win)
         return rb__fail(RB_ERR_SHAPE, "rb_col2im: expects patches (N, Ho, Wo, kh, kw, C), got %s",
                         rb__shp(cols));
     rb__geom g;
-    if (!rb__window_resolve("col2im", h, w, (int)cols->shape[3], (int)cols->shape[4], win, false,
-                            &g))
+    if (!rb__window_resolve("col2im", h, w, cols->shape[3], cols->shape[4], win, false, &g))
         return NULL;
     if (g.Ho != cols->shape[1] || g.Wo != cols->shape[2])
         return rb__fail(
@@ -296,7 +296,7 @@ rb_tensor *rb_conv2d_ex(rb_tensor *x, rb_tensor *w, rb_tensor *bias, rb_window2d
                         rb_dtype_name(bias->dtype), rb__shp(bias), (long long)cout,
                         rb_dtype_name(x->dtype));
     rb__geom g;
-    if (!rb__window_resolve("conv2d", x->shape[1], x->shape[2], (int)kh, (int)kw, win, false, &g))
+    if (!rb__window_resolve("conv2d", x->shape[1], x->shape[2], kh, kw, win, false, &g))
         return NULL;
     int64_t N = x->shape[0], M = N * g.Ho * g.Wo, K = kh * kw * cin / groups;
     /* A 1x1 unit-stride convolution is a plain product: no patches needed. */
@@ -340,19 +340,33 @@ rb_tensor *rb_conv1d(rb_tensor *x, rb_tensor *w, rb_tensor *bias, rb_window1d wi
 
 /* Geometry of the convolution whose adjoint the transposed convolution is: input (Ho, Wo)
  * (the transposed output) and output (H, W) (the transposed input). */
-static bool transpose_geom(const rb_tensor *x, int kh, int kw, rb_window2d win, rb__geom *g)
+static bool transpose_geom(const rb_tensor *x, int64_t kh, int64_t kw, rb_window2d win, rb__geom *g)
 {
+    if (kh < 1 || kw < 1 || kh > INT_MAX / 2 || kw > INT_MAX / 2) {
+        rb_error(RB_ERR_ARGUMENT,
+                 "rb_conv2d_transpose: window %lldx%lld must be positive and below %d",
+                 (long long)kh, (long long)kw, INT_MAX / 2);
+        return false;
+    }
     int s[2] = {win.stride[0] ? win.stride[0] : 1, win.stride[1] ? win.stride[1] : 1};
     int d[2] = {win.dilation[0] ? win.dilation[0] : 1, win.dilation[1] ? win.dilation[1] : 1};
     int64_t in[2] = {x->shape[1], x->shape[2]}, out[2];
     int before[2], after[2];
     for (int a = 0; a < 2; a++) {
-        int eff = d[a] * ((a ? kw : kh) - 1) + 1, extra = win.output_padding[a];
+        int64_t eff = (int64_t)d[a] * ((a ? kw : kh) - 1) + 1;
+        int extra = win.output_padding[a];
         if (s[a] < 1 || d[a] < 1 || extra < 0 || extra >= s[a]) {
             rb_error(
                 RB_ERR_ARGUMENT,
                 "rb_conv2d_transpose: need stride, dilation >= 1 and 0 <= output_padding < stride (axis %d: %d, %d, %d)",
                 a, s[a], d[a], extra);
+            return false;
+        }
+        if (eff > INT_MAX / 2 || in[a] > RB_MAX_BYTES / s[a]) {
+            rb_error(
+                RB_ERR_ARGUMENT,
+                "rb_conv2d_transpose: axis %d: a window spanning %lld positions at stride %d over %lld positions is too large",
+                a + 1, (long long)eff, s[a], (long long)in[a]);
             return false;
         }
         if (win.padding == RB_PAD_SAME) { /* Keras: in * stride positions */
@@ -407,7 +421,7 @@ rb_tensor *rb_conv2d_transpose(rb_tensor *x, rb_tensor *w, rb_tensor *bias, rb_w
         return rb__fail(RB_ERR_SHAPE, "rb_conv2d_transpose: bias %s must be (%lld)", rb__shp(bias),
                         (long long)cout);
     rb__geom g;
-    if (!transpose_geom(x, (int)kh, (int)kw, win, &g)) return NULL;
+    if (!transpose_geom(x, kh, kw, win, &g)) return NULL;
     int64_t N = x->shape[0], M = N * x->shape[1] * x->shape[2];
     /* Each input pixel spreads its channels over a kh x kw x Cout patch ... */
     rb_tensor *wt = rb_transpose(rb_reshape(w, RB_SHAPE(kh * kw * cout, cin)), 0, 1);

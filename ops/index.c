@@ -24,6 +24,9 @@ rb_tensor *rb_slice(rb_tensor *x, const int64_t *start, const int64_t *stop, con
         int64_t e = stop[d] < 0 ? stop[d] + n : stop[d];
         b = b < 0 ? 0 : (b > n ? n : b);
         e = e < 0 ? 0 : (e > n ? n : e);
+        /* A step past the extent selects one element, as a step of n does: stored so, the
+         * sizes and strides computed from it stay in range (INT64_MAX wrapped). */
+        if (st > n) st = n > 0 ? n : 1;
         shape[d] = e > b ? (e - b + st - 1) / st : 0;
         strides[d] = x->strides[d] * st;
         offset += b * x->strides[d];
@@ -125,6 +128,9 @@ rb_tensor *rb_concat(int n, rb_tensor *const *xs, int axis)
                 RB_ERR_SHAPE,
                 "rb_concat: tensor %d has shape %s, tensor 0 has %s (they may differ only on axis %d)",
                 i, rb__shp(x), rb__shp(x0), a);
+        if (x->shape[a] > RB_MAX_BYTES - shape[a]) /* views can be huge; the sum must not wrap */
+            return rb__fail(RB_ERR_SHAPE, "rb_concat: the %d tensors' axis %d adds up to too much",
+                            n, a);
         shape[a] += x->shape[a];
     }
     rb_attrs at = {.i = {a}};
@@ -201,6 +207,9 @@ rb_tensor *rb_pad(rb_tensor *x, const int64_t *before, const int64_t *after, dou
         if (before[d] < 0 || after[d] < 0)
             return rb__fail(RB_ERR_ARGUMENT, "rb_pad: negative padding on axis %d of %s", d,
                             rb__shp(x));
+        if (before[d] > RB_MAX_BYTES || after[d] > RB_MAX_BYTES)
+            return rb__fail(RB_ERR_SHAPE, "rb_pad: padding %lld,%lld on axis %d of %s is too large",
+                            (long long)before[d], (long long)after[d], d, rb__shp(x));
         shape[d] = x->shape[d] + before[d] + after[d];
         at.i[d] = before[d];
     }

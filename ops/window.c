@@ -1,4 +1,5 @@
 /* 2-D window geometry: output extents and paddings (TensorFlow's "same" rule). */
+#include <limits.h>
 #include <string.h>
 
 #include "window.h"
@@ -18,6 +19,7 @@ int64_t rb_window_output(int64_t n, int k, int stride, int dilation, rb_padding 
         before = explicit_pad[0];
         after = explicit_pad[1];
     }
+    if (before > INT_MAX || after > INT_MAX) return -1; /* the paddings are ints */
     if (pad_before) *pad_before = (int)before;
     if (pad_after) *pad_after = (int)after;
     int64_t span = n + before + after - eff;
@@ -25,19 +27,33 @@ int64_t rb_window_output(int64_t n, int k, int stride, int dilation, rb_padding 
     return span / stride + 1;
 }
 
-bool rb__window_resolve(const char *op, int64_t H, int64_t W, int kh, int kw, rb_window2d win,
-                        bool pooling, rb__geom *g)
+bool rb__window_resolve(const char *op, int64_t H, int64_t W, int64_t kh, int64_t kw,
+                        rb_window2d win, bool pooling, rb__geom *g)
 {
-    g->kh = kh;
-    g->kw = kw;
-    g->sh = win.stride[0] ? win.stride[0] : (pooling ? kh : 1);
-    g->sw = win.stride[1] ? win.stride[1] : (pooling ? kw : 1);
+    /* Kernel extents come from weight shapes too (int64): refused, not truncated, past int. */
+    if (kh < 1 || kw < 1 || kh > INT_MAX / 2 || kw > INT_MAX / 2) {
+        rb_error(RB_ERR_ARGUMENT, "rb_%s: window %lldx%lld must be positive and below %d", op,
+                 (long long)kh, (long long)kw, INT_MAX / 2);
+        return false;
+    }
+    g->kh = (int)kh;
+    g->kw = (int)kw;
+    g->sh = win.stride[0] ? win.stride[0] : (pooling ? g->kh : 1);
+    g->sw = win.stride[1] ? win.stride[1] : (pooling ? g->kw : 1);
     g->dh = win.dilation[0] ? win.dilation[0] : 1;
     g->dw = win.dilation[1] ? win.dilation[1] : 1;
-    if (kh < 1 || kw < 1 || g->sh < 1 || g->sw < 1 || g->dh < 1 || g->dw < 1) {
+    if (g->sh < 1 || g->sw < 1 || g->dh < 1 || g->dw < 1) {
         rb_error(RB_ERR_ARGUMENT,
-                 "rb_%s: window %dx%d, stride %dx%d and dilation %dx%d must be positive", op, kh,
-                 kw, g->sh, g->sw, g->dh, g->dw);
+                 "rb_%s: window %dx%d, stride %dx%d and dilation %dx%d must be positive", op, g->kh,
+                 g->kw, g->sh, g->sw, g->dh, g->dw);
+        return false;
+    }
+    /* The dilated extent bounds the "same" padding, kept in ints: no real window comes near. */
+    int64_t span_h = (int64_t)g->dh * (kh - 1) + 1, span_w = (int64_t)g->dw * (kw - 1) + 1;
+    if (span_h > INT_MAX / 2 || span_w > INT_MAX / 2) {
+        rb_error(RB_ERR_ARGUMENT,
+                 "rb_%s: a %dx%d window dilated %dx%d spans %lldx%lld positions: too large", op,
+                 g->kh, g->kw, g->dh, g->dw, (long long)span_h, (long long)span_w);
         return false;
     }
     if (win.padding == RB_PAD_EXPLICIT)
@@ -59,8 +75,8 @@ bool rb__window_resolve(const char *op, int64_t H, int64_t W, int kh, int kw, rb
         rb_error(
             RB_ERR_SHAPE,
             "rb_%s: a %dx%d window (dilation %dx%d, %dx%d when dilated) does not fit in the %lldx%lld input padded by %d,%d,%d,%d (top, bottom, left, right)",
-            op, kh, kw, g->dh, g->dw, g->dh * (kh - 1) + 1, g->dw * (kw - 1) + 1, (long long)H,
-            (long long)W, g->pt, g->pb, g->pl, g->pr);
+            op, g->kh, g->kw, g->dh, g->dw, (int)span_h, (int)span_w, (long long)H, (long long)W,
+            g->pt, g->pb, g->pl, g->pr);
         return false;
     }
     return true;

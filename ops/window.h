@@ -13,8 +13,8 @@ typedef struct rb__geom {
 
 /* Fill g for a window over an H x W input; pooling windows default their stride to their
  * size. Raises an error naming op and returns false on misuse or a window that does not fit. */
-bool rb__window_resolve(const char *op, int64_t H, int64_t W, int kh, int kw, rb_window2d win,
-                        bool pooling, rb__geom *g);
+bool rb__window_resolve(const char *op, int64_t H, int64_t W, int64_t kh, int64_t kw,
+                        rb_window2d win, bool pooling, rb__geom *g);
 /* Geometry <-> op attributes (i[0..9], i[14..15]; f[0] = pad value). */
 void rb__window_to_attrs(const rb__geom *g, rb_attrs *at, double pad_value);
 rb__geom rb__window_of_attrs(const rb_attrs *at, int64_t Ho, int64_t Wo);

@@ -1,4 +1,5 @@
 /* Convolution and pooling against direct (naive) reference implementations written here. */
+#include <limits.h>
 #include <stdlib.h>
 
 #include "testutil.h"
@@ -451,6 +452,25 @@ static void impossible_shapes_are_refused_clearly(void **state)
     CHECK_FAILS(rb_upsample2d(x, 0, 2), RB_ERR_ARGUMENT, "factors");
 }
 
+/* Dilated windows past int arithmetic are refused, not wrapped: the extent and the "same"
+ * padding of a 3x3 window dilated INT_MAX times overflowed an int. */
+static void windows_too_large_for_int_arithmetic_are_refused(void **state)
+{
+    (void)state;
+    rb_tensor *x = rb_tensor_ones(RB_F32, RB_SHAPE(1, 4, 4, 3));
+    rb_tensor *w3 = rb_tensor_ones(RB_F32, RB_SHAPE(3, 3, 3, 8));
+    CHECK_FAILS(
+        rb_conv2d(x, w3, NULL, (rb_window2d){.dilation = {INT_MAX, 1}, .padding = RB_PAD_SAME}),
+        RB_ERR_ARGUMENT, "spans 4294967295x3 positions: too large");
+    CHECK_FAILS(rb_max_pool2d(x, 3, 3, (rb_window2d){.dilation = {1, INT_MAX}}), RB_ERR_ARGUMENT,
+                "rb_max_pool2d: a 3x3 window dilated 1x2147483647");
+    rb_tensor *wt = rb_tensor_ones(RB_F32, RB_SHAPE(3, 3, 8, 3));
+    CHECK_FAILS(rb_conv2d_transpose(x, wt, NULL, (rb_window2d){.dilation = {INT_MAX, 1}}),
+                RB_ERR_ARGUMENT, "rb_conv2d_transpose: axis 1: a window spanning 4294967295");
+    /* A large but representable window still works. */
+    CHECK_OK(rb_conv2d(x, w3, NULL, (rb_window2d){.dilation = {1000, 1}, .padding = RB_PAD_SAME}));
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -465,6 +485,7 @@ int main(int argc, char **argv)
         TEST(global_pooling_and_upsampling),
         TEST(im2col_and_col2im_are_adjoint),
         TEST(impossible_shapes_are_refused_clearly),
+        TEST(windows_too_large_for_int_arithmetic_are_refused),
     };
     return RUN_TESTS(tests, argc, argv);
 }

@@ -587,6 +587,35 @@ static void one_hot_refuses_labels_out_of_range(void **state)
     CHECK_FAILS(rb_one_hot(TI64(RB_SHAPE(1), 0), 2, RB_I64), RB_ERR_DTYPE, "float32 or float64");
 }
 
+/* Steps and paddings near INT64_MAX are refused or handled, never wrapped. */
+static void huge_steps_and_paddings_do_not_wrap(void **state)
+{
+    (void)state;
+    rb_tensor *x = rb_tensor_from_data(RB_F64, RB_SHAPE(6), (double[]){0, 1, 2, 3, 4, 5});
+    const int64_t start[] = {1}, stop[] = {6}, step[] = {INT64_MAX};
+    rb_tensor *one = rb_slice(x, start, stop, step); /* one element: x[1] */
+    CHECK_OK(one);
+    CHECK_SHAPE(one, 1);
+    CHECK_TENSOR(one, 0, 1);
+    CHECK_FAILS(rb_pad(x, (int64_t[]){INT64_MAX}, (int64_t[]){1}, 0), RB_ERR_SHAPE,
+                "rb_pad: padding 9223372036854775807,1 on axis 0 of [6] is too large");
+}
+
+static void the_gradient_of_a_slice_with_a_huge_step_reaches_one_element(void **state)
+{
+    (void)state;
+    rb_tensor *x = rb_tensor_from_data(RB_F64, RB_SHAPE(2, 6),
+                                       (double[]){0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11});
+    rb_tape *tape = rb_tape_begin(RB_TAPE_DEFAULT);
+    rb_tape_watch(tape, x);
+    const int64_t start[] = {0, 1}, stop[] = {2, 6}, step[] = {1, INT64_MAX};
+    rb_tensor *y = rb_sum(rb_slice(x, start, stop, step), 0, NULL, false);
+    rb_tensor *g = NULL;
+    assert_int_equal(rb_tape_gradient(tape, y, 1, &x, &g), RB_OK);
+    CHECK_TENSOR(g, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0);
+    rb_tape_end(tape);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -630,6 +659,8 @@ int main(int argc, char **argv)
         TEST(gather_refuses_an_index_out_of_range_naming_it),
         TEST(one_hot_sets_a_single_one_per_label),
         TEST(one_hot_refuses_labels_out_of_range),
+        TEST(huge_steps_and_paddings_do_not_wrap),
+        TEST(the_gradient_of_a_slice_with_a_huge_step_reaches_one_element),
     };
     return RUN_TESTS(tests, argc, argv);
 }
