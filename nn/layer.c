@@ -285,10 +285,10 @@ bool rb__layer_build_at_first_call(rb_layer *l, rb_tensor *x)
     int ndim = rb_tensor_ndim(x) - 1;
     if (ndim < 1) {
         char got[96];
-        return rb__layer_fail(l, RB_ERR_SHAPE,
-                              "built at its first call, it needs a batch (N, ...) of 2 axes or "
-                              "more, got %s",
-                              rb_tensor_shape_string(x, got, sizeof got));
+        return rb__layer_fail(
+            l, RB_ERR_SHAPE,
+            "built at its first call, it needs a batch (N, ...) of 2 axes or more, got %s",
+            rb_tensor_shape_string(x, got, sizeof got));
     }
     return set_input_shape(l, ndim, rb_tensor_shape(x) + 1) && build_for_input(l);
 }

@@ -69,10 +69,10 @@ static bool output_extent(rb_layer *l, int64_t n, int k, int stride, int dilatio
 {
     *out = rb_window_output(n, k, stride, dilation, l->spec.window.padding, pads, NULL, NULL);
     if (*out >= 1) return true;
-    return rb__layer_fail(l, RB_ERR_SHAPE,
-                          "a window of %d (dilation %d) does not fit %lld "
-                          "positions with this padding",
-                          k, dilation, (long long)n);
+    return rb__layer_fail(
+        l, RB_ERR_SHAPE,
+        "a window of %d (dilation %d) does not fit %lld positions with this padding", k, dilation,
+        (long long)n);
 }
 
 static int or1(int v) { return v ? v : 1; }
@@ -87,8 +87,7 @@ static bool conv2d_build(rb_layer *l, rb_params *p)
     int64_t groups = or1(w->groups), cin = l->in_shape[2];
     if (cin % groups || l->spec.units % groups)
         return rb__layer_fail(l, RB_ERR_SHAPE,
-                              "%lld groups must divide the %lld input and %lld "
-                              "output channels",
+                              "%lld groups must divide the %lld input and %lld output channels",
                               (long long)groups, (long long)cin, (long long)l->spec.units);
     l->out_ndim = 3;
     if (!output_extent(l, l->in_shape[0], kh, or1(w->stride[0]), or1(w->dilation[0]), &w->pad[0],

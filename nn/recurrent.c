@@ -28,9 +28,7 @@ static bool rnn_build(rb_layer *l, rb_params *p)
         return rb__layer_fail(l, RB_ERR_ARGUMENT, "needs .units >= 1 (got %lld)",
                               (long long)l->spec.units);
     if (l->in_ndim != 2)
-        return rb__layer_fail(l, RB_ERR_SHAPE,
-                              "expects per-sample sequences (T, F), got %d "
-                              "axes",
+        return rb__layer_fail(l, RB_ERR_SHAPE, "expects per-sample sequences (T, F), got %d axes",
                               l->in_ndim);
     int64_t u = l->spec.units, f = l->in_shape[1], g = gates(l) * u;
     int64_t width = l->spec.bidirectional ? 2 * u : u;
@@ -166,9 +164,9 @@ rb_tensor *rb_rnn_cell(rb_layer *l, rb_tensor *x, const rb_rnn_state *state, rb_
         return NULL;
     }
     if (!l->built) {
-        rb__layer_fail(l, RB_ERR_STATE,
-                       "rb_rnn_cell: not built yet: give its input shape (T, F) when making it, "
-                       "or call it on a whole sequence first");
+        rb__layer_fail(
+            l, RB_ERR_STATE,
+            "rb_rnn_cell: not built yet: give its input shape (T, F) when making it, or call it on a whole sequence first");
         return NULL;
     }
     if (rb_tensor_ndim(x) != 2 || rb_tensor_dim(x, 1) != l->in_shape[1]) {

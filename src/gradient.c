@@ -279,8 +279,8 @@ static rb_status begin_call(rb_grad_ctx *ctx, rb_tape *t, rb_tensor *target)
     }
     if (!t->serial) return fail_state("the tape has ended");
     if (t->used)
-        return fail_state("a non-persistent tape gives one gradient call; begin it with "
-                          "RB_TAPE_PERSISTENT for more");
+        return fail_state(
+            "a non-persistent tape gives one gradient call; begin it with RB_TAPE_PERSISTENT for more");
     if (in_gradient) return fail_state("called from inside a backward rule");
     if (!rb__is_float(target->dtype))
         return rb_error(RB_ERR_DTYPE, "rb_tape_gradient: target is %s, not a float tensor",

@@ -291,10 +291,10 @@ static rb_status absolute_base(const char *base, const char *who, char *out, siz
 static rb_status render(const char *base, const char *data, const char *script, const char *who)
 {
     if (!rb_plot_available()) {
-        fprintf(stderr,
-                "gnuplot not found (sudo apt-get install gnuplot-nox): %s and %s are "
-                "written; render them with: gnuplot %s\n",
-                data, script, script);
+        fprintf(
+            stderr,
+            "gnuplot not found (sudo apt-get install gnuplot-nox): %s and %s are written; render them with: gnuplot %s\n",
+            data, script, script);
         return RB_OK;
     }
     char tmp[3200], out[3200];
