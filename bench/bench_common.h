@@ -4,6 +4,7 @@
 #define RUBAN_BENCH_COMMON_H
 
 #include <math.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +32,10 @@ typedef struct bench_options {
     bool profile;  /* print the per-op profile of the timed steps */
     bool no_peak;  /* skip the sgemm peak (when profiling: it dwarfs the training) */
     bool cpu_time; /* time with the process's CPU time (one thread on a busy machine) */
+    long peak_of;  /* internal: measure the sgemm peak on matrices of this order, print it, exit */
 } bench_options;
+
+static inline double bench_sgemm_peak_in_this_process(int64_t n, bool cpu_time);
 
 /* Parse argv into o (holding the defaults); models lists the accepted --model values (NULL
  * for none). Prints usage and exits 0 on --help, 2 on anything unknown or malformed. */
@@ -95,6 +99,8 @@ static inline void bench_parse(int argc, char **argv, const char *about, const c
             o->no_peak = v == 0;
         else if (strcmp(flag, "--cpu-time") == 0 && number)
             o->cpu_time = v != 0;
+        else if (strcmp(flag, "--sgemm-peak-of") == 0 && number && v >= 1)
+            o->peak_of = v;
         else
             ok = false;
         if (!ok) {
@@ -103,6 +109,11 @@ static inline void bench_parse(int argc, char **argv, const char *about, const c
             exit(2);
         }
         i++;
+    }
+    if (o->peak_of) { /* the child bench_sgemm_peak_gflops runs */
+        rb_set_num_threads(o->threads);
+        printf("%.6f\n", bench_sgemm_peak_in_this_process(o->peak_of, o->cpu_time));
+        exit(0);
     }
 }
 
@@ -117,26 +128,36 @@ static inline double bench_cpu_seconds(void)
 }
 
 /* GFLOPS of a large float32 matrix product through ruban (BLIS sgemm), best of a few runs:
- * the machine's practical peak at the current thread count. Measured in a child process, so
- * that its matrices do not count in the benchmark's peak memory. */
-static inline double bench_sgemm_peak_in_this_process(int64_t n, bool cpu_time);
+ * the machine's practical peak at the current thread count. Measured in a new process (this
+ * program run with --sgemm-peak-of), so that its matrices do not count in the benchmark's peak
+ * memory; a new process, not a fork: a child forked after OpenMP's threads started waits for
+ * them forever. */
 static inline double bench_sgemm_peak_gflops(int64_t n, bool cpu_time)
 {
+    char order[32], threads[32];
+    snprintf(order, sizeof order, "%lld", (long long)n);
+    snprintf(threads, sizeof threads, "%d", rb_num_threads());
+    char *argv[] = {"/proc/self/exe", "--sgemm-peak-of", order,  "--threads",
+                    threads,          "--cpu-time",      cpu_time ? "1" : "0", NULL};
     int fd[2];
     if (pipe(fd) != 0) return bench_sgemm_peak_in_this_process(n, cpu_time);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, fd[1], STDOUT_FILENO);
+    posix_spawn_file_actions_addclose(&actions, fd[0]);
+    extern char **environ;
     fflush(NULL);
-    pid_t child = fork();
-    if (child == 0) {
-        double g = bench_sgemm_peak_in_this_process(n, cpu_time);
-        ssize_t w = write(fd[1], &g, sizeof g);
-        _exit(w == (ssize_t)sizeof g ? 0 : 1);
-    }
+    pid_t child;
+    bool spawned = posix_spawn(&child, argv[0], &actions, NULL, argv, environ) == 0;
+    posix_spawn_file_actions_destroy(&actions);
     close(fd[1]);
-    double g = 0;
-    bool ok = child > 0 && read(fd[0], &g, sizeof g) == (ssize_t)sizeof g;
+    char text[64] = {0};
+    ssize_t got = spawned ? read(fd[0], text, sizeof text - 1) : -1;
     close(fd[0]);
-    if (child > 0) waitpid(child, NULL, 0);
-    return ok ? g : bench_sgemm_peak_in_this_process(n, cpu_time);
+    int status = 1;
+    if (spawned) waitpid(child, &status, 0);
+    double g = got > 0 && status == 0 ? strtod(text, NULL) : 0;
+    return g > 0 ? g : bench_sgemm_peak_in_this_process(n, cpu_time);
 }
 
 static inline double bench_sgemm_peak_in_this_process(int64_t n, bool cpu_time)
