@@ -3,6 +3,7 @@ bench_common.h's: warm-up, then `repeats` timed runs of `steps` steps, median re
 memory, and a description of the BLAS and oneDNN that PyTorch runs on."""
 import argparse
 import gzip
+import ctypes
 import os
 import resource
 import subprocess
@@ -87,17 +88,33 @@ def report(args, samples_per_s, loss):
           f"torch={torch.__version__}")
 
 
+def sgemm_provider():
+    """The shared library whose sgemm_ the process calls (more than one BLAS may be loaded:
+    PyTorch's LAPACK can bring OpenBLAS in beside the libblas.so.3 it multiplies with)."""
+
+    class DlInfo(ctypes.Structure):
+        _fields_ = [("dli_fname", ctypes.c_char_p), ("dli_fbase", ctypes.c_void_p),
+                    ("dli_sname", ctypes.c_char_p), ("dli_saddr", ctypes.c_void_p)]
+
+    try:
+        # dlsym through libtorch_cpu searches it and its dependencies in their load order,
+        # the order its own calls to sgemm_ were bound in.
+        path = next(line.split()[-1] for line in open("/proc/self/maps")
+                    if "libtorch_cpu" in line)
+        torch_cpu = ctypes.CDLL(path, mode=os.RTLD_NOLOAD | os.RTLD_LAZY)
+        address = ctypes.cast(torch_cpu.sgemm_, ctypes.c_void_p)
+        info = DlInfo()
+        if ctypes.CDLL("libc.so.6").dladdr(address, ctypes.byref(info)) and info.dli_fname:
+            return os.path.realpath(info.dli_fname.decode())
+    except (AttributeError, OSError, StopIteration):
+        pass
+    return "?"
+
+
 def describe():
     """torch version, the BLAS shared library actually loaded, and oneDNN's ISA."""
     torch.ones(64, 64) @ torch.ones(64, 64)  # loads the BLAS
-    blas = "?"
-    with open("/proc/self/maps") as maps:
-        for line in maps:
-            path = line.split()[-1]
-            if "blas" in os.path.basename(path) and path.endswith((".so", ".so.3", ".so.0")) \
-                    or "openblas" in path:
-                blas = os.path.realpath(path)
-                break
+    blas = sgemm_provider()
     probe = "import torch; torch.nn.Conv2d(16, 32, 3)(torch.ones(8, 16, 28, 28))"
     env = dict(os.environ, ONEDNN_VERBOSE="1", DNNL_VERBOSE="1")
     out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,
