@@ -85,7 +85,7 @@ static inline void bench_parse(int argc, char **argv, const char *about, const c
             ok = false;
             for (int k = 0; models[k]; k++)
                 if (strcmp(value, models[k]) == 0) o->model = models[k], ok = true;
-        } else if (strcmp(flag, "--threads") == 0 && number && v >= 1 && v <= 4096)
+        } else if (strcmp(flag, "--threads") == 0 && number && v >= 0 && v <= 4096)
             o->threads = (int)v;
         else if (strcmp(flag, "--steps") == 0 && number && v >= 1)
             o->steps = v;
