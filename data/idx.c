@@ -159,11 +159,13 @@ enum { STREAM_CHUNK_BYTES = 1 << 20 };
 static rb_status stream_payload(gzFile f, const idx_type *type, int64_t count, double scale,
                                 long long header, const char *path, rb_tensor *t)
 {
+    /* A small file gets a chunk of its own size, not a megabyte. */
     int64_t per_chunk = STREAM_CHUNK_BYTES / (int64_t)type->size;
+    if (count < per_chunk) per_chunk = count > 0 ? count : 1;
     unsigned char *raw = malloc((size_t)per_chunk * type->size);
     if (!raw)
-        return fail(f, RB_ERR_MEMORY, path, "out of memory: %d bytes requested",
-                    STREAM_CHUNK_BYTES);
+        return fail(f, RB_ERR_MEMORY, path, "out of memory: %lld bytes requested",
+                    (long long)per_chunk * (long long)type->size);
     rb_status st = RB_OK;
     for (int64_t first = 0; first < count && st == RB_OK; first += per_chunk) {
         int64_t n = count - first < per_chunk ? count - first : per_chunk;
