@@ -238,7 +238,10 @@ rb_status rb_idx_load(const char *path, rb_dtype dtype, double scale, rb_tensor 
     char who[1200];
     snprintf(who, sizeof who, "rb_idx_load: '%.1000s': the extents at bytes 4..%lld", path,
              header - 1);
-    int64_t count = rb_shape_count(RB_ERR_FORMAT, who, ndim, shape, type->size);
+    /* Checked for the larger of the file's elements and the tensor's: an empty shape of 2^55
+     * unsigned bytes is 2^57 bytes of float32, too large for the tensor. */
+    size_t widest = rb_dtype_size(dtype) > type->size ? rb_dtype_size(dtype) : type->size;
+    int64_t count = rb_shape_count(RB_ERR_FORMAT, who, ndim, shape, widest);
     if (count < 0) {
         gzclose(f);
         return rb_last_status();

@@ -186,6 +186,29 @@ static void a_header_announcing_more_than_the_file_is_refused_before_allocating(
     assert_null(t);
 }
 
+/* Found by fuzzing (tests/fuzz/fuzz_idx.c): extents whose bytes fit as unsigned bytes but not as
+ * the float32 or int64 asked for, with no element (a zero extent), are refused naming the file
+ * and the header bytes, like every other size the header announces. */
+static void extents_too_large_for_the_dtype_asked_name_the_file(void **state)
+{
+    (void)state;
+    unsigned char buf[64], none[1] = {0};
+    /* 0 x 2^27 x 2^28: 2^55 bytes of unsigned bytes, 2^57 of float32, 2^58 of int64. */
+    size_t n = idx_bytes(buf, 0x08, 3, (uint32_t[]){0, 1u << 27, 1u << 28}, none, 0);
+    write_file("wide-and-empty", buf, n, false);
+    rb_tensor *t = NULL;
+    CHECK_FAILS(rb_idx_load(test_path("wide-and-empty"), RB_F32, 1, &t), RB_ERR_FORMAT,
+                "wide-and-empty': the extents at bytes 4..15: shape [0,134217728,268435456] is too large");
+    CHECK_FAILS(rb_idx_load(test_path("wide-and-empty"), RB_I64, 1, &t), RB_ERR_FORMAT,
+                "wide-and-empty': the extents at bytes 4..15");
+    assert_null(t);
+    /* As 8-byte doubles the extents were always too large. */
+    buf[2] = 0x0E;
+    write_file("wide-doubles", buf, n, false);
+    CHECK_FAILS(rb_idx_load(test_path("wide-doubles"), RB_F64, 1, &t), RB_ERR_FORMAT,
+                "wide-doubles': the extents at bytes 4..15");
+}
+
 static void a_folder_is_not_an_idx_file(void **state)
 {
     (void)state;
@@ -373,6 +396,7 @@ int main(int argc, char **argv)
         TEST(extra_bytes_after_the_data_are_refused),
         TEST(missing_and_corrupt_files_are_errors),
         TEST(a_header_announcing_more_than_the_file_is_refused_before_allocating),
+        TEST(extents_too_large_for_the_dtype_asked_name_the_file),
         TEST(a_folder_is_not_an_idx_file),
         TEST(labels_an_int64_cannot_hold_are_refused_with_their_byte),
         TEST(mnist_loads_flattened_images_and_labels),
