@@ -186,11 +186,14 @@ static rb_status stream_payload(gzFile f, const idx_type *type, int64_t count, d
 }
 
 /* A gzip file's last four bytes hold the size of its content modulo 2^32 (RFC 1952): when it
- * agrees with the header's, the payload can be streamed into a tensor allocated up front. */
+ * agrees with the header's, the payload can be streamed into a tensor allocated up front. Only
+ * for a size the file can hold: deflate packs at most 1,032 bytes into one, and a header of
+ * 2^40 bytes in a file of 42 whose trailer agrees modulo 2^32 must not allocate terabytes. */
 static bool gzip_trailer_agrees(int fd, int64_t file_size, long long end)
 {
     unsigned char t[4];
-    if (file_size < 18 || pread(fd, t, 4, (off_t)(file_size - 4)) != 4) return false;
+    if (file_size < 18 || end / 1032 > file_size) return false;
+    if (pread(fd, t, 4, (off_t)(file_size - 4)) != 4) return false;
     uint32_t isize =
         (uint32_t)t[0] | (uint32_t)t[1] << 8 | (uint32_t)t[2] << 16 | (uint32_t)t[3] << 24;
     return isize == (uint32_t)end;

@@ -209,6 +209,34 @@ static void extents_too_large_for_the_dtype_asked_name_the_file(void **state)
                 "wide-doubles': the extents at bytes 4..15");
 }
 
+/* Found by fuzzing (tests/fuzz/fuzz_idx.c): a gzip file of 42 bytes whose header announces
+ * 2^31 + 2 images of 28 x 28 and whose last four bytes (the content's size modulo 2^32) agree
+ * with it, so the tensor was allocated up front: terabytes. Deflate packs at most 1,032 bytes
+ * into one, so such a claim is read as it comes and found truncated. */
+static void a_gzip_trailer_agreeing_modulo_2_32_allocates_nothing_large(void **state)
+{
+    (void)state;
+    static const unsigned char found[42] = {
+        0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x03, 0x01, 0x30, 0x06, 0xcf,
+        0xf9, 0x00, 0x00, 0x08, 0x03, 0x80, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x1c, 0x00,
+        0x00, 0x00, 0x1c, 0x37, 0x53, 0xc9, 0xc4, 0x76, 0xc5, 0x52, 0x30, 0x06, 0x00, 0x00};
+    write_file("agrees.gz", found, sizeof found, false);
+    rb_tensor *t = NULL;
+    CHECK_FAILS(rb_idx_load(test_path("agrees.gz"), RB_F32, 1, &t), RB_ERR_FORMAT,
+                "agrees.gz': truncated at byte 27 of 1683627181616");
+    assert_null(t);
+    /* Made on purpose: (2^20 + 1) x 2^20 bytes announced, 2^20 zeros written. */
+    size_t size = 12 + ((size_t)1 << 20);
+    unsigned char *bytes = calloc(size, 1);
+    assert_non_null(bytes);
+    idx_bytes(bytes, 0x08, 2, (uint32_t[]){(1u << 20) + 1, 1u << 20}, bytes, 0);
+    write_file("claims-2^40.gz", bytes, size, true);
+    free(bytes);
+    CHECK_FAILS(rb_idx_load(test_path("claims-2^40.gz"), RB_F32, 1, &t), RB_ERR_FORMAT,
+                "claims-2^40.gz': truncated at byte 1048588 of 1099512676364");
+    assert_null(t);
+}
+
 static void a_folder_is_not_an_idx_file(void **state)
 {
     (void)state;
@@ -397,6 +425,7 @@ int main(int argc, char **argv)
         TEST(missing_and_corrupt_files_are_errors),
         TEST(a_header_announcing_more_than_the_file_is_refused_before_allocating),
         TEST(extents_too_large_for_the_dtype_asked_name_the_file),
+        TEST(a_gzip_trailer_agreeing_modulo_2_32_allocates_nothing_large),
         TEST(a_folder_is_not_an_idx_file),
         TEST(labels_an_int64_cannot_hold_are_refused_with_their_byte),
         TEST(mnist_loads_flattened_images_and_labels),
