@@ -120,6 +120,8 @@ static rb_status build(const char *path, const sklearn_set *s, rb__lines *lines,
         st =
             rb__parse_numeric_rows(path, lines, first, cols, ',',
                                    (rb__number_rule){"rb_sklearn_load", false, FLT_MAX}, &v, &rows);
+    if (st == RB_OK && rows == 0)
+        st = rb_error(RB_ERR_FORMAT, "rb_sklearn_load: '%s' has no data rows", path);
     if (st == RB_OK && declared >= 0 && rows != declared)
         st = rb_error(RB_ERR_FORMAT, "'%s': %lld data rows, its first line says %lld", path,
                       (long long)rows, (long long)declared);
@@ -216,6 +218,8 @@ rb_status rb_california_housing_load(const char *path, rb_dataset *out)
         st = rb__parse_numeric_rows(path, &lines, 0, CAL_COLS, ',',
                                     (rb__number_rule){"rb_california_housing_load", false, FLT_MAX},
                                     &v, &rows);
+    if (st == RB_OK && rows == 0)
+        st = rb_error(RB_ERR_FORMAT, "rb_california_housing_load: '%s' has no data rows", path);
     for (int64_t i = 0; st == RB_OK && i < rows; i++)
         if (!(v[i * CAL_COLS + HOUSEHOLDS] > 0))
             st = rb_error(

@@ -267,6 +267,26 @@ static void california_housing_features_match_scikit_learn(void **state)
                 "short.data:1: 8 fields, expected 9");
 }
 
+/* Found by fuzzing (tests/fuzz/fuzz_tabular.c): the files without a first line of counts
+ * (digits.csv, cal_housing.data) loaded as data sets of 0 rows when empty or blank; like a CSV
+ * without rows they are refused. */
+static void tabular_files_without_rows_are_refused(void **state)
+{
+    (void)state;
+    rb_dataset d;
+    const char *blank[] = {"", "\n", " \n\n"};
+    for (int i = 0; i < 3; i++) {
+        write_text("digits.csv", blank[i]);
+        CHECK_FAILS(rb_sklearn_load("digits", test_dir(), &d), RB_ERR_FORMAT,
+                    "digits.csv' has no data rows");
+        assert_null(d.x);
+        const char *p = write_text("cal_housing.data", blank[i]);
+        CHECK_FAILS(rb_california_housing_load(p, &d), RB_ERR_FORMAT,
+                    "cal_housing.data' has no data rows");
+        assert_null(d.x);
+    }
+}
+
 /* ---- CIFAR-10 ---- */
 
 static void write_cifar(const char *name, int records, int bad_label_at, long cut)
@@ -423,6 +443,7 @@ int main(int argc, char **argv)
         TEST(sklearn_sets_read_their_layouts_with_names),
         TEST(sklearn_files_that_disagree_with_themselves_are_refused),
         TEST(california_housing_features_match_scikit_learn),
+        TEST(tabular_files_without_rows_are_refused),
         TEST(cifar10_records_become_channels_last_images),
         TEST(ruban_data_is_searched_before_the_system_places),
         TEST(cylinder_bell_funnel_has_its_shape_labels_in_turn_and_class_names),
