@@ -32,6 +32,7 @@ for model in mlp cnn; do
             comm=$(sed -n 's/^communication: \([0-9.]* ms\) per step.*/\1/p' <<<"$out")
             if [[ -n $rate && $rate -gt $best ]]; then
                 best=$rate
+                [[ $ranks == 1 ]] && comm="-" # one process sums no gradients across ranks
                 line="| $model | $ranks x $threads | $rate | $acc | ${comm} |"
             fi
         done
