@@ -56,6 +56,38 @@ static inline void load_image_split(const rb_study *s, bool fashion, int64_t qui
     rb_dataset_free(&all);
 }
 
+/* Keeps the first `rows` of a training set that the split has already shuffled (all of them
+ * when rows <= 0 or when it has fewer). */
+static inline void keep_first_rows(rb_dataset *train, int64_t rows)
+{
+    if (rows <= 0 || rows >= rb_dataset_rows(train)) return;
+    rb_dataset head;
+    rb_dataset_head(train, rows, &head);
+    rb_dataset_free(train);
+    *train = head;
+}
+
+/* The first seed's trained model of each configuration (up to 16), kept for the test set. */
+typedef struct kept_models {
+    rb_model *model[16];
+} kept_models;
+
+/* Keep m when it comes from the first seed of its configuration; free it otherwise. */
+static inline void keep_first_seed(kept_models *kept, const rb_run *run, rb_model *m)
+{
+    if (run->repeat == 0 && run->index < 16) {
+        rb_model_free(kept->model[run->index]);
+        kept->model[run->index] = m;
+    } else
+        rb_model_free(m);
+}
+
+static inline void kept_models_free(kept_models *kept)
+{
+    for (int i = 0; i < 16; i++)
+        rb_model_free(kept->model[i]);
+}
+
 /* Inputs standardised with the training set's mean and standard deviation (one of each for
  * all pixels), in place: centred inputs of unit scale suit the default initialisers. */
 static inline void standardize_images(rb_dataset *train, rb_dataset *test)

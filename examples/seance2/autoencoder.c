@@ -49,11 +49,6 @@ static rb_model *autoencoder(uint64_t seed, int code)
     return m;
 }
 
-/* The first seed's trained network of each code size, kept for the test set. */
-typedef struct trained {
-    rb_model *model[8];
-} trained;
-
 static rb_history *train_autoencoder(const rb_run *run)
 {
     rb_model *m = autoencoder(run->seed, (int)rb_config_get(run->config, "code channels", 8));
@@ -68,12 +63,7 @@ static rb_history *train_autoencoder(const rb_run *run)
                                            .progress = run->progress,
                                            .loss = RB_LOSS_BCE_LOGITS,
                                            .validation = &validation});
-    trained *kept = run->user_data;
-    if (run->repeat == 0 && run->index < 8) {
-        rb_model_free(kept->model[run->index]);
-        kept->model[run->index] = m;
-    } else
-        rb_model_free(m);
+    keep_first_seed(run->user_data, run, m);
     rb_optimizer_free(opt);
     return h;
 }
@@ -154,7 +144,7 @@ int main(int argc, char **argv)
                               (3 * 3 * 32 * 16 + 16) + (3 * 3 * 16 * 1 + 1)));
     rb_model_free(m);
 
-    trained kept = {{NULL}};
+    kept_models kept = {{NULL}};
     rb_experiment *e =
         rb_study_experiment(s, (rb_experiment_config){.name = "codes", .metric = "cross-entropy"},
                             train_autoencoder, &kept);
@@ -235,8 +225,7 @@ int main(int argc, char **argv)
                             rb_experiment_measure(e, 0, RB_FINAL_SCORE));
 
     rb_model_free(r);
-    for (int i = 0; i < 8; i++)
-        rb_model_free(kept.model[i]);
+    kept_models_free(&kept);
     rb_dataset_free(&train);
     rb_dataset_free(&validation);
     rb_dataset_free(&test);

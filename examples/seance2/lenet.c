@@ -50,11 +50,6 @@ static rb_model *lenet(uint64_t seed, int k, rb_activation act, rb_layer_kind po
     return m;
 }
 
-/* The first seed's trained network of each configuration, kept for the test set. */
-typedef struct trained {
-    rb_model *model[16];
-} trained;
-
 static rb_history *train_lenet(const rb_run *run)
 {
     const rb_config *c = run->config;
@@ -69,12 +64,7 @@ static rb_history *train_lenet(const rb_run *run)
                                            .progress = run->progress,
                                            .metric = RB_METRIC_ACCURACY,
                                            .validation = run->validation});
-    trained *kept = run->user_data;
-    if (run->repeat == 0 && run->index < 16) {
-        rb_model_free(kept->model[run->index]);
-        kept->model[run->index] = m;
-    } else
-        rb_model_free(m);
+    keep_first_seed(run->user_data, run, m);
     rb_optimizer_free(opt);
     return h;
 }
@@ -128,7 +118,7 @@ int main(int argc, char **argv)
         count_by_hand(s, (int)kernels[i]);
 
     /* The baseline, then each choice changed alone. */
-    trained kept = {{NULL}};
+    kept_models kept = {{NULL}};
     rb_experiment *e =
         rb_study_experiment(s, (rb_experiment_config){.name = "variants"}, train_lenet, &kept);
     const char *keys[3] = {"kernel", "act", "pool"};
@@ -182,8 +172,7 @@ int main(int argc, char **argv)
         s, "Test accuracy of '%s' (best on validation), first seed: **%.2f%%** on %lld images.",
         rb_experiment_config_at(e, best)->name, 100 * test_acc, (long long)rb_dataset_rows(&test));
 
-    for (int i = 0; i < 16; i++)
-        rb_model_free(kept.model[i]);
+    kept_models_free(&kept);
     for (int p = 0; p < 3; p++)
         rb_dataset_free(parts[p]);
     return rb_study_finish(s);

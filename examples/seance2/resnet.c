@@ -180,11 +180,6 @@ static void compare_with_builder(rb_study *s, const rb_dataset *batch, double mo
     rb_model_free(built);
 }
 
-/* The first seed's trained network of each configuration, kept for the test set. */
-typedef struct trained {
-    rb_model *model[8];
-} trained;
-
 static rb_history *train_resnet(const rb_run *run)
 {
     rb_model *m = resnet(run->seed, (rb_bn_placement)rb_config_get(run->config, "bn", 0),
@@ -197,12 +192,7 @@ static rb_history *train_resnet(const rb_run *run)
                                            .progress = run->progress,
                                            .metric = RB_METRIC_ACCURACY,
                                            .validation = run->validation});
-    trained *kept = run->user_data;
-    if (run->repeat == 0 && run->index < 8) {
-        rb_model_free(kept->model[run->index]);
-        kept->model[run->index] = m;
-    } else
-        rb_model_free(m);
+    keep_first_seed(run->user_data, run, m);
     rb_optimizer_free(opt);
     return h;
 }
@@ -255,17 +245,12 @@ int main(int argc, char **argv)
     rb_study_start(s);
 
     rb_dataset train, validation, test, batch;
-    load_image_split(s, true, 720, &train, &validation, &test);   /* --quick: 720 images */
-    if (train_rows > 0 && train_rows < rb_dataset_rows(&train)) { /* the split shuffled them */
-        rb_dataset head;
-        rb_dataset_head(&train, train_rows, &head);
-        rb_dataset_free(&train);
-        train = head;
-    }
+    load_image_split(s, true, 720, &train, &validation, &test); /* --quick: 720 images */
+    keep_first_rows(&train, train_rows);
     rb_dataset_head(&validation, 100, &batch);
     compare_with_builder(s, &batch, momenta[0]);
 
-    trained kept = {{NULL}};
+    kept_models kept = {{NULL}};
     rb_experiment *e =
         rb_study_experiment(s, (rb_experiment_config){.name = "batchnorm"}, train_resnet, &kept);
     const char *keys[2] = {"bn", "momentum"};
@@ -335,8 +320,7 @@ int main(int argc, char **argv)
                  rb_experiment_config_at(e, best)->name, 100 * test_acc,
                  (long long)rb_dataset_rows(&test));
 
-    for (int i = 0; i < 8; i++)
-        rb_model_free(kept.model[i]);
+    kept_models_free(&kept);
     rb_dataset *sets[] = {&train, &validation, &test, &batch};
     for (size_t i = 0; i < sizeof sets / sizeof *sets; i++)
         rb_dataset_free(sets[i]);

@@ -70,11 +70,6 @@ static int widths_of(const rb_config *c, int w[4])
     return n;
 }
 
-/* The first seed's trained network of each configuration, kept for the test set. */
-typedef struct trained {
-    rb_model *model[4];
-} trained;
-
 static rb_history *train_one(const rb_run *run)
 {
     bool scs = rb_config_get(run->config, "scs", 0) != 0;
@@ -89,12 +84,7 @@ static rb_history *train_one(const rb_run *run)
                                            .progress = run->progress,
                                            .metric = RB_METRIC_ACCURACY,
                                            .validation = run->validation});
-    trained *kept = run->user_data;
-    if (run->repeat == 0 && run->index < 4) {
-        rb_model_free(kept->model[run->index]);
-        kept->model[run->index] = m;
-    } else
-        rb_model_free(m);
+    keep_first_seed(run->user_data, run, m);
     rb_optimizer_free(opt);
     return h;
 }
@@ -163,15 +153,10 @@ int main(int argc, char **argv)
     rb_study_start(s);
 
     rb_dataset train, validation, test;
-    load_image_split(s, true, 1200, &train, &validation, &test);  /* --quick: 1,200 images */
-    if (train_rows > 0 && train_rows < rb_dataset_rows(&train)) { /* the split shuffled them */
-        rb_dataset head;
-        rb_dataset_head(&train, train_rows, &head);
-        rb_dataset_free(&train);
-        train = head;
-    }
+    load_image_split(s, true, 1200, &train, &validation, &test); /* --quick: 1,200 images */
+    keep_first_rows(&train, train_rows);
 
-    trained kept = {{NULL}};
+    kept_models kept = {{NULL}};
     rb_experiment *e =
         rb_study_experiment(s, (rb_experiment_config){.name = "networks"}, train_one, &kept);
     int twin = add_network(e, false, n_conv, conv_w, "convolutional twin", "ReLU, max pooling");
@@ -218,8 +203,7 @@ int main(int argc, char **argv)
                  rb_experiment_config_at(e, best)->name, 100 * test_acc,
                  (long long)rb_dataset_rows(&test));
 
-    for (int i = 0; i < 4; i++)
-        rb_model_free(kept.model[i]);
+    kept_models_free(&kept);
     rb_dataset_free(&train);
     rb_dataset_free(&validation);
     rb_dataset_free(&test);
