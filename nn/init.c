@@ -165,11 +165,16 @@ rb_status rb_max_norm(rb_tensor *w, double max_norm)
         for (int64_t i = 0; i < rows; i++)
             for (int64_t j = 0; j < cols; j++)
                 norms[j] += v[i * cols + j] * v[i * cols + j];
+        /* Each column's factor first (1 within the bound: exact), then one unconditional
+         * product per element: a conditional store vectorises into masked moves, microcoded
+         * on AMD. */
+        for (int64_t j = 0; j < cols; j++) {
+            double n = sqrt(norms[j]);
+            norms[j] = n > max_norm ? max_norm / n : 1.0;
+        }
         for (int64_t i = 0; i < rows; i++)
-            for (int64_t j = 0; j < cols; j++) {
-                double n = sqrt(norms[j]);
-                if (n > max_norm) v[i * cols + j] *= max_norm / n;
-            }
+            for (int64_t j = 0; j < cols; j++)
+                v[i * cols + j] *= norms[j];
         rb_tensor *scaled = rb_tensor_from_data(RB_F64, rb_tensor_ndim(w), rb_tensor_shape(w), v);
         st = scaled ? rb_tensor_assign(w, scaled) : rb_last_status();
     }

@@ -214,8 +214,10 @@ static void group_range(const conv_plan *p, int64_t group, int64_t *c0, int64_t 
             const T *y = (const T *)p->mask_y->data + first;                                       \
             T *masked = rb__scratch(sizeof(T) * (size_t)count);                                    \
             if (!masked) return NULL;                                                              \
-            for (int64_t i = 0; i < count; i++)                                                    \
-                masked[i] = y[i] > 0 ? dy[i] : 0;                                                  \
+            for (int64_t i = 0; i < count; i++) {                                                  \
+                T d = dy[i];                                                                       \
+                masked[i] = y[i] > 0 ? d : 0;                                                      \
+            }                                                                                      \
             dy = masked;                                                                           \
         }                                                                                          \
         if (db)                                                                                    \

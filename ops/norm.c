@@ -24,12 +24,41 @@ typedef struct sums_plan {
     rb_dtype dtype;
 } sums_plan;
 
+/* Channels-last rows are short when C is small (16 channels: two vectors), and a loop per row
+ * then costs more than its work. G consecutive rows (G C >= GROUP_WIDTH values, contiguous) are
+ * taken as one wide row: G C accumulators or coefficients repeating every C, the sums folded
+ * into C at the end. Which rows group depends only on the block, not on the thread count. */
+enum { GROUP_WIDTH = 64 };
+static int64_t rows_per_group(int64_t C) { return C >= GROUP_WIDTH ? 1 : (GROUP_WIDTH + C - 1) / C; }
+
+#define RB__INLINE static inline __attribute__((always_inline))
+
 #define BLOCK_SUMS(T)                                                                              \
+    RB__INLINE void accumulate_##T(T *restrict s1, T *restrict s2, const T *restrict a,            \
+                                   const T *restrict b, const T *restrict shift, int64_t n,        \
+                                   bool square)                                                    \
+    {                                                                                              \
+        if (square)                                                                                \
+            for (int64_t k = 0; k < n; k++) {                                                      \
+                T v = a[k] - shift[k];                                                             \
+                s1[k] += v;                                                                        \
+                s2[k] += v * v;                                                                    \
+            }                                                                                      \
+        else if (b)                                                                                \
+            for (int64_t k = 0; k < n; k++) {                                                      \
+                T v = a[k] - shift[k];                                                             \
+                s1[k] += v;                                                                        \
+                s2[k] += v * b[k];                                                                 \
+            }                                                                                      \
+        else                                                                                       \
+            for (int64_t k = 0; k < n; k++)                                                        \
+                s1[k] += a[k] - shift[k];                                                          \
+    }                                                                                              \
     static void block_sums_##T(void *arg, int64_t begin, int64_t end)                              \
     {                                                                                              \
         const sums_plan *p = arg;                                                                  \
         const T *a = p->a, *b = p->b;                                                              \
-        const int64_t C = p->C;                                                                    \
+        const int64_t C = p->C, G = rows_per_group(C);                                             \
         /* In T within a block of at most ROW_BLOCK rows (vectorised), in double across. */        \
         T s1[256], s2[256], shift[256];                                                            \
         for (int64_t blk = begin; blk < end; blk++) {                                              \
@@ -37,34 +66,26 @@ typedef struct sums_plan {
             int64_t r0 = blk * ROW_BLOCK;                                                          \
             int64_t r1 = r0 + ROW_BLOCK < p->rows ? r0 + ROW_BLOCK : p->rows;                      \
             for (int64_t c0 = 0; c0 < C; c0 += 256) {                                              \
-                int64_t w = C - c0 < 256 ? C - c0 : 256;                                           \
-                for (int64_t c = 0; c < w; c++) {                                                  \
-                    s1[c] = s2[c] = 0;                                                             \
-                    shift[c] = p->shift ? (T)p->shift[c0 + c] : (T)0;                              \
+                int64_t w = C - c0 < 256 ? C - c0 : 256, gw = G * w; /* G > 1: w = C < 64 */       \
+                for (int64_t k = 0; k < gw; k++) {                                                 \
+                    s1[k] = s2[k] = 0;                                                             \
+                    shift[k] = p->shift ? (T)p->shift[c0 + k % w] : (T)0;                          \
                 }                                                                                  \
-                for (int64_t r = r0; r < r1; r++) {                                                \
-                    const T *ar = a + r * C + c0;                                                  \
-                    if (p->square) {                                                               \
-                        for (int64_t c = 0; c < w; c++) {                                          \
-                            T v = ar[c] - shift[c];                                                \
-                            s1[c] += v;                                                            \
-                            s2[c] += v * v;                                                        \
-                        }                                                                          \
-                    } else if (b) {                                                                \
-                        const T *br = b + r * C + c0;                                              \
-                        for (int64_t c = 0; c < w; c++) {                                          \
-                            T v = ar[c] - shift[c];                                                \
-                            s1[c] += v;                                                            \
-                            s2[c] += v * br[c];                                                    \
-                        }                                                                          \
-                    } else {                                                                       \
-                        for (int64_t c = 0; c < w; c++)                                            \
-                            s1[c] += ar[c] - shift[c];                                             \
+                int64_t r = r0;                                                                    \
+                for (; r + G <= r1; r += G)                                                        \
+                    accumulate_##T(s1, s2, a + r * C + c0, b ? b + r * C + c0 : NULL, shift, gw,   \
+                                   p->square);                                                     \
+                for (; r < r1; r++)                                                                \
+                    accumulate_##T(s1, s2, a + r * C + c0, b ? b + r * C + c0 : NULL, shift, w,    \
+                                   p->square);                                                     \
+                for (int64_t c = 0; c < w; c++) {                                                  \
+                    double t1 = 0, t2 = 0;                                                         \
+                    for (int64_t g = 0; g < G; g++) {                                              \
+                        t1 += (double)s1[g * w + c];                                               \
+                        t2 += (double)s2[g * w + c];                                               \
                     }                                                                              \
-                }                                                                                  \
-                for (int64_t c = 0; c < w; c++) {                                                  \
-                    o1[c0 + c] = s1[c];                                                            \
-                    o2[c0 + c] = s2[c];                                                            \
+                    o1[c0 + c] = t1;                                                               \
+                    o2[c0 + c] = t2;                                                               \
                 }                                                                                  \
             }                                                                                      \
         }                                                                                          \
@@ -254,31 +275,36 @@ typedef struct bn_plan {
 } bn_plan;
 
 #define BN_AFFINE(T)                                                                               \
+    RB__INLINE void affine_run_##T(T *restrict y, const T *restrict x, const T *restrict scale,    \
+                                   const T *restrict shift, int64_t n, bool relu)                  \
+    {                                                                                              \
+        if (relu)                                                                                  \
+            for (int64_t k = 0; k < n; k++) {                                                      \
+                T v = x[k] * scale[k] + shift[k];                                                  \
+                y[k] = v > 0 ? v : (T)0;                                                           \
+            }                                                                                      \
+        else                                                                                       \
+            for (int64_t k = 0; k < n; k++)                                                        \
+                y[k] = x[k] * scale[k] + shift[k];                                                 \
+    }                                                                                              \
     static void bn_affine_##T(void *arg, int64_t begin, int64_t end)                               \
     {                                                                                              \
         const bn_plan *p = arg;                                                                    \
         const T *x = p->x;                                                                         \
         T *y = p->y;                                                                               \
-        const int64_t C = p->C;                                                                    \
+        const int64_t C = p->C, G = rows_per_group(C);                                             \
         T scale[256], shift[256];                                                                  \
         for (int64_t c0 = 0; c0 < C; c0 += 256) {                                                  \
-            int64_t w = C - c0 < 256 ? C - c0 : 256;                                               \
-            for (int64_t c = 0; c < w; c++) {                                                      \
-                scale[c] = (T)p->scale[c0 + c];                                                    \
-                shift[c] = (T)p->shift[c0 + c];                                                    \
+            int64_t w = C - c0 < 256 ? C - c0 : 256, gw = G * w;                                   \
+            for (int64_t k = 0; k < gw; k++) {                                                     \
+                scale[k] = (T)p->scale[c0 + k % w];                                                \
+                shift[k] = (T)p->shift[c0 + k % w];                                                \
             }                                                                                      \
-            for (int64_t r = begin; r < end; r++) {                                                \
-                const T *xr = x + r * C + c0;                                                      \
-                T *yr = y + r * C + c0;                                                            \
-                if (p->relu)                                                                       \
-                    for (int64_t c = 0; c < w; c++) {                                              \
-                        T v = xr[c] * scale[c] + shift[c];                                         \
-                        yr[c] = v > 0 ? v : (T)0;                                                  \
-                    }                                                                              \
-                else                                                                               \
-                    for (int64_t c = 0; c < w; c++)                                                \
-                        yr[c] = xr[c] * scale[c] + shift[c];                                       \
-            }                                                                                      \
+            int64_t r = begin;                                                                     \
+            for (; r + G <= end; r += G)                                                           \
+                affine_run_##T(y + r * C + c0, x + r * C + c0, scale, shift, gw, p->relu);         \
+            for (; r < end; r++)                                                                   \
+                affine_run_##T(y + r * C + c0, x + r * C + c0, scale, shift, w, p->relu);          \
         }                                                                                          \
     }
 BN_AFFINE(float)
@@ -376,11 +402,27 @@ typedef struct grad_sums_plan {
 } grad_sums_plan;
 
 #define GRAD_SUMS(T)                                                                               \
+    RB__INLINE void grad_accumulate_##T(T *restrict a1, T *restrict a2, const T *restrict g,       \
+                                        const T *restrict x, const T *restrict y,                  \
+                                        const T *restrict mean, int64_t n)                         \
+    {                                                                                              \
+        if (y)                                                                                     \
+            for (int64_t k = 0; k < n; k++) {                                                      \
+                T gk = g[k], gm = y[k] > 0 ? gk : (T)0;                                            \
+                a1[k] += gm;                                                                       \
+                a2[k] += gm * (x[k] - mean[k]);                                                    \
+            }                                                                                      \
+        else                                                                                       \
+            for (int64_t k = 0; k < n; k++) {                                                      \
+                a1[k] += g[k];                                                                     \
+                a2[k] += g[k] * (x[k] - mean[k]);                                                  \
+            }                                                                                      \
+    }                                                                                              \
     static void grad_sums_##T(void *arg, int64_t begin, int64_t end)                               \
     {                                                                                              \
         const grad_sums_plan *p = arg;                                                             \
         const T *g = p->g, *x = p->x, *y = p->y;                                                   \
-        const int64_t C = p->C;                                                                    \
+        const int64_t C = p->C, G = rows_per_group(C);                                             \
         /* Each block sums its rows in T (vectorised, at most ROW_BLOCK terms), blocks are         \
          * then added in double. */                                                                \
         T a1[256], a2[256], mean[256];                                                             \
@@ -389,30 +431,26 @@ typedef struct grad_sums_plan {
             int64_t r0 = blk * ROW_BLOCK;                                                          \
             int64_t r1 = r0 + ROW_BLOCK < p->rows ? r0 + ROW_BLOCK : p->rows;                      \
             for (int64_t c0 = 0; c0 < C; c0 += 256) {                                              \
-                int64_t w = C - c0 < 256 ? C - c0 : 256;                                           \
-                for (int64_t c = 0; c < w; c++) {                                                  \
-                    a1[c] = a2[c] = 0;                                                             \
-                    mean[c] = (T)p->mean[c0 + c];                                                  \
+                int64_t w = C - c0 < 256 ? C - c0 : 256, gw = G * w;                               \
+                for (int64_t k = 0; k < gw; k++) {                                                 \
+                    a1[k] = a2[k] = 0;                                                             \
+                    mean[k] = (T)p->mean[c0 + k % w];                                              \
                 }                                                                                  \
-                for (int64_t r = r0; r < r1; r++) {                                                \
-                    const T *gr = g + r * C + c0, *xr = x + r * C + c0;                            \
-                    if (y) {                                                                       \
-                        const T *yr = y + r * C + c0;                                              \
-                        for (int64_t c = 0; c < w; c++) {                                          \
-                            T gm = yr[c] > 0 ? gr[c] : (T)0;                                       \
-                            a1[c] += gm;                                                           \
-                            a2[c] += gm * (xr[c] - mean[c]);                                       \
-                        }                                                                          \
-                    } else {                                                                       \
-                        for (int64_t c = 0; c < w; c++) {                                          \
-                            a1[c] += gr[c];                                                        \
-                            a2[c] += gr[c] * (xr[c] - mean[c]);                                    \
-                        }                                                                          \
+                int64_t r = r0;                                                                    \
+                for (; r + G <= r1; r += G)                                                        \
+                    grad_accumulate_##T(a1, a2, g + r * C + c0, x + r * C + c0,                    \
+                                        y ? y + r * C + c0 : NULL, mean, gw);                      \
+                for (; r < r1; r++)                                                                \
+                    grad_accumulate_##T(a1, a2, g + r * C + c0, x + r * C + c0,                    \
+                                        y ? y + r * C + c0 : NULL, mean, w);                       \
+                for (int64_t c = 0; c < w; c++) {                                                  \
+                    double t1 = 0, t2 = 0;                                                         \
+                    for (int64_t q = 0; q < G; q++) {                                              \
+                        t1 += (double)a1[q * w + c];                                               \
+                        t2 += (double)a2[q * w + c];                                               \
                     }                                                                              \
-                }                                                                                  \
-                for (int64_t c = 0; c < w; c++) {                                                  \
-                    s1[c0 + c] = a1[c];                                                            \
-                    s2[c0 + c] = a2[c];                                                            \
+                    s1[c0 + c] = t1;                                                               \
+                    s2[c0 + c] = t2;                                                               \
                 }                                                                                  \
             }                                                                                      \
         }                                                                                          \
@@ -447,33 +485,42 @@ typedef struct dx_plan {
 } dx_plan;
 
 #define DX_PASS(T)                                                                                 \
+    RB__INLINE void dx_run_##T(T *restrict out, const T *restrict g, const T *restrict x,          \
+                               const T *restrict y, const T *restrict a, const T *restrict b,      \
+                               const T *restrict d, int64_t n)                                     \
+    {                                                                                              \
+        if (y)                                                                                     \
+            for (int64_t k = 0; k < n; k++) {                                                      \
+                T gk = g[k];                                                                       \
+                out[k] = (y[k] > 0 ? gk : (T)0) * a[k] + x[k] * b[k] + d[k];                       \
+            }                                                                                      \
+        else                                                                                       \
+            for (int64_t k = 0; k < n; k++)                                                        \
+                out[k] = g[k] * a[k] + x[k] * b[k] + d[k];                                         \
+    }                                                                                              \
     static void dx_pass_##T(void *arg, int64_t begin, int64_t end)                                 \
     {                                                                                              \
         const dx_plan *p = arg;                                                                    \
         const T *g = p->g, *x = p->x, *y = p->y;                                                   \
         T *dx = p->dx;                                                                             \
-        const int64_t C = p->C;                                                                    \
+        const int64_t C = p->C, G = rows_per_group(C);                                             \
         T a[256], b[256], d[256];                                                                  \
         for (int64_t c0 = 0; c0 < C; c0 += 256) {                                                  \
-            int64_t w = C - c0 < 256 ? C - c0 : 256;                                               \
+            int64_t w = C - c0 < 256 ? C - c0 : 256, gw = G * w;                                   \
             /* dx = gm a + (x - mean) b + d = gm a + x b + (d - mean b) */                         \
-            for (int64_t c = 0; c < w; c++) {                                                      \
-                a[c] = (T)p->a[c0 + c];                                                            \
-                b[c] = (T)p->b[c0 + c];                                                            \
-                d[c] = (T)(p->d[c0 + c] - p->mean[c0 + c] * p->b[c0 + c]);                         \
+            for (int64_t k = 0; k < gw; k++) {                                                     \
+                int64_t c = c0 + k % w;                                                            \
+                a[k] = (T)p->a[c];                                                                 \
+                b[k] = (T)p->b[c];                                                                 \
+                d[k] = (T)(p->d[c] - p->mean[c] * p->b[c]);                                        \
             }                                                                                      \
-            for (int64_t r = begin; r < end; r++) {                                                \
-                const T *gr = g + r * C + c0, *xr = x + r * C + c0;                                \
-                T *out = dx + r * C + c0;                                                          \
-                if (y) {                                                                           \
-                    const T *yr = y + r * C + c0;                                                  \
-                    for (int64_t c = 0; c < w; c++)                                                \
-                        out[c] = (yr[c] > 0 ? gr[c] : (T)0) * a[c] + xr[c] * b[c] + d[c];          \
-                } else {                                                                           \
-                    for (int64_t c = 0; c < w; c++)                                                \
-                        out[c] = gr[c] * a[c] + xr[c] * b[c] + d[c];                               \
-                }                                                                                  \
-            }                                                                                      \
+            int64_t r = begin;                                                                     \
+            for (; r + G <= end; r += G)                                                           \
+                dx_run_##T(dx + r * C + c0, g + r * C + c0, x + r * C + c0,                        \
+                           y ? y + r * C + c0 : NULL, a, b, d, gw);                                \
+            for (; r < end; r++)                                                                   \
+                dx_run_##T(dx + r * C + c0, g + r * C + c0, x + r * C + c0,                        \
+                           y ? y + r * C + c0 : NULL, a, b, d, w);                                 \
         }                                                                                          \
     }
 DX_PASS(float)

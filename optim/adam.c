@@ -43,7 +43,8 @@ typedef struct adam_state {
                 if (decoupled) w[i] *= decay;                                                      \
                 ADAM_MOMENTS(T);                                                                   \
                 (void)gi;                                                                          \
-                if (v[i] > vmax[i]) vmax[i] = v[i];                                                \
+                T vm = vmax[i], vi = v[i];                                                         \
+                vmax[i] = vi > vm ? vi : vm;                                                       \
                 w[i] -= lr_t * m[i] / (SQRT(vmax[i] * vcorr) + eps);                               \
             }                                                                                      \
         } else if (s->kind == NADAM) {                                                             \
