@@ -2,8 +2,8 @@
  * softmax cross-entropy; with the sgemm peak and the fraction of it the training reaches.
  *
  *   bench_mlp --threads 1 --steps 200 --repeats 5 [--profile 1]      (--help: every flag)
- * times `repeats` runs of `steps` steps and reports the median; the sgemm peak is the best of
- * several large products before and after (machines here vary in clock from run to run). */
+ * times `repeats` runs of `steps` steps and reports the best and the median; the sgemm peak is
+ * the best of several large products before and after (see bench_result in bench_common.h). */
 #include "bench_common.h"
 
 typedef struct mlp {

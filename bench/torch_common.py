@@ -61,7 +61,8 @@ def options(about, models, defaults):
 
 
 def train(args, model, opt, x, y, warmup):
-    """Timed training of model on (x, y) as bench_train does; returns (samples/s, last loss)."""
+    """Timed training of model on (x, y) as bench_train does; returns (best samples/s, median
+    samples/s, last loss): the best run, as bench_common.h reports (see bench_result there)."""
     loss_fn = torch.nn.CrossEntropyLoss()
     perm, pos, rates, loss = torch.randperm(x.shape[0]), 0, [], None
     for run in range(-1, args.repeats):
@@ -78,13 +79,17 @@ def train(args, model, opt, x, y, warmup):
             opt.step()
         if run >= 0:
             rates.append(args.steps * args.batch / (time.perf_counter() - t0))
-    return sorted(rates)[len(rates) // 2], loss.item()
+    rates.sort()
+    n = len(rates)
+    median = rates[n // 2] if n % 2 else 0.5 * (rates[n // 2 - 1] + rates[n // 2])
+    return rates[-1], median, loss.item()
 
 
-def report(args, samples_per_s, loss):
+def report(args, samples_per_s, median_samples_per_s, loss):
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"workload={args.model} threads={args.threads} batch={args.batch} "
-          f"samples_per_s={samples_per_s:.0f} final_loss={loss:.4f} peak_rss_mb={rss_mb:.0f} "
+          f"samples_per_s={samples_per_s:.0f} median_samples_per_s={median_samples_per_s:.0f} "
+          f"final_loss={loss:.4f} peak_rss_mb={rss_mb:.0f} "
           f"torch={torch.__version__}")
 
 
