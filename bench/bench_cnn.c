@@ -97,11 +97,11 @@ int main(int argc, char **argv)
     rb_set_num_threads(o.threads);
     o.threads = rb_num_threads();
 
-    rb_dataset train; /* the training set alone, as the PyTorch reference loads */
+    rb_dataset train; /* the training set alone, as bytes, as the PyTorch reference loads */
     if (which == 1)
-        rb_mnist_load(NULL, &train, NULL);
+        rb_mnist_load_bytes(NULL, &train, NULL);
     else
-        rb_fashion_mnist_load(NULL, &train, NULL);
+        rb_fashion_mnist_load_bytes(NULL, &train, NULL);
     rb_tensor_set_shape(train.x, RB_SHAPE(rb_tensor_dim(train.x, 0), 28, 28, 1));
     bench_cnn b = {.model = build(which)};
     b.params = rb_model_params(b.model);

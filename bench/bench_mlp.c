@@ -50,8 +50,8 @@ int main(int argc, char **argv)
     rb_set_num_threads(o.threads);
     o.threads = rb_num_threads();
 
-    rb_dataset train; /* the training set alone, as the PyTorch reference loads */
-    rb_mnist_load(NULL, &train, NULL);
+    rb_dataset train; /* the training set alone, as bytes, as the PyTorch reference loads */
+    rb_mnist_load_bytes(NULL, &train, NULL);
     bench_mlp b = {.params = rb_params_new(RB_F32)};
     rb_params_seed(b.params, 42);
     const rb_init_spec he = {.kind = RB_INIT_HE_NORMAL};

@@ -32,8 +32,8 @@ int main(int argc, char **argv)
     rb_set_num_threads(o.threads);
     o.threads = rb_num_threads();
 
-    rb_dataset train; /* the training set alone, as the PyTorch reference loads */
-    rb_mnist_load(NULL, &train, NULL);
+    rb_dataset train; /* the training set alone, as bytes, as the PyTorch reference loads */
+    rb_mnist_load_bytes(NULL, &train, NULL);
     rb_tensor_set_shape(train.x, RB_SHAPE(rb_tensor_dim(train.x, 0), T, F));
     bench_rnn b = {.model = rb_model_new(RB_F32, o.model, RB_SHAPE(T, F))};
     rb_model_seed(b.model, 1);

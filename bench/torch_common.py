@@ -36,9 +36,11 @@ def find(set_name, name):
 
 
 def images(set_name):
-    """Training images as float32 in [0, 1], (N, 28, 28), and int64 labels: as ruban holds them."""
-    x = torch.from_numpy(load_idx(find(set_name, "train-images-idx3-ubyte")).astype(np.float32)
-                         / 255.0)
+    """Training images as the files hold them, uint8 (N, 28, 28), and int64 labels: as ruban
+    holds them (torchvision's way); train() turns each batch into float32 in [0, 1]."""
+    pixels = load_idx(find(set_name, "train-images-idx3-ubyte"))  # a view of the file's bytes
+    x = torch.empty(pixels.shape, dtype=torch.uint8)
+    x.numpy()[...] = pixels
     y = torch.from_numpy(load_idx(find(set_name, "train-labels-idx1-ubyte")).astype(np.int64))
     return x, y
 
@@ -74,7 +76,8 @@ def train(args, model, opt, x, y, warmup):
             idx = perm[pos:pos + args.batch]
             pos += args.batch
             opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(x[idx]), y[idx])
+            xb = x[idx].float().div_(255.0) if x.dtype == torch.uint8 else x[idx]
+            loss = loss_fn(model(xb), y[idx])
             loss.backward()
             opt.step()
         if run >= 0:

@@ -1,5 +1,6 @@
 /* Minibatches: rows gathered into buffers the batcher owns, so a training loop allocates
  * nothing per step. */
+#include <math.h>
 #include <stdlib.h>
 
 #include "datasets_impl.h"
@@ -17,6 +18,8 @@ struct rb_batcher {
     int64_t rows;    /* rows of the batch last returned, every slice included */
     bool shuffle;
     rb_rng rng;
+    rb_dtype x_dtype; /* of x's batches (rb_batcher_convert): x's own, or a float type */
+    double x_scale;   /* each value of x times this in a batch */
 };
 
 rb_batcher *rb_batcher_new(rb_tensor *x, rb_tensor *y, int64_t batch_size, bool shuffle,
@@ -40,6 +43,8 @@ rb_batcher *rb_batcher_new(rb_tensor *x, rb_tensor *y, int64_t batch_size, bool 
     b->shuffle = shuffle;
     b->world = 1;
     b->rng = rb_rng_make(seed);
+    b->x_dtype = rb_tensor_dtype(x);
+    b->x_scale = 1.0;
     b->order = malloc(sizeof(int64_t) * (size_t)b->n);
     /* Buffers the batcher owns whatever scope is active: they live as long as it does. */
     int64_t last = b->n % b->batch;
@@ -62,18 +67,23 @@ typedef struct gather_rows {
     const rb_tensor *src;
     rb_tensor *dst;
     const int64_t *rows;
+    double scale; /* 1 with the same dtype: a copy */
 } gather_rows;
 
 static void copy_rows(void *arg, int64_t begin, int64_t end)
 {
     const gather_rows *g = arg;
+    bool copy = g->scale == 1.0 && rb_tensor_dtype(g->dst) == rb_tensor_dtype(g->src);
     for (int64_t i = begin; i < end; i++)
-        rb__copy_row(g->dst, i, g->src, g->rows[i]);
+        if (copy)
+            rb__copy_row(g->dst, i, g->src, g->rows[i]);
+        else
+            rb__copy_row_scaled(g->dst, i, g->src, g->rows[i], g->scale);
 }
 
-static void gather(const rb_tensor *src, rb_tensor *dst, const int64_t *rows)
+static void gather(const rb_tensor *src, rb_tensor *dst, const int64_t *rows, double scale)
 {
-    gather_rows g = {src, dst, rows};
+    gather_rows g = {src, dst, rows, scale};
     rb_parallel_for(rb_tensor_dim(dst, 0), GATHER_GRAIN, copy_rows, &g);
     rb_tensor_mark_modified(dst);
 }
@@ -100,11 +110,12 @@ rb_status rb_batcher_shard(rb_batcher *b, int rank, int world)
     b->rank = rank;
     b->world = world;
     slice_of(b, b->batch, &lo, &hi);
-    rb_tensor *xb = rb__rows_like(b->x, hi - lo), *yb = b->y ? rb__rows_like(b->y, hi - lo) : NULL;
+    rb_tensor *xb = rb__rows_like_as(b->x, hi - lo, b->x_dtype);
+    rb_tensor *yb = b->y ? rb__rows_like(b->y, hi - lo) : NULL;
     rb_tensor *xl = NULL, *yl = NULL;
     if (last >= world) { /* smaller ones are skipped: some rank would get no row */
         slice_of(b, last, &lo, &hi);
-        xl = rb__rows_like(b->x, hi - lo);
+        xl = rb__rows_like_as(b->x, hi - lo, b->x_dtype);
         yl = b->y ? rb__rows_like(b->y, hi - lo) : NULL;
     }
     if (!xb || (b->y && !yb) || (last >= world && (!xl || (b->y && !yl)))) {
@@ -138,13 +149,39 @@ bool rb_batcher_next(rb_batcher *b, rb_tensor **xb, rb_tensor **yb)
     int64_t m = b->n - b->pos < b->batch ? b->n - b->pos : b->batch, lo, hi;
     slice_of(b, m, &lo, &hi);
     rb_tensor *xd = m == b->batch ? b->xb : b->x_last, *yd = m == b->batch ? b->yb : b->y_last;
-    gather(b->x, xd, b->order + b->pos + lo);
-    if (b->y) gather(b->y, yd, b->order + b->pos + lo);
+    gather(b->x, xd, b->order + b->pos + lo, b->x_scale);
+    if (b->y) gather(b->y, yd, b->order + b->pos + lo, 1.0);
     b->pos += m;
     b->rows = m;
     if (xb) *xb = xd;
     if (yb) *yb = yd;
     return true;
+}
+
+rb_status rb_batcher_convert(rb_batcher *b, rb_dtype dtype, double scale)
+{
+    if (!b) return rb_error(RB_ERR_ARGUMENT, "rb_batcher_convert: batcher is NULL");
+    if (dtype != RB_F32 && dtype != RB_F64)
+        return rb_error(RB_ERR_DTYPE, "rb_batcher_convert: batches of %s asked; float32 or float64",
+                        rb_dtype_name(dtype));
+    if (!isfinite(scale))
+        return rb_error(RB_ERR_ARGUMENT, "rb_batcher_convert: scale %g is not finite", scale);
+    if (b->pos != 0)
+        return rb_error(RB_ERR_STATE, "rb_batcher_convert: called in the middle of an epoch");
+    rb_tensor *xb = rb__rows_like_as(b->x, rb_tensor_dim(b->xb, 0), dtype);
+    rb_tensor *xl = b->x_last ? rb__rows_like_as(b->x, rb_tensor_dim(b->x_last, 0), dtype) : NULL;
+    if (!xb || (b->x_last && !xl)) {
+        rb_tensor_free(xb);
+        rb_tensor_free(xl);
+        return rb_last_status();
+    }
+    rb_tensor_free(b->xb);
+    rb_tensor_free(b->x_last);
+    b->xb = xb;
+    b->x_last = xl;
+    b->x_dtype = dtype;
+    b->x_scale = scale;
+    return RB_OK;
 }
 
 int64_t rb_batcher_batch_rows(const rb_batcher *b) { return b ? b->rows : 0; }

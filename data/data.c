@@ -5,13 +5,41 @@
 
 #include "datasets_impl.h"
 
-rb_tensor *rb__rows_like(const rb_tensor *src, int64_t rows)
+rb_tensor *rb__rows_like_as(const rb_tensor *src, int64_t rows, rb_dtype dtype)
 {
     int64_t shape[RB_MAX_DIMS];
     int ndim = rb_tensor_ndim(src);
     memcpy(shape, rb_tensor_shape(src), sizeof(int64_t) * (size_t)ndim);
     shape[0] = rows;
-    return rb_tensor_empty_persistent(rb_tensor_dtype(src), ndim, shape);
+    return rb_tensor_empty_persistent(dtype, ndim, shape);
+}
+
+rb_tensor *rb__rows_like(const rb_tensor *src, int64_t rows)
+{
+    return rb__rows_like_as(src, rows, rb_tensor_dtype(src));
+}
+
+void rb__copy_row_scaled(rb_tensor *dst, int64_t i, const rb_tensor *src, int64_t r,
+                         double scale)
+{
+    int64_t rows = rb_tensor_dim(src, 0), per_row = rows ? rb_tensor_size(src) / rows : 0;
+    bool contiguous = rb_tensor_is_contiguous(src) && rb_tensor_is_contiguous(dst);
+    if (contiguous && rb_tensor_dtype(src) == RB_U8 && rb_tensor_dtype(dst) == RB_F32) {
+        const uint8_t *in = rb_tensor_u8(src) + r * per_row;
+        float *out = rb_tensor_f32(dst) + i * per_row, s = (float)scale;
+        for (int64_t k = 0; k < per_row; k++)
+            out[k] = (float)in[k] * s;
+        return;
+    }
+    void *out = rb_tensor_data(dst);
+    for (int64_t k = 0; k < per_row; k++) {
+        double v = rb_tensor_get_flat(src, r * per_row + k) * scale;
+        int64_t o = i * per_row + k;
+        if (rb_tensor_dtype(dst) == RB_F32)
+            ((float *)out)[o] = (float)v;
+        else
+            ((double *)out)[o] = v;
+    }
 }
 
 void rb__copy_row(rb_tensor *dst, int64_t i, const rb_tensor *src, int64_t r)
@@ -34,6 +62,7 @@ void rb__copy_row(rb_tensor *dst, int64_t i, const rb_tensor *src, int64_t r)
         case RB_F32: ((float *)out)[o] = (float)v; break;
         case RB_F64: ((double *)out)[o] = v; break;
         case RB_I64: ((int64_t *)out)[o] = (int64_t)v; break;
+        case RB_U8: ((uint8_t *)out)[o] = (uint8_t)v; break;
         }
     }
 }
@@ -105,15 +134,17 @@ rb_status rb_data_find(const char *set, const char *file, const char *dir, char 
     return rb__data_find_in(set, file, dir, NULL, out, size);
 }
 
-/* Images (N, rows, cols) flattened to (N, rows*cols) in [0, 1], and labels (N). */
+/* Images (N, rows, cols) flattened to (N, rows*cols), float32 in [0, 1] or the file's bytes
+ * (uint8), and labels (N). */
 static rb_status load_split(const char *set, const char *dir, const char *images,
-                            const char *labels, rb_dataset *out)
+                            const char *labels, rb_dtype dtype, rb_dataset *out)
 {
     char path[1024];
     *out = (rb_dataset){0};
     if (rb_data_find(set, images, dir, path, sizeof path) != RB_OK) return rb_last_status();
     rb_tensor *x = NULL, *y = NULL;
-    if (rb_idx_load(path, RB_F32, 1.0 / 255.0, &x) != RB_OK) return rb_last_status();
+    if (rb_idx_load(path, dtype, dtype == RB_U8 ? 1.0 : 1.0 / 255.0, &x) != RB_OK)
+        return rb_last_status();
     if (rb_tensor_ndim(x) != 3) {
         rb_tensor_free(x);
         return rb_error(RB_ERR_FORMAT,
@@ -141,28 +172,39 @@ static rb_status load_split(const char *set, const char *dir, const char *images
 }
 
 /* MNIST and Fashion-MNIST share their file names and format. */
-static rb_status load_mnist_like(const char *set, const char *dir, rb_dataset *train,
-                                 rb_dataset *test)
+static rb_status load_mnist_like(const char *set, const char *dir, rb_dtype dtype,
+                                 rb_dataset *train, rb_dataset *test)
 {
     if (!train) return rb_error(RB_ERR_ARGUMENT, "loading %s: NULL output", set);
     *train = (rb_dataset){0};
     if (test) *test = (rb_dataset){0};
     rb_status st =
-        load_split(set, dir, "train-images-idx3-ubyte", "train-labels-idx1-ubyte", train);
+        load_split(set, dir, "train-images-idx3-ubyte", "train-labels-idx1-ubyte", dtype, train);
     if (st == RB_OK && test)
-        st = load_split(set, dir, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", test);
+        st = load_split(set, dir, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", dtype,
+                        test);
     if (st != RB_OK) rb_dataset_free(train);
     return st;
 }
 
 rb_status rb_mnist_load(const char *dir, rb_dataset *train, rb_dataset *test)
 {
-    return load_mnist_like("mnist", dir, train, test);
+    return load_mnist_like("mnist", dir, RB_F32, train, test);
 }
 
 rb_status rb_fashion_mnist_load(const char *dir, rb_dataset *train, rb_dataset *test)
 {
-    return load_mnist_like("fashion-mnist", dir, train, test);
+    return load_mnist_like("fashion-mnist", dir, RB_F32, train, test);
+}
+
+rb_status rb_mnist_load_bytes(const char *dir, rb_dataset *train, rb_dataset *test)
+{
+    return load_mnist_like("mnist", dir, RB_U8, train, test);
+}
+
+rb_status rb_fashion_mnist_load_bytes(const char *dir, rb_dataset *train, rb_dataset *test)
+{
+    return load_mnist_like("fashion-mnist", dir, RB_U8, train, test);
 }
 
 const char *const rb_fashion_mnist_classes[10] = {"T-shirt/top", "Trouser",   "Pullover", "Dress",

@@ -15,9 +15,15 @@
 
 /* A tensor of src's dtype and shape with `rows` on the first axis, owned by the caller. */
 rb_tensor *rb__rows_like(const rb_tensor *src, int64_t rows);
+/* The same of another dtype. */
+rb_tensor *rb__rows_like_as(const rb_tensor *src, int64_t rows, rb_dtype dtype);
 /* Copy row r of src into row i of dst (same dtype and row shape; any layout of src, dst
  * contiguous). Safe to call from several threads on different rows. */
 void rb__copy_row(rb_tensor *dst, int64_t i, const rb_tensor *src, int64_t r);
+/* The same into a float dst of any dtype, each value times scale: uint8 pixels to float32 as
+ * (float)v * (float)scale, the bits rb_idx_load gives for the same file. */
+void rb__copy_row_scaled(rb_tensor *dst, int64_t i, const rb_tensor *src, int64_t r,
+                         double scale);
 
 /* rb_data_find with one more system folder to search last (NULL: none). */
 rb_status rb__data_find_in(const char *set, const char *file, const char *dir,

@@ -129,6 +129,10 @@ static rb_status convert(const idx_type *type, const unsigned char *raw, int64_t
             dst[i] = (float)raw[i] * s;
         return RB_OK;
     }
+    if (dtype == RB_U8 && type->code == 0x08 && scale == 1.0) { /* bytes as they are */
+        memcpy(rb_tensor_u8(t) + first, raw, (size_t)count);
+        return RB_OK;
+    }
     for (int64_t k = 0; k < count; k++) {
         int64_t i = first + k;
         double v = decode(type, raw + (size_t)k * type->size) * scale;
@@ -139,6 +143,8 @@ static rb_status convert(const idx_type *type, const unsigned char *raw, int64_t
             why = "is not a whole number (int64 requested)";
         else if (dtype == RB_F32 && isfinite(v) && fabs(v) > FLT_MAX)
             why = "does not fit float32";
+        else if (dtype == RB_U8 && !(v >= 0 && v <= 255 && v == floor(v)))
+            why = "is not a whole number in [0, 255] (uint8 requested)";
         if (why)
             return rb_error(RB_ERR_FORMAT, "rb_idx_load: '%s': value %g at byte %lld %s", path, v,
                             header + i * (long long)type->size, why);
@@ -146,6 +152,7 @@ static rb_status convert(const idx_type *type, const unsigned char *raw, int64_t
         case RB_F32: ((float *)rb_tensor_data(t))[i] = (float)v; break;
         case RB_F64: ((double *)rb_tensor_data(t))[i] = v; break;
         case RB_I64: ((int64_t *)rb_tensor_data(t))[i] = (int64_t)v; break;
+        case RB_U8: ((uint8_t *)rb_tensor_data(t))[i] = (uint8_t)v; break;
         }
     }
     return RB_OK;

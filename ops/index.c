@@ -201,6 +201,7 @@ rb_tensor *rb_pad(rb_tensor *x, const int64_t *before, const int64_t *after, dou
     if (!rb__check_inputs("pad", 1, &x)) return NULL;
     if (x->ndim > 0 && (!before || !after))
         return rb__fail(RB_ERR_ARGUMENT, "rb_pad: before and after are required");
+    if (!rb__value_fits(x->dtype, value, "rb_pad")) return NULL; /* -1 has no uint8 */
     rb_attrs at = {.f = {value}};
     int64_t shape[RB_MAX_DIMS];
     for (int d = 0; d < x->ndim; d++) {

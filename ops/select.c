@@ -69,6 +69,7 @@ static void where_inner(int64_t n, char **ptrs, const int64_t *strides, void *ar
     case RB_F32: WHERE_LOOP(T, float); break;                                                      \
     case RB_F64: WHERE_LOOP(T, double); break;                                                     \
     case RB_I64: WHERE_LOOP(T, int64_t); break;                                                    \
+    case RB_U8: WHERE_LOOP(T, uint8_t); break;                                                     \
     }
     if (w->value == RB_F32) COND_CASES(float) else COND_CASES(double)
 #undef COND_CASES

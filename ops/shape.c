@@ -257,7 +257,7 @@ void rb__bwd_copy(rb_grad_ctx *ctx, const rb_node *n, rb_tensor *g) { rb_grad_ad
 rb_tensor *rb_cast(rb_tensor *x, rb_dtype dtype)
 {
     if (!rb__check_inputs("cast", 1, &x)) return NULL;
-    if (dtype != RB_F32 && dtype != RB_F64 && dtype != RB_I64)
+    if (!rb__valid_dtype(dtype))
         return rb__fail(RB_ERR_DTYPE, "rb_cast: invalid dtype %d", (int)dtype);
     rb_attrs at = {.i = {dtype}};
     return rb__apply(RB__OP_cast, 1, &x, &at, dtype, x->ndim, x->shape);
@@ -265,6 +265,14 @@ rb_tensor *rb_cast(rb_tensor *x, rb_dtype dtype)
 
 rb_status rb__fwd_cast(rb_node *n)
 {
+    /* To an integer type every value must fit (a NaN or 300 has no uint8), else the conversion
+     * would be undefined; between integer types too (int64 300 is no uint8). */
+    rb_dtype to = n->out->dtype;
+    if (!rb__is_float(to) && n->in[0]->dtype != to &&
+        !(to == RB_I64 && n->in[0]->dtype == RB_U8))
+        for (int64_t i = 0; i < n->in[0]->size; i++)
+            if (!rb__value_fits(to, rb__get_flat(n->in[0], i), "rb_cast"))
+                return rb_last_status();
     rb__copy_strided(n->out, n->in[0]);
     return RB_OK;
 }

@@ -162,5 +162,13 @@ void rb__set_flat(rb_tensor *t, int64_t i, double v);
 int64_t rb__offset_of_flat(const rb_tensor *t, int64_t i);
 
 static inline bool rb__is_float(rb_dtype d) { return d == RB_F32 || d == RB_F64; }
+static inline bool rb__valid_dtype(rb_dtype d)
+{
+    return d == RB_F32 || d == RB_F64 || d == RB_I64 || d == RB_U8;
+}
+/* Whether value converts to dtype without undefined behaviour: an int64 holds no NaN, no
+ * infinity and nothing outside [-2^63, 2^63), a uint8 nothing outside [0, 256) (fractions are
+ * cut toward zero); raises the error naming who when it does not. */
+bool rb__value_fits(rb_dtype dtype, double value, const char *who);
 
 #endif

@@ -8,7 +8,7 @@ enum { EDGE = 3, FULL_LIMIT = 1000 };
 static void print_value(FILE *f, const rb_tensor *t, int64_t flat)
 {
     double v = rb__get_flat(t, flat);
-    if (t->dtype == RB_I64)
+    if (!rb__is_float(t->dtype))
         fprintf(f, "%lld", (long long)v);
     else
         fprintf(f, "% .5g", v);

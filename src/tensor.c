@@ -11,6 +11,7 @@ const char *rb_dtype_name(rb_dtype dtype)
     case RB_F32: return "float32";
     case RB_F64: return "float64";
     case RB_I64: return "int64";
+    case RB_U8: return "uint8";
     }
     return "invalid-dtype";
 }
@@ -21,6 +22,7 @@ size_t rb_dtype_size(rb_dtype dtype)
     case RB_F32: return sizeof(float);
     case RB_F64: return sizeof(double);
     case RB_I64: return sizeof(int64_t);
+    case RB_U8: return sizeof(uint8_t);
     }
     return 0;
 }
@@ -117,7 +119,7 @@ int64_t rb_shape_count(rb_status status, const char *who, int ndim, const int64_
 
 static bool valid_shape(rb_dtype dtype, int ndim, const int64_t *shape, const char *who)
 {
-    if (dtype != RB_F32 && dtype != RB_F64 && dtype != RB_I64) {
+    if (!rb__valid_dtype(dtype)) {
         rb__fail(RB_ERR_DTYPE, "%s: invalid dtype %d", who, (int)dtype);
         return false;
     }
@@ -217,12 +219,13 @@ void rb_tensor_free(rb_tensor *t)
 
 /* ---- creation ---- */
 
-/* Whether value converts to dtype without undefined behaviour: an int64 holds no NaN, no
- * infinity and nothing outside [-2^63, 2^63). */
-static bool value_fits(rb_dtype dtype, double value, const char *who)
+bool rb__value_fits(rb_dtype dtype, double value, const char *who)
 {
-    if (dtype != RB_I64 || (value >= -0x1p63 && value < 0x1p63)) return true;
-    rb_error(RB_ERR_ARGUMENT, "%s: %g does not fit an int64 tensor", who, value);
+    if (rb__is_float(dtype) || (dtype == RB_I64 && value >= -0x1p63 && value < 0x1p63) ||
+        (dtype == RB_U8 && value >= 0 && value < 256))
+        return true;
+    rb_error(RB_ERR_ARGUMENT, "%s: %g does not fit a%s %s tensor", who, value,
+             dtype == RB_I64 ? "n" : "", rb_dtype_name(dtype));
     return false;
 }
 
@@ -233,7 +236,7 @@ rb_tensor *rb_tensor_empty(rb_dtype dtype, int ndim, const int64_t *shape)
 
 rb_tensor *rb_tensor_full(rb_dtype dtype, int ndim, const int64_t *shape, double value)
 {
-    if (!value_fits(dtype, value, "rb_tensor_full")) return NULL;
+    if (!rb__value_fits(dtype, value, "rb_tensor_full")) return NULL;
     rb_tensor *t = rb__tensor_new(dtype, ndim, shape, "rb_tensor_full");
     if (t) rb__fill(t, value);
     return t;
@@ -255,7 +258,7 @@ rb_tensor *rb_tensor_ones(rb_dtype dtype, int ndim, const int64_t *shape)
 
 rb_tensor *rb_tensor_scalar(rb_dtype dtype, double value)
 {
-    if (!value_fits(dtype, value, "rb_tensor_scalar")) return NULL;
+    if (!rb__value_fits(dtype, value, "rb_tensor_scalar")) return NULL;
     rb_tensor *t = rb__tensor_new(dtype, 0, NULL, "rb_tensor_scalar");
     if (t) rb__fill(t, value);
     return t;
@@ -287,8 +290,8 @@ rb_tensor *rb_tensor_arange(rb_dtype dtype, double start, double stop, double st
                         "rb_tensor_arange: %g values from start=%g stop=%g step=%g are too many",
                         count, start, stop, step);
     int64_t n = count > 0 ? (int64_t)count : 0;
-    if (n > 0 && (!value_fits(dtype, start, "rb_tensor_arange") ||
-                  !value_fits(dtype, start + (double)(n - 1) * step, "rb_tensor_arange")))
+    if (n > 0 && (!rb__value_fits(dtype, start, "rb_tensor_arange") ||
+                  !rb__value_fits(dtype, start + (double)(n - 1) * step, "rb_tensor_arange")))
         return NULL;
     rb_tensor *t = rb__tensor_new(dtype, 1, &n, "rb_tensor_arange");
     if (!t) return NULL;
@@ -302,8 +305,8 @@ rb_tensor *rb_tensor_linspace(rb_dtype dtype, double start, double stop, int64_t
     if (n < 1)
         return rb__fail(RB_ERR_ARGUMENT, "rb_tensor_linspace: n must be >= 1, got %lld",
                         (long long)n);
-    if (!value_fits(dtype, start, "rb_tensor_linspace") ||
-        !value_fits(dtype, stop, "rb_tensor_linspace"))
+    if (!rb__value_fits(dtype, start, "rb_tensor_linspace") ||
+        !rb__value_fits(dtype, stop, "rb_tensor_linspace"))
         return NULL;
     rb_tensor *t = rb__tensor_new(dtype, 1, &n, "rb_tensor_linspace");
     if (!t) return NULL;
@@ -362,6 +365,7 @@ static void *typed_data(const rb_tensor *t, rb_dtype want, const char *who)
 float *rb_tensor_f32(const rb_tensor *t) { return typed_data(t, RB_F32, "rb_tensor_f32"); }
 double *rb_tensor_f64(const rb_tensor *t) { return typed_data(t, RB_F64, "rb_tensor_f64"); }
 int64_t *rb_tensor_i64(const rb_tensor *t) { return typed_data(t, RB_I64, "rb_tensor_i64"); }
+uint8_t *rb_tensor_u8(const rb_tensor *t) { return typed_data(t, RB_U8, "rb_tensor_u8"); }
 
 int64_t rb__offset_of_flat(const rb_tensor *t, int64_t i)
 {
@@ -382,6 +386,7 @@ double rb__get_flat(const rb_tensor *t, int64_t i)
     case RB_F32: return ((const float *)t->data)[o];
     case RB_F64: return ((const double *)t->data)[o];
     case RB_I64: return (double)((const int64_t *)t->data)[o];
+    case RB_U8: return ((const uint8_t *)t->data)[o];
     }
     return NAN;
 }
@@ -393,6 +398,7 @@ void rb__set_flat(rb_tensor *t, int64_t i, double v)
     case RB_F32: ((float *)t->data)[o] = (float)v; break;
     case RB_F64: ((double *)t->data)[o] = v; break;
     case RB_I64: ((int64_t *)t->data)[o] = (int64_t)v; break;
+    case RB_U8: ((uint8_t *)t->data)[o] = (uint8_t)v; break;
     }
 }
 
@@ -444,7 +450,7 @@ rb_status rb_tensor_set(rb_tensor *t, const int64_t *index, double value)
 {
     int64_t f;
     if (!flat_index(t, index, &f, "rb_tensor_set")) return rb_last_status();
-    if (!value_fits(t->dtype, value, "rb_tensor_set")) return rb_last_status();
+    if (!rb__value_fits(t->dtype, value, "rb_tensor_set")) return rb_last_status();
     rb__set_flat(t, f, value);
     rb__bump_version(t);
     return RB_OK;
@@ -472,7 +478,7 @@ double rb_tensor_get_flat(const rb_tensor *t, int64_t i)
 rb_status rb_tensor_set_flat(rb_tensor *t, int64_t i, double value)
 {
     if (!flat_in_range(t, i, "rb_tensor_set_flat")) return rb_last_status();
-    if (!value_fits(t->dtype, value, "rb_tensor_set_flat")) return rb_last_status();
+    if (!rb__value_fits(t->dtype, value, "rb_tensor_set_flat")) return rb_last_status();
     rb__set_flat(t, i, value);
     rb__bump_version(t);
     return RB_OK;
@@ -486,7 +492,7 @@ void rb_tensor_mark_modified(rb_tensor *t)
 rb_status rb_tensor_fill(rb_tensor *t, double value)
 {
     if (!t) return rb_error(RB_ERR_ARGUMENT, "rb_tensor_fill: tensor is NULL");
-    if (!value_fits(t->dtype, value, "rb_tensor_fill")) return rb_last_status();
+    if (!rb__value_fits(t->dtype, value, "rb_tensor_fill")) return rb_last_status();
     rb__fill(t, value);
     rb__bump_version(t);
     return RB_OK;
@@ -498,9 +504,9 @@ rb_status rb_tensor_assign(rb_tensor *dst, const rb_tensor *src)
     if (!rb_tensor_same_shape(dst, src))
         return rb_error(RB_ERR_SHAPE, "rb_tensor_assign: shapes differ: %s <- %s", rb__shp(dst),
                         rb__shp(src));
-    if (dst->dtype == RB_I64 && src->dtype != RB_I64)
+    if (!rb__is_float(dst->dtype) && dst->dtype != src->dtype)
         for (int64_t i = 0; i < src->size; i++)
-            if (!value_fits(RB_I64, rb__get_flat(src, i), "rb_tensor_assign"))
+            if (!rb__value_fits(dst->dtype, rb__get_flat(src, i), "rb_tensor_assign"))
                 return rb_last_status();
     rb__copy_strided(dst, src);
     rb__bump_version(dst);

@@ -413,6 +413,99 @@ static void dataset_head_copies_the_first_rows(void **state)
     CHECK_FAILS(rb_dataset_head(&d, 7, &h), RB_ERR_ARGUMENT, "7 rows asked of 6");
 }
 
+/* MNIST as bytes: the same pixels, a quarter of the memory; batches drawn through a converting
+ * batcher hold the bits rb_mnist_load holds, in the same order. */
+static void mnist_as_bytes_gives_float_batches_equal_to_the_float_set(void **state)
+{
+    (void)state;
+    write_mini_mnist(12, 12);
+    char sub[128];
+    snprintf(sub, sizeof sub, "%s/mnist", test_dir());
+    rb_dataset f, u, ft, ut;
+    CHECK_STATUS_OK(rb_mnist_load(sub, &f, &ft));
+    CHECK_STATUS_OK(rb_mnist_load_bytes(sub, &u, &ut));
+    assert_int_equal(rb_tensor_dtype(u.x), RB_U8);
+    CHECK_SHAPE(u.x, 12, 784);
+    CHECK_SHAPE(ut.x, 5, 784);
+    assert_int_equal(rb_tensor_u8(u.x)[255], 255);
+    assert_int_equal(rb_tensor_dtype(u.y), RB_I64);
+    rb_batcher *bf = rb_batcher_new(f.x, f.y, 5, true, 3), *bu = rb_batcher_new(u.x, u.y, 5, true, 3);
+    CHECK_STATUS_OK(rb_batcher_convert(bu, RB_F32, 1.0 / 255));
+    for (int epoch = 0; epoch < 2; epoch++) {
+        rb_tensor *xf, *yf, *xu, *yu;
+        int batches = 0;
+        while (rb_batcher_next(bf, &xf, &yf)) {
+            assert_true(rb_batcher_next(bu, &xu, &yu));
+            assert_int_equal(rb_tensor_dtype(xu), RB_F32);
+            CHECK_SHAPE(xu, rb_tensor_dim(xf, 0), 784); /* the last batch is smaller */
+            assert_memory_equal(rb_tensor_f32(xf), rb_tensor_f32(xu),
+                                sizeof(float) * (size_t)rb_tensor_size(xf));
+            assert_memory_equal(rb_tensor_i64(yf), rb_tensor_i64(yu),
+                                sizeof(int64_t) * (size_t)rb_tensor_size(yf));
+            batches++;
+        }
+        assert_false(rb_batcher_next(bu, &xu, &yu));
+        assert_int_equal(batches, 3);
+    }
+    /* float64 batches, another scale; refused: an integer dtype, a bad scale, mid-epoch. */
+    rb_batcher *b = rb_batcher_new(u.x, NULL, 4, false, 0);
+    CHECK_FAILS(rb_batcher_convert(b, RB_I64, 1), RB_ERR_DTYPE, "batches of int64 asked");
+    CHECK_FAILS(rb_batcher_convert(b, RB_F32, NAN), RB_ERR_ARGUMENT, "scale nan");
+    CHECK_STATUS_OK(rb_batcher_convert(b, RB_F64, 2));
+    rb_tensor *xb;
+    assert_true(rb_batcher_next(b, &xb, NULL));
+    assert_int_equal(rb_tensor_dtype(xb), RB_F64);
+    CHECK_CLOSE(rb_tensor_get(xb, (int64_t[]){0, 255}), 510, 0);
+    CHECK_FAILS(rb_batcher_convert(b, RB_F32, 1), RB_ERR_STATE, "middle of an epoch");
+    /* An op given the bytes says what it expects. */
+    CHECK_FAILS(rb_relu(u.x), RB_ERR_DTYPE, "expects a float32 or float64 tensor, got uint8");
+    rb_batcher_free(b);
+    rb_batcher_free(bf);
+    rb_batcher_free(bu);
+    rb_dataset_free(&f);
+    rb_dataset_free(&ft);
+    rb_dataset_free(&u);
+    rb_dataset_free(&ut);
+}
+
+/* A sharded batcher converts its slices too. */
+static void a_sharded_batcher_converts_its_slice(void **state)
+{
+    (void)state;
+    uint8_t v[12];
+    for (int i = 0; i < 12; i++)
+        v[i] = (uint8_t)(10 * i);
+    rb_tensor *x = rb_tensor_from_data(RB_U8, RB_SHAPE(6, 2), v);
+    rb_batcher *b = rb_batcher_new(x, NULL, 4, false, 0);
+    CHECK_STATUS_OK(rb_batcher_convert(b, RB_F32, 0.5));
+    CHECK_STATUS_OK(rb_batcher_shard(b, 1, 2));
+    rb_tensor *xb;
+    assert_true(rb_batcher_next(b, &xb, NULL));
+    CHECK_TENSOR(xb, 0, 20, 25, 30, 35); /* rows 2 and 3 of the first batch, halved */
+    assert_true(rb_batcher_next(b, &xb, NULL));
+    CHECK_TENSOR(xb, 0, 50, 55); /* row 5 of the last batch (rows 4, 5) */
+    rb_batcher_free(b);
+}
+
+/* IDX bytes as uint8: kept as they are; a value that is no byte is refused with its byte. */
+static void idx_files_load_as_uint8(void **state)
+{
+    (void)state;
+    unsigned char buf[64], px[6] = {0, 51, 102, 153, 204, 255};
+    write_file("img8", buf, idx_bytes(buf, 0x08, 2, (uint32_t[]){2, 3}, px, 6), false);
+    rb_tensor *t = NULL;
+    CHECK_STATUS_OK(rb_idx_load(test_path("img8"), RB_U8, 1, &t));
+    assert_int_equal(rb_tensor_dtype(t), RB_U8);
+    assert_memory_equal(rb_tensor_u8(t), px, 6);
+    rb_tensor_free(t);
+    unsigned char ints[8] = {0x00, 0x00, 0x00, 0x07, 0x00, 0x00, 0x01, 0x02}; /* int32 7, 258 */
+    write_file("ints8", buf, idx_bytes(buf, 0x0C, 1, (uint32_t[]){2}, ints, 8), false);
+    CHECK_FAILS(rb_idx_load(test_path("ints8"), RB_U8, 1, &t), RB_ERR_FORMAT,
+                "value 258 at byte 12 is not a whole number in [0, 255]");
+    CHECK_FAILS(rb_idx_load(test_path("img8"), RB_U8, 0.5, &t), RB_ERR_FORMAT,
+                "value 25.5 at byte 13 is not a whole number in [0, 255]");
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -434,6 +527,9 @@ int main(int argc, char **argv)
         TEST(batches_cover_every_row_once_per_epoch),
         TEST(batcher_arguments_are_checked),
         TEST(dataset_head_copies_the_first_rows),
+        TEST(mnist_as_bytes_gives_float_batches_equal_to_the_float_set),
+        TEST(a_sharded_batcher_converts_its_slice),
+        TEST(idx_files_load_as_uint8),
     };
     return RUN_TESTS_IN_DIR(tests, argc, argv);
 }

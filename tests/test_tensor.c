@@ -177,6 +177,58 @@ static void values_an_int64_tensor_cannot_hold_are_refused(void **state)
     CHECK_STATUS_OK(rb_tensor_set_flat(f, 0, INFINITY));
 }
 
+/* uint8 holds what a byte holds: 0 to 255 (fractions cut toward zero, as C converts); NaN, -1
+ * or 256 are refused, the tensor unchanged. It is a quarter of float32's size, prints as
+ * integers, converts both ways with rb_cast and is never differentiated. */
+static void a_uint8_tensor_holds_bytes(void **state)
+{
+    (void)state;
+    assert_string_equal(rb_dtype_name(RB_U8), "uint8");
+    assert_int_equal(rb_dtype_size(RB_U8), 1);
+    rb_tensor *t = rb_tensor_full(RB_U8, RB_SHAPE(2, 2), 7);
+    CHECK_STATUS_OK(rb_tensor_set(t, (int64_t[]){0, 1}, 255));
+    CHECK_STATUS_OK(rb_tensor_set_flat(t, 2, 3.9));
+    CHECK_TENSOR(t, 0, 7, 255, 3, 7);
+    assert_int_equal(rb_tensor_u8(t)[1], 255);
+    CHECK_FAILS(rb_tensor_f32(t), RB_ERR_DTYPE, "tensor is uint8, not float32");
+    CHECK_FAILS(rb_tensor_set_flat(t, 0, 256), RB_ERR_ARGUMENT, "256 does not fit a uint8 tensor");
+    CHECK_FAILS(rb_tensor_set_flat(t, 0, -1), RB_ERR_ARGUMENT, "-1 does not fit a uint8");
+    CHECK_FAILS(rb_tensor_fill(t, NAN), RB_ERR_ARGUMENT, "nan does not fit a uint8");
+    CHECK_FAILS(rb_tensor_full(RB_U8, RB_SHAPE(1), 300), RB_ERR_ARGUMENT, "rb_tensor_full");
+    CHECK_TENSOR(t, 0, 7, 255, 3, 7);
+    /* rb_cast both ways: floats that are no byte are refused, with the value. */
+    rb_tensor *f = rb_cast(t, RB_F32);
+    assert_int_equal(rb_tensor_dtype(f), RB_F32);
+    CHECK_TENSOR(f, 0, 7, 255, 3, 7);
+    CHECK_TENSOR(rb_cast(T64(RB_SHAPE(3), 0, 2.5, 255), RB_U8), 0, 0, 2, 255);
+    CHECK_FAILS(rb_cast(T64(RB_SHAPE(2), 1, 256), RB_U8), RB_ERR_ARGUMENT, "rb_cast: 256");
+    CHECK_FAILS(rb_cast(T64(RB_SHAPE(1), NAN), RB_I64), RB_ERR_ARGUMENT, "nan does not fit an int64");
+    CHECK_FAILS(rb_cast(rb_tensor_full(RB_I64, RB_SHAPE(1), -3), RB_U8), RB_ERR_ARGUMENT, "-3");
+    CHECK_TENSOR(rb_cast(t, RB_I64), 0, 7, 255, 3, 7);
+    /* Shape ops move bytes; arithmetic refuses them; padding must be a byte. */
+    CHECK_TENSOR(rb_transpose(t, 0, 1), 0, 7, 3, 255, 7);
+    CHECK_TENSOR(rb_pad(t, (int64_t[]){0, 1}, (int64_t[]){0, 0}, 9), 0, 9, 7, 255, 9, 3, 7);
+    CHECK_FAILS(rb_pad(t, (int64_t[]){0, 1}, (int64_t[]){0, 0}, -1), RB_ERR_ARGUMENT,
+                "rb_pad: -1 does not fit a uint8");
+    CHECK_FAILS(rb_add(t, t), RB_ERR_DTYPE, "rb_add: expects a float32 or float64 tensor, got uint8");
+    rb_tape *tape = rb_tape_begin(RB_TAPE_DEFAULT);
+    CHECK_FAILS(rb_tape_watch(tape, t), RB_ERR_DTYPE, "with respect to a uint8 tensor");
+    rb_tape_end(tape);
+    rb_tensor *dst = rb_tensor_zeros(RB_U8, RB_SHAPE(2, 2));
+    CHECK_FAILS(rb_tensor_assign(dst, rb_mul_scalar(f, 2)), RB_ERR_ARGUMENT, "510 does not fit");
+    CHECK_TENSOR(dst, 0, 0, 0, 0, 0);
+    CHECK_STATUS_OK(rb_tensor_assign(dst, f));
+    CHECK_TENSOR(dst, 0, 7, 255, 3, 7);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    rb_tensor_fprint(mem, t, "t");
+    fclose(mem);
+    assert_non_null(strstr(text, "uint8[2,2]"));
+    assert_non_null(strstr(text, "[7, 255]"));
+    free(text);
+}
+
 /* arange's count is a double; a count beyond any tensor is refused before conversion. */
 static void arange_with_an_absurd_count_is_refused(void **state)
 {
@@ -318,6 +370,7 @@ int main(int argc, char **argv)
         TEST(a_view_whose_size_wraps_is_refused),
         TEST(shape_count_checks_every_extent_and_the_byte_size),
         TEST(values_an_int64_tensor_cannot_hold_are_refused),
+        TEST(a_uint8_tensor_holds_bytes),
         TEST(arange_with_an_absurd_count_is_refused),
         TEST(out_of_memory_names_the_function_and_the_request),
         TEST(index_out_of_range_is_an_error_not_a_crash),

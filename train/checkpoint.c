@@ -25,7 +25,7 @@ typedef struct entry {
 
 static const char *dtype_code(rb_dtype d)
 {
-    return d == RB_F32 ? "F32" : d == RB_F64 ? "F64" : "I64";
+    return d == RB_F32 ? "F32" : d == RB_F64 ? "F64" : d == RB_U8 ? "U8" : "I64";
 }
 
 /* Variables, then for each optimizer state slab one entry per trainable variable. */
@@ -326,8 +326,10 @@ static bool read_entry(reader *r, entry *e)
                 e->dtype = RB_F64;
             else if (strcmp(d, "I64") == 0)
                 e->dtype = RB_I64;
+            else if (strcmp(d, "U8") == 0)
+                e->dtype = RB_U8;
             else
-                return fail_at(r, "dtype not one of F32, F64, I64");
+                return fail_at(r, "dtype not one of F32, F64, I64, U8");
             dtype = true;
         } else if (strcmp(key, "shape") == 0) {
             uint64_t v[RB_MAX_DIMS];

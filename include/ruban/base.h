@@ -23,10 +23,12 @@ extern "C" {
 /* Maximum number of dimensions of a tensor. */
 #define RB_MAX_DIMS 8
 
-/* Element types. Float32 trains, float64 checks gradients, int64 holds labels and indices. */
-typedef enum rb_dtype { RB_F32 = 0, RB_F64 = 1, RB_I64 = 2 } rb_dtype;
+/* Element types. Float32 trains, float64 checks gradients, int64 holds labels and indices,
+ * uint8 holds images as their files give them (a quarter of float32's memory; ops refuse it:
+ * rb_cast or a converting rb_batcher turns it into floats). */
+typedef enum rb_dtype { RB_F32 = 0, RB_F64 = 1, RB_I64 = 2, RB_U8 = 3 } rb_dtype;
 
-/* Name of a dtype ("float32", "float64", "int64"). */
+/* Name of a dtype ("float32", "float64", "int64", "uint8"). */
 RB_API const char *rb_dtype_name(rb_dtype dtype);
 /* Size in bytes of one element of the dtype. */
 RB_API size_t rb_dtype_size(rb_dtype dtype);

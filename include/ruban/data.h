@@ -48,6 +48,12 @@ RB_API rb_status rb_data_find(const char *set, const char *file, const char *dir
 RB_API rb_status rb_mnist_load(const char *dir, rb_dataset *train, rb_dataset *test);
 /* Fashion-MNIST (Debian's dataset-fashion-mnist), same format and shapes as MNIST. */
 RB_API rb_status rb_fashion_mnist_load(const char *dir, rb_dataset *train, rb_dataset *test);
+/* The same with the images as the files hold them: uint8 0..255, a quarter of the memory
+ * (MNIST's training images: 47 MB instead of 188). Ops take floats: draw batches through
+ * rb_batcher_convert(b, RB_F32, 1.0 / 255), which gives the bits rb_mnist_load holds. */
+RB_API rb_status rb_mnist_load_bytes(const char *dir, rb_dataset *train, rb_dataset *test);
+RB_API rb_status rb_fashion_mnist_load_bytes(const char *dir, rb_dataset *train,
+                                             rb_dataset *test);
 /* Its class names, by label. */
 RB_API extern const char *const rb_fashion_mnist_classes[10];
 /* The first n rows of a data set, copied (the caller owns the result). */
@@ -70,6 +76,9 @@ RB_API int64_t rb_batcher_num_batches(const rb_batcher *b);
  * epoch; a last batch with fewer rows than ranks is skipped on every rank. Call before the
  * first batch of an epoch; batch_size must be at least world. */
 RB_API rb_status rb_batcher_shard(rb_batcher *b, int rank, int world);
+/* From now on give x's batches as dtype (RB_F32 or RB_F64), each value times scale: images held
+ * as bytes come out as floats in [0, 1] with scale 1 / 255. At the start of an epoch only. */
+RB_API rb_status rb_batcher_convert(rb_batcher *b, rb_dtype dtype, double scale);
 /* Rows of the batch last returned, every rank's slice included (its own without a shard). */
 RB_API int64_t rb_batcher_batch_rows(const rb_batcher *b);
 RB_API void rb_batcher_free(rb_batcher *b);

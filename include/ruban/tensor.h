@@ -90,6 +90,7 @@ RB_API void *rb_tensor_data(const rb_tensor *t);
 RB_API float *rb_tensor_f32(const rb_tensor *t);
 RB_API double *rb_tensor_f64(const rb_tensor *t);
 RB_API int64_t *rb_tensor_i64(const rb_tensor *t);
+RB_API uint8_t *rb_tensor_u8(const rb_tensor *t);
 
 /* Value of a one-element tensor as double (NaN and an error otherwise). */
 RB_API double rb_tensor_item(const rb_tensor *t);

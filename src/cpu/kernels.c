@@ -135,6 +135,12 @@ static void fill_inner(int64_t n, char **ptrs, const int64_t *strides, void *arg
             o[i * s] = iv;
         break;
     }
+    case RB_U8: {
+        uint8_t *o = (uint8_t *)ptrs[0], iv = (uint8_t)v;
+        for (int64_t i = 0; i < n; i++)
+            o[i * s] = iv;
+        break;
+    }
     }
 }
 
@@ -176,11 +182,13 @@ static void copy_inner(int64_t n, char **ptrs, const int64_t *strides, void *arg
     case RB_F32: COPY_LOOP(TO, float); break;                                                      \
     case RB_F64: COPY_LOOP(TO, double); break;                                                     \
     case RB_I64: COPY_LOOP(TO, int64_t); break;                                                    \
+    case RB_U8: COPY_LOOP(TO, uint8_t); break;                                                     \
     }
     switch (c->to) {
     case RB_F32: FROM_CASES(float); break;
     case RB_F64: FROM_CASES(double); break;
     case RB_I64: FROM_CASES(int64_t); break;
+    case RB_U8: FROM_CASES(uint8_t); break;
     }
 #undef FROM_CASES
 }

@@ -6,7 +6,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static const struct {
         rb_dtype dtype;
         double scale;
-    } reads[] = {{RB_F32, 1.0 / 255.0}, {RB_F64, 0.5}, {RB_I64, 1.0}};
+    } reads[] = {{RB_F32, 1.0 / 255.0}, {RB_F64, 0.5}, {RB_I64, 1.0}, {RB_U8, 1.0}};
     const char *path = fuzz_write("input-idx3-ubyte", data, size);
     for (size_t k = 0; k < sizeof reads / sizeof reads[0]; k++) {
         rb_error_clear();
