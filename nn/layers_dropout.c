@@ -26,7 +26,7 @@ static rb_tensor *keep_mask(rb_layer *l, rb_tensor *x)
 static rb_tensor *dropout_forward(rb_layer *l, rb_tensor *x)
 {
     if (!l->training || l->spec.rate == 0) return x;
-    return rb_mul(x, rb_mul_scalar(keep_mask(l, x), 1.0 / (1.0 - l->spec.rate)));
+    return rb_dropout(x, l->spec.rate, &l->rng); /* the mask is not stored */
 }
 
 const layer_class rb__dropout_class = {"Dropout", "dropout", dropout_build, dropout_forward};

@@ -42,6 +42,8 @@
     X(softmax, 1, DIFF)                                                                            \
     X(log_softmax, 1, DIFF)                                                                        \
     X(softmax_cross_entropy, 2, DIFF)                                                              \
+    /* dropout, its mask recomputed from the generator's stream (ops/dropout.c) */                 \
+    X(dropout, 1, DIFF)                                                                            \
     /* comparisons and selection (ops/select.c) */                                                 \
     X(where, 3, DIFF)                                                                              \
     X(greater, 2, NODIFF)                                                                          \

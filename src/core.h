@@ -170,5 +170,12 @@ static inline bool rb__valid_dtype(rb_dtype d)
  * infinity and nothing outside [-2^63, 2^63), a uint8 nothing outside [0, 256) (fractions are
  * cut toward zero); raises the error naming who when it does not. */
 bool rb__value_fits(rb_dtype dtype, double value, const char *who);
+/* The Philox stream position (key, counter) a fill of n values of dtype takes from r (NULL: the
+ * default generator), r advanced past it as rb_fill_uniform advances it; and the uniform [0, 1)
+ * values k in [begin, end) of such a reservation, as rb_tensor_uniform(dtype, .., 0, 1, r) gives
+ * them before rounding to dtype. Ops that draw element by element (rb_dropout) keep the stream. */
+void rb__rng_reserve(rb_rng *r, rb_dtype dtype, int64_t n, uint64_t *key, uint64_t *counter);
+void rb__rng_uniforms(uint64_t key, uint64_t counter, rb_dtype dtype, int64_t begin, int64_t end,
+                      double *out);
 
 #endif

@@ -219,6 +219,27 @@ static rb_status fill(rb_tensor *t, fill_kind kind, double a, double b, rb_rng *
     return RB_OK;
 }
 
+void rb__rng_reserve(rb_rng *r, rb_dtype dtype, int64_t n, uint64_t *key, uint64_t *counter)
+{
+    r = use(r);
+    uint64_t per = dtype == RB_F32 ? 4 : 2;
+    *key = r->key;
+    *counter = r->counter;
+    r->counter += ((uint64_t)n + per - 1) / per;
+}
+
+void rb__rng_uniforms(uint64_t key, uint64_t counter, rb_dtype dtype, int64_t begin, int64_t end,
+                      double *out)
+{
+    fill_plan p = {NULL, FILL_UNIFORM, 0.0, 1.0, key, counter, dtype == RB_F32 ? 4 : 2};
+    double v[4];
+    for (int64_t k = begin; k < end;) {
+        block_values(&p, (uint64_t)(k / p.per_block), v);
+        for (int i = (int)(k % p.per_block); i < p.per_block && k < end; i++, k++)
+            out[k - begin] = v[i];
+    }
+}
+
 rb_status rb_fill_normal(rb_tensor *t, double mean, double std, rb_rng *r)
 {
     if (!(std >= 0)) return rb_error(RB_ERR_ARGUMENT, "rb_fill_normal: std %g < 0", std);

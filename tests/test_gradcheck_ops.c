@@ -57,6 +57,14 @@ FN(f_clamp, rb_clamp(X(0), -0.5, 0.5))
 FN(f_erf, rb_erf(X(0)))
 /* activations */
 FN(f_relu, rb_relu(X(0)))
+/* The same mask at every evaluation: a generator made afresh from one seed each call. */
+static rb_tensor *f_dropout(rb_tensor *const *x, int n, void *ud)
+{
+    (void)n;
+    (void)ud;
+    rb_rng rng = rb_rng_make(7);
+    return rb_mul(rb_dropout(X(0), 0.4, &rng), X(0)); /* x^2 where kept: a second derivative */
+}
 FN(f_relu_sq, rb_mul(rb_relu(X(0)), X(0)))
 FN(f_leaky, rb_leaky_relu(X(0), 0.1))
 FN(f_elu, rb_elu(X(0), 1.3))
@@ -225,6 +233,7 @@ static const op_case cases[] = {
     {"clamp", "clamp", f_clamp, 1, {IN("3x4", ANY)}, true},
     {"erf", "erf", f_erf, 1, {IN("2x3", ANY)}, true},
     {"relu", "relu,relu_grad", f_relu, 1, {IN("3x4", NONZERO)}, true},
+    {"dropout", "dropout", f_dropout, 1, {IN("5x7", ANY)}, true},
     {"relu_times_x", "relu,relu_grad", f_relu_sq, 1, {IN("3x4", NONZERO)}, true},
     {"leaky_relu", "leaky_relu", f_leaky, 1, {IN("3x4", NONZERO)}, true},
     {"elu", "elu", f_elu, 1, {IN("3x4", NONZERO)}, true},

@@ -414,10 +414,76 @@ static void cross_entropy_refuses_bad_labels_and_shapes(void **state)
                 RB_ERR_DTYPE, "dtypes differ");
 }
 
+/* rb_dropout gives the bits of the composition it replaces (draws, comparison, scale, product)
+ * and leaves the generator where the composition leaves it: for both dtypes, rates, sizes that
+ * end inside a chunk of draws, a strided input; its gradient is the same mask times the
+ * upstream gradient. */
+static void dropout_matches_the_composition_bit_for_bit(void **state)
+{
+    (void)state;
+    const rb_dtype dtypes[2] = {RB_F32, RB_F64};
+    const double rates[3] = {0.1, 0.5, 0.9};
+    const int64_t sizes[3] = {1, 257, 3001};
+    for (int d = 0; d < 2; d++)
+        for (int r = 0; r < 3; r++)
+            for (int s = 0; s < 3; s++) {
+                rb_rng init = rb_rng_make(11);
+                rb_tensor *x = rb_tensor_normal(dtypes[d], RB_SHAPE(sizes[s], 2), 0, 1, &init);
+                rb_tensor *xt = rb_transpose(x, 0, 1); /* strided */
+                rb_rng a = rb_rng_make(5), b = rb_rng_make(5);
+                rb_tensor *u = rb_tensor_uniform(dtypes[d], RB_SHAPE(2, sizes[s]), 0, 1, &a);
+                rb_tensor *keep = rb_greater_equal(u, rb_tensor_scalar(dtypes[d], rates[r]));
+                rb_tensor *want = rb_mul(xt, rb_mul_scalar(keep, 1.0 / (1.0 - rates[r])));
+                rb_tensor *got = rb_dropout(xt, rates[r], &b);
+                CHECK_SAME_BITS(got, want);
+                assert_true(rb_rng_u64(&a) == rb_rng_u64(&b)); /* the stream goes on alike */
+                /* gradient of sum(y * w): w where kept, scaled */
+                rb_tensor *w = rb_tensor_normal(dtypes[d], RB_SHAPE(2, sizes[s]), 0, 1, &init);
+                rb_tape *tape = rb_tape_begin(RB_TAPE_DEFAULT);
+                rb_tape_watch(tape, x);
+                rb_rng c = rb_rng_make(5);
+                rb_tensor *y = rb_dropout(rb_transpose(x, 0, 1), rates[r], &c);
+                rb_tensor *g = rb_tape_gradient1(tape, rb_sum(rb_mul(y, w), RB_ALL_AXES, false), x);
+                CHECK_SAME_BITS(g, rb_transpose(rb_mul(w, rb_mul_scalar(keep, 1.0 / (1.0 - rates[r]))), 0, 1));
+                rb_tape_end(tape);
+            }
+}
+
+/* About rate of the values dropped, the others scaled; rate 0 keeps everything; the same at
+ * 1 and 2 threads; a rate outside [0, 1) and integer tensors are refused. */
+static void dropout_drops_about_rate_and_refuses_bad_rates(void **state)
+{
+    (void)state;
+    rb_tensor *x = rb_tensor_ones(RB_F32, RB_SHAPE(200, 500));
+    rb_rng rng = rb_rng_make(3);
+    rb_tensor *y = rb_dropout(x, 0.3, &rng);
+    double zeros = rb_tensor_item(rb_mean(rb_equal(y, rb_tensor_scalar(RB_F32, 0)), RB_ALL_AXES, false));
+    CHECK_CLOSE(zeros, 0.3, 0.005);
+    CHECK_CLOSE(rb_tensor_item(rb_max(y, RB_ALL_AXES, false)), (float)(1 / 0.7), 0);
+    rb_rng zero = rb_rng_make(3);
+    CHECK_SAME_BITS(rb_dropout(x, 0, &zero), x);
+    int saved = rb_num_threads();
+    rb_tensor *at[2];
+    for (int t = 0; t < 2; t++) {
+        rb_set_num_threads(t + 1);
+        rb_rng r = rb_rng_make(9);
+        at[t] = rb_dropout(x, 0.5, &r);
+    }
+    rb_set_num_threads(saved);
+    CHECK_SAME_BITS(at[0], at[1]);
+    CHECK_FAILS(rb_dropout(x, 1.0, &rng), RB_ERR_ARGUMENT, "rate 1 must be in [0, 1)");
+    CHECK_FAILS(rb_dropout(x, -0.1, &rng), RB_ERR_ARGUMENT, "rate -0.1");
+    CHECK_FAILS(rb_dropout(x, NAN, &rng), RB_ERR_ARGUMENT, "rate nan");
+    CHECK_FAILS(rb_dropout(rb_tensor_zeros(RB_I64, RB_SHAPE(2)), 0.5, &rng), RB_ERR_DTYPE,
+                "rb_dropout: expects a float32 or float64 tensor, got int64");
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         TEST(activations_match_their_formulas_in_float64),
+        TEST(dropout_matches_the_composition_bit_for_bit),
+        TEST(dropout_drops_about_rate_and_refuses_bad_rates),
         TEST(activations_match_their_formulas_in_float32),
         TEST(relu_and_leaky_relu_worked_by_hand),
         TEST(elu_matches_python),

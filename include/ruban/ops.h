@@ -68,6 +68,11 @@ RB_API rb_tensor *rb_gelu(rb_tensor *x);
 /* Softmax and log-softmax along one axis (numerically stable). */
 RB_API rb_tensor *rb_softmax(rb_tensor *x, int axis);
 RB_API rb_tensor *rb_log_softmax(rb_tensor *x, int axis);
+/* Inverted dropout: each value kept with probability 1 - rate and scaled by 1 / (1 - rate), else
+ * 0 (rate in [0, 1)). The draws are rb_tensor_uniform(x's dtype and shape, 0, 1, rng) >= rate,
+ * the same stream (rng NULL: the default generator), but no mask is stored: backward draws it
+ * again. */
+RB_API rb_tensor *rb_dropout(rb_tensor *x, double rate, rb_rng *rng);
 
 /* ---- comparisons (results 0/1 in the inputs' dtype; not differentiable) and selection ---- */
 RB_API rb_tensor *rb_greater(rb_tensor *a, rb_tensor *b);
