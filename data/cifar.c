@@ -10,9 +10,9 @@ enum { SIDE = 32, PLANE = SIDE * SIDE, RECORD = 1 + 3 * PLANE };
 const char *const rb_cifar10_classes[10] = {"airplane", "automobile", "bird",  "cat",  "deer",
                                             "dog",      "frog",       "horse", "ship", "truck"};
 
-/* Records of `bytes` into x (N, 32, 32, 3) and y (N) starting at row `at`. */
+/* Records of `bytes` into x (N, 32, 32, 3), float32 in [0, 1] (xf) or the bytes (xb), and y. */
 static rb_status decode(const char *who, const char *path, const unsigned char *bytes,
-                        int64_t records, float *x, int64_t *y)
+                        int64_t records, float *xf, uint8_t *xb, int64_t *y)
 {
     for (int64_t r = 0; r < records; r++) {
         const unsigned char *rec = bytes + r * RECORD;
@@ -21,7 +21,14 @@ static rb_status decode(const char *who, const char *path, const unsigned char *
                             "%s: '%s': byte %lld (label of record %lld) is %d, not a class 0..9",
                             who, path, (long long)(r * RECORD), (long long)r, rec[0]);
         y[r] = rec[0];
-        float *img = x + r * PLANE * 3;
+        if (xb) {
+            uint8_t *img = xb + r * PLANE * 3;
+            for (int p = 0; p < PLANE; p++)
+                for (int c = 0; c < 3; c++)
+                    img[p * 3 + c] = rec[1 + c * PLANE + p];
+            continue;
+        }
+        float *img = xf + r * PLANE * 3;
         for (int p = 0; p < PLANE; p++)
             for (int c = 0; c < 3; c++)
                 img[p * 3 + c] = rec[1 + c * PLANE + p] * (1.0f / 255.0f);
@@ -30,7 +37,7 @@ static rb_status decode(const char *who, const char *path, const unsigned char *
 }
 
 static rb_status load_files(const char *const *paths, int n_files, const char *name,
-                            const char *who, rb_dataset *out)
+                            const char *who, rb_dtype dtype, rb_dataset *out)
 {
     *out = (rb_dataset){0};
     unsigned char *blobs[8] = {0};
@@ -67,7 +74,7 @@ static rb_status load_files(const char *const *paths, int n_files, const char *n
         total += size / RECORD; /* at most RB_MAX_BYTES / RECORD per file */
     }
     if (st == RB_OK) {
-        out->x = rb_tensor_empty_persistent(RB_F32, RB_SHAPE(total, SIDE, SIDE, 3)); /* checked */
+        out->x = rb_tensor_empty_persistent(dtype, RB_SHAPE(total, SIDE, SIDE, 3)); /* checked */
         out->y = rb_tensor_empty_persistent(RB_I64, RB_SHAPE(total));
         out->meta = rb__meta_new(name, paths[0], PLANE * 3, 10);
         if (!out->x || !out->y || !out->meta) st = rb_last_status();
@@ -75,7 +82,10 @@ static rb_status load_files(const char *const *paths, int n_files, const char *n
     int64_t row = 0;
     for (int i = 0; i < n_files && st == RB_OK; i++) {
         int64_t records = (int64_t)(sizes[i] / RECORD);
-        st = decode(who, paths[i], blobs[i], records, rb_tensor_f32(out->x) + row * PLANE * 3,
+        bool bytes = dtype == RB_U8;
+        st = decode(who, paths[i], blobs[i], records,
+                    bytes ? NULL : rb_tensor_f32(out->x) + row * PLANE * 3,
+                    bytes ? rb_tensor_u8(out->x) + row * PLANE * 3 : NULL,
                     rb_tensor_i64(out->y) + row);
         row += records;
     }
@@ -97,12 +107,13 @@ static rb_status load_files(const char *const *paths, int n_files, const char *n
 rb_status rb_cifar10_load_batch(const char *path, rb_dataset *out)
 {
     if (!path || !out) return rb_error(RB_ERR_ARGUMENT, "rb_cifar10_load_batch: NULL argument");
-    return load_files(&path, 1, "cifar10", "rb_cifar10_load_batch", out);
+    return load_files(&path, 1, "cifar10", "rb_cifar10_load_batch", RB_F32, out);
 }
 
-rb_status rb_cifar10_load(const char *dir, rb_dataset *train, rb_dataset *test)
+static rb_status load_sets(const char *dir, rb_dtype dtype, const char *who, rb_dataset *train,
+                           rb_dataset *test)
 {
-    if (!train || !test) return rb_error(RB_ERR_ARGUMENT, "rb_cifar10_load: NULL output");
+    if (!train || !test) return rb_error(RB_ERR_ARGUMENT, "%s: NULL output", who);
     *train = *test = (rb_dataset){0};
     char found[6][1024];
     const char *paths[6];
@@ -116,8 +127,18 @@ rb_status rb_cifar10_load(const char *dir, rb_dataset *train, rb_dataset *test)
             return rb_last_status();
         paths[i] = found[i];
     }
-    rb_status st = load_files(paths, 5, "cifar10", "rb_cifar10_load", train);
-    if (st == RB_OK) st = load_files(paths + 5, 1, "cifar10", "rb_cifar10_load", test);
+    rb_status st = load_files(paths, 5, "cifar10", who, dtype, train);
+    if (st == RB_OK) st = load_files(paths + 5, 1, "cifar10", who, dtype, test);
     if (st != RB_OK) rb_dataset_free(train);
     return st;
+}
+
+rb_status rb_cifar10_load(const char *dir, rb_dataset *train, rb_dataset *test)
+{
+    return load_sets(dir, RB_F32, "rb_cifar10_load", train, test);
+}
+
+rb_status rb_cifar10_load_bytes(const char *dir, rb_dataset *train, rb_dataset *test)
+{
+    return load_sets(dir, RB_U8, "rb_cifar10_load_bytes", train, test);
 }

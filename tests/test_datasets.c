@@ -332,6 +332,38 @@ static void cifar10_records_become_channels_last_images(void **state)
     CHECK_FAILS(rb_cifar10_load(test_dir(), &d, &d), RB_ERR_NOT_FOUND, "data_batch_1.bin");
 }
 
+/* The whole set as bytes: the same pixels as the float set, a quarter of the memory; batches
+ * converted by the batcher hold the float set's bits. */
+static void cifar10_as_bytes_matches_the_float_set(void **state)
+{
+    (void)state;
+    char name[32];
+    for (int i = 1; i <= 5; i++) {
+        snprintf(name, sizeof name, "data_batch_%d.bin", i);
+        write_cifar(name, 2 + i, -1, -1);
+    }
+    write_cifar("test_batch.bin", 4, -1, -1);
+    rb_dataset f, ft, b, bt;
+    CHECK_STATUS_OK(rb_cifar10_load(test_dir(), &f, &ft));
+    CHECK_STATUS_OK(rb_cifar10_load_bytes(test_dir(), &b, &bt));
+    assert_int_equal(rb_tensor_dtype(b.x), RB_U8);
+    CHECK_SHAPE(b.x, 25, 32, 32, 3);
+    CHECK_SHAPE(bt.x, 4, 32, 32, 3);
+    /* record 2 of the first file, row 1, column 5, channel 1: (37 + 85 + 2) */
+    assert_int_equal(rb_tensor_u8(b.x)[((2 * 32 + 1) * 32 + 5) * 3 + 1], 124);
+    assert_memory_equal(rb_tensor_i64(f.y), rb_tensor_i64(b.y), sizeof(int64_t) * 25);
+    rb_batcher *bb = rb_batcher_new(b.x, b.y, 25, false, 0);
+    CHECK_STATUS_OK(rb_batcher_convert(bb, RB_F32, 1.0 / 255));
+    rb_tensor *xb;
+    assert_true(rb_batcher_next(bb, &xb, NULL));
+    assert_memory_equal(rb_tensor_f32(xb), rb_tensor_f32(f.x), sizeof(float) * 25 * 3072);
+    rb_batcher_free(bb);
+    rb_dataset_free(&f);
+    rb_dataset_free(&ft);
+    rb_dataset_free(&b);
+    rb_dataset_free(&bt);
+}
+
 /* ---- locating data, metadata copies ---- */
 
 static void ruban_data_is_searched_before_the_system_places(void **state)
@@ -445,6 +477,7 @@ int main(int argc, char **argv)
         TEST(california_housing_features_match_scikit_learn),
         TEST(tabular_files_without_rows_are_refused),
         TEST(cifar10_records_become_channels_last_images),
+        TEST(cifar10_as_bytes_matches_the_float_set),
         TEST(ruban_data_is_searched_before_the_system_places),
         TEST(cylinder_bell_funnel_has_its_shape_labels_in_turn_and_class_names),
         TEST(cylinder_bell_funnel_repeats_with_its_seed_only),

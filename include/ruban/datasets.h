@@ -73,6 +73,9 @@ RB_API rb_status rb_cifar10_load_batch(const char *path, rb_dataset *out);
 /* data_batch_1..5.bin (50,000 images) and test_batch.bin (10,000); dir may be NULL (search:
  * set "cifar10"). */
 RB_API rb_status rb_cifar10_load(const char *dir, rb_dataset *train, rb_dataset *test);
+/* The same with x as the files' bytes, uint8 0..255 (154 MB for the training set instead of
+ * 614); draw float batches with rb_batcher_convert(b, RB_F32, 1.0 / 255). */
+RB_API rb_status rb_cifar10_load_bytes(const char *dir, rb_dataset *train, rb_dataset *test);
 RB_API extern const char *const rb_cifar10_classes[10];
 
 /* ---- generated sets ---- */
