@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "op_impl.h"
+#include "parallel.h"
 
 /* Attribute layout shared by slice and slice_scatter. */
 enum { AT_START = 0, AT_STEP = 8, AT_FULL = 16, AT_NDIM = 24 };
@@ -410,22 +411,39 @@ rb_tensor *rb_take(rb_tensor *x, rb_tensor *indices)
     return rb__apply(RB__OP_take, 2, in, NULL, x->dtype, indices->ndim, indices->shape);
 }
 
+/* Internal indices may be -1, "no element": take gives 0 there and scatter_add drops it (max
+ * pooling's windows that lie wholly in the padding have no winner). */
+enum { AT_NONE_ALLOWED = 0 };
+enum { AT_DISTINCT = RB_MAX_DIMS + 1 }; /* scatter_add: every index at most once */
+
+static rb_tensor *take_or_zero(rb_tensor *x, rb_tensor *indices)
+{
+    rb_tensor *in[2] = {x, indices};
+    if (!rb__check_inputs("take", 2, in)) return NULL;
+    rb_attrs at = {.i = {[AT_NONE_ALLOWED] = 1}};
+    return rb__apply(RB__OP_take, 2, in, &at, x->dtype, indices->ndim, indices->shape);
+}
+
 rb_status rb__fwd_take(rb_node *n)
 {
     rb_tensor *x = rb__contiguous(n->in[0]), *idx = rb__contiguous(n->in[1]);
     if (!x || !idx) return rb_last_status();
     const int64_t *k = idx->data;
+    bool none = n->attrs.i[AT_NONE_ALLOWED] != 0;
     if (x->dtype == RB_F32)
         for (int64_t i = 0; i < idx->size; i++)
-            ((float *)n->out->data)[i] = ((const float *)x->data)[k[i]];
+            ((float *)n->out->data)[i] = none && k[i] < 0 ? 0.0f : ((const float *)x->data)[k[i]];
     else
         for (int64_t i = 0; i < idx->size; i++)
-            ((double *)n->out->data)[i] = ((const double *)x->data)[k[i]];
+            ((double *)n->out->data)[i] = none && k[i] < 0 ? 0.0 : ((const double *)x->data)[k[i]];
     return RB_OK;
 }
 
-/* Zeros of x's shape with g[i] added at flat position indices[i]. */
-rb_tensor *rb__scatter_add(rb_tensor *g, rb_tensor *indices, int ndim, const int64_t *shape)
+/* Zeros of x's shape with g[i] added at flat position indices[i] (-1: dropped). distinct: no
+ * position is named twice (max pooling with windows that do not overlap), so the additions
+ * run in parallel. */
+static rb_tensor *scatter_add(rb_tensor *g, rb_tensor *indices, int ndim, const int64_t *shape,
+                              bool distinct)
 {
     rb_tensor *in[2] = {g, indices};
     if (!rb__check_inputs("scatter_add", 2, in)) return NULL;
@@ -433,7 +451,19 @@ rb_tensor *rb__scatter_add(rb_tensor *g, rb_tensor *indices, int ndim, const int
     for (int d = 0; d < ndim; d++)
         at.i[d] = shape[d];
     at.i[RB_MAX_DIMS] = ndim;
+    at.i[AT_DISTINCT] = distinct;
     return rb__apply(RB__OP_scatter_add, 2, in, &at, g->dtype, ndim, shape);
+}
+
+rb_tensor *rb__scatter_add(rb_tensor *g, rb_tensor *indices, int ndim, const int64_t *shape)
+{
+    return scatter_add(g, indices, ndim, shape, false);
+}
+
+rb_tensor *rb__scatter_add_distinct(rb_tensor *g, rb_tensor *indices, int ndim,
+                                    const int64_t *shape)
+{
+    return scatter_add(g, indices, ndim, shape, true);
 }
 
 void rb__bwd_take(rb_grad_ctx *ctx, const rb_node *n, rb_tensor *g)
@@ -443,22 +473,58 @@ void rb__bwd_take(rb_grad_ctx *ctx, const rb_node *n, rb_tensor *g)
         rb_grad_add(ctx, n, 0, rb__scatter_add(g, n->in[1], x->ndim, x->shape));
 }
 
+typedef struct scatter_plan {
+    void *out;
+    const void *g;
+    const int64_t *k;
+    int64_t out_size, n;
+    rb_dtype dtype;
+} scatter_plan;
+
+enum { SCATTER_CHUNK = 16384 };
+
+static void zero_chunks(void *arg, int64_t begin, int64_t end)
+{
+    const scatter_plan *p = arg;
+    size_t es = rb_dtype_size(p->dtype);
+    int64_t lo = begin * SCATTER_CHUNK, hi = end * SCATTER_CHUNK;
+    if (hi > p->out_size) hi = p->out_size;
+    memset((char *)p->out + (size_t)lo * es, 0, (size_t)(hi - lo) * es);
+}
+
+/* g[i] added at k[i] for i in [begin, end) (in order: with repeated indices, serially). */
+static void scatter_range(void *arg, int64_t begin, int64_t end)
+{
+    const scatter_plan *p = arg;
+    const int64_t *k = p->k;
+    if (p->dtype == RB_F32) {
+        float *out = p->out;
+        const float *g = p->g;
+        for (int64_t i = begin; i < end; i++)
+            if (k[i] >= 0) out[k[i]] += g[i];
+    } else {
+        double *out = p->out;
+        const double *g = p->g;
+        for (int64_t i = begin; i < end; i++)
+            if (k[i] >= 0) out[k[i]] += g[i];
+    }
+}
+
 rb_status rb__fwd_scatter_add(rb_node *n)
 {
     rb_tensor *g = rb__contiguous(n->in[0]), *idx = rb__contiguous(n->in[1]), *out = n->out;
     if (!g || !idx) return rb_last_status();
-    memset(out->data, 0, (size_t)out->size * rb_dtype_size(out->dtype));
-    const int64_t *k = idx->data;
-    if (out->dtype == RB_F32)
-        for (int64_t i = 0; i < idx->size; i++)
-            ((float *)out->data)[k[i]] += ((const float *)g->data)[i];
+    scatter_plan p = {out->data, g->data, idx->data, out->size, idx->size, out->dtype};
+    rb__parallel_for((out->size + SCATTER_CHUNK - 1) / SCATTER_CHUNK, 1, zero_chunks, &p);
+    /* Distinct targets: each element written once, the same sum (0 + g) in any order. */
+    if (n->attrs.i[AT_DISTINCT])
+        rb__parallel_for(idx->size, SCATTER_CHUNK, scatter_range, &p);
     else
-        for (int64_t i = 0; i < idx->size; i++)
-            ((double *)out->data)[k[i]] += ((const double *)g->data)[i];
+        scatter_range(&p, 0, idx->size);
     return RB_OK;
 }
 
 void rb__bwd_scatter_add(rb_grad_ctx *ctx, const rb_node *n, rb_tensor *gg)
 {
-    if (rb_grad_needed(ctx, n, 0)) rb_grad_add(ctx, n, 0, rb_take(gg, n->in[1]));
+    if (rb_grad_needed(ctx, n, 0)) rb_grad_add(ctx, n, 0, take_or_zero(gg, n->in[1]));
 }

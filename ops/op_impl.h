@@ -43,6 +43,8 @@ rb_tensor *rb__patches(const char *op, rb_tensor *x, int kh, int kw, rb_window2d
 /* Zeros of the given shape with g[i] added at flat position indices[i] (differentiable; the
  * adjoint of rb_take). */
 rb_tensor *rb__scatter_add(rb_tensor *g, rb_tensor *indices, int ndim, const int64_t *shape);
+rb_tensor *rb__scatter_add_distinct(rb_tensor *g, rb_tensor *indices, int ndim,
+                                    const int64_t *shape);
 
 /* g where y > 0, else 0: the gradient through a ReLU whose output (or input) is y
  * (differentiable). */

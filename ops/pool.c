@@ -2,6 +2,7 @@
  * passes are ops too (a scatter at the saved winners; the adjoint of the average), so second
  * derivatives still work; global pooling and upsampling are compositions. */
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "op_impl.h"
@@ -137,9 +138,9 @@ POOL_UPDATE(double, fabs)
                 if (first < 0) { /* only padding */                                                \
                     for (int64_t c = 0; c < C; c++)                                                \
                         best[c] = 0;                                                               \
-                    if (p->where)                                                                  \
+                    if (p->where) /* no winner: the gradient goes nowhere */                        \
                         for (int64_t c = 0; c < C; c++)                                            \
-                            p->where[o + c] = 0;                                                   \
+                            p->where[o + c] = -1;                                                  \
                 } else if (p->where) {                                                             \
                     for (int64_t c = 0; c < C; c++)                                                \
                         p->where[o + c] = where_of[pos[c]] + c;                                    \
@@ -237,12 +238,26 @@ static bool windows_tile(const rb__geom *g)
                 y[ow * C + c] = h[ow * kw * C + c];                                                \
         if (vrow) {                                                                                \
             int64_t *where = p->where + r * g->Wo * C;                                             \
-            for (int64_t ow = 0; ow < g->Wo; ow++)                                                 \
-                for (int64_t c = 0; c < C; c++) {                                                  \
-                    int64_t k = ow * kw * C + c;                                                   \
-                    where[ow * C + c] =                                                            \
-                        ((n * g->H + top + hrow[k]) * g->W + ow * kw + hcol[k]) * C + c;           \
+            /* The winner's flat index: the row block's start plus an offset within the block's   \
+             * kh rows, in 32 bits when they fit (vectorised: AVX2 has no 64-bit multiply). */     \
+            const int64_t base = (n * g->H + top) * g->W * C;                                      \
+            if ((int64_t)g->kh * g->W * C < INT32_MAX) {                                           \
+                const int32_t row_len = (int32_t)(g->W * C), Ci = (int32_t)C;                      \
+                for (int64_t ow = 0; ow < g->Wo; ow++) {                                           \
+                    const int32_t *wr = hrow + ow * kw * C, *wc = hcol + ow * kw * C;              \
+                    const int32_t start = (int32_t)(ow * kw * C);                                  \
+                    int64_t *out = where + ow * C;                                                 \
+                    for (int32_t c = 0; c < Ci; c++)                                               \
+                        out[c] = base + (int64_t)(wr[c] * row_len + start + wc[c] * Ci + c);       \
                 }                                                                                  \
+            } else {                                                                               \
+                for (int64_t ow = 0; ow < g->Wo; ow++)                                             \
+                    for (int64_t c = 0; c < C; c++) {                                              \
+                        int64_t k = ow * kw * C + c;                                               \
+                        where[ow * C + c] =                                                        \
+                            ((n * g->H + top + hrow[k]) * g->W + ow * kw + hcol[k]) * C + c;       \
+                    }                                                                              \
+            }                                                                                      \
         }                                                                                          \
     }                                                                                              \
                                                                                                    \
@@ -294,9 +309,15 @@ rb_status rb__fwd_max_pool2d(rb_node *n)
 void rb__bwd_max_pool2d(rb_grad_ctx *ctx, const rb_node *n, rb_tensor *g)
 {
     /* The gradient goes to each window's winner: a scatter at the saved positions, which
-     * is linear in g (second derivatives are zero, as for any piecewise linear op). */
+     * is linear in g (second derivatives are zero, as for any piecewise linear op). Windows
+     * that do not overlap have distinct winners: the scatter then runs in parallel. */
     rb_tensor *x = n->in[0];
-    rb_grad_add(ctx, n, 0, rb__scatter_add(g, n->saved[0], x->ndim, x->shape));
+    rb__geom geo = rb__window_of_attrs(&n->attrs, n->out->shape[1], n->out->shape[2]);
+    bool apart = geo.sh >= (int64_t)(geo.kh - 1) * geo.dh + 1 &&
+                 geo.sw >= (int64_t)(geo.kw - 1) * geo.dw + 1;
+    rb_grad_add(ctx, n, 0,
+                apart ? rb__scatter_add_distinct(g, n->saved[0], x->ndim, x->shape)
+                      : rb__scatter_add(g, n->saved[0], x->ndim, x->shape));
 }
 
 /* ---- average pooling and its adjoint; padded positions are not counted (Keras) ---- */

@@ -471,10 +471,44 @@ static void windows_too_large_for_int_arithmetic_are_refused(void **state)
     CHECK_OK(rb_conv2d(x, w3, NULL, (rb_window2d){.dilation = {1000, 1}, .padding = RB_PAD_SAME}));
 }
 
+/* Windows of max pooling that lie wholly in the padding output 0, a constant: their gradient
+ * goes nowhere. It went to x[0] (their saved winner was position 0): a 2 x 2 input padded by 2
+ * with 2 x 2 windows at stride 1 gave x[0] a gradient of 20 instead of 4. */
+static rb_tensor *padded_pool(rb_tensor *const *x, int n, void *ud)
+{
+    (void)n;
+    rb_window2d w = {.stride = {1, 1}, .padding = RB_PAD_EXPLICIT, .pad = {2, 2, 2, 1}};
+    rb_tensor *y = ud ? rb_max_abs_pool2d(x[0], 2, 2, w) : rb_max_pool2d(x[0], 2, 2, w);
+    return rb_mul(y, y); /* a second derivative to check too */
+}
+
+static void max_pool_windows_wholly_in_the_padding_send_no_gradient(void **state)
+{
+    (void)state;
+    rb_tensor *x = rb_tensor_full(RB_F64, RB_SHAPE(1, 2, 2, 1), 1.0);
+    rb_tape *tape = rb_tape_begin(RB_TAPE_DEFAULT);
+    rb_tape_watch(tape, x);
+    rb_window2d w = {.stride = {1, 1}, .padding = RB_PAD_EXPLICIT, .pad = {2, 2, 2, 2}};
+    rb_tensor *y = rb_max_pool2d(x, 2, 2, w);
+    CHECK_SHAPE(y, 1, 5, 5, 1);
+    /* 9 windows hold a real element; ties go to the first in window order */
+    CHECK_TENSOR(rb_tape_gradient1(tape, rb_sum(y, RB_ALL_AXES, false), x), 0, 4, 2, 2, 1);
+    rb_tape_end(tape);
+    rb_rng rng = rb_rng_make(4);
+    rb_tensor *in = rb_tensor_normal(RB_F64, RB_SHAPE(2, 3, 2, 3), 0, 1, &rng);
+    rb_gradcheck_report r;
+    for (int abs = 0; abs < 2; abs++) {
+        void *ud = abs ? (void *)1 : NULL;
+        assert_true(rb_gradcheck(padded_pool, ud, 1, &in, NULL, &r) || (puts(r.message), 0));
+        assert_true(rb_gradgradcheck(padded_pool, ud, 1, &in, NULL, &r) || (puts(r.message), 0));
+    }
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         TEST(conv2d_equals_the_direct_definition),
+        TEST(max_pool_windows_wholly_in_the_padding_send_no_gradient),
         TEST(float32_convolution_matches_float64),
         TEST(float32_convolution_and_gradients_match_float64),
         TEST(conv1d_equals_the_direct_definition),
