@@ -228,12 +228,65 @@ void rb__rng_reserve(rb_rng *r, rb_dtype dtype, int64_t n, uint64_t *key, uint64
     r->counter += ((uint64_t)n + per - 1) / per;
 }
 
+enum { LANES = 8 };
+
+/* Blocks counter, counter + 1, ..., counter + LANES - 1 at once, lane by lane within each round
+ * so that the compiler vectorises them (the same words as philox()). */
+static void philox_lanes(uint64_t key, uint64_t counter, uint32_t out[4][LANES])
+{
+    uint32_t c0[LANES], c1[LANES], c2[LANES], c3[LANES];
+    for (int l = 0; l < LANES; l++) {
+        uint64_t ctr = counter + (uint64_t)l;
+        c0[l] = (uint32_t)ctr;
+        c1[l] = (uint32_t)(ctr >> 32);
+        c2[l] = 0x2545F491u;
+        c3[l] = 0;
+    }
+    uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
+    for (int round = 0; round < 10; round++) {
+        for (int l = 0; l < LANES; l++) {
+            uint64_t p0 = (uint64_t)0xD2511F53u * c0[l], p1 = (uint64_t)0xCD9E8D57u * c2[l];
+            uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1[l] ^ k0, n2 = (uint32_t)(p0 >> 32) ^ c3[l] ^ k1;
+            c1[l] = (uint32_t)p1;
+            c3[l] = (uint32_t)p0;
+            c0[l] = n0;
+            c2[l] = n2;
+        }
+        k0 += 0x9E3779B9u;
+        k1 += 0xBB67AE85u;
+    }
+    for (int l = 0; l < LANES; l++) {
+        out[0][l] = c0[l];
+        out[1][l] = c1[l];
+        out[2][l] = c2[l];
+        out[3][l] = c3[l];
+    }
+}
+
 void rb__rng_uniforms(uint64_t key, uint64_t counter, rb_dtype dtype, int64_t begin, int64_t end,
                       double *out)
 {
     fill_plan p = {NULL, FILL_UNIFORM, 0.0, 1.0, key, counter, dtype == RB_F32 ? 4 : 2};
     double v[4];
-    for (int64_t k = begin; k < end;) {
+    int64_t k = begin;
+    /* float32 values (one word each) from whole groups of LANES blocks; the rest one block at a
+     * time. unit24(w) is exact in double: the same values as block_values gives. */
+    const int64_t group = 4 * LANES;
+    if (dtype == RB_F32) {
+        for (; k < end && k % 4 != 0;) {
+            block_values(&p, (uint64_t)(k / 4), v);
+            for (int i = (int)(k % 4); i < 4 && k < end; i++, k++)
+                out[k - begin] = v[i];
+        }
+        for (; k + group <= end; k += group) {
+            uint32_t w[4][LANES];
+            philox_lanes(key, counter + (uint64_t)(k / 4), w);
+            for (int l = 0; l < LANES; l++)
+                for (int i = 0; i < 4; i++)
+                    out[k - begin + 4 * l + i] = (double)unit24(w[i][l]);
+        }
+    }
+    for (; k < end;) {
         block_values(&p, (uint64_t)(k / p.per_block), v);
         for (int i = (int)(k % p.per_block); i < p.per_block && k < end; i++, k++)
             out[k - begin] = v[i];
