@@ -37,6 +37,9 @@ typedef struct bench_options {
 
 static inline double bench_sgemm_peak_in_this_process(int64_t n, bool cpu_time);
 
+/* Products timed per sgemm peak measurement (the first warms BLIS up and is not counted). */
+enum { BENCH_PEAK_PRODUCTS = 4, BENCH_MAX_REPEATS = 100 };
+
 /* Parse argv into o (holding the defaults); models lists the accepted --model values (NULL
  * for none). Prints usage and exits 0 on --help, 2 on anything unknown or malformed. */
 static inline void bench_parse(int argc, char **argv, const char *about, const char *const *models,
@@ -71,7 +74,7 @@ static inline void bench_parse(int argc, char **argv, const char *about, const c
             printf(
                 "  --info      print the CPU, BLIS kernels and threads ruban uses, and exit\n\n");
             printf(
-                "Prints one line: workload, threads, samples/s (best and median run), GFLOPS and fraction of the sgemm peak (of the best run), sgemm peak, peak resident memory.\n");
+                "Prints one line: workload, threads, samples/s (best and median run), GFLOPS (best run), the best sgemm peak measured, the fraction of peak (median over runs, each against the peak measured just before and after it), peak resident memory. BENCH_DEBUG=1 in the environment prints each run's rate and peak on stderr.\n");
             exit(0);
         }
         if (strcmp(flag, "--info") == 0) { /* what ruban runs on: CPU, BLIS kernels, threads */
@@ -90,7 +93,7 @@ static inline void bench_parse(int argc, char **argv, const char *about, const c
             o->threads = (int)v;
         else if (strcmp(flag, "--steps") == 0 && number && v >= 1)
             o->steps = v;
-        else if (strcmp(flag, "--repeats") == 0 && number && v >= 1 && v <= 100)
+        else if (strcmp(flag, "--repeats") == 0 && number && v >= 1 && v <= BENCH_MAX_REPEATS)
             o->repeats = v;
         else if (strcmp(flag, "--batch") == 0 && number && v >= 1)
             o->batch = v;
@@ -168,7 +171,7 @@ static inline double bench_sgemm_peak_in_this_process(int64_t n, bool cpu_time)
     rb_tensor *a = rb_tensor_uniform(RB_F32, RB_SHAPE(n, n), -1, 1, &rng);
     rb_tensor *b = rb_tensor_uniform(RB_F32, RB_SHAPE(n, n), -1, 1, &rng);
     double best = 1e30;
-    for (int r = 0; r < 10; r++) {
+    for (int r = 0; r < BENCH_PEAK_PRODUCTS; r++) {
         rb_scope *inner = rb_scope_begin();
         double (*clock)(void) = cpu_time ? bench_cpu_seconds : rb_now;
         double t0 = clock();
@@ -206,16 +209,20 @@ static inline double bench_peak_rss_mb(void)
 /* One training step of the benchmark on minibatch (x, y); returns the loss. */
 typedef double (*bench_step_fn)(void *ctx, rb_tensor *x, rb_tensor *y);
 
-/* The throughput is the best of the timed runs, as the sgemm peak is the best of its runs:
- * this machine kind's speed swings up to 2x from one second to the next (an sgemm of order
- * 1024 measured 37-86 GFLOPS within 30 s on a quiet machine), noise only ever slows a run, and
- * a fraction of the peak must compare like with like. The median is reported beside it (what
- * a run typically gets; bench/contention.sh compares those). */
+/* This machine kind's speed swings up to 2x from one second to the next (an sgemm of order
+ * 1024 measured 37-86 GFLOPS within 30 s on a quiet machine), and noise only ever slows a run.
+ * So the throughput is the best of the timed runs (the median beside it: what a run typically
+ * gets; bench/contention.sh compares those), and the fraction of the sgemm peak is taken run by
+ * run against the peak measured just before and just after that run (the better of the two),
+ * then the median over runs: a slow second slows both, a fraction of a peak measured at another
+ * moment would not. */
 typedef struct bench_result {
     double samples_per_s; /* best of the timed runs */
     double median_samples_per_s;
-    double loss;          /* of the last step */
-    double sgemm_peak;    /* GFLOPS, the better of before and after */
+    double loss;       /* of the last step */
+    double sgemm_peak; /* GFLOPS, the best measured */
+    long runs;
+    double rates[BENCH_MAX_REPEATS], peaks[BENCH_MAX_REPEATS]; /* per run: samples/s, local peak */
 } bench_result;
 
 /* `warmup` untimed steps, then o->repeats timed runs of o->steps steps over batches of
@@ -224,7 +231,7 @@ static inline bench_result bench_train(const bench_options *o, rb_tensor *x, rb_
                                        long warmup, bench_step_fn step, void *ctx)
 {
     bench_result r = {0};
-    double peak_before = o->no_peak ? NAN : bench_sgemm_peak_gflops(2048, o->cpu_time), rates[100];
+    double rates[BENCH_MAX_REPEATS], peak_before = NAN;
     rb_batcher *batches = rb_batcher_new(x, y, o->batch, true, 7);
     /* Images held as bytes (a quarter of the memory, as torchvision holds them) come out as
      * float32 batches in [0, 1]. */
@@ -232,6 +239,7 @@ static inline bench_result bench_train(const bench_options *o, rb_tensor *x, rb_
     for (long run = -1; run < o->repeats; run++) { /* run -1: the warm-up */
         long count = run < 0 ? warmup : o->steps;
         if (run == 0 && o->profile) rb_profile_start();
+        if (run == 0 && !o->no_peak) peak_before = bench_sgemm_peak_gflops(2048, o->cpu_time);
         double (*clock)(void) = o->cpu_time ? bench_cpu_seconds : rb_now;
         double t0 = clock();
         for (long s = 0; s < count; s++) {
@@ -239,8 +247,16 @@ static inline bench_result bench_train(const bench_options *o, rb_tensor *x, rb_
             if (!rb_batcher_next(batches, &xb, &yb)) rb_batcher_next(batches, &xb, &yb);
             r.loss = step(ctx, xb, yb);
         }
-        if (run >= 0) rates[run] = (double)(o->steps * o->batch) / (clock() - t0);
+        if (run < 0) continue;
+        rates[run] = r.rates[run] = (double)(o->steps * o->batch) / (clock() - t0);
+        /* The peak after this run is the one before the next. */
+        double peak_after = o->no_peak ? NAN : bench_sgemm_peak_gflops(2048, o->cpu_time);
+        r.peaks[run] = peak_before > peak_after ? peak_before : peak_after;
+        if (!(r.sgemm_peak >= r.peaks[run])) r.sgemm_peak = r.peaks[run];
+        peak_before = peak_after;
+        if (getenv("BENCH_DEBUG")) fprintf(stderr, "run %ld: %.0f samples/s, local peak %.1f\n", run, rates[run], r.peaks[run]);
     }
+    r.runs = o->repeats;
     if (o->profile) {
         rb_profile_stop();
         rb_profile_print(stdout);
@@ -248,8 +264,7 @@ static inline bench_result bench_train(const bench_options *o, rb_tensor *x, rb_
     rb_batcher_free(batches);
     r.median_samples_per_s = bench_median(rates, o->repeats);
     r.samples_per_s = rates[o->repeats - 1]; /* sorted by bench_median */
-    double peak_after = o->no_peak ? NAN : bench_sgemm_peak_gflops(2048, o->cpu_time);
-    r.sgemm_peak = peak_before > peak_after ? peak_before : peak_after;
+    if (o->no_peak) r.sgemm_peak = NAN;
     return r;
 }
 
@@ -257,13 +272,15 @@ static inline bench_result bench_train(const bench_options *o, rb_tensor *x, rb_
 static inline void bench_print(const bench_options *o, const bench_result *r,
                                double flops_per_sample)
 {
-    double gflops = r->samples_per_s * flops_per_sample / 1e9;
+    double gflops = r->samples_per_s * flops_per_sample / 1e9, fractions[BENCH_MAX_REPEATS];
+    for (long i = 0; i < r->runs; i++)
+        fractions[i] = r->rates[i] * flops_per_sample / 1e9 / r->peaks[i];
+    double fraction = r->runs ? bench_median(fractions, r->runs) : NAN;
     printf("workload=%s threads=%d batch=%ld samples_per_s=%.0f median_samples_per_s=%.0f "
            "gflops=%.1f sgemm_peak=%.1f peak_fraction=%.3f flops_per_sample=%.0f final_loss=%.4f "
            "peak_rss_mb=%.0f\n",
            o->model, o->threads, o->batch, r->samples_per_s, r->median_samples_per_s, gflops,
-           r->sgemm_peak,
-           gflops / r->sgemm_peak, flops_per_sample, r->loss, bench_peak_rss_mb());
+           r->sgemm_peak, fraction, flops_per_sample, r->loss, bench_peak_rss_mb());
 }
 
 /* One step of a classifier: the tape, softmax cross-entropy, gradients into the store, the

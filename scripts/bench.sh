@@ -2,9 +2,10 @@
 # Training throughput and peak memory of ruban and of the PyTorch reference, on the same machine,
 # at 1 and 2 threads, in one run: samples/s, their ratio, the fraction of the machine's sgemm
 # peak each reaches (matrix-product FLOPs of a training step / time, over the measured sgemm
-# rate) and peak resident memory. Each figure is the best of 5 timed runs, as the sgemm peak is
-# the best of its runs: this machine kind's speed swings up to 2x from second to second, and
-# noise only slows a run (the medians are in the CSV).
+# rate) and peak resident memory. Throughputs are the best of 5 timed runs (this machine kind's
+# speed swings up to 2x from second to second, and noise only slows a run; the medians are in
+# the CSV). ruban's fraction of peak is the median over runs of each run against the sgemm rate
+# measured just before and after it; PyTorch's is ruban's scaled by their throughputs.
 #
 #   scripts/bench.sh [workload...]     workloads: mlp lenet cnn resnet lstm (default: all)
 #
@@ -16,7 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 case "${1:-}" in -h | --help)
-    sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
     exit 0 ;;
 esac
 workloads=("$@")
@@ -119,10 +120,10 @@ for w in "${workloads[@]}"; do
         esac
         line=$(awk -v w="$w" -v n="$threads" -v rs="$(field samples_per_s "$r")" \
             -v ts="$(field samples_per_s "$t")" -v p="$(field sgemm_peak "$r")" \
-            -v f="$(field flops_per_sample "$r")" -v rm="$(field peak_rss_mb "$r")" \
+            -v fr="$(field peak_fraction "$r")" -v rm="$(field peak_rss_mb "$r")" \
             -v tm="$(field peak_rss_mb "$t")" \
             'BEGIN { printf "%s %d %.0f %.0f %.2f %.1f %.1f %.1f %.0f %.0f", w, n, rs, ts, rs / ts,
-                     p, 100 * rs * f / 1e9 / p, 100 * ts * f / 1e9 / p, rm, tm }')
+                     p, 100 * fr, 100 * fr * ts / rs, rm, tm }')
         read -r lw ln lrs lts lratio lpeak lrp ltp lrm ltm <<<"$line"
         printf "%-8s %7d %12.0f %12.0f %6sx %10s%% %10s%% %10s %10s\n" "$lw" "$ln" "$lrs" "$lts" \
             "$lratio" "$lrp" "$ltp" "$lrm" "$ltm"
@@ -137,10 +138,10 @@ stamp=$(date -u +%Y%m%d-%H%M)
 {
     echo "# ruban vs PyTorch: training throughput and memory"
     echo
-    echo "$cpu, $cores cores, $date. Batch 128; best of 5 timed runs (as the sgemm peak: the speed of"
-    echo "this machine kind swings up to 2x from second to second; medians in the CSV); % of peak ="
-    echo "matrix-product FLOPs of a training step over the machine's measured sgemm rate at that"
-    echo "thread count."
+    echo "$cpu, $cores cores, $date. Batch 128; throughput: best of 5 timed runs (the speed of this"
+    echo "machine kind swings up to 2x from second to second; medians in the CSV); % of peak ="
+    echo "matrix-product FLOPs of a training step over the sgemm rate at that thread count, measured"
+    echo "just before and after each run (median over runs; PyTorch's scaled by the throughputs)."
     echo
     echo "- ruban: $ruban_info"
     echo "- reference: $reference; BLAS chosen by timing ($best)"
