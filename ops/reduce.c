@@ -143,6 +143,56 @@ enum { ROW_BLOCK = 256 };
 ROWS_REDUCE(float)
 ROWS_REDUCE(double)
 
+/* Sum over a middle block of axes of a contiguous x with a kept contiguous tail (global average
+ * pooling: (N, H, W, C) summed over H and W): out[o, c] for `outer` prefixes and `inner` tail
+ * values. The generic kernel reads such a sum with a stride of `inner` elements, one output at
+ * a time; this one runs along the tail, vectors of outputs at once, in the generic kernel's
+ * order (each run of the last reduced axis summed, then the runs added in turn), so the bits
+ * are the same. Threads split the prefixes. */
+typedef struct middle_plan {
+    const void *x;
+    void *out;
+    int64_t runs, run_len, inner;
+    rb_dtype dtype;
+} middle_plan;
+
+#define MIDDLE_SUMS(T)                                                                             \
+    static void middle_sums_##T(const middle_plan *p, int64_t begin, int64_t end)                \
+    {                                                                                              \
+        const T *x = p->x;                                                                         \
+        T *out = p->out;                                                                           \
+        double acc[ROW_BLOCK], s[ROW_BLOCK];                                                       \
+        for (int64_t o = begin; o < end; o++)                                                      \
+            for (int64_t c0 = 0; c0 < p->inner; c0 += ROW_BLOCK) {                                 \
+                int64_t w = p->inner - c0 < ROW_BLOCK ? p->inner - c0 : ROW_BLOCK;                 \
+                for (int64_t c = 0; c < w; c++)                                                    \
+                    acc[c] = 0;                                                                    \
+                for (int64_t r = 0; r < p->runs; r++) {                                            \
+                    const T *run = x + (o * p->runs + r) * p->run_len * p->inner + c0;             \
+                    for (int64_t c = 0; c < w; c++)                                                \
+                        s[c] = 0;                                                                  \
+                    for (int64_t j = 0; j < p->run_len; j++)                                       \
+                        for (int64_t c = 0; c < w; c++)                                            \
+                            s[c] += (double)run[j * p->inner + c];                                 \
+                    for (int64_t c = 0; c < w; c++)                                                \
+                        acc[c] += s[c];                                                            \
+                }                                                                                  \
+                for (int64_t c = 0; c < w; c++)                                                    \
+                    out[o * p->inner + c0 + c] = (T)acc[c];                                        \
+            }                                                                                      \
+    }
+MIDDLE_SUMS(float)
+MIDDLE_SUMS(double)
+
+static void middle_sums(void *arg, int64_t begin, int64_t end)
+{
+    const middle_plan *p = arg;
+    if (p->dtype == RB_F32)
+        middle_sums_float(p, begin, end);
+    else
+        middle_sums_double(p, begin, end);
+}
+
 /* Whole-tensor sum of a contiguous block: fixed blocks summed in parallel, then in order. */
 enum { FULL_BLOCK = 8192 };
 
@@ -211,6 +261,30 @@ static rb_status reduce_kernel(reduce_kind kind, rb_tensor *x, unsigned mask, rb
         rows_plan r = {kind, x->dtype, x->data, out->data, x->size / n_out, n_out};
         rb__parallel_for(n_out, RB__GRAIN / (r.rows + 1) + 64,
                          x->dtype == RB_F32 ? rows_float : rows_double, &r);
+        return RB_OK;
+    }
+    /* Reduced axes (of extent above 1) in one block of axes, kept ones before and after it. */
+    int first = -1, last = -1;
+    bool block = true, kept_after = false;
+    for (int d = 0; d < x->ndim; d++) {
+        if (x->shape[d] == 1) continue;
+        if (!(mask & (1u << d))) {
+            kept_after = first >= 0;
+            continue;
+        }
+        if (kept_after) block = false; /* a kept axis between reduced ones */
+        if (first < 0) first = d;
+        last = d;
+    }
+    if (kind == R_SUM && contiguous && block && first >= 0 && kept_after) {
+        int64_t before = 1, inner = 1;
+        for (int d = 0; d < first; d++)
+            before *= x->shape[d];
+        for (int d = last + 1; d < x->ndim; d++)
+            inner *= x->shape[d];
+        int64_t count = x->size / (n_out ? n_out : 1), run_len = p.rshape[p.nr - 1];
+        middle_plan m = {x->data, out->data, count / run_len, run_len, inner, x->dtype};
+        rb__parallel_for(before, RB__GRAIN / (count * inner + 1) + 1, middle_sums, &m);
         return RB_OK;
     }
     p.rcount = x->size / (n_out ? n_out : 1);

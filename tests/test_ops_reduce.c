@@ -428,6 +428,37 @@ static void reductions_refuse_int64_tensors(void **state)
     CHECK_FAILS(rb_sum(TI64(RB_SHAPE(2), 1, 2), RB_ALL_AXES, false), RB_ERR_DTYPE, "int64");
 }
 
+/* Sums over a middle block of axes (global average pooling's (N, H, W, C) over H and W) take
+ * a vectorised path for contiguous tensors: the same bits as the generic kernel gives for a
+ * strided view of the same values, at 1 and 2 threads. */
+static void middle_axis_sums_match_the_generic_kernel_bit_for_bit(void **state)
+{
+    (void)state;
+    const int64_t shapes[3][4] = {{5, 7, 6, 16}, {3, 4, 9, 300}, {2, 1, 5, 3}};
+    const int axes_sets[3][2] = {{1, 2}, {1, 2}, {1, 2}};
+    for (int k = 0; k < 3; k++)
+        for (rb_dtype dt = RB_F32; dt <= RB_F64; dt++) {
+            const int64_t *sh = shapes[k];
+            rb_rng rng = rb_rng_make((uint64_t)k + 1);
+            /* the values twice along the channels; the even ones are the strided view */
+            rb_tensor *wide = rb_tensor_normal(dt, RB_SHAPE(sh[0], sh[1], sh[2], 2 * sh[3]), 3, 2, &rng);
+            rb_tensor *view = rb_slice(wide, (int64_t[]){0, 0, 0, 0},
+                                       (int64_t[]){sh[0], sh[1], sh[2], 2 * sh[3]},
+                                       (int64_t[]){1, 1, 1, 2});
+            assert_false(rb_tensor_is_contiguous(view));
+            rb_tensor *dense = rb_tensor_copy(view);
+            rb_tensor *want = rb_sum(view, RB_AXES(axes_sets[k][0], axes_sets[k][1]), false);
+            int saved = rb_num_threads();
+            for (int t = 1; t <= 2; t++) {
+                rb_set_num_threads(t);
+                CHECK_SAME_BITS(rb_sum(dense, RB_AXES(axes_sets[k][0], axes_sets[k][1]), false), want);
+                CHECK_SAME_BITS(rb_sum(dense, RB_AXES(1, 2), true),
+                                rb_sum(view, RB_AXES(1, 2), true));
+            }
+            rb_set_num_threads(saved);
+        }
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -448,6 +479,7 @@ int main(int argc, char **argv)
         TEST(argmax_keepdims_keeps_the_axis_as_one),
         TEST(argmax_refuses_bad_axes_and_empty_axes),
         TEST(reductions_of_a_transposed_view_match_those_of_its_copy),
+        TEST(middle_axis_sums_match_the_generic_kernel_bit_for_bit),
         TEST(float32_sums_over_a_long_leading_axis_are_accurate),
         TEST(a_million_element_sum_is_the_same_with_one_or_two_threads),
         TEST(large_axis_reductions_are_the_same_with_one_or_two_threads),
