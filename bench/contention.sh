@@ -17,10 +17,10 @@ cores=$(nproc)
 field() { sed -n "s/.*[ ^]$1=\([^ ]*\).*/\1/p" <<<" $2"; }
 measure() { # $1 = label; prints rows for mlp and lenet at 1 thread and the default
     local mlp1 mlpd cnn1 cnnd
-    mlp1=$(field median_samples_per_s "$(build/bench/bench_mlp --threads 1 --steps "$steps_mlp" --repeats 3)")
-    mlpd=$(field median_samples_per_s "$(build/bench/bench_mlp --threads 0 --steps "$steps_mlp" --repeats 3)")
-    cnn1=$(field median_samples_per_s "$(build/bench/bench_cnn --model lenet --threads 1 --steps "$steps_cnn" --repeats 3)")
-    cnnd=$(field median_samples_per_s "$(build/bench/bench_cnn --model lenet --threads 0 --steps "$steps_cnn" --repeats 3)")
+    mlp1=$(field median_samples_per_s "$(build/bench/bench_mlp --threads 1 --steps "$steps_mlp" --repeats 3 --peak 0)")
+    mlpd=$(field median_samples_per_s "$(build/bench/bench_mlp --threads 0 --steps "$steps_mlp" --repeats 3 --peak 0)")
+    cnn1=$(field median_samples_per_s "$(build/bench/bench_cnn --model lenet --threads 1 --steps "$steps_cnn" --repeats 3 --peak 0)")
+    cnnd=$(field median_samples_per_s "$(build/bench/bench_cnn --model lenet --threads 0 --steps "$steps_cnn" --repeats 3 --peak 0)")
     awk -v l="$1" -v a="$mlp1" -v b="$mlpd" -v c="$cnn1" -v d="$cnnd" 'BEGIN {
         printf "%-24s mlp   1 thread %8.0f  default %8.0f  ratio %.2f\n", l, a, b, b / a
         printf "%-24s lenet 1 thread %8.0f  default %8.0f  ratio %.2f\n", l, c, d, d / c }'
