@@ -577,6 +577,68 @@ static void png_files_are_valid_and_hold_the_pixels(void **state)
                 "/nonexistent-dir/x.png");
 }
 
+/* A data set held as bytes trains, evaluates and predicts exactly as its float twin (each
+ * byte / 255 as float32, the values rb_mnist_load gives): the same history to the last bit,
+ * with a validation split, augmentation and a model built on the first row. */
+static void a_byte_data_set_trains_exactly_as_its_float_twin(void **state)
+{
+    (void)state;
+    rb_rng rng = rb_rng_make(21);
+    int64_t n = 96, px = 6 * 6;
+    rb_dataset bytes = {.x = rb_tensor_empty(RB_U8, RB_SHAPE(n, 6, 6, 1)),
+                        .y = rb_tensor_empty(RB_I64, RB_SHAPE(n))};
+    rb_dataset floats = {.x = rb_tensor_empty(RB_F32, RB_SHAPE(n, 6, 6, 1)), .y = bytes.y};
+    for (int64_t i = 0; i < n * px; i++) {
+        uint8_t v = (uint8_t)rb_rng_below(&rng, 256);
+        rb_tensor_u8(bytes.x)[i] = v;
+        rb_tensor_f32(floats.x)[i] = (float)v * (float)(1.0 / 255);
+    }
+    for (int64_t i = 0; i < n; i++)
+        rb_tensor_i64(bytes.y)[i] = (rb_tensor_u8(bytes.x)[i * px] > 127);
+    const rb_augment_config aug = {.max_shift = 1};
+    rb_history *h[2];
+    double eval_loss[2], eval_acc[2];
+    rb_tensor *pred[2];
+    for (int k = 0; k < 2; k++) {
+        rb_model *m = rb_model_new(RB_F32, "tiny", RB_SHAPE(6, 6, 1));
+        rb_model_seed(m, 2);
+        rb_model_add(m, RB_FLATTEN());
+        rb_model_add(m, RB_DENSE(.units = 8, .activation = RB_ACT_RELU));
+        rb_model_add(m, RB_DROPOUT(.rate = 0.25));
+        rb_model_add(m, RB_DENSE(.units = 2));
+        rb_optimizer *opt = rb_adam_new(rb_model_params(m), (rb_adam_config){.lr = 0.01});
+        const rb_dataset *d = k ? &floats : &bytes;
+        h[k] = rb_fit(rb_trainable_of_model(m), opt, d,
+                      (rb_fit_config){.epochs = 3,
+                                      .batch_size = 16,
+                                      .seed = 4,
+                                      .quiet = true,
+                                      .metric = RB_METRIC_ACCURACY,
+                                      .validation_split = 0.25,
+                                      .augment = &aug});
+        CHECK_OK(h[k]);
+        CHECK_STATUS_OK(rb_evaluate(rb_trainable_of_model(m), d, RB_LOSS_SOFTMAX_CROSS_ENTROPY,
+                                    RB_METRIC_ACCURACY, 10, &eval_loss[k], &eval_acc[k]));
+        pred[k] = rb_predict(rb_trainable_of_model(m), d->x, 7);
+        CHECK_OK(pred[k]);
+        rb_optimizer_free(opt);
+        rb_model_free(m);
+    }
+    assert_int_equal(h[0]->n, h[1]->n);
+    for (int e = 0; e < h[0]->n; e++) {
+        assert_true(h[0]->epochs[e].loss == h[1]->epochs[e].loss);
+        assert_true(h[0]->epochs[e].val_loss == h[1]->epochs[e].val_loss);
+    }
+    assert_true(eval_loss[0] == eval_loss[1] && eval_acc[0] == eval_acc[1]);
+    assert_int_equal(rb_tensor_dtype(pred[0]), RB_F32);
+    assert_memory_equal(rb_tensor_f32(pred[0]), rb_tensor_f32(pred[1]),
+                        sizeof(float) * (size_t)rb_tensor_size(pred[0]));
+    rb_history_free(h[0]);
+    rb_history_free(h[1]);
+    rb_tensor_free(pred[0]);
+    rb_tensor_free(pred[1]);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -587,6 +649,7 @@ int main(int argc, char **argv)
         TEST(fit_reports_a_mismatched_loss),
         TEST(classes_train_with_mse_on_one_hot_rows_and_with_nll),
         TEST(fit_augments_image_batches_reproducibly),
+        TEST(a_byte_data_set_trains_exactly_as_its_float_twin),
         TEST(fit_keeps_max_norm_constraints_after_every_update),
         TEST(fit_trains_a_function_as_the_same_model),
         TEST(fit_reports_a_function_that_returns_null),

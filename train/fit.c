@@ -38,6 +38,27 @@ static rb_tensor *forward_of(rb_trainable t, rb_tensor *x, bool training)
     return t.forward_fn ? t.forward_fn(t.model, x, training) : t.forward(t.model, x);
 }
 
+/* Data sets held as bytes (rb_mnist_load_bytes, ...) are fed as floats of the parameters'
+ * dtype (float32 when there are none yet), each value / 255: the values the float loaders
+ * hold, so a byte set trains exactly as its float twin. */
+static rb_dtype feed_dtype(rb_trainable t)
+{
+    return t.params && rb_params_count(t.params) > 0 ? rb_tensor_dtype(rb_params_at(t.params, 0))
+                                                     : RB_F32;
+}
+
+static rb_batcher *batches_of(rb_trainable t, rb_tensor *x, rb_tensor *y, int64_t batch,
+                              bool shuffle, uint64_t seed)
+{
+    rb_batcher *b = rb_batcher_new(x, y, batch, shuffle, seed);
+    if (b && rb_tensor_dtype(x) == RB_U8 &&
+        rb_batcher_convert(b, feed_dtype(t), 1.0 / 255) != RB_OK) {
+        rb_batcher_free(b);
+        return NULL;
+    }
+    return b;
+}
+
 static void set_mode(rb_trainable t, bool training)
 {
     if (t.set_training)
@@ -67,7 +88,7 @@ static rb_status evaluate_k(rb_trainable t, const rb_dataset *data, rb_loss loss
         return rb_error(RB_ERR_ARGUMENT, "rb_evaluate: model or data missing");
     if (batch <= 0) batch = 256;
     set_mode(t, false);
-    rb_batcher *b = rb_batcher_new(data->x, data->y, batch, false, 0);
+    rb_batcher *b = batches_of(t, data->x, data->y, batch, false, 0);
     if (!b) return rb_last_status();
     double loss_sum = 0;
     int64_t count = 0;
@@ -114,7 +135,7 @@ rb_tensor *rb_predict(rb_trainable t, rb_tensor *x, int64_t batch)
     set_mode(t, false);
     int64_t n = rb_tensor_dim(x, 0);
     rb_tensor *result = NULL;
-    rb_batcher *b = rb_batcher_new(x, NULL, batch, false, 0);
+    rb_batcher *b = batches_of(t, x, NULL, batch, false, 0);
     if (!b) return NULL;
     rb_tensor *xb;
     int64_t row = 0;
@@ -258,7 +279,10 @@ static rb_status build_layers(rb_trainable t, rb_tensor *x)
     stop[0] = 1;
     set_mode(t, false);
     rb_scope *s = rb_scope_begin();
-    bool ok = forward_of(t, rb_slice(x, start, stop, NULL), false) != NULL;
+    rb_tensor *row = rb_slice(x, start, stop, NULL);
+    if (row && rb_tensor_dtype(x) == RB_U8) /* as batches_of feeds it */
+        row = rb_mul_scalar(rb_cast(row, feed_dtype(t)), 1.0 / 255);
+    bool ok = forward_of(t, row, false) != NULL;
     rb_scope_end(s);
     if (ok) return RB_OK;
     if (rb_last_status() != RB_OK) return rb_last_status();
@@ -322,7 +346,7 @@ static bool fit_prepare(fit_run *r, const rb_dataset *train)
     }
     r->h->metric = r->c.metric;
     r->h->has_validation = r->validation != NULL;
-    r->batches = rb_batcher_new(r->fit_part.x, r->fit_part.y, r->c.batch_size, true, r->c.seed);
+    r->batches = batches_of(r->t, r->fit_part.x, r->fit_part.y, r->c.batch_size, true, r->c.seed);
     r->augment_rng = rb_rng_make(r->c.seed ^ AUGMENT_SEED_SALT);
     r->best = NAN;
     r->root = rb_dist_is_root(r->c.dist);

@@ -167,7 +167,9 @@ typedef struct rb_history {
 /* Train for cfg.epochs; returns the per-epoch history (the caller frees it) or NULL and an
  * error. Each step adds the model's penalties to the loss and applies its constraints after
  * the update; layers not built yet are built first on one training row. The model is left in
- * evaluation mode. */
+ * evaluation mode. A data set whose x is uint8 (rb_mnist_load_bytes, rb_cifar10_load_bytes)
+ * is fed as float batches of the parameters' dtype, each value / 255: the values the float
+ * loaders hold, so it trains exactly as they do (rb_evaluate and rb_predict alike). */
 RB_API rb_history *rb_fit(rb_trainable t, rb_optimizer *opt, const rb_dataset *train,
                           rb_fit_config cfg);
 /* Mean loss and metric over a data set in evaluation mode, in batches (batch 0: 256; top-k
