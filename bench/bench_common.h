@@ -230,6 +230,14 @@ typedef struct bench_result {
  * without the measurements), whatever the cause (caches, sleeping threads, the clock). */
 #define BENCH_SETTLE_SECONDS 0.25
 
+/* One step on the next minibatch (a new epoch begins when one ends); returns the loss. */
+static inline double bench_next_step(rb_batcher *batches, bench_step_fn step, void *ctx)
+{
+    rb_tensor *xb, *yb;
+    if (!rb_batcher_next(batches, &xb, &yb)) rb_batcher_next(batches, &xb, &yb);
+    return step(ctx, xb, yb);
+}
+
 /* `warmup` untimed steps, then o->repeats timed runs of o->steps steps over batches of
  * (x, y) reshuffled each epoch; the profile, when asked, covers the timed steps (and the
  * settling steps after peak measurements). */
@@ -247,18 +255,12 @@ static inline bench_result bench_train(const bench_options *o, rb_tensor *x, rb_
         if (run == 0 && o->profile) rb_profile_start();
         if (run == 0 && !o->no_peak) peak_before = bench_sgemm_peak_gflops(2048, o->cpu_time);
         if (run >= 0 && !o->no_peak)
-            for (double t = rb_now(), now = t; now - t < BENCH_SETTLE_SECONDS; now = rb_now()) {
-                rb_tensor *xb, *yb;
-                if (!rb_batcher_next(batches, &xb, &yb)) rb_batcher_next(batches, &xb, &yb);
-                step(ctx, xb, yb);
-            }
+            for (double t = rb_now(), now = t; now - t < BENCH_SETTLE_SECONDS; now = rb_now())
+                bench_next_step(batches, step, ctx);
         double (*clock)(void) = o->cpu_time ? bench_cpu_seconds : rb_now;
         double t0 = clock();
-        for (long s = 0; s < count; s++) {
-            rb_tensor *xb, *yb;
-            if (!rb_batcher_next(batches, &xb, &yb)) rb_batcher_next(batches, &xb, &yb);
-            r.loss = step(ctx, xb, yb);
-        }
+        for (long s = 0; s < count; s++)
+            r.loss = bench_next_step(batches, step, ctx);
         if (run < 0) continue;
         rates[run] = r.rates[run] = (double)(o->steps * o->batch) / (clock() - t0);
         /* The peak after this run is the one before the next. */

@@ -22,6 +22,47 @@ struct rb_batcher {
     double x_scale;   /* each value of x times this in a batch */
 };
 
+/* Rows [lo, hi) of a batch of m rows that are the slice of rank `rank` of `world`: sizes differ
+ * by one at most, and the slices of all ranks tile the batch in rank order. */
+static void slice_rows(int64_t m, int rank, int world, int64_t *lo, int64_t *hi)
+{
+    *lo = m * rank / world;
+    *hi = m * (rank + 1) / world;
+}
+
+/* The batch buffers for rank's slice and x's batches as x_dtype, replacing the old ones (kept
+ * when an allocation fails). The batcher owns them whatever scope is active: they live as long
+ * as it does. An epoch's smaller last batch gets buffers when every rank has a row of it. */
+static rb_status make_buffers(rb_batcher *b, int rank, int world, rb_dtype x_dtype)
+{
+    int64_t lo, hi, last = b->n % b->batch;
+    slice_rows(b->batch, rank, world, &lo, &hi);
+    rb_tensor *xb = rb__rows_like_as(b->x, hi - lo, x_dtype);
+    rb_tensor *yb = b->y ? rb__rows_like(b->y, hi - lo) : NULL;
+    rb_tensor *xl = NULL, *yl = NULL;
+    if (last >= world) {
+        slice_rows(last, rank, world, &lo, &hi);
+        xl = rb__rows_like_as(b->x, hi - lo, x_dtype);
+        yl = b->y ? rb__rows_like(b->y, hi - lo) : NULL;
+    }
+    if (!xb || (b->y && !yb) || (last >= world && (!xl || (b->y && !yl)))) {
+        rb_tensor_free(xb);
+        rb_tensor_free(yb);
+        rb_tensor_free(xl);
+        rb_tensor_free(yl);
+        return rb_last_status();
+    }
+    rb_tensor_free(b->xb);
+    rb_tensor_free(b->yb);
+    rb_tensor_free(b->x_last);
+    rb_tensor_free(b->y_last);
+    b->xb = xb;
+    b->yb = yb;
+    b->x_last = xl;
+    b->y_last = yl;
+    return RB_OK;
+}
+
 rb_batcher *rb_batcher_new(rb_tensor *x, rb_tensor *y, int64_t batch_size, bool shuffle,
                            uint64_t seed)
 {
@@ -46,13 +87,7 @@ rb_batcher *rb_batcher_new(rb_tensor *x, rb_tensor *y, int64_t batch_size, bool 
     b->x_dtype = rb_tensor_dtype(x);
     b->x_scale = 1.0;
     b->order = malloc(sizeof(int64_t) * (size_t)b->n);
-    /* Buffers the batcher owns whatever scope is active: they live as long as it does. */
-    int64_t last = b->n % b->batch;
-    b->xb = rb__rows_like(x, b->batch);
-    b->yb = y ? rb__rows_like(y, b->batch) : NULL;
-    b->x_last = last ? rb__rows_like(x, last) : NULL;
-    b->y_last = last && y ? rb__rows_like(y, last) : NULL;
-    if (!b->order || !b->xb || (y && !b->yb) || (last && (!b->x_last || (y && !b->y_last)))) {
+    if (!b->order || make_buffers(b, 0, 1, b->x_dtype) != RB_OK) {
         if (!b->order) rb_error(RB_ERR_MEMORY, "rb_batcher_new: out of memory");
         rb_batcher_free(b);
         return NULL;
@@ -88,13 +123,6 @@ static void gather(const rb_tensor *src, rb_tensor *dst, const int64_t *rows, do
     rb_tensor_mark_modified(dst);
 }
 
-/* Rows [lo, hi) of a batch of m rows that are this process's slice: sizes differ by one at
- * most, and the slices of all ranks tile the batch in rank order. */
-static void slice_of(const rb_batcher *b, int64_t m, int64_t *lo, int64_t *hi)
-{
-    *lo = m * b->rank / b->world;
-    *hi = m * (b->rank + 1) / b->world;
-}
 
 rb_status rb_batcher_shard(rb_batcher *b, int rank, int world)
 {
@@ -106,35 +134,10 @@ rb_status rb_batcher_shard(rb_batcher *b, int rank, int world)
     if (b->batch < world)
         return rb_error(RB_ERR_ARGUMENT, "rb_batcher_shard: batch of %lld rows for %d ranks",
                         (long long)b->batch, world);
-    int64_t lo, hi, last = b->n % b->batch;
+    rb_status st = make_buffers(b, rank, world, b->x_dtype);
+    if (st != RB_OK) return st;
     b->rank = rank;
     b->world = world;
-    slice_of(b, b->batch, &lo, &hi);
-    rb_tensor *xb = rb__rows_like_as(b->x, hi - lo, b->x_dtype);
-    rb_tensor *yb = b->y ? rb__rows_like(b->y, hi - lo) : NULL;
-    rb_tensor *xl = NULL, *yl = NULL;
-    if (last >= world) { /* smaller ones are skipped: some rank would get no row */
-        slice_of(b, last, &lo, &hi);
-        xl = rb__rows_like_as(b->x, hi - lo, b->x_dtype);
-        yl = b->y ? rb__rows_like(b->y, hi - lo) : NULL;
-    }
-    if (!xb || (b->y && !yb) || (last >= world && (!xl || (b->y && !yl)))) {
-        rb_tensor_free(xb);
-        rb_tensor_free(yb);
-        rb_tensor_free(xl);
-        rb_tensor_free(yl);
-        b->rank = 0;
-        b->world = 1;
-        return rb_last_status();
-    }
-    rb_tensor_free(b->xb);
-    rb_tensor_free(b->yb);
-    rb_tensor_free(b->x_last);
-    rb_tensor_free(b->y_last);
-    b->xb = xb;
-    b->yb = yb;
-    b->x_last = xl;
-    b->y_last = yl;
     return RB_OK;
 }
 
@@ -147,7 +150,7 @@ bool rb_batcher_next(rb_batcher *b, rb_tensor **xb, rb_tensor **yb)
         return false;
     }
     int64_t m = b->n - b->pos < b->batch ? b->n - b->pos : b->batch, lo, hi;
-    slice_of(b, m, &lo, &hi);
+    slice_rows(m, b->rank, b->world, &lo, &hi);
     rb_tensor *xd = m == b->batch ? b->xb : b->x_last, *yd = m == b->batch ? b->yb : b->y_last;
     gather(b->x, xd, b->order + b->pos + lo, b->x_scale);
     if (b->y) gather(b->y, yd, b->order + b->pos + lo, 1.0);
@@ -168,17 +171,8 @@ rb_status rb_batcher_convert(rb_batcher *b, rb_dtype dtype, double scale)
         return rb_error(RB_ERR_ARGUMENT, "rb_batcher_convert: scale %g is not finite", scale);
     if (b->pos != 0)
         return rb_error(RB_ERR_STATE, "rb_batcher_convert: called in the middle of an epoch");
-    rb_tensor *xb = rb__rows_like_as(b->x, rb_tensor_dim(b->xb, 0), dtype);
-    rb_tensor *xl = b->x_last ? rb__rows_like_as(b->x, rb_tensor_dim(b->x_last, 0), dtype) : NULL;
-    if (!xb || (b->x_last && !xl)) {
-        rb_tensor_free(xb);
-        rb_tensor_free(xl);
-        return rb_last_status();
-    }
-    rb_tensor_free(b->xb);
-    rb_tensor_free(b->x_last);
-    b->xb = xb;
-    b->x_last = xl;
+    rb_status st = make_buffers(b, b->rank, b->world, dtype);
+    if (st != RB_OK) return st;
     b->x_dtype = dtype;
     b->x_scale = scale;
     return RB_OK;

@@ -38,6 +38,7 @@ typedef struct dropout_plan {
     double rate;
     rb_dtype dtype;
     int64_t size;
+    bool backward; /* x holds the gradient, y the input's gradient, mask the kept bits */
 } dropout_plan;
 
 /* Uniforms computed per pass: a multiple of Philox's 4 and 2 values per block and of the 8
@@ -94,25 +95,17 @@ DROPOUT_RANGE(double)
 DROPOUT_BACK(float)
 DROPOUT_BACK(double)
 
-/* Chunks [begin, end) of DRAWS elements each (the last one shorter). */
+/* Chunks [begin, end) of DRAWS elements each (the last one shorter): the forward kernel, or
+ * the backward one when the plan is a backward's. */
 static void dropout_chunks(void *arg, int64_t begin, int64_t end)
 {
     const dropout_plan *p = arg;
     int64_t first = begin * DRAWS, last = end * DRAWS < p->size ? end * DRAWS : p->size;
-    if (p->dtype == RB_F32)
-        dropout_range_float(p, first, last);
+    bool f32 = p->dtype == RB_F32;
+    if (p->backward)
+        (f32 ? dropout_back_float : dropout_back_double)(p, first, last);
     else
-        dropout_range_double(p, first, last);
-}
-
-static void dropout_back_chunks(void *arg, int64_t begin, int64_t end)
-{
-    const dropout_plan *p = arg;
-    int64_t first = begin * DRAWS, last = end * DRAWS < p->size ? end * DRAWS : p->size;
-    if (p->dtype == RB_F32)
-        dropout_back_float(p, first, last);
-    else
-        dropout_back_double(p, first, last);
+        (f32 ? dropout_range_float : dropout_range_double)(p, first, last);
 }
 
 rb_status rb__fwd_dropout(rb_node *n)
@@ -132,7 +125,8 @@ rb_status rb__fwd_dropout(rb_node *n)
                       (uint64_t)n->attrs.i[AT_COUNTER],
                       n->attrs.f[AT_RATE],
                       x->dtype,
-                      x->size};
+                      x->size,
+                      false};
     /* Chunks start on multiples of DRAWS, so a Philox block never straddles two threads' work
      * (each element's draw depends on its index alone either way). */
     rb__parallel_for((x->size + DRAWS - 1) / DRAWS, RB__GRAIN / DRAWS + 1, dropout_chunks, &p);
@@ -153,7 +147,8 @@ void rb__bwd_dropout(rb_grad_ctx *ctx, const rb_node *n, rb_tensor *g)
         rb_grad_add(ctx, n, 0, NULL);
         return;
     }
-    dropout_plan p = {gc->data, dx->data, mask->data, 0, 0, n->attrs.f[AT_RATE], g->dtype, g->size};
-    rb__parallel_for((g->size + DRAWS - 1) / DRAWS, RB__GRAIN / DRAWS + 1, dropout_back_chunks, &p);
+    dropout_plan p = {gc->data, dx->data, mask->data, 0, 0, n->attrs.f[AT_RATE],
+                      g->dtype,   g->size,  true};
+    rb__parallel_for((g->size + DRAWS - 1) / DRAWS, RB__GRAIN / DRAWS + 1, dropout_chunks, &p);
     rb_grad_add(ctx, n, 0, dx);
 }

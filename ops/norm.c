@@ -33,6 +33,25 @@ static int64_t rows_per_group(int64_t C) { return C >= GROUP_WIDTH ? 1 : (GROUP_
 
 #define RB__INLINE static inline __attribute__((always_inline))
 
+/* The G groups of w accumulators each (group g's value for column c at g w + c), added in
+ * double into out1[c], out2[c]. */
+#define FOLD_GROUPS(T)                                                                             \
+    static void fold_groups_##T(const T *a1, const T *a2, int64_t G, int64_t w, double *out1,     \
+                                double *out2)                                                      \
+    {                                                                                              \
+        for (int64_t c = 0; c < w; c++) {                                                          \
+            double t1 = 0, t2 = 0;                                                                 \
+            for (int64_t g = 0; g < G; g++) {                                                      \
+                t1 += (double)a1[g * w + c];                                                       \
+                t2 += (double)a2[g * w + c];                                                       \
+            }                                                                                      \
+            out1[c] = t1;                                                                          \
+            out2[c] = t2;                                                                          \
+        }                                                                                          \
+    }
+FOLD_GROUPS(float)
+FOLD_GROUPS(double)
+
 #define BLOCK_SUMS(T)                                                                              \
     RB__INLINE void accumulate_##T(T *restrict s1, T *restrict s2, const T *restrict a,            \
                                    const T *restrict b, const T *restrict shift, int64_t n,        \
@@ -78,15 +97,7 @@ static int64_t rows_per_group(int64_t C) { return C >= GROUP_WIDTH ? 1 : (GROUP_
                 for (; r < r1; r++)                                                                \
                     accumulate_##T(s1, s2, a + r * C + c0, b ? b + r * C + c0 : NULL, shift, w,    \
                                    p->square);                                                     \
-                for (int64_t c = 0; c < w; c++) {                                                  \
-                    double t1 = 0, t2 = 0;                                                         \
-                    for (int64_t g = 0; g < G; g++) {                                              \
-                        t1 += (double)s1[g * w + c];                                               \
-                        t2 += (double)s2[g * w + c];                                               \
-                    }                                                                              \
-                    o1[c0 + c] = t1;                                                               \
-                    o2[c0 + c] = t2;                                                               \
-                }                                                                                  \
+                fold_groups_##T(s1, s2, G, w, o1 + c0, o2 + c0);                                   \
             }                                                                                      \
         }                                                                                          \
     }
@@ -443,15 +454,7 @@ typedef struct grad_sums_plan {
                 for (; r < r1; r++)                                                                \
                     grad_accumulate_##T(a1, a2, g + r * C + c0, x + r * C + c0,                    \
                                         y ? y + r * C + c0 : NULL, mean, w);                       \
-                for (int64_t c = 0; c < w; c++) {                                                  \
-                    double t1 = 0, t2 = 0;                                                         \
-                    for (int64_t q = 0; q < G; q++) {                                              \
-                        t1 += (double)a1[q * w + c];                                               \
-                        t2 += (double)a2[q * w + c];                                               \
-                    }                                                                              \
-                    s1[c0 + c] = t1;                                                               \
-                    s2[c0 + c] = t2;                                                               \
-                }                                                                                  \
+                fold_groups_##T(a1, a2, G, w, s1 + c0, s2 + c0);                                   \
             }                                                                                      \
         }                                                                                          \
     }

@@ -41,6 +41,8 @@ static rb_tensor *forward_of(rb_trainable t, rb_tensor *x, bool training)
 /* Data sets held as bytes (rb_mnist_load_bytes, ...) are fed as floats of the parameters'
  * dtype (float32 when there are none yet), each value / 255: the values the float loaders
  * hold, so a byte set trains exactly as its float twin. */
+#define BYTE_SCALE (1.0 / 255)
+
 static rb_dtype feed_dtype(rb_trainable t)
 {
     return t.params && rb_params_count(t.params) > 0 ? rb_tensor_dtype(rb_params_at(t.params, 0))
@@ -52,7 +54,7 @@ static rb_batcher *batches_of(rb_trainable t, rb_tensor *x, rb_tensor *y, int64_
 {
     rb_batcher *b = rb_batcher_new(x, y, batch, shuffle, seed);
     if (b && rb_tensor_dtype(x) == RB_U8 &&
-        rb_batcher_convert(b, feed_dtype(t), 1.0 / 255) != RB_OK) {
+        rb_batcher_convert(b, feed_dtype(t), BYTE_SCALE) != RB_OK) {
         rb_batcher_free(b);
         return NULL;
     }
@@ -281,7 +283,7 @@ static rb_status build_layers(rb_trainable t, rb_tensor *x)
     rb_scope *s = rb_scope_begin();
     rb_tensor *row = rb_slice(x, start, stop, NULL);
     if (row && rb_tensor_dtype(x) == RB_U8) /* as batches_of feeds it */
-        row = rb_mul_scalar(rb_cast(row, feed_dtype(t)), 1.0 / 255);
+        row = rb_mul_scalar(rb_cast(row, feed_dtype(t)), BYTE_SCALE);
     bool ok = forward_of(t, row, false) != NULL;
     rb_scope_end(s);
     if (ok) return RB_OK;
