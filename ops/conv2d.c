@@ -329,7 +329,7 @@ rb_status rb__fwd_conv2d(rb_node *n)
     if (!p.x || !p.w || (n->n_in > 2 && !p.bias)) return rb_last_status();
     p.y = n->out;
     if (p.direct && !pack_direct(&p)) return rb_last_status();
-    rb__parallel_for(p.n_chunks, 1, forward_chunks, &p);
+    rb__parallel_tasks(p.n_chunks, forward_chunks, &p);
     if (atomic_load(&p.failed))
         return rb_error(RB_ERR_MEMORY, "conv2d: out of scratch memory for %lld images",
                         (long long)p.chunk);
@@ -417,7 +417,7 @@ void rb__bwd_conv2d(rb_grad_ctx *ctx, const rb_node *n, rb_tensor *g)
         rb_grad_add(ctx, n, need_x ? 0 : 1, NULL);
         return;
     }
-    rb__parallel_for(p.n_groups, 1, backward_groups, &p);
+    rb__parallel_tasks(p.n_groups, backward_groups, &p);
     if (atomic_load(&p.failed)) { /* scratch memory ran out in a worker */
         rb_error(RB_ERR_MEMORY, "conv2d backward: out of scratch memory for %lld images",
                  (long long)p.chunk);

@@ -190,6 +190,61 @@ int rb_num_threads_now(void)
 
 int rb__threads(void) { return rb_num_threads_now(); }
 
+/* A thread's share of the tasks, [front, back) packed in one word: its owner takes from the
+ * front, the others, once theirs are done, from the back. */
+typedef struct task_share {
+    _Alignas(64) _Atomic uint64_t front_back;
+} task_share;
+
+enum { MAX_TASK_THREADS = 256 };
+
+static bool take_task(task_share *s, bool front, int64_t *task)
+{
+    uint64_t v = atomic_load_explicit(&s->front_back, memory_order_relaxed);
+    for (;;) {
+        uint32_t f = (uint32_t)v, b = (uint32_t)(v >> 32);
+        if (f >= b) return false;
+        uint64_t next = front ? ((uint64_t)b << 32) | (f + 1) : ((uint64_t)(b - 1) << 32) | f;
+        if (atomic_compare_exchange_weak_explicit(&s->front_back, &v, next, memory_order_relaxed,
+                                                  memory_order_relaxed)) {
+            *task = front ? f : b - 1;
+            return true;
+        }
+    }
+}
+
+void rb__parallel_tasks(int64_t n, rb__range_fn fn, void *ctx)
+{
+    if (n <= 0 || !fn) return;
+    int nt = omp_in_parallel() ? 1 : rb_num_threads_now();
+    if (nt > n) nt = (int)n;
+    if (nt > MAX_TASK_THREADS) nt = MAX_TASK_THREADS;
+    if (nt <= 1 || n > UINT32_MAX) {
+        if (nt <= 1)
+            fn(ctx, 0, n);
+        else
+            rb_parallel_for(n, 1, fn, ctx);
+        return;
+    }
+    /* Each thread starts on the contiguous share a static split gives it (the images it
+     * handled in the loops before, still in its cache), then helps the others from their
+     * ends. */
+    task_share shares[MAX_TASK_THREADS];
+    for (int t = 0; t < nt; t++)
+        atomic_init(&shares[t].front_back,
+                    ((uint64_t)(n * (t + 1) / nt) << 32) | (uint64_t)(n * t / nt));
+#pragma omp parallel num_threads(nt)
+    {
+        int t = omp_get_thread_num(), T = omp_get_num_threads();
+        int64_t task;
+        for (int k = 0; k < nt && t < T; k++) {
+            task_share *s = &shares[(t + k) % nt];
+            while (take_task(s, k == 0, &task))
+                fn(ctx, task, task + 1);
+        }
+    }
+}
+
 void rb_parallel_for(int64_t n, int64_t grain, rb_range_fn fn, void *ctx)
 {
     if (n <= 0 || !fn) return;

@@ -1,6 +1,8 @@
 /* Runtime: BLIS kernel choice for CPUs we cannot run on, threads, random numbers. */
 #include <blis.h>
+#include <omp.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -165,6 +167,63 @@ static void threads_leave_the_cores_other_processes_use_alone(void **state)
     assert_int_equal(rb__threads_fit(-0.2, 2, 2), 2); /* rounding in the measurement */
 }
 
+/* rb__parallel_tasks: every task once, one per call on several threads, and a thread held up
+ * by a slow task has the rest of its share taken by the others. */
+typedef struct task_log {
+    atomic_int runs[1000];
+    atomic_int thread_of[1000];
+    atomic_int wide_calls;   /* calls covering more than one task */
+    bool slow_first;         /* thread 0 sleeps 100 ms in the first task it runs */
+    atomic_bool slept;
+} task_log;
+
+static void log_tasks(void *ctx, int64_t begin, int64_t end)
+{
+    task_log *log = ctx;
+    if (end - begin > 1) atomic_fetch_add(&log->wide_calls, 1);
+    for (int64_t i = begin; i < end; i++) {
+        atomic_fetch_add(&log->runs[i], 1);
+        atomic_store(&log->thread_of[i], omp_get_thread_num());
+        if (log->slow_first && omp_get_thread_num() == 0 && !atomic_exchange(&log->slept, true))
+            nanosleep(&(struct timespec){0, 100000000}, NULL);
+    }
+}
+
+static void tasks_run_once_each_and_a_slow_thread_is_helped(void **state)
+{
+    (void)state;
+    int before = rb_num_threads();
+    static const int64_t sizes[] = {1, 2, 3, 7, 64, 1000};
+    for (int threads = 1; threads <= rb__cores() && threads <= 4; threads++) {
+        rb_set_num_threads(threads);
+        for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
+            task_log *log = calloc(1, sizeof *log);
+            rb__parallel_tasks(sizes[s], log_tasks, log);
+            for (int64_t i = 0; i < sizes[s]; i++)
+                assert_int_equal(atomic_load(&log->runs[i]), 1);
+            for (int64_t i = sizes[s]; i < 1000; i++)
+                assert_int_equal(atomic_load(&log->runs[i]), 0);
+            if (threads > 1) assert_int_equal(atomic_load(&log->wide_calls), 0);
+            free(log);
+        }
+    }
+    if (rb__cores() >= 2) { /* thread 0 sleeps in its first task: thread 1 does the rest (a
+                             * static split would leave it 4 of the 8) */
+        rb_set_num_threads(2);
+        task_log *log = calloc(1, sizeof *log);
+        log->slow_first = true;
+        rb__parallel_tasks(8, log_tasks, log);
+        int on_thread_0 = 0;
+        for (int i = 0; i < 8; i++) {
+            assert_int_equal(atomic_load(&log->runs[i]), 1);
+            on_thread_0 += atomic_load(&log->thread_of[i]) == 0;
+        }
+        assert_true(on_thread_0 <= 1); /* (none: thread 1 was done before thread 0 began) */
+        free(log);
+    }
+    rb_set_num_threads(before);
+}
+
 static void busy_processes_take_threads_away_until_told_not_to(void **state)
 {
     (void)state;
@@ -285,6 +344,7 @@ int main(int argc, char **argv)
         TEST(one_setting_sets_the_thread_count),
         TEST(a_request_above_the_cores_is_capped_with_one_warning),
         TEST(threads_leave_the_cores_other_processes_use_alone),
+        TEST(tasks_run_once_each_and_a_slow_thread_is_helped),
         TEST(busy_processes_take_threads_away_until_told_not_to),
         TEST(the_same_seed_gives_the_same_numbers),
         TEST(random_fills_do_not_depend_on_the_thread_count),

@@ -39,32 +39,40 @@ static rb__mat canonical(rb__mat m)
  * row-major buffer from the current owner. */
 static bool needs_copy(rb__mat m) { return !(m.rs == 1 || m.cs == 1) || m.rs == 0 || m.cs == 0; }
 
-/* Row-major copy of a strided float or double matrix, in 32x32 tiles so that a transposed
- * source is read and written a cache line at a time. */
+/* Row-major copy of columns [c_lo, c_hi) of a strided float or double matrix into dst (row
+ * stride m.cols), in 32x32 tiles so that a transposed source is read and written a cache line at
+ * a time. */
 #define PACKED_COPY_LOOP(T)                                                                        \
     do {                                                                                           \
         const T *src = (const T *)m.data;                                                          \
-        T *dst = (T *)t->data;                                                                     \
+        T *out = (T *)dst;                                                                         \
         for (int64_t r0 = 0; r0 < m.rows; r0 += 32)                                                \
-            for (int64_t c0 = 0; c0 < m.cols; c0 += 32) {                                          \
+            for (int64_t c0 = c_lo; c0 < c_hi; c0 += 32) {                                         \
                 int64_t r1 = r0 + 32 < m.rows ? r0 + 32 : m.rows;                                  \
-                int64_t c1 = c0 + 32 < m.cols ? c0 + 32 : m.cols;                                  \
+                int64_t c1 = c0 + 32 < c_hi ? c0 + 32 : c_hi;                                      \
                 for (int64_t r = r0; r < r1; r++)                                                  \
                     for (int64_t c = c0; c < c1; c++)                                              \
-                        dst[r * m.cols + c] = src[r * m.rs + c * m.cs];                            \
+                        out[r * m.cols + c] = src[r * m.rs + c * m.cs];                            \
             }                                                                                      \
     } while (0)
 
-static rb__mat packed_copy(rb_dtype dtype, rb__mat m, rb_tensor **holder)
+static void copy_columns(rb_dtype dtype, rb__mat m, void *dst, int64_t c_lo, int64_t c_hi)
+{
+    if (dtype == RB_F32)
+        PACKED_COPY_LOOP(float);
+    else
+        PACKED_COPY_LOOP(double);
+}
+
+/* A row-major scratch matrix of m's shape from the current owner, filled now when `fill`
+ * (otherwise the caller fills it, a block of columns at a time). */
+static rb__mat packed_copy(rb_dtype dtype, rb__mat m, rb_tensor **holder, bool fill)
 {
     int64_t shape[2] = {m.rows, m.cols};
     rb_tensor *t = rb__tensor_scratch(dtype, 2, shape);
     *holder = t;
     if (!t) return m;
-    if (dtype == RB_F32)
-        PACKED_COPY_LOOP(float);
-    else
-        PACKED_COPY_LOOP(double);
+    if (fill) copy_columns(dtype, m, t->data, 0, m.cols);
     rb__mat out = {t->data, m.rows, m.cols, m.cols, 1};
     return out;
 }
@@ -126,8 +134,9 @@ enum {
 typedef struct split_call {
     rb_dtype dtype;
     rb__mat a, b, c;
+    rb__mat b_source; /* when b is a copy still to fill: its strided source (split by columns) */
     double alpha, beta;
-    bool sup, by_cols;
+    bool sup, by_cols, fill_b;
     int parts;
 } split_call;
 
@@ -142,6 +151,7 @@ static void split_part(void *ctx, int64_t begin, int64_t end)
         if (hi <= lo) continue;
         size_t es = rb_dtype_size(s->dtype);
         rb__mat a = s->a, b = s->b, c = s->c;
+        if (s->fill_b) copy_columns(s->dtype, s->b_source, s->b.data, lo, hi);
         if (s->by_cols) {
             b.data = (char *)b.data + (size_t)(lo * b.cs) * es;
             b.cols = hi - lo;
@@ -166,12 +176,12 @@ static void gemm(rb_dtype dtype, rb__mat a, bool ta, rb__mat b, bool tb, rb__mat
     b = canonical(b);
     c = canonical(c);
     rb_tensor *ha = NULL, *hb = NULL; /* scratch copies, released with the op */
-    if (needs_copy(a)) a = packed_copy(dtype, a, &ha);
-    if (needs_copy(b)) b = packed_copy(dtype, b, &hb);
+    if (needs_copy(a)) a = packed_copy(dtype, a, &ha, true);
+    if (needs_copy(b)) b = packed_copy(dtype, b, &hb, true);
     int64_t m = c.rows, n = c.cols, k = a.cols;
     if (m <= 0 || n <= 0) return;
     bool sup = use_sup(a, m, n, k);
-    if (sup && b.cs != 1 && b.rows * b.cols <= SUP_B_COPY_LIMIT) b = packed_copy(dtype, b, &hb);
+    bool copy_b = sup && b.cs != 1 && b.rows * b.cols <= SUP_B_COPY_LIMIT;
     int threads = serial ? 1 : rb__threads();
     double flops = 2.0 * (double)m * (double)n * (double)k;
     if (!serial && flops < SPLIT_FLOPS) {
@@ -179,11 +189,18 @@ static void gemm(rb_dtype dtype, rb__mat a, bool ta, rb__mat b, bool tb, rb__mat
         int64_t extent = by_cols ? n : m;
         int parts = (int)(extent / SPLIT_ALIGN < SPLIT_PARTS ? extent / SPLIT_ALIGN : SPLIT_PARTS);
         if (parts >= 2) {
-            split_call s = {dtype, a, b, c, alpha, beta, sup, by_cols, parts};
-            rb__parallel_for(parts, 1, split_part, &s);
+            /* Split by columns, each part copies the columns of b it multiplies: the copy
+             * runs on the threads instead of before them. */
+            bool fill_b = copy_b && by_cols;
+            rb__mat source = b;
+            if (copy_b) b = packed_copy(dtype, b, &hb, !fill_b);
+            fill_b = fill_b && hb;
+            split_call s = {dtype, a, b, c, source, alpha, beta, sup, by_cols, fill_b, parts};
+            rb__parallel_tasks(parts, split_part, &s);
             return;
         }
     }
+    if (copy_b) b = packed_copy(dtype, b, &hb, true);
     blis(dtype, a, b, c, alpha, beta, sup, threads);
 }
 

@@ -22,5 +22,10 @@ int rb__cores(void);
 int rb__threads_fit(double others, int cores, int want);
 /* Run fn over [0, n) split in contiguous chunks of at least `grain` items across threads. */
 #define rb__parallel_for rb_parallel_for
+/* Run fn(ctx, i, i + 1) for each task i in [0, n), handed to the threads one at a time as they
+ * come free: for a few heavy tasks (chunks of images, blocks of a product), where a thread that
+ * starts late or runs slower than its sibling would otherwise leave the other waiting at the
+ * end. At one thread: fn(ctx, 0, n). */
+void rb__parallel_tasks(int64_t n, rb__range_fn fn, void *ctx);
 
 #endif
